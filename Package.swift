@@ -1,0 +1,68 @@
+// swift-tools-version:6.1
+// Orbiter: LLM agents, swarms and tools written in Lua, run in-process or as Redis tasks.
+//
+// Dependencies point down:
+//   orbiter (CLI) → OrbiterDistributed → OrbiterRedis → CHiredis
+//                                      → OrbiterLua   → CLua
+//                 → OrbiterModels                      → OrbiterCore
+// OrbiterCore knows nothing of Lua, Redis or HTTP.
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "orbiter",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "orbiter", targets: ["orbiter"]),
+        .library(name: "OrbiterCore", targets: ["OrbiterCore"]),
+        .library(name: "OrbiterLua", targets: ["OrbiterLua"]),
+        .library(name: "OrbiterRedis", targets: ["OrbiterRedis"]),
+        .library(name: "OrbiterModels", targets: ["OrbiterModels"]),
+        .library(name: "OrbiterDistributed", targets: ["OrbiterDistributed"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    ],
+    targets: [
+        // System libraries: a module map and a shim header of static inline wrappers for C macros.
+        .systemLibrary(name: "CLua", pkgConfig: "lua5.4",
+                       providers: [.apt(["liblua5.4-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis",
+                       providers: [.apt(["libhiredis-dev"])]),
+
+        .target(name: "OrbiterCore", swiftSettings: swiftSettings),
+        .target(name: "OrbiterLua", dependencies: ["CLua", "OrbiterCore"],
+                resources: [.copy("Prelude")], swiftSettings: swiftSettings),
+        .target(name: "OrbiterRedis", dependencies: ["CHiredis"], swiftSettings: swiftSettings),
+        .target(name: "OrbiterModels", dependencies: [
+                    "OrbiterCore",
+                    .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                ], swiftSettings: swiftSettings),
+        .target(name: "OrbiterDistributed", dependencies: ["OrbiterCore", "OrbiterLua", "OrbiterRedis"],
+                resources: [.copy("Scripts")], swiftSettings: swiftSettings),
+        .executableTarget(name: "orbiter", dependencies: [
+                    "OrbiterCore", "OrbiterLua", "OrbiterDistributed", "OrbiterModels",
+                    .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                ], swiftSettings: swiftSettings),
+
+        // Tests run against real parts: a private redis-server (scripts/test.sh) and a fake
+        // model server that speaks each provider's HTTP wire protocol.
+        .target(name: "OrbiterTestSupport", dependencies: [
+                    "OrbiterCore",
+                    .product(name: "NIOCore", package: "swift-nio"),
+                    .product(name: "NIOPosix", package: "swift-nio"),
+                    .product(name: "NIOHTTP1", package: "swift-nio"),
+                ], path: "Tests/Support", swiftSettings: swiftSettings),
+        .testTarget(name: "OrbiterCoreTests", dependencies: ["OrbiterCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "OrbiterLuaTests", dependencies: ["OrbiterLua", "OrbiterCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "OrbiterRedisTests", dependencies: ["OrbiterRedis"], swiftSettings: swiftSettings),
+        .testTarget(name: "OrbiterModelsTests", dependencies: ["OrbiterModels", "OrbiterTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "OrbiterDistributedTests", dependencies: ["OrbiterDistributed", "OrbiterLua", "OrbiterTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "OrbiterCLITests", dependencies: ["OrbiterTestSupport"], swiftSettings: swiftSettings),
+    ]
+)

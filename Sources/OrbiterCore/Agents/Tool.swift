@@ -1,0 +1,50 @@
+/// A function the model may call.
+///
+/// The body is opaque to Core: a Lua tool's body calls into its Lua state, a Swift tool is a
+/// closure. Only `source` travels to other processes; the body is re-bound there by name.
+public struct Tool: Sendable {
+    /// Name, description and argument schema, as the model sees them.
+    public var spec: ToolSpec
+    /// Where the body can be found again on another machine, e.g.
+    /// `{"bundle": "<sha256>", "name": "add"}` for a Lua tool. `nil` for tools that cannot travel.
+    public var source: JSONValue?
+    /// Runs the tool with the parsed arguments (a JSON object). Throwing gives the model a failed result.
+    public var body: @Sendable (JSONValue) async throws -> JSONValue
+
+    public init(name: String, description: String, parameters: JSONValue, source: JSONValue? = nil,
+                body: @escaping @Sendable (JSONValue) async throws -> JSONValue) {
+        self.spec = ToolSpec(name: name, description: description, parameters: parameters)
+        self.source = source
+        self.body = body
+    }
+
+    public var name: String { spec.name }
+
+    /// `{name, description, parameters, source}`.
+    public func toDict() -> JSONValue {
+        var d: [String: JSONValue] = ["name": .string(spec.name), "description": .string(spec.description),
+                                      "parameters": spec.parameters]
+        if let source { d["source"] = source }
+        return .object(d)
+    }
+}
+
+extension JSONValue {
+    /// The text a tool result is sent to the model as: strings as they are, anything else as JSON.
+    public var toolResultText: String {
+        if case .string(let s) = self { return s }
+        return jsonString
+    }
+}
+
+/// Rebinds what `toDict` could not carry: tool bodies and models defined in scripts.
+///
+/// The Lua layer implements this over a script bundle; a Swift program can implement it over its
+/// own registry of Swift tools.
+public protocol DefinitionResolver: Sendable {
+    /// The tool for a serialised `{name, description, parameters, source}`.
+    func tool(from dict: JSONValue) throws -> Tool
+    /// A provider for a model name that the provider registry does not serve (e.g. `lua:scripted`),
+    /// or `nil` to use the registry.
+    func model(named qualifiedName: String) throws -> (any ModelProvider)?
+}

@@ -1,0 +1,75 @@
+/// One message of a conversation, in the provider-neutral shape every model adapter translates from.
+public struct Message: Sendable, Hashable {
+    /// Who speaks.
+    public enum Role: String, Sendable, Hashable {
+        case system, user, assistant, tool
+    }
+
+    public var role: Role
+    /// Text content; may be empty for an assistant turn that only calls tools.
+    public var content: String
+    /// Tool calls requested by an assistant turn.
+    public var toolCalls: [ToolCall]
+    /// For `tool` messages: the call this answers.
+    public var toolCallID: String?
+    /// For `tool` messages: the tool's name (Anthropic and some servers want it).
+    public var name: String?
+
+    public init(role: Role, content: String, toolCalls: [ToolCall] = [], toolCallID: String? = nil, name: String? = nil) {
+        self.role = role
+        self.content = content
+        self.toolCalls = toolCalls
+        self.toolCallID = toolCallID
+        self.name = name
+    }
+
+    /// A user message.
+    public static func user(_ text: String) -> Message { Message(role: .user, content: text) }
+    /// A system message.
+    public static func system(_ text: String) -> Message { Message(role: .system, content: text) }
+    /// An assistant message.
+    public static func assistant(_ text: String, toolCalls: [ToolCall] = []) -> Message {
+        Message(role: .assistant, content: text, toolCalls: toolCalls)
+    }
+    /// The result of a tool call.
+    public static func tool(_ result: String, callID: String, name: String) -> Message {
+        Message(role: .tool, content: result, toolCallID: callID, name: name)
+    }
+}
+
+/// A model's request to call one tool.
+public struct ToolCall: Sendable, Hashable {
+    public var id: String
+    public var name: String
+    /// The arguments as the model wrote them: JSON text, possibly invalid.
+    public var arguments: String
+
+    public init(id: String, name: String, arguments: String) {
+        self.id = id
+        self.name = name
+        self.arguments = arguments
+    }
+}
+
+/// Token counts, summed over steps and agents.
+public struct Usage: Sendable, Hashable {
+    public var inputTokens: Int
+    public var outputTokens: Int
+    public var totalTokens: Int
+
+    public init(inputTokens: Int = 0, outputTokens: Int = 0, totalTokens: Int? = nil) {
+        self.inputTokens = inputTokens
+        self.outputTokens = outputTokens
+        self.totalTokens = totalTokens ?? inputTokens + outputTokens
+    }
+
+    /// No tokens.
+    public static let zero = Usage()
+
+    public static func + (a: Usage, b: Usage) -> Usage {
+        Usage(inputTokens: a.inputTokens + b.inputTokens, outputTokens: a.outputTokens + b.outputTokens,
+              totalTokens: a.totalTokens + b.totalTokens)
+    }
+
+    public static func += (a: inout Usage, b: Usage) { a = a + b }
+}

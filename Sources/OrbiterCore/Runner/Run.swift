@@ -1,0 +1,70 @@
+/// The local runner: `try await run(agent, "...")` and `run.stream(agent, "...", detailed: true)`,
+/// the same calls as the original.
+public struct Run: Sendable {
+    /// Where `provider:model` names are looked up.
+    public var providers: ProviderRegistry
+
+    public init(providers: ProviderRegistry = .shared) { self.providers = providers }
+
+    /// Runs to the end and returns the result; throws the run's error.
+    public func callAsFunction(_ node: some RunnableConvertible, _ input: String, messages: [Message] = []) async throws -> RunResult {
+        try await execute(node.runnable, input: input, messages: messages, detailed: false) { _ in }
+    }
+
+    /// Streams the run's events. With `detailed` off only `text`, `tool_call` and `error` come;
+    /// with it on the stream ends with exactly one terminal `status` event. On failure the stream
+    /// yields the `error` event (and status) and then finishes by throwing. Stopping iteration
+    /// cancels the run.
+    public func stream(_ node: some RunnableConvertible, _ input: String, messages: [Message] = [], detailed: Bool = false,
+                       eventTypes: Set<String>? = nil) -> AsyncThrowingStream<StreamEvent, any Error> {
+        let runnable = node.runnable
+        let (stream, continuation) = AsyncThrowingStream<StreamEvent, any Error>.makeStream()
+        let task = Task {
+            do {
+                _ = try await execute(runnable, input: input, messages: messages, detailed: detailed) { event in
+                    if let eventTypes, !eventTypes.contains(event.type) { return }
+                    continuation.yield(event)
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+
+    /// Runs a node, sending each event to `sink` as it happens; the one entry point that local
+    /// runs, streams and distributed workers share, so all three behave alike.
+    ///
+    /// With `detailed`, `status starting` comes first and one terminal status last. Errors are
+    /// reported as an `error` event before the terminal status, then rethrown.
+    public func execute(_ node: Runnable, input: String, messages: [Message] = [], detailed: Bool,
+                        sink: @escaping @Sendable (StreamEvent) async -> Void) async throws -> RunResult {
+        let context = RunContext(detailed: detailed, sink: sink, ledger: .init(), providers: providers)
+        let name = node.name
+        await context.emit(.status(StatusEvent(status: .starting, agentName: name, message: "")))
+        do {
+            let result = try await NodeRunner(context: context).run(node, input: input, history: messages)
+            try Task.checkCancellation()
+            await context.emit(.status(StatusEvent(status: .completed, agentName: name, message: "")))
+            return RunResult(output: result.output, messages: result.messages, usage: context.ledger.usage, steps: context.ledger.steps)
+        } catch {
+            let underlying = (error as? ReportedFailure)?.underlying ?? error
+            if underlying is CancellationError {
+                await context.emit(.status(StatusEvent(status: .cancelled, agentName: name, message: "run cancelled")))
+                throw underlying
+            }
+            if !(error is ReportedFailure) {
+                await context.emit(.error(ErrorEvent(error: errorMessage(underlying), errorType: errorTypeName(underlying), agentName: name)))
+            }
+            await context.emit(.status(StatusEvent(status: .error, agentName: (error as? ReportedFailure)?.agentName ?? name,
+                                                   message: errorMessage(underlying))))
+            throw underlying
+        }
+    }
+}
+
+/// The local runner, called like the original's `run`: `try await run(agent, "Hello")`,
+/// `for try await event in run.stream(agent, "Hello", detailed: true)`.
+public let run = Run()

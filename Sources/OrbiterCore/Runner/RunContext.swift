@@ -1,0 +1,36 @@
+import Synchronization
+
+/// What every agent of one run shares: where events go, whether they are detailed, and the
+/// running totals of usage and steps across agents (team workers included).
+struct RunContext: Sendable {
+    let detailed: Bool
+    let sink: @Sendable (StreamEvent) async -> Void
+    let ledger: Ledger
+    let providers: ProviderRegistry
+
+    /// Sends an event, dropping the detailed-only kinds when `detailed` is off.
+    func emit(_ event: StreamEvent) async {
+        if !detailed {
+            switch event {
+            case .text, .toolCall, .error: break
+            default: return
+            }
+        }
+        await sink(event)
+    }
+
+    /// Usage and step totals of the whole run.
+    final class Ledger: Sendable {
+        private let totals = Mutex<(usage: Usage, steps: Int)>((.zero, 0))
+        func add(usage: Usage, steps: Int) { totals.withLock { $0.usage += usage; $0.steps += steps } }
+        var usage: Usage { totals.withLock { $0.usage } }
+        var steps: Int { totals.withLock { $0.steps } }
+    }
+}
+
+/// An error already reported as an `error` event by the agent it happened in, so the run's
+/// top level does not report it twice.
+struct ReportedFailure: Error {
+    let underlying: any Error
+    let agentName: String
+}

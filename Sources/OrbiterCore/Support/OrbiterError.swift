@@ -1,0 +1,56 @@
+/// Errors of agents and runs. Each message is written for the person who has to fix it.
+public enum OrbiterError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// An agent, tool or swarm definition is wrong (unknown provider, bad flow, bad dict).
+    case invalidConfiguration(String)
+    /// The agent used all its steps without giving a final answer.
+    case maxStepsExceeded(agent: String, maxSteps: Int)
+    /// A handoff chain was longer than the swarm allows.
+    case maxHandoffsExceeded(swarm: String, maxHandoffs: Int)
+    /// A run took longer than its timeout.
+    case timeout(seconds: Double)
+    /// A tool failed; the model sees this message.
+    case toolFailed(tool: String, message: String)
+    /// A script (Lua) failed; the message carries `path:line:`.
+    case script(String)
+
+    public var description: String {
+        switch self {
+        case .invalidConfiguration(let m): return m
+        case .maxStepsExceeded(let agent, let n): return "agent '\(agent)' reached max_steps (\(n)) without a final answer"
+        case .maxHandoffsExceeded(let swarm, let n): return "swarm '\(swarm)' exceeded max_handoffs (\(n))"
+        case .timeout(let s): return "run timed out after \(formatSeconds(s)) s"
+        case .toolFailed(let tool, let m): return "tool '\(tool)' failed: \(m)"
+        case .script(let m): return m
+        }
+    }
+
+    /// The `error_type` of the `error` event, matching the original's exception names.
+    public var typeName: String {
+        switch self {
+        case .invalidConfiguration: return "ConfigurationError"
+        case .maxStepsExceeded: return "MaxStepsExceeded"
+        case .maxHandoffsExceeded: return "MaxHandoffsExceeded"
+        case .timeout: return "TimeoutError"
+        case .toolFailed: return "ToolError"
+        case .script: return "ScriptError"
+        }
+    }
+}
+
+func formatSeconds(_ s: Double) -> String {
+    s.rounded() == s ? String(Int(s)) : String(s)
+}
+
+/// The `error_type` name for any error: our own names for Orbiter errors, else the Swift type name.
+public func errorTypeName(_ error: any Error) -> String {
+    if let e = error as? OrbiterError { return e.typeName }
+    if error is ModelError { return "ModelError" }
+    if error is CancellationError { return "CancelledError" }
+    return String(describing: type(of: error))
+}
+
+/// A one-line message for any error (its description, not Swift's debug dump).
+public func errorMessage(_ error: any Error) -> String {
+    if error is CancellationError { return "cancelled" }
+    return String(describing: error)
+}

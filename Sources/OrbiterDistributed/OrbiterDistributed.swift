@@ -1,0 +1,1 @@
+// OrbiterDistributed: see the module's files.

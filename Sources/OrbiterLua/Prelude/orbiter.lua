@@ -1,0 +1,413 @@
+-- The `orbiter` Lua module: how scripts define tools, models, agents and swarms.
+--
+-- Loaded once per Lua state by LuaRuntime with `host`, the table of host functions written in
+-- Swift. Definitions are plain tables tagged with a `kind`; Swift reads them after the script
+-- returns its root agent or swarm. Host calls that wait (orbiter.sleep) yield the running
+-- coroutine with the HOST marker; Swift performs the wait and resumes it.
+local host = ...
+
+local orbiter = { _VERSION = "orbiter 0.1" }
+local registry = { tools = {}, models = {}, agents = {} }
+local HOST = host.marker
+
+local type, pairs, ipairs, error, tostring, select = type, pairs, ipairs, error, tostring, select
+local setmetatable, getmetatable, rawget = setmetatable, getmetatable, rawget
+local sformat, concat, sort = string.format, table.concat, table.sort
+
+local function kind_of(v)
+  return type(v) == "table" and rawget(v, "kind") or nil
+end
+
+-- Captured before the sandbox removes `debug`: definition errors need the user's line.
+local getinfo, sethook = debug.getinfo, debug.sethook
+local load_line -- "path:line" of the user's script line running now, while a script loads
+
+-- The position of the frame `level` (as for getinfo), or of the line being loaded: scripts
+-- usually end with `return orbiter.agent{...}`, a tail call that leaves no frame to point at.
+local function position(level)
+  local info = getinfo(level, "Sl")
+  if info and info.currentline > 0 and info.source:sub(1, 1) == "@" then
+    return info.short_src .. ":" .. info.currentline .. ": "
+  end
+  return load_line and (load_line .. ": ") or ""
+end
+
+-- Raises a definition error at the position of the user's call: `level` counts like error()'s
+-- from the caller of fail (2: the function that called fail's caller).
+local function fail(what, msg, level)
+  error(position((level or 2) + 2) .. sformat("%s: %s", what, msg), 0)
+end
+
+-- While the entry script and its modules load, remember the line each user chunk is on.
+function orbiter._track_lines(on)
+  if on then
+    sethook(function(_, line)
+      local info = getinfo(2, "S")
+      if info and info.source:sub(1, 1) == "@" then load_line = info.short_src .. ":" .. line end
+    end, "l")
+  else
+    sethook()
+    load_line = nil
+  end
+end
+
+local function check_fields(what, spec, allowed)
+  if type(spec) ~= "table" then fail(what, "expects a table, got " .. type(spec), 3) end
+  for k in pairs(spec) do
+    if not allowed[k] then
+      local names = {}
+      for name in pairs(allowed) do names[#names + 1] = name end
+      sort(names)
+      fail(what, sformat("unknown field '%s' (known fields: %s)", tostring(k), concat(names, ", ")), 3)
+    end
+  end
+end
+
+local function check_name(what, name)
+  if type(name) ~= "string" or name == "" then fail(what, "field 'name' must be a non-empty string", 3) end
+  if not name:match("^[%w_%-]+$") or #name > 64 then
+    fail(what, sformat("name '%s' may only use letters, digits, '_' and '-' (at most 64)", name), 3)
+  end
+end
+
+---------------------------------------------------------------------------------------------
+-- JSON
+---------------------------------------------------------------------------------------------
+local json = {}
+orbiter.json = json
+json.null = host.null
+local array_mt = host.array_mt
+local object_mt = host.object_mt
+
+--- Encodes a Lua value as compact JSON text. See the README for the mapping.
+function json.encode(value)
+  local text, err = host.json_encode(value)
+  if not text then error("orbiter.json.encode: " .. err, 2) end
+  return text
+end
+
+--- Decodes JSON text; arrays come back marked so they encode as arrays again.
+function json.decode(text)
+  if type(text) ~= "string" then error("orbiter.json.decode: expects a string, got " .. type(text), 2) end
+  local value, err = host.json_decode(text)
+  if err then error("orbiter.json.decode: " .. err, 2) end
+  return value
+end
+
+--- Marks a table (new when omitted) as a JSON array, so `{}` encodes as `[]`.
+function json.array(t) return setmetatable(t or {}, array_mt) end
+--- Marks a table (new when omitted) as a JSON object.
+function json.object(t) return setmetatable(t or {}, object_mt) end
+
+---------------------------------------------------------------------------------------------
+-- Host calls that wait: sleep. They yield to Swift through every user coroutine in between.
+---------------------------------------------------------------------------------------------
+local co_yield, co_resume, co_status, co_create, co_isyieldable =
+  coroutine.yield, coroutine.resume, coroutine.status, coroutine.create, coroutine.isyieldable
+
+local function host_call(op, ...)
+  if not co_isyieldable() then
+    error(sformat("orbiter.%s can only be used inside a tool's run or a model's respond function", op), 3)
+  end
+  return co_yield(HOST, op, ...)
+end
+
+--- Pauses the current tool or model for `seconds` without blocking anything else.
+function orbiter.sleep(seconds)
+  if type(seconds) ~= "number" or seconds < 0 then error("orbiter.sleep: expects a number of seconds >= 0", 2) end
+  return host_call("sleep", seconds)
+end
+
+-- A user coroutine that calls orbiter.sleep must not swallow our marker: pass it up to Swift and
+-- hand the answer back down (the OpenResty way).
+local function pass_through(co, ...)
+  local r = table.pack(...)
+  while r[1] and r[2] == HOST and co_status(co) == "suspended" do
+    local answer = table.pack(co_yield(HOST, table.unpack(r, 3, r.n)))
+    r = table.pack(co_resume(co, table.unpack(answer, 1, answer.n)))
+  end
+  return table.unpack(r, 1, r.n)
+end
+
+coroutine.resume = function(co, ...)
+  return pass_through(co, co_resume(co, ...))
+end
+
+coroutine.wrap = function(f)
+  local co = co_create(f)
+  return function(...)
+    local r = table.pack(coroutine.resume(co, ...))
+    if not r[1] then error(r[2], 2) end
+    return table.unpack(r, 2, r.n)
+  end
+end
+
+---------------------------------------------------------------------------------------------
+-- Logging
+---------------------------------------------------------------------------------------------
+--- Writes a line to the host's log (stderr for the CLI), naming the script.
+function orbiter.log(...)
+  local parts = table.pack(...)
+  for i = 1, parts.n do parts[i] = tostring(parts[i]) end
+  host.log(concat(parts, " ", 1, parts.n))
+end
+
+---------------------------------------------------------------------------------------------
+-- Tools
+---------------------------------------------------------------------------------------------
+local SCHEMA_TYPES = { string = true, integer = true, number = true, boolean = true, array = true, object = true, null = true }
+
+local function normalize_parameters(what, params)
+  if params == nil then return { type = "object", properties = json.object() } end
+  if type(params) ~= "table" then fail(what, "field 'parameters' must be a table", 4) end
+  if params.type == "object" then
+    if params.properties ~= nil and type(params.properties) ~= "table" then
+      fail(what, "parameters.properties must be a table", 4)
+    end
+    local schema = {}
+    for k, v in pairs(params) do schema[k] = v end
+    schema.properties = json.object(schema.properties or {})
+    if schema.required then schema.required = json.array(schema.required) end
+    return schema
+  end
+  -- Shorthand: name -> type name or property schema; every property required.
+  local properties, required = json.object(), json.array()
+  for name, prop in pairs(params) do
+    if type(name) ~= "string" then fail(what, "parameter names must be strings", 4) end
+    if type(prop) == "string" then
+      if not SCHEMA_TYPES[prop] then
+        fail(what, sformat("parameter '%s' has unknown type '%s' (use string, integer, number, boolean, array, object)", name, prop), 4)
+      end
+      properties[name] = { type = prop }
+    elseif type(prop) == "table" then
+      if prop.type ~= nil and not SCHEMA_TYPES[prop.type] then
+        fail(what, sformat("parameter '%s' has unknown type '%s'", name, tostring(prop.type)), 4)
+      end
+      properties[name] = prop
+    else
+      fail(what, sformat("parameter '%s' must be a type name or a schema table", name), 4)
+    end
+    required[#required + 1] = name
+  end
+  sort(required)
+  return { type = "object", properties = properties, required = required }
+end
+
+local tool_fields = { name = true, description = true, parameters = true, run = true }
+
+--- Defines a tool: `orbiter.tool{name, description, parameters, run}`.
+function orbiter.tool(spec)
+  check_fields("orbiter.tool", spec, tool_fields)
+  check_name("orbiter.tool", spec.name)
+  local what = sformat("orbiter.tool '%s'", spec.name)
+  if type(spec.run) ~= "function" then fail(what, "field 'run' must be a function", 2) end
+  if spec.description ~= nil and type(spec.description) ~= "string" then fail(what, "field 'description' must be a string", 2) end
+  local tool = {
+    kind = "tool", name = spec.name, description = spec.description or "",
+    parameters = normalize_parameters(what, spec.parameters), run = spec.run,
+  }
+  if registry.tools[spec.name] then fail(what, "a tool with this name is already defined", 2) end
+  registry.tools[spec.name] = tool
+  return tool
+end
+
+--- References a tool offered by the host (a worker's --tools folder) by name.
+function orbiter.use_tool(name)
+  if type(name) ~= "string" or name == "" then error("orbiter.use_tool: expects a tool name", 2) end
+  return { kind = "tool_ref", name = name }
+end
+
+---------------------------------------------------------------------------------------------
+-- Models written in Lua
+---------------------------------------------------------------------------------------------
+local model_fields = { name = true, respond = true }
+
+--- Defines a model in Lua: `orbiter.model{name, respond = function(request) ... end}`.
+function orbiter.model(spec)
+  check_fields("orbiter.model", spec, model_fields)
+  check_name("orbiter.model", spec.name)
+  local what = sformat("orbiter.model '%s'", spec.name)
+  if type(spec.respond) ~= "function" then fail(what, "field 'respond' must be a function", 2) end
+  if registry.models[spec.name] then fail(what, "a model with this name is already defined", 2) end
+  local model = { kind = "model", name = spec.name, respond = spec.respond }
+  registry.models[spec.name] = model
+  return model
+end
+
+---------------------------------------------------------------------------------------------
+-- Agents, swarms, groups
+---------------------------------------------------------------------------------------------
+local agent_fields = {
+  name = true, model = true, instructions = true, tools = true, handoffs = true, max_steps = true,
+  temperature = true, max_tokens = true, base_url = true, api_key_env = true,
+}
+
+local function check_model(what, model)
+  if kind_of(model) == "model" then return end
+  if type(model) ~= "string" then fail(what, "field 'model' must be a \"provider:model\" string or an orbiter.model", 3) end
+  local provider = model:match("^([^:]+):.+$")
+  if not provider then fail(what, sformat("model \"%s\" must be written \"provider:model\", e.g. \"openai:gpt-4o\"", model), 3) end
+  if provider == "lua" then return end
+  local known = host.providers()
+  for _, p in ipairs(known) do if p == provider then return end end
+  fail(what, sformat("unknown model provider '%s' in \"%s\"; known providers: %s", provider, model,
+    #known > 0 and concat(known, ", ") or "(none)"), 3)
+end
+
+--- Defines an agent. See the README for every field.
+function orbiter.agent(spec)
+  check_fields("orbiter.agent", spec, agent_fields)
+  check_name("orbiter.agent", spec.name)
+  local what = sformat("orbiter.agent '%s'", spec.name)
+  check_model(what, spec.model)
+  if spec.instructions ~= nil and type(spec.instructions) ~= "string" then fail(what, "field 'instructions' must be a string", 2) end
+  local tools = {}
+  if spec.tools ~= nil then
+    if type(spec.tools) ~= "table" then fail(what, "field 'tools' must be a list of tools", 2) end
+    for i, t in ipairs(spec.tools) do
+      local k = kind_of(t)
+      if k ~= "tool" and k ~= "tool_ref" then fail(what, sformat("tools[%d] is not an orbiter.tool", i), 2) end
+      tools[i] = t
+    end
+  end
+  local handoffs = {}
+  if spec.handoffs ~= nil then
+    if type(spec.handoffs) ~= "table" then fail(what, "field 'handoffs' must be a list of agents or agent names", 2) end
+    for i, h in ipairs(spec.handoffs) do
+      if type(h) == "string" then handoffs[i] = h
+      elseif kind_of(h) == "agent" then handoffs[i] = h.name
+      else fail(what, sformat("handoffs[%d] must be an agent or an agent name", i), 2) end
+    end
+  end
+  local max_steps = spec.max_steps == nil and 10 or spec.max_steps
+  if math.type(max_steps) ~= "integer" or max_steps < 1 then fail(what, "field 'max_steps' must be an integer >= 1", 2) end
+  if spec.temperature ~= nil and type(spec.temperature) ~= "number" then fail(what, "field 'temperature' must be a number", 2) end
+  if spec.max_tokens ~= nil and (math.type(spec.max_tokens) ~= "integer" or spec.max_tokens < 1) then
+    fail(what, "field 'max_tokens' must be a positive integer", 2)
+  end
+  for _, f in ipairs({ "base_url", "api_key_env" }) do
+    if spec[f] ~= nil and type(spec[f]) ~= "string" then fail(what, sformat("field '%s' must be a string", f), 2) end
+  end
+  local agent = {
+    kind = "agent", name = spec.name, model = spec.model, instructions = spec.instructions or "",
+    tools = tools, handoffs = handoffs, max_steps = max_steps, temperature = spec.temperature,
+    max_tokens = spec.max_tokens, base_url = spec.base_url, api_key_env = spec.api_key_env,
+  }
+  registry.agents[#registry.agents + 1] = agent
+  return agent
+end
+
+local function check_members(what, agents)
+  if type(agents) ~= "table" then fail(what, "field 'agents' must be a list of agents or swarms", 3) end
+  local members = {}
+  for i, a in ipairs(agents) do
+    local k = kind_of(a)
+    if k ~= "agent" and k ~= "swarm" and k ~= "parallel" and k ~= "serial" then
+      fail(what, sformat("agents[%d] is not an agent, swarm or group", i), 3)
+    end
+    members[i] = a
+  end
+  if #members == 0 then fail(what, "has no agents", 3) end
+  return members
+end
+
+local swarm_fields = { name = true, agents = true, mode = true, flow = true, max_handoffs = true }
+local MODES = { workflow = true, handoff = true, team = true }
+
+--- Defines a swarm: `orbiter.swarm{agents, mode = "workflow"|"handoff"|"team", flow, max_handoffs}`.
+function orbiter.swarm(spec)
+  check_fields("orbiter.swarm", spec, swarm_fields)
+  if spec.name ~= nil then check_name("orbiter.swarm", spec.name) end
+  local what = sformat("orbiter.swarm '%s'", spec.name or "swarm")
+  local mode = spec.mode or "workflow"
+  if not MODES[mode] then fail(what, sformat("mode '%s' is not one of workflow, handoff, team", tostring(mode)), 2) end
+  if spec.flow ~= nil and type(spec.flow) ~= "string" then fail(what, "field 'flow' must be a string like \"a >> (b | c)\"", 2) end
+  local max_handoffs = spec.max_handoffs == nil and 10 or spec.max_handoffs
+  if math.type(max_handoffs) ~= "integer" or max_handoffs < 0 then fail(what, "field 'max_handoffs' must be an integer >= 0", 2) end
+  local swarm = { kind = "swarm", name = spec.name, agents = check_members(what, spec.agents), mode = mode,
+                  flow = spec.flow, max_handoffs = max_handoffs }
+  local names = {}
+  for i, m in ipairs(swarm.agents) do
+    local n = m.name or "swarm"
+    if names[n] then fail(what, sformat("two members are named '%s'", n), 2) end
+    names[n] = true
+  end
+  if mode == "handoff" then
+    for _, m in ipairs(swarm.agents) do
+      for _, target in ipairs(m.handoffs or {}) do
+        if not names[target] then
+          fail(what, sformat("agent '%s' hands off to '%s', which is not a member of the swarm", m.name, target), 2)
+        end
+      end
+    end
+  end
+  if spec.flow ~= nil then
+    if mode ~= "workflow" then fail(what, "field 'flow' is only used in workflow mode", 2) end
+    -- The flow grammar lives in Swift (SwarmFlow); checked now so a bad flow fails at this line.
+    local member_names = {}
+    for i, m in ipairs(swarm.agents) do member_names[i] = m.name or "swarm" end
+    local err = host.check_flow(spec.flow, member_names)
+    if err then fail(what, err, 2) end
+  end
+  return swarm
+end
+
+local function group(kind)
+  return function(spec)
+    local what = "orbiter." .. kind
+    check_fields(what, spec, { name = true, agents = true })
+    check_name(what, spec.name)
+    return { kind = kind, name = spec.name, agents = check_members(what .. " '" .. spec.name .. "'", spec.agents) }
+  end
+end
+
+--- A group whose members all run at once on the same input; outputs joined by a blank line.
+orbiter.parallel = group("parallel")
+--- A group whose members run one after another, each one's output the next one's input.
+orbiter.serial = group("serial")
+
+---------------------------------------------------------------------------------------------
+-- For the host
+---------------------------------------------------------------------------------------------
+-- Everything defined so far, by kind.
+orbiter._registry = registry
+
+local function describe(node, path)
+  local k = kind_of(node)
+  if k == "agent" then
+    local tools = json.array()
+    for i, t in ipairs(node.tools) do
+      if t.kind == "tool" then
+        tools[i] = { name = t.name, description = t.description, parameters = t.parameters }
+      else
+        tools[i] = { name = t.name, source = { registry = t.name } }
+      end
+    end
+    return {
+      type = "agent", name = node.name,
+      model = kind_of(node.model) == "model" and ("lua:" .. node.model.name) or node.model,
+      instructions = node.instructions, tools = tools, handoffs = json.array(node.handoffs),
+      max_steps = node.max_steps, temperature = node.temperature, max_tokens = node.max_tokens,
+      base_url = node.base_url, api_key_env = node.api_key_env,
+    }
+  elseif k == "swarm" or k == "parallel" or k == "serial" then
+    local members = json.array()
+    for i, m in ipairs(node.agents) do members[i] = describe(m, sformat("%s.agents[%d]", path, i)) end
+    if k == "swarm" then
+      return { type = "swarm", name = node.name or "swarm", agents = members, mode = node.mode, flow = node.flow,
+               max_handoffs = node.max_handoffs }
+    end
+    return { type = k, name = node.name, agents = members }
+  end
+  error(sformat("%s is a %s, not an agent or swarm", path, k or type(node)), 0)
+end
+
+-- The to_dict shape of a root agent or swarm (tools without their bodies).
+function orbiter._describe(root)
+  if root == nil then
+    error("the script returned nothing; it must end with `return orbiter.agent{...}` (or a swarm)", 0)
+  end
+  return describe(root, "the script's return value")
+end
+
+return orbiter

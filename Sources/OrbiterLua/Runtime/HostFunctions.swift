@@ -1,0 +1,107 @@
+import CLua
+import OrbiterCore
+
+/// What the host functions of one Lua state need from Swift. Reached from C callbacks through a
+/// lightuserdata upvalue; kept alive by the `LuaRuntime` that owns the state.
+final class HostContext {
+    let modules: ModuleSource
+    let log: @Sendable (String) -> Void
+    let providerNames: @Sendable () -> [String]
+
+    init(modules: ModuleSource, log: @escaping @Sendable (String) -> Void, providerNames: @escaping @Sendable () -> [String]) {
+        self.modules = modules
+        self.log = log
+        self.providerNames = providerNames
+    }
+
+    static func from(_ L: OpaquePointer) -> HostContext {
+        Unmanaged<HostContext>.fromOpaque(lua_touserdata(L, orbiter_lua_upvalueindex(1))!).takeUnretainedValue()
+    }
+}
+
+/// The Swift side of the `host` table given to `orbiter.lua`.
+///
+/// Every function here returns normally: failures come back as `nil, message` and the Lua wrapper
+/// raises them, so no Lua error ever unwinds through these Swift frames.
+enum HostFunctions {
+    /// A unique address whose lightuserdata marks a coroutine yield meant for the host.
+    nonisolated(unsafe) static let marker: UnsafeMutableRawPointer = .allocate(byteCount: 1, alignment: 1)
+
+    static let table: [(String, lua_CFunction)] = [
+        ("json_encode", jsonEncode), ("json_decode", jsonDecode), ("log", log),
+        ("providers", providers), ("find_module", findModule), ("check_flow", checkFlow),
+    ]
+
+    static let jsonEncode: lua_CFunction = { L in
+        let s = LuaStack(L!)
+        do {
+            let value = try s.json(at: 1)
+            s.pushString(value.jsonString)
+            return 1
+        } catch {
+            lua_pushnil(L)
+            s.pushString(String(describing: error))
+            return 2
+        }
+    }
+
+    static let jsonDecode: lua_CFunction = { L in
+        let s = LuaStack(L!)
+        guard let bytes = s.bytes(at: 1) else {
+            lua_pushnil(L)
+            s.pushString("expects a string")
+            return 2
+        }
+        do {
+            s.push(try JSONValue.parse(bytes: bytes))
+            return 1
+        } catch {
+            lua_pushnil(L)
+            s.pushString(String(describing: error))
+            return 2
+        }
+    }
+
+    static let log: lua_CFunction = { L in
+        let s = LuaStack(L!)
+        HostContext.from(L!).log(s.string(at: 1) ?? "")
+        return 0
+    }
+
+    static let providers: lua_CFunction = { L in
+        let s = LuaStack(L!)
+        s.push(.array(HostContext.from(L!).providerNames().map(JSONValue.string)))
+        return 1
+    }
+
+    static let findModule: lua_CFunction = { L in
+        let s = LuaStack(L!)
+        guard let name = s.string(at: 1) else {
+            lua_pushnil(L)
+            s.pushString("module name must be a string")
+            return 2
+        }
+        switch HostContext.from(L!).modules.find(name) {
+        case .success(let found):
+            s.pushString(found.source)
+            s.pushString(found.chunkName)
+        case .failure(let error):
+            lua_pushnil(L)
+            s.pushString(error.message)
+        }
+        return 2
+    }
+
+    static let checkFlow: lua_CFunction = { L in
+        let s = LuaStack(L!)
+        let flow = s.string(at: 1) ?? ""
+        let members = ((try? s.json(at: 2))?.arrayValue ?? []).compactMap(\.stringValue)
+        do {
+            _ = try SwarmFlow(parsing: flow, members: members)
+            return 0
+        } catch {
+            s.pushString(String(describing: error))
+            return 1
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import OrbiterCore
+
+/// Rebinds a serialised agent's Lua tools and `lua:` models to one `LuaRuntime`.
+///
+/// A tool's `source` is `{"bundle": <sha256>, "name": ...}` (defined by the script) or
+/// `{"registry": name}` (offered by the host, e.g. a worker's `--tools` folder).
+struct LuaDefinitionResolver: DefinitionResolver {
+    let runtime: LuaRuntime
+    let hostTools: [String: Tool]
+
+    func tool(from dict: JSONValue) throws -> Tool {
+        guard let name = dict["name"]?.stringValue else {
+            throw OrbiterError.invalidConfiguration("tool field 'name' is missing or not a string")
+        }
+        if let registryName = dict["source"]?["registry"]?.stringValue {
+            guard let tool = hostTools[registryName] else {
+                let offered = hostTools.keys.sorted().joined(separator: ", ")
+                throw OrbiterError.invalidConfiguration(
+                    "tool '\(registryName)' is not offered by this host (offered: \(offered.isEmpty ? "none" : offered))")
+            }
+            return tool
+        }
+        if let bundle = dict["source"]?["bundle"]?.stringValue, bundle != runtime.bundle.sha256 {
+            throw OrbiterError.invalidConfiguration("tool '\(name)' belongs to script bundle \(bundle.prefix(12)), not \(runtime.bundle.sha256.prefix(12))")
+        }
+        guard runtime.toolNames.contains(name) else {
+            throw OrbiterError.invalidConfiguration("tool '\(name)' is not defined by the script \(runtime.bundle.entry)")
+        }
+        let runtime = self.runtime
+        return Tool(name: name, description: dict["description"]?.stringValue ?? "",
+                    parameters: dict["parameters"] ?? ["type": "object", "properties": .object([:])],
+                    source: ["bundle": .string(runtime.bundle.sha256), "name": .string(name)]) { arguments in
+            try await runtime.callTool(name, arguments: arguments)
+        }
+    }
+
+    func model(named qualifiedName: String) throws -> (any ModelProvider)? {
+        guard qualifiedName.hasPrefix("lua:") else { return nil }
+        let name = String(qualifiedName.dropFirst(4))
+        guard runtime.modelNames.contains(name) else {
+            throw OrbiterError.invalidConfiguration("model \"\(qualifiedName)\": no orbiter.model named '\(name)' in \(runtime.bundle.entry)")
+        }
+        return LuaModelProvider(runtime: runtime, name: name)
+    }
+}

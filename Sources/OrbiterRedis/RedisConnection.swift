@@ -1,0 +1,140 @@
+import CHiredis
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A synchronous hiredis connection: connect, AUTH, SELECT, then append commands and read replies.
+///
+/// Deliberately not Sendable: a `redisContext` has no locking, so each instance is confined to the
+/// one thread that owns it (see `ConnectionWorker`). Every call here may block that thread.
+final class RedisConnection {
+    private let ctx: UnsafeMutablePointer<redisContext>
+    /// The server this connection talks to (masked in every message).
+    let url: RedisURL
+
+    /// Connects within `connectTimeout`, authenticates and selects the database.
+    /// `readTimeout` nil means reads may block forever (needed for `BLOCK 0`, `SUBSCRIBE`).
+    init(url: RedisURL, connectTimeout: Duration, readTimeout: Duration?) throws {
+        self.url = url
+        let tv = timeval(connectTimeout)
+        let c: UnsafeMutablePointer<redisContext>?
+        if let path = url.unixPath {
+            c = redisConnectUnixWithTimeout(path, tv)
+        } else {
+            c = redisConnectWithTimeout(url.host ?? "127.0.0.1", Int32(url.port), tv)
+        }
+        guard let c else { throw RedisError.connection("cannot connect to Redis at \(url): out of memory") }
+        if c.pointee.err != 0 {
+            let message = String(cString: orbiter_redis_errstr(c))
+            redisFree(c)
+            throw RedisError.connection("cannot connect to Redis at \(url): \(message)")
+        }
+        ctx = c
+        // The handshake must not hang on a stuck server, even for connections that later block forever.
+        _ = redisSetTimeout(c, tv)
+        if url.unixPath == nil { _ = redisEnableKeepAlive(c) }
+
+        if let password = url.password {
+            var auth: [any RedisArgument] = ["AUTH"]
+            if let user = url.username { auth.append(user) }
+            auth.append(password)
+            if case .error(let m) = try command(EncodedCommand(auth)) {
+                throw RedisError.connection("authentication failed for Redis at \(url): \(m)")
+            }
+        }
+        if url.database != 0, case .error(let m) = try command(EncodedCommand(["SELECT", url.database])) {
+            throw RedisError.connection("cannot select database \(url.database) on Redis at \(url): \(m)")
+        }
+        _ = redisSetTimeout(c, readTimeout.map(timeval.init) ?? timeval(tv_sec: 0, tv_usec: 0))
+    }
+
+    deinit { redisFree(ctx) }
+
+    /// The socket, so another thread can `shutdown` it to interrupt a blocked read.
+    var fd: Int32 { ctx.pointee.fd }
+
+    /// True once hiredis has flagged an I/O or protocol error: the context cannot be used again.
+    var isDead: Bool { ctx.pointee.err != 0 }
+
+    /// Whether an idle connection has input waiting, which can only be EOF (server closed it,
+    /// e.g. `CLIENT KILL` or a restart) or garbage: either way it must not be reused.
+    var isReadableWhileIdle: Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&p, 1, 0) != 0
+    }
+
+    /// Queues one command in hiredis' output buffer (nothing is written until a reply is read).
+    func append(_ command: EncodedCommand) throws {
+        let argc = command.lengths.count
+        let status: Int32 = command.bytes.withUnsafeBufferPointer { buf in
+            let base = UnsafeRawPointer(buf.baseAddress!)  // never empty: EncodedCommand adds a spare byte
+            var argv: [UnsafePointer<CChar>?] = []
+            argv.reserveCapacity(argc)
+            var offset = 0
+            for len in command.lengths {
+                argv.append((base + offset).assumingMemoryBound(to: CChar.self))
+                offset += len
+            }
+            return command.lengths.withUnsafeBufferPointer { lens in
+                argv.withUnsafeMutableBufferPointer { av in
+                    redisAppendCommandArgv(ctx, Int32(argc), av.baseAddress, lens.baseAddress)
+                }
+            }
+        }
+        if status != REDIS_OK { throw lostError() }
+    }
+
+    /// Flushes pending output if needed and blocks until the next reply arrives.
+    func readReply() throws -> RedisReply {
+        var raw: UnsafeMutableRawPointer?
+        guard redisGetReply(ctx, &raw) == REDIS_OK, let raw else { throw lostError() }
+        defer { freeReplyObject(raw) }
+        return RedisConnection.convert(UnsafePointer(raw.assumingMemoryBound(to: redisReply.self)))
+    }
+
+    /// One round trip for one command.
+    func command(_ command: EncodedCommand) throws -> RedisReply {
+        try append(command)
+        return try readReply()
+    }
+
+    private func lostError() -> RedisError {
+        let message = String(cString: orbiter_redis_errstr(ctx))
+        return .connection("connection to Redis at \(url) lost: \(message.isEmpty ? "unknown error" : message)")
+    }
+
+    /// Deep-copies a hiredis reply into Swift values (the C object is freed by the caller).
+    static func convert(_ r: UnsafePointer<redisReply>) -> RedisReply {
+        let p = r.pointee
+        func bytes() -> [UInt8] {
+            guard let str = p.str, p.len > 0 else { return [] }
+            return Array(UnsafeRawBufferPointer(start: str, count: p.len))
+        }
+        switch p.type {
+        case REDIS_REPLY_STRING: return .bulk(bytes())
+        case REDIS_REPLY_STATUS: return .status(String(decoding: bytes(), as: UTF8.self))
+        case REDIS_REPLY_ERROR: return .error(String(decoding: bytes(), as: UTF8.self))
+        case REDIS_REPLY_INTEGER: return .integer(p.integer)
+        case REDIS_REPLY_NIL: return .null
+        case REDIS_REPLY_ARRAY:
+            var items: [RedisReply] = []
+            items.reserveCapacity(p.elements)
+            for i in 0..<p.elements {
+                if let e = p.element[i] { items.append(convert(e)) } else { items.append(.null) }
+            }
+            return .array(items)
+        default:
+            return .error("ERR unknown hiredis reply type \(p.type)")
+        }
+    }
+}
+
+extension timeval {
+    /// A `timeval` for hiredis timeouts.
+    init(_ d: Duration) {
+        let (seconds, atto) = d.components
+        self.init(tv_sec: numericCast(seconds), tv_usec: numericCast(atto / 1_000_000_000_000))
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+
+/// Where and how to reach a Redis server, parsed once so connection code never re-parses strings.
+///
+/// Accepted forms: `redis://[user:password@]host[:port][/db]`, `redis://:password@host`,
+/// `unix://[user:password@]/path.sock[?db=N]`; `?db=N` also works on `redis://`.
+/// User and password may be percent-encoded. `description` masks the password.
+public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
+    /// TCP host name or address; nil for a Unix socket.
+    public var host: String?
+    /// TCP port (6379 unless given); unused for a Unix socket.
+    public var port: Int
+    /// Path of the Unix socket; nil for TCP.
+    public var unixPath: String?
+    /// ACL user name for `AUTH user password`; nil means the default user.
+    public var username: String?
+    /// Password for `AUTH`; nil means no authentication.
+    public var password: String?
+    /// Database index selected with `SELECT` after connecting.
+    public var database: Int
+
+    /// Parses a URL, throwing `RedisError.invalidURL` that names what is wrong (with the password masked).
+    public init(_ string: String) throws {
+        let masked = RedisURL.mask(string)
+        func bad(_ why: String) -> RedisError { .invalidURL("\(why) in '\(masked)'") }
+
+        guard let schemeEnd = string.range(of: "://") else {
+            throw bad("missing scheme (expected redis:// or unix://)")
+        }
+        let scheme = string[..<schemeEnd.lowerBound].lowercased()
+        var rest = string[schemeEnd.upperBound...]
+        var query: Substring?
+        if let q = rest.firstIndex(of: "?") {
+            query = rest[rest.index(after: q)...]
+            rest = rest[..<q]
+        }
+        if rest.contains("#") { throw bad("unexpected '#' fragment") }
+
+        host = nil
+        port = 6379
+        unixPath = nil
+        username = nil
+        password = nil
+        database = 0
+
+        // User info ends at the last '@' (a path never contains one), so unencoded
+        // '@', ':' or '/' inside a password still parse.
+        func takeUserInfo(_ s: inout Substring) throws {
+            guard let at = s.lastIndex(of: "@") else { return }
+            let info = s[..<at]
+            s = s[s.index(after: at)...]
+            guard let colon = info.firstIndex(of: ":") else {
+                throw bad("user info has no ':' (use redis://:PASSWORD@host or redis://USER:PASSWORD@host)")
+            }
+            let user = info[..<colon], pass = info[info.index(after: colon)...]
+            guard let u = String(user).removingPercentEncoding else { throw bad("bad percent-encoding in user name") }
+            guard let p = String(pass).removingPercentEncoding else { throw bad("bad percent-encoding in password") }
+            username = u.isEmpty ? nil : u
+            password = (p.isEmpty && username == nil) ? nil : p
+        }
+
+        switch scheme {
+        case "redis":
+            try takeUserInfo(&rest)
+            let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+            let authority = rest[..<slash]
+            let path = rest[slash...]
+            var hostPart: Substring
+            var portPart: Substring?
+            if authority.hasPrefix("[") {
+                guard let close = authority.firstIndex(of: "]") else { throw bad("unclosed '[' in IPv6 host") }
+                hostPart = authority[authority.index(after: authority.startIndex)..<close]
+                let after = authority[authority.index(after: close)...]
+                if !after.isEmpty {
+                    guard after.hasPrefix(":") else { throw bad("unexpected text after IPv6 host") }
+                    portPart = after.dropFirst()
+                }
+            } else {
+                let colons = authority.filter { $0 == ":" }.count
+                if colons > 1 { throw bad("IPv6 host must be written in brackets, e.g. redis://[::1]:6379") }
+                if let colon = authority.firstIndex(of: ":") {
+                    hostPart = authority[..<colon]
+                    portPart = authority[authority.index(after: colon)...]
+                } else {
+                    hostPart = authority
+                }
+            }
+            if hostPart.isEmpty { throw bad("missing host") }
+            host = String(hostPart)
+            if let portPart {
+                guard let p = Int(portPart), (1...65535).contains(p) else {
+                    throw bad("port '\(portPart)' is not a number between 1 and 65535")
+                }
+                port = p
+            }
+            let db = path.drop(while: { $0 == "/" })
+            if !db.isEmpty {
+                guard let d = Int(db), d >= 0 else { throw bad("database '\(db)' is not a non-negative integer") }
+                database = d
+            }
+        case "unix":
+            if !rest.hasPrefix("/") { try takeUserInfo(&rest) }
+            guard rest.hasPrefix("/"), rest.count > 1 else {
+                throw bad("unix URL needs an absolute socket path, e.g. unix:///tmp/redis.sock")
+            }
+            unixPath = String(rest).removingPercentEncoding ?? String(rest)
+        case "rediss":
+            throw bad("TLS (rediss://) is not supported by hiredis 0.14")
+        default:
+            throw bad("unsupported scheme '\(scheme)' (expected redis:// or unix://)")
+        }
+
+        if let query, !query.isEmpty {
+            for item in query.split(separator: "&") {
+                let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard kv.count == 2, kv[0] == "db" else {
+                    throw bad("unknown query parameter '\(kv[0])' (only db=N is supported)")
+                }
+                guard let d = Int(kv[1]), d >= 0 else { throw bad("database '\(kv[1])' is not a non-negative integer") }
+                database = d
+            }
+        }
+    }
+
+    /// Reads `ORBITER_REDIS_URL`, falling back to `redis://127.0.0.1:6379` so local runs need no setup.
+    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) throws -> RedisURL {
+        if let s = env["ORBITER_REDIS_URL"]?.trimmingCharacters(in: .whitespaces), !s.isEmpty {
+            return try RedisURL(s)
+        }
+        return try RedisURL("redis://127.0.0.1:6379")
+    }
+
+    /// The URL with the password replaced by `***`, safe for logs and error messages.
+    public var description: String {
+        var userInfo = ""
+        if username != nil || password != nil {
+            userInfo = (username ?? "") + (password != nil ? ":***" : "") + "@"
+        }
+        if let unixPath {
+            return "unix://\(userInfo)\(unixPath)" + (database != 0 ? "?db=\(database)" : "")
+        }
+        let h = host ?? ""
+        let hostText = h.contains(":") ? "[\(h)]" : h
+        return "redis://\(userInfo)\(hostText):\(port)" + (database != 0 ? "/\(database)" : "")
+    }
+
+    /// Masks the user info of a raw, possibly unparseable URL string for error messages.
+    static func mask(_ s: String) -> String {
+        guard let schemeEnd = s.range(of: "://") else { return s }
+        let rest = s[schemeEnd.upperBound...]
+        let beforeQuery = rest[..<(rest.firstIndex(of: "?") ?? rest.endIndex)]
+        guard let at = beforeQuery.lastIndex(of: "@") else { return s }
+        let info = rest[..<at]
+        let maskedInfo: String
+        if let colon = info.firstIndex(of: ":") {
+            maskedInfo = info[..<colon] + ":***"
+        } else {
+            maskedInfo = "***"
+        }
+        return String(s[..<schemeEnd.upperBound]) + maskedInfo + String(rest[at...])
+    }
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+import OrbiterCore
+
+/// The `orbiter` command: run agents written in Lua, here or on Redis workers.
+@main
+struct Orbiter: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "orbiter",
+        abstract: "Run LLM agents, swarms and tools written in Lua — in this process or on Redis workers.",
+        discussion: """
+            Exit status: 0 when the run completed, 1 when it failed, 2 for a usage or script error.
+            Models: "openai:<model>", "anthropic:<model>", "ollama:<model>", or an orbiter.model written in Lua.
+            """,
+        subcommands: [RunCommand.self, CheckCommand.self])
+
+    /// Parses and runs, mapping every usage error to exit status 2 (ArgumentParser's default is 64).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }
+            Terminal.error(fullMessage(for: error))
+            Foundation.exit(2)
+        }
+    }
+}
+
+/// Exit statuses of the CLI.
+enum Exit {
+    /// The run failed (the agent's error, a failed task).
+    static let failed = ExitCode(1)
+    /// Usage error, script error, unreachable service.
+    static let usage = ExitCode(2)
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import OrbiterCore
+import OrbiterLua
+
+/// `orbiter run SCRIPT [INPUT]`: runs an agent or swarm in this process, streaming its reply.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run an agent or swarm script in this process, streaming its reply.",
+        discussion: """
+            The reply streams to stdout; tool calls and errors go to stderr. With --json, events are
+            printed one JSON object per line on stdout (all event types with --detailed).
+            Exit status: 0 completed, 1 the run failed, 2 usage or script error.
+            """)
+
+    @Argument(help: "The Lua script that returns an agent or swarm.")
+    var script: String
+
+    @Argument(help: "The input text; '-' or absent reads stdin.")
+    var input: String?
+
+    @Flag(help: "Show every event (steps, usage, status), not just text and tool calls.")
+    var detailed = false
+
+    @Flag(help: "Print events as JSON lines on stdout.")
+    var json = false
+
+    @Option(name: .long, help: "Override max_steps of every agent.")
+    var maxSteps: Int?
+
+    func validate() throws {
+        if let maxSteps, maxSteps < 1 { throw ValidationError("--max-steps must be at least 1") }
+    }
+
+    func run() async throws {
+        let (_, loaded) = try ScriptLoading.load(script)
+        var root = loaded
+        if let maxSteps { root = root.withMaxSteps(maxSteps) }
+        let text = resolveInput(input)
+        let style: EventPrinter.Style = json ? .json : (detailed ? .detailed : .plain)
+        let printer = EventPrinter(style: style)
+        let stream = OrbiterCore.run.stream(root, text, detailed: EventPrinter.needsDetailed(style: style, detailedFlag: detailed))
+        do {
+            for try await event in stream {
+                printer.show(event)
+            }
+            printer.finish()
+        } catch {
+            printer.finish()
+            if style == .json { Terminal.error("orbiter: run failed: \(errorMessage(error))") }
+            throw Exit.failed
+        }
+    }
+}

@@ -1,0 +1,172 @@
+import OrbiterCore
+import OrbiterModels
+import OrbiterTestSupport
+import Testing
+
+@Suite("HTTP failures, retries and timeouts", .serialized)
+struct ProviderFailureTests {
+    @Test func rateLimitHonoursRetryAfterThenSucceeds() async throws {
+        try await withServer { server in
+            server.enqueue(.httpError(429, message: "Rate limit reached", type: "rate_limit_error", headers: ["Retry-After": "1"]),
+                           .openAIReply("ok"))
+            let provider = try makeProvider("openai:gpt-4o", environment: environment(for: server))
+            let started = ContinuousClock.now
+            let outcome = await complete(provider, weatherRequest())
+            #expect(outcome.error == nil)
+            #expect(outcome.texts == ["ok"])
+            #expect(server.requests.count == 2)
+            // The computed backoff is 5 ms; only Retry-After explains a wait of about a second.
+            #expect((outcome.finishedAt - started).seconds >= 0.9)
+        }
+    }
+
+    @Test func serverErrorForeverFailsAfterAllAttempts() async throws {
+        try await withServer { server in
+            server.fallback = .httpError(500, message: "The server had an error while processing your request")
+            let provider = try makeProvider("openai:gpt-4o", environment: environment(for: server))
+            let outcome = await complete(provider, weatherRequest())
+            let error = try #require(outcome.modelError)
+            #expect(server.requests.count == 3)
+            #expect(error.provider == "openai")
+            #expect(error.model == "gpt-4o")
+            #expect(error.status == 500)
+            #expect(error.message.contains("The server had an error while processing your request"))
+            #expect(error.description.hasPrefix("openai:gpt-4o HTTP 500: The server had an error"))
+            #expect(error.description.contains("after 3 attempts"))
+            #expect(outcome.events.isEmpty)
+        }
+    }
+
+    @Test func badRequestIsNotRetried() async throws {
+        try await withServer { server in
+            server.enqueue(.httpError(400, message: "Invalid schema for function 'get_weather'", type: "invalid_request_error"))
+            let provider = try makeProvider("openai:gpt-4o", environment: environment(for: server))
+            let outcome = await complete(provider, weatherRequest())
+            let error = try #require(outcome.modelError)
+            #expect(server.requests.count == 1)
+            #expect(error.status == 400)
+            #expect(error.retryable == false)
+            #expect(error.message == "Invalid schema for function 'get_weather'")
+        }
+    }
+
+    @Test func contextLengthErrorIsNotRetriedEvenAs5xx() async throws {
+        try await withServer { server in
+            server.fallback = .httpError(503, message: "This model's maximum context length is 8192 tokens")
+            let provider = try makeProvider("openai:gpt-4o", environment: environment(for: server))
+            let outcome = await complete(provider, weatherRequest())
+            #expect(outcome.modelError?.status == 503)
+            #expect(outcome.modelError?.retryable == false)
+            #expect(server.requests.count == 1)
+        }
+    }
+
+    @Test func streamCutAfterOutputFailsWithoutRetry() async throws {
+        try await withServer { server in
+            server.enqueue(.cut(after: [OpenAIChunk.text("partial")]), .openAIReply("never sent"))
+            let provider = try makeProvider("openai:gpt-4o", environment: environment(for: server))
+            let outcome = await complete(provider, weatherRequest())
+            let error = try #require(outcome.modelError)
+            #expect(outcome.events == [.text("partial")])
+            #expect(server.requests.count == 1)
+            #expect(error.retryable == false)
+            #expect(error.message.contains("stream interrupted"))
+            #expect(error.message.contains("not retried"))
+        }
+    }
+
+    @Test func streamCutBeforeOutputIsRetried() async throws {
+        try await withServer { server in
+            server.enqueue(.cut(after: []), .openAIReply("second try"))
+            let provider = try makeProvider("openai:gpt-4o", environment: environment(for: server))
+            let outcome = await complete(provider, weatherRequest())
+            #expect(outcome.error == nil)
+            #expect(outcome.texts == ["second try"])
+            #expect(server.requests.count == 2)
+        }
+    }
+
+    @Test func malformedChunkGivesAClearError() async throws {
+        try await withServer { server in
+            server.enqueue(.stream([.raw("data: {\"choices\": [oops\n\n")]))
+            let provider = try makeProvider("openai:gpt-4o", environment: environment(for: server))
+            let outcome = await complete(provider, weatherRequest())
+            let error = try #require(outcome.modelError)
+            #expect(error.message.contains("malformed JSON in stream chunk"))
+            #expect(error.message.contains("[oops"))
+            #expect(server.requests.count == 1)
+        }
+    }
+
+    @Test func stalledStreamHitsTheIdleTimeout() async throws {
+        try await withServer { server in
+            server.enqueue(.stall(after: [OpenAIChunk.text("Hi")]))
+            var options = fastOptions
+            options.idleTimeout = .milliseconds(300)
+            let provider = try makeProvider("openai:gpt-4o", environment: environment(for: server), options: options)
+            let started = ContinuousClock.now
+            let outcome = await complete(provider, weatherRequest())
+            let error = try #require(outcome.modelError)
+            #expect(outcome.events == [.text("Hi")])
+            #expect(error.message.hasPrefix("stream stalled: no data for 0.3 s"))
+            #expect(server.requests.count == 1)
+            let elapsed = (outcome.finishedAt - started).seconds
+            #expect(elapsed >= 0.3 && elapsed < 2)
+        }
+    }
+
+    @Test func cancellationStopsTheRequestPromptly() async throws {
+        try await withServer { server in
+            server.enqueue(.stall(after: [OpenAIChunk.text("Hi")]))
+            let provider = try makeProvider("openai:gpt-4o", environment: environment(for: server))
+            let (firstEvent, signal) = AsyncStream<Void>.makeStream()
+            let task = Task {
+                try await provider.complete(weatherRequest()) { _ in signal.yield() }
+            }
+            for await _ in firstEvent { break }
+            let cancelledAt = ContinuousClock.now
+            task.cancel()
+            let result = await task.result
+            #expect((ContinuousClock.now - cancelledAt).seconds < 0.5)
+            #expect(throws: CancellationError.self) { try result.get() }
+            // The server sees the connection close: the HTTP request really stopped.
+            for _ in 0..<50 where server.closedConnections == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(server.closedConnections == 1)
+        }
+    }
+
+    @Test func apiKeyNeverAppearsInErrors() async throws {
+        try await withServer { server in
+            let key = "sk-live-SECRET-0123456789"
+            server.enqueue(.httpError(401, message: "Incorrect API key provided: \(key)", type: "invalid_request_error"))
+            let provider = try makeProvider("openai:gpt-4o", environment: environment(for: server, ["OPENAI_API_KEY": key]))
+            let outcome = await complete(provider, weatherRequest())
+            let error = try #require(outcome.modelError)
+            #expect(server.requests.first?.header("authorization") == "Bearer \(key)")
+            #expect(server.requests.count == 1)
+            #expect(error.status == 401)
+            #expect(!error.description.contains(key))
+            #expect(!String(reflecting: error).contains(key))
+            #expect(!String(reflecting: provider).contains(key))
+            #expect(error.message.contains("[redacted]"))
+        }
+    }
+
+    @Test func refusedConnectionFailsWithinTheConnectTimeout() async throws {
+        let closed = try await FakeModelServer.start()
+        let port = closed.port
+        try await closed.stop()
+        let env = ["OPENAI_BASE_URL": "http://127.0.0.1:\(port)/v1", "OPENAI_API_KEY": "sk-test"]
+        var options = fastOptions
+        options.connectTimeout = .milliseconds(500)
+        let provider = try makeProvider("openai:gpt-4o", environment: env, options: options)
+        let started = ContinuousClock.now
+        let outcome = await complete(provider, weatherRequest())
+        let error = try #require(outcome.modelError)
+        // The HTTP client retries connecting inside the window; we do not multiply it by our attempts.
+        #expect((outcome.finishedAt - started).seconds < 1.5)
+        #expect(error.message.hasPrefix("could not connect to http://127.0.0.1:\(port)/v1/chat/completions within 0.5 s"))
+        #expect(error.message.contains("refused"))
+        #expect(error.status == nil)
+    }
+}

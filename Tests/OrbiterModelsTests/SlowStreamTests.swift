@@ -1,0 +1,41 @@
+import OrbiterCore
+import OrbiterModels
+import OrbiterTestSupport
+import Testing
+
+@Suite("Streaming latency", .serialized)
+struct SlowStreamTests {
+    @Test func textIsForwardedAsEachChunkArrives() async throws {
+        try await withServer { server in
+            let gap = Duration.milliseconds(150)
+            server.enqueue(.openAIStream([OpenAIChunk.text("one "), OpenAIChunk.text("two ").after(gap),
+                                          OpenAIChunk.text("three").after(gap), OpenAIChunk.finish("stop").after(gap)]))
+            let provider = try makeProvider("openai:gpt-4o", environment: environment(for: server))
+            let outcome = await complete(provider, weatherRequest())
+            #expect(outcome.error == nil)
+            #expect(outcome.texts == ["one ", "two ", "three"])
+            let times = outcome.times
+            // Each piece arrives about one gap after the previous one, not all together at the end.
+            #expect((times[1] - times[0]).seconds >= 0.1)
+            #expect((times[2] - times[1]).seconds >= 0.1)
+            #expect((outcome.finishedAt - times[0]).seconds >= 0.3)
+        }
+    }
+
+    @Test func anthropicTextIsForwardedAsEachEventArrives() async throws {
+        try await withServer { server in
+            let gap = Duration.milliseconds(150)
+            server.enqueue(.anthropicStream([AnthropicEvent.messageStart(inputTokens: 3), AnthropicEvent.textStart(index: 0),
+                                             AnthropicEvent.text("a", index: 0), AnthropicEvent.text("b", index: 0).after(gap),
+                                             AnthropicEvent.blockStop(index: 0).after(gap),
+                                             AnthropicEvent.messageDelta(stopReason: "end_turn", outputTokens: 2),
+                                             AnthropicEvent.messageStop]))
+            let provider = try makeProvider("anthropic:claude-sonnet-4-5", environment: environment(for: server))
+            let outcome = await complete(provider, weatherRequest(model: "claude-sonnet-4-5"))
+            #expect(outcome.error == nil)
+            #expect(outcome.texts == ["a", "b"])
+            #expect((outcome.times[1] - outcome.times[0]).seconds >= 0.1)
+            #expect((outcome.finishedAt - outcome.times[1]).seconds >= 0.1)
+        }
+    }
+}

@@ -1,0 +1,64 @@
+# Shared helpers for the scripts in this folder. Source it; do not run it.
+
+# Installs the Debian packages Orbiter needs, only those missing. Idempotent.
+orbiter_install_packages() {
+  local needed=(liblua5.4-dev libhiredis-dev redis-server redis-tools pkg-config)
+  local missing=()
+  for p in "${needed[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "orbiter: installing ${missing[*]}" >&2
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  if ! command -v swift >/dev/null 2>&1; then
+    echo "orbiter: 'swift' is not on PATH; install Swift 6.1 or newer (https://swift.org/install)" >&2
+    return 1
+  fi
+}
+
+# Prints a free TCP port on 127.0.0.1.
+orbiter_free_port() {
+  python3 - <<'PY' 2>/dev/null && return 0
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()
+PY
+  local p
+  for _ in $(seq 1 50); do
+    p=$(( (RANDOM % 20000) + 30000 ))
+    (echo > /dev/tcp/127.0.0.1/$p) >/dev/null 2>&1 || { echo "$p"; return 0; }
+  done
+  return 1
+}
+
+# Starts a private redis-server on a free loopback port; sets ORBITER_REDIS_PORT, _PIDFILE, _DIR.
+orbiter_start_redis() {
+  ORBITER_REDIS_DIR=$(mktemp -d /tmp/orbiter-redis.XXXXXX)
+  ORBITER_REDIS_PORT=$(orbiter_free_port)
+  ORBITER_REDIS_PIDFILE="$ORBITER_REDIS_DIR/redis.pid"
+  redis-server --port "$ORBITER_REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$ORBITER_REDIS_DIR" --daemonize yes --pidfile "$ORBITER_REDIS_PIDFILE" \
+    --logfile "$ORBITER_REDIS_DIR/redis.log" --maxmemory-policy noeviction "$@"
+  for _ in $(seq 1 100); do
+    redis-cli -p "$ORBITER_REDIS_PORT" ping >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "orbiter: redis-server did not start; log:" >&2
+  cat "$ORBITER_REDIS_DIR/redis.log" >&2
+  return 1
+}
+
+# Stops the Redis started by orbiter_start_redis.
+orbiter_stop_redis() {
+  if [ -n "${ORBITER_REDIS_PORT:-}" ]; then
+    redis-cli -p "$ORBITER_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    [ -f "${ORBITER_REDIS_PIDFILE:-}" ] && kill "$(cat "$ORBITER_REDIS_PIDFILE")" 2>/dev/null || true
+    rm -rf "${ORBITER_REDIS_DIR:-/nonexistent}"
+  fi
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against real parts: installs what is missing, starts a private
+# redis-server on a free loopback port (ORBITER_TEST_REDIS_URL), runs `swift test`, and always
+# stops that Redis. Extra arguments go to `swift test` (e.g. --filter OrbiterLuaTests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+orbiter_install_packages
+trap orbiter_stop_redis EXIT
+orbiter_start_redis
+export ORBITER_TEST_REDIS_URL="redis://127.0.0.1:$ORBITER_REDIS_PORT"
+echo "orbiter: test Redis at $ORBITER_TEST_REDIS_URL" >&2
+swift build --build-tests
+swift test --skip-build "$@"
