@@ -20,6 +20,7 @@ public struct AnthropicProvider: ModelProvider {
         transport = StreamingTransport(provider: name, model: model, client: httpClient, options: options, apiKey: APIKey(apiKey))
     }
 
+    /// Streams one Messages API reply, forwarding text and thinking as they arrive.
     public func complete(_ request: ModelRequest, onEvent: (ModelStreamEvent) async throws -> Void) async throws {
         var headers = [("anthropic-version", Self.apiVersion)]
         if let key = transport.apiKey { headers.append(("x-api-key", key.value)) }

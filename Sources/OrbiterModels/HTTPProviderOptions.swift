@@ -7,6 +7,7 @@ public struct HTTPProviderOptions: Sendable, Hashable {
     /// Longest silence tolerated inside a streamed body before the stream counts as stalled.
     public var idleTimeout: Duration
 
+    /// Defaults suit hosted APIs: 3 attempts, 60 s to the response head, 120 s of tolerated silence.
     public init(retry: RetryPolicy = RetryPolicy(), connectTimeout: Duration = .seconds(60),
                 idleTimeout: Duration = .seconds(120)) {
         self.retry = retry

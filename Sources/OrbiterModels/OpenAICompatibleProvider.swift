@@ -20,6 +20,7 @@ public struct OpenAICompatibleProvider: ModelProvider {
         transport = StreamingTransport(provider: name, model: model, client: httpClient, options: options, apiKey: APIKey(apiKey))
     }
 
+    /// Streams one Chat Completions reply, forwarding text and reasoning as they arrive.
     public func complete(_ request: ModelRequest, onEvent: (ModelStreamEvent) async throws -> Void) async throws {
         var headers: [(String, String)] = []
         if let key = transport.apiKey { headers.append(("authorization", "Bearer \(key.value)")) }

@@ -13,6 +13,7 @@ public struct RetryPolicy: Sendable, Hashable {
     /// Upper bound on how long a `Retry-After` header may make us wait.
     public var maxRetryAfter: Duration
 
+    /// Defaults: 3 attempts, 0.5 s doubling up to 20 s, `Retry-After` honoured up to 60 s.
     public init(maxAttempts: Int = 3, baseDelay: Duration = .milliseconds(500), maxDelay: Duration = .seconds(20),
                 maxRetryAfter: Duration = .seconds(60)) {
         self.maxAttempts = max(1, maxAttempts)

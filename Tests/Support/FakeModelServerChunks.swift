@@ -40,36 +40,44 @@ public enum OpenAIChunk {
 
 /// Builders for Anthropic Messages stream events.
 public enum AnthropicEvent {
+    /// Opens the message; `inputTokens` is the prompt usage.
     public static func messageStart(inputTokens: Int, model: String = "claude-fake") -> FakeModelServer.Chunk {
         .event("message_start", ["type": "message_start", "message": [
             "id": "msg_fake", "type": "message", "role": "assistant", "model": .string(model), "content": [],
             "stop_reason": nil, "usage": ["input_tokens": .int(inputTokens), "output_tokens": 1]]])
     }
 
+    /// Opens a text block.
     public static func textStart(index: Int) -> FakeModelServer.Chunk {
         blockStart(index: index, ["type": "text", "text": ""])
     }
 
+    /// Opens a tool-use block; its input follows as `inputJSON` pieces.
     public static func toolUseStart(index: Int, id: String, name: String) -> FakeModelServer.Chunk {
         blockStart(index: index, ["type": "tool_use", "id": .string(id), "name": .string(name), "input": [:]])
     }
 
+    /// Opens a thinking block.
     public static func thinkingStart(index: Int) -> FakeModelServer.Chunk {
         blockStart(index: index, ["type": "thinking", "thinking": ""])
     }
 
+    /// A piece of text for the block at `index`.
     public static func text(_ text: String, index: Int) -> FakeModelServer.Chunk {
         blockDelta(index: index, ["type": "text_delta", "text": .string(text)])
     }
 
+    /// A piece of a tool-use block's input JSON.
     public static func inputJSON(_ partial: String, index: Int) -> FakeModelServer.Chunk {
         blockDelta(index: index, ["type": "input_json_delta", "partial_json": .string(partial)])
     }
 
+    /// A piece of thinking.
     public static func thinking(_ text: String, index: Int) -> FakeModelServer.Chunk {
         blockDelta(index: index, ["type": "thinking_delta", "thinking": .string(text)])
     }
 
+    /// Closes the block at `index` (a tool call is complete here).
     public static func blockStop(index: Int) -> FakeModelServer.Chunk {
         .event("content_block_stop", ["type": "content_block_stop", "index": .int(index)])
     }
@@ -80,8 +88,10 @@ public enum AnthropicEvent {
                                  "usage": ["output_tokens": .int(outputTokens)]])
     }
 
+    /// Ends the message.
     public static let messageStop = FakeModelServer.Chunk.event("message_stop", ["type": "message_stop"])
 
+    /// A keep-alive the client must ignore.
     public static let ping = FakeModelServer.Chunk.event("ping", ["type": "ping"])
 
     /// A mid-stream error event (e.g. `overloaded_error`).

@@ -53,9 +53,12 @@ extension FakeModelServer {
 
     /// Raw bytes of a streamed body, sent after `delay`.
     public struct Chunk: Sendable {
+        /// The bytes, usually one or more complete SSE events.
         public var text: String
+        /// Wait before writing this chunk.
         public var delay: Duration
 
+        /// A chunk sent `delay` after the previous one.
         public init(_ text: String, delay: Duration = .zero) {
             self.text = text
             self.delay = delay
@@ -76,11 +79,13 @@ extension FakeModelServer {
 
     /// What the server received, for assertions.
     public struct RecordedRequest: Sendable {
+        /// `POST`, `GET`, ….
         public var method: String
         /// Path and query, e.g. `/v1/chat/completions`.
         public var path: String
         /// Header names lowercased; repeated headers joined with `, `.
         public var headers: [String: String]
+        /// The raw body text.
         public var body: String
 
         /// The body parsed as JSON, or nil when it is not JSON.

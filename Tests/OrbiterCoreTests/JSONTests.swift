@@ -1,0 +1,82 @@
+import XCTest
+@testable import OrbiterCore
+
+final class JSONTests: XCTestCase {
+    func testIntegersAndFloatsStayApart() throws {
+        XCTAssertEqual(try JSONValue.parse("3"), .int(3))
+        XCTAssertEqual(try JSONValue.parse("3.0"), .double(3.0))
+        XCTAssertEqual(try JSONValue.parse("-1e2"), .double(-100))
+        XCTAssertEqual(JSONValue.double(3).jsonString, "3.0")
+        XCTAssertEqual(JSONValue.int(3).jsonString, "3")
+        XCTAssertEqual(try JSONValue.parse(JSONValue.double(0.1).jsonString), .double(0.1))
+    }
+
+    func testRoundTripOfNestedValues() throws {
+        let value: JSONValue = ["a": [1, 2.5, "x", nil, true, ["b": [:]]], "empty": [], "unicode": "héllo ✓ 🌍", "esc": "line\n\t\"q\"\\"]
+        XCTAssertEqual(try JSONValue.parse(value.jsonString), value)
+        XCTAssertEqual(try JSONValue.parse(value.prettyString), value)
+    }
+
+    func testUnicodeEscapesIncludingSurrogatePairs() throws {
+        XCTAssertEqual(try JSONValue.parse(#""\u00e9\ud83c\udf0d""#), .string("é🌍"))
+        XCTAssertThrowsError(try JSONValue.parse(#""\ud83c""#))
+    }
+
+    func testObjectKeysAreSortedSoEqualValuesGiveEqualText() {
+        let a: JSONValue = ["b": 1, "a": 2]
+        XCTAssertEqual(a.jsonString, #"{"a":2,"b":1}"#)
+    }
+
+    func testErrorsNameTheOffset() {
+        XCTAssertThrowsError(try JSONValue.parse(#"{"a": 1,}"#)) { error in
+            let e = error as! JSONParseError
+            XCTAssertEqual(e.offset, 8)
+            XCTAssertTrue(e.description.contains("byte 8"), e.description)
+        }
+        XCTAssertThrowsError(try JSONValue.parse("[1, 2"))
+        XCTAssertThrowsError(try JSONValue.parse("01"))
+        XCTAssertThrowsError(try JSONValue.parse("\"a\u{01}\""))
+        XCTAssertThrowsError(try JSONValue.parse(String(repeating: "[", count: 1000) + String(repeating: "]", count: 1000)))
+    }
+
+    func testInvalidUTF8IsRejected() {
+        XCTAssertThrowsError(try JSONValue.parse(bytes: [0x22, 0xff, 0x22]))
+    }
+
+    func testSHA256AndHMACVectors() {
+        XCTAssertEqual(SHA256.hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(SHA256.hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(SHA256.hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+                       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        XCTAssertEqual(SHA256.hash(Array(repeating: UInt8(ascii: "a"), count: 1_000_000)).hexString,
+                       "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        // RFC 4231 test case 2.
+        XCTAssertEqual(SHA256.hmac(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8)).hexString,
+                       "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+    }
+
+    func testEventJSONUsesTheOriginalFieldNames() throws {
+        let event = StreamEvent.toolResult(ToolResultEvent(toolName: "add", toolCallID: "c1", arguments: ["a": 1], result: "2",
+                                                            error: nil, success: true, durationMs: 1.5, agentName: "calc"))
+        let json = try JSONValue.parse(event.jsonString)
+        XCTAssertEqual(json["type"], "tool_result")
+        XCTAssertEqual(json["tool_name"], "add")
+        XCTAssertEqual(json["tool_call_id"], "c1")
+        XCTAssertEqual(json["duration_ms"], .double(1.5))
+        XCTAssertEqual(json["error"], .null)
+        XCTAssertTrue(event.jsonString.hasPrefix(#"{"type":"tool_result""#))
+        XCTAssertEqual(try StreamEvent(json: json), event)
+        for e: StreamEvent in [
+            .text(TextEvent(text: "hi", agentName: "a")),
+            .step(StepEvent(stepNumber: 2, agentName: "a", status: .completed, startedAt: 1, completedAt: 2, usage: Usage(inputTokens: 1, outputTokens: 2))),
+            .status(StatusEvent(status: .waitingForTool, agentName: "a", message: "m")),
+            .error(ErrorEvent(error: "boom", errorType: "X", agentName: "a", stepNumber: 3, recoverable: true)),
+            .usage(UsageEvent(usage: Usage(inputTokens: 5, outputTokens: 6), agentName: "a", stepNumber: 1, model: "m")),
+            .reasoning(ReasoningEvent(text: "hmm", agentName: "a")),
+            .toolCall(ToolCallEvent(toolName: "t", toolCallID: "i", agentName: "a")),
+        ] {
+            XCTAssertEqual(try StreamEvent(json: try JSONValue.parse(e.jsonString)), e)
+        }
+        XCTAssertThrowsError(try StreamEvent(json: ["type": "nope"]))
+    }
+}

@@ -1,0 +1,99 @@
+import XCTest
+@testable import OrbiterCore
+
+final class SwarmTests: XCTestCase {
+    func agent(_ name: String, _ replies: [ScriptedProvider.Reply], handoffs: [String] = []) -> (Agent, ScriptedProvider) {
+        let p = ScriptedProvider(replies)
+        return (Agent(name: name, model: "test:\(name)", provider: p, handoffs: handoffs), p)
+    }
+
+    func testWorkflowChainsOutputsAndEndsWithOneTerminalStatus() async throws {
+        let (a, _) = agent("a", [.text("from a")])
+        let (b, pb) = agent("b", [.text("from b")])
+        let swarm = Swarm(name: "w", agents: [.agent(a), .agent(b)])
+        let (events, error) = await collect(OrbiterCore.run.stream(swarm, "start", detailed: true))
+        XCTAssertNil(error)
+        XCTAssertEqual(pb.requests.withLock { $0[0].messages.last?.content }, "from a")
+        XCTAssertEqual(events.filter(\.isTerminal).count, 1)
+        XCTAssertEqual(events.last, .status(StatusEvent(status: .completed, agentName: "w")))
+        let running = events.compactMap { if case .status(let s) = $0, s.status == .running { return s.agentName } else { return nil } }
+        XCTAssertEqual(running, ["a", "b"])
+        let texts = events.compactMap { if case .text(let t) = $0 { return t.agentName } else { return nil } }
+        XCTAssertEqual(texts, ["a", "b"])
+        let result = try await OrbiterCore.run(Swarm(agents: [.agent(agent("a", [.text("1")]).0), .agent(agent("b", [.text("2")]).0)]), "x")
+        XCTAssertEqual(result.output, "2")
+        XCTAssertEqual(result.steps, 2)
+        XCTAssertEqual(result.usage.totalTokens, 4)
+    }
+
+    func testParallelStageIsConcurrentAndJoinsInFlowOrder() async throws {
+        let (a, _) = agent("a", [.text("A", delay: .milliseconds(300))])
+        let (b, _) = agent("b", [.text("B", delay: .milliseconds(300))])
+        let (c, pc) = agent("c", [.text("C")])
+        let swarm = Swarm(agents: [.agent(a), .agent(b), .agent(c)], flow: "(a | b) >> c")
+        let start = ContinuousClock.now
+        let result = try await OrbiterCore.run(swarm, "go")
+        XCTAssertLessThan(ContinuousClock.now - start, .milliseconds(550))
+        XCTAssertEqual(pc.requests.withLock { $0[0].messages.last?.content }, "A\n\nB")
+        XCTAssertEqual(result.output, "C")
+    }
+
+    func testHandoffPassesTheConversation() async throws {
+        let (triage, _) = agent("triage", [.call("transfer_to_billing", "{}")], handoffs: ["billing"])
+        let (billing, pb) = agent("billing", [.text("refund issued")])
+        let swarm = Swarm(agents: [.agent(triage), .agent(billing)], mode: .handoff)
+        let result = try await OrbiterCore.run(swarm, "I want a refund")
+        XCTAssertEqual(result.output, "refund issued")
+        let seen = pb.requests.withLock { $0[0].messages }
+        XCTAssertEqual(seen.first?.content, "I want a refund")
+        XCTAssertTrue(seen.contains { $0.role == .tool && $0.content.contains("Transferred to billing") })
+        // The original's convention: a reply that is exactly a target's name.
+        let (t2, _) = agent("triage", [.text("billing")], handoffs: ["billing"])
+        let (b2, _) = agent("billing", [.text("ok")])
+        let r2 = try await OrbiterCore.run(Swarm(agents: [.agent(t2), .agent(b2)], mode: .handoff), "x")
+        XCTAssertEqual(r2.output, "ok")
+    }
+
+    func testMaxHandoffsIsEnforced() async {
+        let (a, _) = agent("a", Array(repeating: .call("transfer_to_b", "{}"), count: 5), handoffs: ["b"])
+        let (b, _) = agent("b", Array(repeating: .call("transfer_to_a", "{}"), count: 5), handoffs: ["a"])
+        let swarm = Swarm(agents: [.agent(a), .agent(b)], mode: .handoff, maxHandoffs: 2)
+        let (events, error) = await collect(OrbiterCore.run.stream(swarm, "ping", detailed: true))
+        XCTAssertEqual(error as? OrbiterError, .maxHandoffsExceeded(swarm: "swarm", maxHandoffs: 2))
+        XCTAssertEqual(events.filter(\.isTerminal).count, 1)
+        XCTAssertTrue(events.contains { if case .error(let e) = $0 { return e.errorType == "MaxHandoffsExceeded" } else { return false } })
+    }
+
+    func testTeamLeaderDelegatesAndWorkerEventsCarryTheirNames() async throws {
+        let (lead, pl) = agent("lead", [.call("delegate_to_coder", #"{"task":"write hello"}"#), .text("done: ok")])
+        let (coder, pc) = agent("coder", [.text("print('hello')")])
+        let swarm = Swarm(agents: [.agent(lead), .agent(coder)], mode: .team)
+        let (events, error) = await collect(OrbiterCore.run.stream(swarm, "build it", detailed: true))
+        XCTAssertNil(error)
+        XCTAssertEqual(pc.requests.withLock { $0[0].messages.last?.content }, "write hello")
+        XCTAssertTrue(pl.requests.withLock { $0[0].tools.map(\.name) }.contains("delegate_to_coder"))
+        XCTAssertTrue(events.contains { if case .text(let t) = $0 { return t.agentName == "coder" } else { return false } })
+        XCTAssertEqual(events.filter(\.isTerminal).count, 1)
+        let toolMessage = pl.requests.withLock { $0[1].messages.last }
+        XCTAssertEqual(toolMessage?.content, "print('hello')")
+        XCTAssertTrue(lead.tools.isEmpty, "the shared agent is never mutated")
+    }
+
+    func testNestedSwarmAsOneNodeAndGroups() async throws {
+        let (a, _) = agent("a", [.text("a1")])
+        let (b, _) = agent("b", [.text("b1")])
+        let (c, _) = agent("c", [.text("c1")])
+        let inner = Swarm(name: "inner", agents: [.agent(b), .agent(c)])
+        let outer = Swarm(name: "outer", agents: [.agent(a), .swarm(inner)])
+        let result = try await OrbiterCore.run(outer, "x")
+        XCTAssertEqual(result.output, "c1")
+        XCTAssertEqual(result.steps, 3)
+        let (d, _) = agent("d", [.text("d1", delay: .milliseconds(200))])
+        let (e, _) = agent("e", [.text("e1", delay: .milliseconds(200))])
+        let group = AgentGroup(name: "g", kind: .parallel, agents: [.agent(d), .agent(e)])
+        let start = ContinuousClock.now
+        let r2 = try await OrbiterCore.run(group, "x")
+        XCTAssertLessThan(ContinuousClock.now - start, .milliseconds(390))
+        XCTAssertEqual(r2.output, "d1\n\ne1")
+    }
+}
