@@ -98,6 +98,26 @@ static void orbiter_lua_hook(lua_State *L, lua_Debug *ar) {
     luaL_error(L, why == 1 ? "time limit exceeded" : why == 2 ? "instruction limit exceeded" : "cancelled");
 }
 
+// ---- Host functions written in Swift ------------------------------------------------------
+// A Swift function returns its number of results, or -1 with an error message on the stack; this
+// C trampoline then raises the error (with the caller's position), so Lua's longjmp never crosses
+// a Swift frame. Upvalue 1 is the Swift function, upvalue 2 its context.
+static int orbiter_lua_host_trampoline(lua_State *L) {
+    lua_CFunction f = (lua_CFunction)lua_touserdata(L, lua_upvalueindex(1));
+    int n = f(L);
+    if (n >= 0) return n;
+    luaL_where(L, 1);
+    lua_rotate(L, -2, 1);
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
+static inline void orbiter_lua_push_host_function(lua_State *L, lua_CFunction f, void *context) {
+    lua_pushlightuserdata(L, (void *)f);
+    lua_pushlightuserdata(L, context);
+    lua_pushcclosure(L, orbiter_lua_host_trampoline, 2);
+}
+
 /// Creates a state with the counting allocator, a panic handler, a warning function, and the
 /// extra space pointing at the budget (so threads created from it find it too).
 static inline lua_State *orbiter_lua_newstate(OrbiterLuaBudget *budget) {

@@ -80,19 +80,9 @@ local array_mt = host.array_mt
 local object_mt = host.object_mt
 
 --- Encodes a Lua value as compact JSON text. See the README for the mapping.
-function json.encode(value)
-  local text, err = host.json_encode(value)
-  if not text then error("orbiter.json.encode: " .. err, 2) end
-  return text
-end
-
+json.encode = host.json_encode
 --- Decodes JSON text; arrays come back marked so they encode as arrays again.
-function json.decode(text)
-  if type(text) ~= "string" then error("orbiter.json.decode: expects a string, got " .. type(text), 2) end
-  local value, err = host.json_decode(text)
-  if err then error("orbiter.json.decode: " .. err, 2) end
-  return value
-end
+json.decode = host.json_decode
 
 --- Marks a table (new when omitted) as a JSON array, so `{}` encodes as `[]`.
 function json.array(t) return setmetatable(t or {}, array_mt) end

@@ -15,14 +15,15 @@ final class HostContext {
     }
 
     static func from(_ L: OpaquePointer) -> HostContext {
-        Unmanaged<HostContext>.fromOpaque(lua_touserdata(L, orbiter_lua_upvalueindex(1))!).takeUnretainedValue()
+        Unmanaged<HostContext>.fromOpaque(lua_touserdata(L, orbiter_lua_upvalueindex(2))!).takeUnretainedValue()
     }
 }
 
 /// The Swift side of the `host` table given to `orbiter.lua`.
 ///
-/// Every function here returns normally: failures come back as `nil, message` and the Lua wrapper
-/// raises them, so no Lua error ever unwinds through these Swift frames.
+/// Every function here returns normally: a failure returns -1 with the message on the stack and
+/// the C trampoline (`orbiter_lua_host_trampoline`) raises it, so no Lua error ever unwinds
+/// through these Swift frames.
 enum HostFunctions {
     /// A unique address whose lightuserdata marks a coroutine yield meant for the host.
     nonisolated(unsafe) static let marker: UnsafeMutableRawPointer = .allocate(byteCount: 1, alignment: 1)
@@ -39,26 +40,23 @@ enum HostFunctions {
             s.pushString(value.jsonString)
             return 1
         } catch {
-            lua_pushnil(L)
-            s.pushString(String(describing: error))
-            return 2
+            s.pushString("orbiter.json.encode: \(error)")
+            return -1
         }
     }
 
     static let jsonDecode: lua_CFunction = { L in
         let s = LuaStack(L!)
         guard let bytes = s.bytes(at: 1) else {
-            lua_pushnil(L)
-            s.pushString("expects a string")
-            return 2
+            s.pushString("orbiter.json.decode: expects a string, got a \(String(cString: lua_typename(L, lua_type(L, 1))))")
+            return -1
         }
         do {
             s.push(try JSONValue.parse(bytes: bytes))
             return 1
         } catch {
-            lua_pushnil(L)
-            s.pushString(String(describing: error))
-            return 2
+            s.pushString("orbiter.json.decode: \(error)")
+            return -1
         }
     }
 

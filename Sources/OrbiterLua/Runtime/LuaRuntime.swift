@@ -65,15 +65,20 @@ public actor LuaRuntime {
         let context = HostContext(modules: modules, log: options.log, providerNames: { ProviderRegistry.shared.names })
         let state = try LuaState(memoryLimit: options.memoryLimit)
         let orbiterRef = try Self.installPrelude(state, context: context, sandboxed: options.sandboxed)
-        let root = try Self.evaluate(state, context: context, orbiterRef: orbiterRef)
+        let description = try Self.evaluate(state, context: context, orbiterRef: orbiterRef)
         self.state = state
         self.context = context
         self.options = options
         self.orbiterRef = orbiterRef
-        self.rootDescription = root
+        self.rootDescription = description
         self.toolNames = Self.definedNames("tools", L: state.L, orbiterRef: orbiterRef)
         self.modelNames = Self.definedNames("models", L: state.L, orbiterRef: orbiterRef)
         self.bundle = context.modules.bundle
+        do {
+            _ = try root()
+        } catch {
+            throw LuaError(message: "\(modules.chunkName(modules.entry)): \(error)")
+        }
     }
 
     // MARK: Loading
@@ -118,8 +123,7 @@ public actor LuaRuntime {
             lua_setfield(L, orbiter_lua_registryindex(), LuaStack.arrayMarkKey)
             lua_createtable(L, 0, 12)
             for (name, function) in HostFunctions.table {
-                lua_pushlightuserdata(L, unmanaged)
-                lua_pushcclosure(L, function, 1)
+                orbiter_lua_push_host_function(L, function, unmanaged)
                 lua_setfield(L, -2, name)
             }
             lua_pushlightuserdata(L, HostFunctions.marker); lua_setfield(L, -2, "marker")
