@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OrbiterCore
+import OrbiterModels
 
 /// The `orbiter` command: run agents written in Lua, here or on Redis workers.
 @main
@@ -12,10 +13,12 @@ struct Orbiter: AsyncParsableCommand {
             Exit status: 0 when the run completed, 1 when it failed, 2 for a usage or script error.
             Models: "openai:<model>", "anthropic:<model>", "ollama:<model>", or an orbiter.model written in Lua.
             """,
-        subcommands: [RunCommand.self, CheckCommand.self])
+        subcommands: [RunCommand.self, CheckCommand.self, SubmitCommand.self, StartCommand.self, TaskCommand.self,
+                      WorkerGroupCommand.self])
 
     /// Parses and runs, mapping every usage error to exit status 2 (ArgumentParser's default is 64).
     static func main() async {
+        BuiltinProviders.register()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

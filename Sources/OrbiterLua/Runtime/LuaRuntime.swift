@@ -74,6 +74,7 @@ public actor LuaRuntime {
         self.toolNames = Self.definedNames("tools", L: state.L, orbiterRef: orbiterRef)
         self.modelNames = Self.definedNames("models", L: state.L, orbiterRef: orbiterRef)
         self.bundle = context.modules.bundle
+        LoadedBundles.register(bundle)
         do {
             _ = try root()
         } catch {

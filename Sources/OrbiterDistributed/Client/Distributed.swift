@@ -1,0 +1,35 @@
+import Foundation
+import OrbiterCore
+import OrbiterLua
+
+/// Submits an agent or swarm as a Redis task and returns its handle: the distributed twin of
+/// `run`/`run.stream`, with the same inputs and the same events.
+///
+/// Lua tools and `orbiter.model`s travel inside the script bundle they were defined in, so the
+/// worker needs no copy of the files. Tools defined in Swift cannot travel: offer them on the
+/// worker and reference them with `orbiter.use_tool`.
+///
+/// - Parameters:
+///   - redisURL: default `ORBITER_REDIS_URL`, else `redis://127.0.0.1:6379`.
+///   - timeout: seconds the run may take on the worker (it then fails with `TimeoutError`).
+///   - metadata: stored with the task and shown by `status()`.
+public func distributed(_ node: some RunnableConvertible, _ input: String, messages: [Message] = [], redisURL: String? = nil,
+                        detailed: Bool = false, timeout: Double = 300, metadata: [String: String] = [:],
+                        queue: String = "default", bundle: ScriptBundle? = nil) async throws -> TaskHandle {
+    let broker = try TaskBroker(redisURL: redisURL, queue: queue)
+    return try await distributed(node, input, messages: messages, broker: broker, detailed: detailed, timeout: timeout,
+                                 metadata: metadata, bundle: bundle)
+}
+
+/// `distributed` through an existing broker (one Redis connection for many submits).
+public func distributed(_ node: some RunnableConvertible, _ input: String, messages: [Message] = [], broker: TaskBroker,
+                        detailed: Bool = false, timeout: Double = 300, metadata: [String: String] = [:],
+                        bundle: ScriptBundle? = nil) async throws -> TaskHandle {
+    guard timeout > 0 else { throw DistributedError.invalidArgument("timeout must be positive, got \(timeout)") }
+    let runnable = node.runnable
+    let bundle = try bundle ?? LoadedBundles.bundle(for: runnable)
+    let payload = TaskPayload(node: runnable.toDict(), input: input, messages: messages, detailed: detailed, metadata: metadata,
+                              timeout: timeout, bundle: bundle?.sha256)
+    let id = try await broker.submit(payload, bundle: bundle)
+    return TaskHandle(taskID: id, broker: broker)
+}

@@ -1,0 +1,63 @@
+import OrbiterCore
+import OrbiterRedis
+
+/// Reads a task's events from its Redis Stream: stored ones (`replay`) or live (`stream`).
+///
+/// Both read the same stream, so a subscriber that arrives late misses nothing and can resume
+/// after any event id. Every task's stream ends with exactly one terminal `status` event.
+public struct EventSubscriber: Sendable {
+    let broker: TaskBroker
+
+    /// Reads events of tasks on `queue` at `redisURL` (default `ORBITER_REDIS_URL`).
+    public init(_ redisURL: String? = nil, queue: String = "default") throws {
+        broker = try TaskBroker(redisURL: redisURL, queue: queue)
+    }
+
+    init(broker: TaskBroker) { self.broker = broker }
+
+    /// Connects now, so a wrong URL fails here rather than at the first read.
+    public func connect() async throws { try await broker.client.connect() }
+
+    /// The stored events after `from` (an event id; `"0"` for all).
+    public func replay(_ taskID: String, from: String = "0") async throws -> [StoredEvent] {
+        try TaskID.validate(taskID)
+        let reply = try await broker.client.send(["XRANGE", broker.keys.events(taskID), "(" + from, "+"])
+        return StreamReplies.events(StreamReplies.entries(reply))
+    }
+
+    /// Live events after `from`, ending after the terminal `status` event. Blocks on the stream
+    /// (no polling); when nothing arrives for a while it checks the task still exists, so a
+    /// deleted or expired task ends the stream with an error instead of hanging.
+    public func stream(_ taskID: String, from: String = "0") -> AsyncThrowingStream<StoredEvent, any Error> {
+        let broker = self.broker
+        return AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    try TaskID.validate(taskID)
+                    let key = broker.keys.events(taskID)
+                    var last = from
+                    while !Task.isCancelled {
+                        let reply = try await broker.client.blocking(["XREAD", "COUNT", 1000, "BLOCK", 2000, "STREAMS", key, last])
+                        let events = StreamReplies.events(StreamReplies.firstStream(reply))
+                        for stored in events {
+                            continuation.yield(stored)
+                            last = stored.id
+                            if stored.event.isTerminal {
+                                continuation.finish()
+                                return
+                            }
+                        }
+                        if events.isEmpty, try await broker.status(taskID) == nil,
+                           try await broker.client.send(["EXISTS", key]).int == 0 {
+                            throw DistributedError.taskNotFound(taskID)
+                        }
+                    }
+                    continuation.finish(throwing: CancellationError())
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+}

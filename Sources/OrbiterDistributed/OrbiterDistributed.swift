@@ -1,1 +1,0 @@
-// OrbiterDistributed: see the module's files.

@@ -1,0 +1,48 @@
+/// The Redis keys of one queue. All share the hash tag `{orbiter:<queue>}`, so every script
+/// touches one slot and the design runs on Redis Cluster unchanged.
+public struct QueueKeys: Sendable, Hashable {
+    /// The queue's name (`default` unless given).
+    public let queue: String
+    let prefix: String
+
+    /// The consumer group every worker of the queue reads with.
+    public static let group = "workers"
+
+    /// Checks the name: letters, digits, `-`, `_`, `.`, `:` (at most 64).
+    public init(queue: String) throws {
+        guard !queue.isEmpty, queue.count <= 64,
+              queue.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic && $0.isASCII || ("0"..."9").contains($0) || "-_.:".unicodeScalars.contains($0) }) else {
+            throw DistributedError.invalidArgument("invalid queue name '\(queue)': use letters, digits, '-', '_', '.', ':' (at most 64)")
+        }
+        self.queue = queue
+        self.prefix = "{orbiter:\(queue)}"
+    }
+
+    var stream: String { prefix + ":queue" }
+    var index: String { prefix + ":index" }
+    var workers: String { prefix + ":workers" }
+    var controlPrefix: String { prefix + ":control:" }
+    func task(_ id: String) -> String { prefix + ":task:" + id }
+    func events(_ id: String) -> String { prefix + ":events:" + id }
+    func bundle(_ sha: String) -> String { prefix + ":bundle:" + sha }
+    func worker(_ id: String) -> String { prefix + ":worker:" + id }
+    func control(_ workerID: String) -> String { controlPrefix + workerID }
+}
+
+/// Task ids are 32 lowercase hex digits; anything else is refused before it reaches Redis.
+public enum TaskID {
+    /// A new random id.
+    public static func make() -> String {
+        var g = SystemRandomNumberGenerator()
+        return (0..<16).map { _ in UInt8.random(in: 0...255, using: &g) }.hexString
+    }
+
+    /// Throws `invalidArgument` unless `id` looks like a task id.
+    public static func validate(_ id: String) throws {
+        guard id.count == 32, id.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+            throw DistributedError.invalidArgument("invalid task id '\(id.prefix(80))': expected 32 lowercase hex digits")
+        }
+    }
+}
+
+import OrbiterCore

@@ -1,0 +1,132 @@
+import Foundation
+import OrbiterCore
+import OrbiterLua
+import OrbiterRedis
+import Synchronization
+
+/// The client side of a queue: submits tasks and reads or changes their state. Every state
+/// change is one of the queue's atomic scripts.
+public final class TaskBroker: Sendable {
+    public let client: RedisClient
+    public let keys: QueueKeys
+    public let settings: QueueSettings
+    /// Bundles this process knows are stored (so they are not sent again on every submit).
+    private let storedBundles = Mutex<Set<String>>([])
+
+    /// Connects lazily to `redisURL` (default `ORBITER_REDIS_URL`, else `redis://127.0.0.1:6379`).
+    public init(redisURL: String? = nil, queue: String = "default", settings: QueueSettings = QueueSettings(),
+                client: RedisClient? = nil) throws {
+        let url = try redisURL.map { try RedisURL($0) } ?? RedisURL.fromEnvironment()
+        self.client = client ?? RedisClient(url: url)
+        self.keys = try QueueKeys(queue: queue)
+        self.settings = settings
+    }
+
+    static func nowMs() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+
+    /// Stores and queues a task; returns its id.
+    public func submit(_ payload: TaskPayload, bundle: ScriptBundle?, taskID: String = TaskID.make()) async throws -> String {
+        let payloadText = payload.json.jsonString
+        let sha = bundle?.sha256 ?? ""
+        var sendBundle = bundle != nil && !storedBundles.withLock { $0.contains(sha) }
+        while true {
+            do {
+                _ = try await client.run(QueueScripts.submit,
+                                         keys: [keys.task(taskID), keys.stream, keys.index, keys.bundle(sha.isEmpty ? "none" : sha)],
+                                         args: [taskID, payloadText, sendBundle ? bundle!.jsonString : "", String(Self.nowMs()), sha,
+                                                settings.bundleTTL, settings.maxQueueLength])
+                if !sha.isEmpty { _ = storedBundles.withLock { $0.insert(sha) } }
+                return taskID
+            } catch RedisError.server(let message) where message.hasPrefix("NOBUNDLE") && !sendBundle {
+                sendBundle = true
+            }
+        }
+    }
+
+    /// The task's stored state, or `nil` when there is no such task.
+    public func status(_ taskID: String) async throws -> TaskResult? {
+        try TaskID.validate(taskID)
+        return TaskResult(taskID: taskID, hash: try await client.send(["HGETALL", keys.task(taskID)]))
+    }
+
+    /// Cancels a task: pending ones at once, running ones through their worker.
+    public func cancel(_ taskID: String) async throws -> CancelOutcome {
+        try TaskID.validate(taskID)
+        let terminal = StreamEvent.status(StatusEvent(status: .cancelled, agentName: "", message: "cancelled before it started"))
+        let reply = try await client.run(QueueScripts.cancel, keys: [keys.task(taskID), keys.stream, keys.events(taskID)],
+                                         args: [QueueKeys.group, terminal.jsonString, String(Self.nowMs()), settings.taskTTL,
+                                                settings.eventsTTL, keys.controlPrefix, taskID])
+        switch reply.string {
+        case "cancelled": return .cancelled
+        case "cancelling": return .cancelling
+        case "not_found": return .notFound
+        case let s?: return .alreadyFinished(TaskStatus(rawValue: s) ?? .failed)
+        case nil: throw DistributedError.badPayload("unexpected reply to cancel: \(reply)")
+        }
+    }
+
+    /// Tasks newest first, optionally only those with `status`.
+    public func list(status: TaskStatus? = nil, limit: Int = 20) async throws -> [TaskResult] {
+        var results: [TaskResult] = []
+        var offset = 0
+        let page = max(limit, 50)
+        while results.count < limit {
+            let ids = try await client.send(["ZREVRANGE", keys.index, offset, offset + page - 1]).array?.compactMap(\.string) ?? []
+            if ids.isEmpty { break }
+            offset += ids.count
+            let hashes = try await client.pipeline(ids.map { ["HGETALL", keys.task($0)] })
+            for (id, hash) in zip(ids, hashes) {
+                guard let task = TaskResult(taskID: id, hash: hash) else { continue }
+                if let status, task.status != status { continue }
+                results.append(task)
+                if results.count == limit { break }
+            }
+        }
+        return results
+    }
+
+    /// Workers that sent a heartbeat in the last day, with whether they are alive.
+    public func workers() async throws -> [WorkerInfo] {
+        let ids = try await client.send(["ZREVRANGE", keys.workers, 0, -1, "WITHSCORES"]).array ?? []
+        var pairs: [(String, Double)] = []
+        var i = 0
+        while i + 1 < ids.count {
+            if let id = ids[i].string, let score = ids[i + 1].string.flatMap(Double.init) { pairs.append((id, score)) }
+            i += 2
+        }
+        let hashes = try await client.pipeline(pairs.map { ["HGETALL", keys.worker($0.0)] })
+        return zip(pairs, hashes).map { WorkerInfo(id: $0.0.0, lastSeenMs: $0.0.1, hash: $0.1) }
+    }
+}
+
+/// A worker as its heartbeat describes it.
+public struct WorkerInfo: Sendable {
+    public var id: String
+    public var fields: [String: String]
+    public var lastHeartbeat: Date
+    /// False when the last heartbeat is older than the worker's heartbeat TTL.
+    public var alive: Bool
+
+    init(id: String, lastSeenMs: Double, hash: RedisReply) {
+        self.id = id
+        var fields: [String: String] = [:]
+        let items = hash.array ?? []
+        var i = 0
+        while i + 1 < items.count {
+            if let k = items[i].string { fields[k] = items[i + 1].string ?? "" }
+            i += 2
+        }
+        self.fields = fields
+        lastHeartbeat = Date(timeIntervalSince1970: lastSeenMs / 1000)
+        let ttl = Double(fields["heartbeat_ttl"] ?? "") ?? 30
+        alive = !fields.isEmpty && Date().timeIntervalSince(lastHeartbeat) <= ttl
+    }
+
+    public var json: JSONValue {
+        var d: [String: JSONValue] = ["worker_id": .string(id), "alive": .bool(alive), "last_heartbeat": .double(lastHeartbeat.timeIntervalSince1970)]
+        for (k, v) in fields where k != "last_heartbeat" {
+            d[k] = Int(v).map(JSONValue.int) ?? (try? JSONValue.parse(v)).flatMap { $0.arrayValue != nil ? $0 : nil } ?? .string(v)
+        }
+        return .object(d)
+    }
+}

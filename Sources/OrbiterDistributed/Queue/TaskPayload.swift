@@ -1,0 +1,67 @@
+import Foundation
+import OrbiterCore
+
+/// Everything a worker needs to run a task, as stored in the task hash.
+///
+/// Versioned, so a worker refuses a payload from a newer client with a clear reason instead of
+/// misreading it.
+public struct TaskPayload: Sendable {
+    /// The payload format this build writes and reads.
+    public static let version = 1
+
+    /// The agent or swarm, `toDict()` shape.
+    public var node: JSONValue
+    public var input: String
+    /// Conversation history before `input`.
+    public var messages: [Message]
+    public var detailed: Bool
+    public var metadata: [String: String]
+    /// Seconds the run may take.
+    public var timeout: Double
+    /// Seconds since 1970.
+    public var createdAt: Double
+    /// SHA-256 of the script bundle the node's Lua tools and models live in, if any.
+    public var bundle: String?
+
+    public init(node: JSONValue, input: String, messages: [Message] = [], detailed: Bool = false, metadata: [String: String] = [:],
+                timeout: Double = 300, createdAt: Double = Date().timeIntervalSince1970, bundle: String? = nil) {
+        self.node = node
+        self.input = input
+        self.messages = messages
+        self.detailed = detailed
+        self.metadata = metadata
+        self.timeout = timeout
+        self.createdAt = createdAt
+        self.bundle = bundle
+    }
+
+    public var json: JSONValue {
+        .object([
+            "version": .int(Self.version), "agent": node, "input": .string(input), "messages": .array(messages.map(\.json)),
+            "detailed": .bool(detailed), "metadata": .object(metadata.mapValues(JSONValue.string)), "timeout": .double(timeout),
+            "created_at": .double(createdAt), "bundle": bundle.map(JSONValue.string) ?? .null,
+        ])
+    }
+
+    /// Reads a stored payload; every problem is a `badPayload` naming the field.
+    public init(jsonText: String) throws {
+        let json: JSONValue
+        do { json = try JSONValue.parse(jsonText) } catch { throw DistributedError.badPayload("not valid JSON (\(error))") }
+        guard json.objectValue != nil else { throw DistributedError.badPayload("not a JSON object") }
+        guard let version = json["version"]?.intValue else { throw DistributedError.badPayload("field 'version' is missing") }
+        guard version == Self.version else {
+            throw DistributedError.badPayload("version \(version) is not supported by this worker (it reads version \(Self.version))")
+        }
+        guard let node = json["agent"], node.objectValue != nil else { throw DistributedError.badPayload("field 'agent' must be an object") }
+        guard let input = json["input"]?.stringValue else { throw DistributedError.badPayload("field 'input' must be a string") }
+        var messages: [Message] = []
+        for (i, m) in (json["messages"]?.arrayValue ?? []).enumerated() {
+            do { messages.append(try Message(json: m)) } catch { throw DistributedError.badPayload("messages[\(i)]: \(error)") }
+        }
+        var metadata: [String: String] = [:]
+        for (k, v) in json["metadata"]?.objectValue ?? [:] { metadata[k] = v.stringValue ?? v.jsonString }
+        self.init(node: node, input: input, messages: messages, detailed: json["detailed"]?.boolValue ?? false, metadata: metadata,
+                  timeout: json["timeout"]?.doubleValue ?? 300, createdAt: json["created_at"]?.doubleValue ?? 0,
+                  bundle: json["bundle"]?.stringValue)
+    }
+}

@@ -1,0 +1,34 @@
+-- cancel: a pending task becomes `cancelled` at once; a running one is flagged and its worker told.
+--
+-- KEYS[1] task hash      {orbiter:Q}:task:<id>
+-- KEYS[2] queue stream   {orbiter:Q}:queue
+-- KEYS[3] events stream  {orbiter:Q}:events:<id>
+-- ARGV[1] consumer group
+-- ARGV[2] terminal event JSON (status cancelled), used for a pending task
+-- ARGV[3] now, milliseconds since 1970
+-- ARGV[4] task TTL seconds
+-- ARGV[5] events TTL seconds
+-- ARGV[6] control channel prefix ({orbiter:Q}:control:); the worker id is appended
+-- ARGV[7] task id
+-- Returns "cancelled", "cancelling", "not_found", or the status the task already had.
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'not_found' end
+if status == 'pending' or status == 'retrying' then
+  redis.call('HSET', KEYS[1], 'status', 'cancelled', 'completed_at', ARGV[3], 'error', 'cancelled before it started')
+  local entry = redis.call('HGET', KEYS[1], 'entry')
+  if entry then
+    redis.call('XACK', KEYS[2], ARGV[1], entry)
+    redis.call('XDEL', KEYS[2], entry)
+  end
+  redis.call('XADD', KEYS[3], '*', 'event', ARGV[2])
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  redis.call('EXPIRE', KEYS[3], ARGV[5])
+  return 'cancelled'
+end
+if status == 'running' then
+  redis.call('HSET', KEYS[1], 'cancel_requested', '1')
+  local worker = redis.call('HGET', KEYS[1], 'worker_id')
+  if worker then redis.call('PUBLISH', ARGV[6] .. worker, 'cancel ' .. ARGV[7]) end
+  return 'cancelling'
+end
+return status

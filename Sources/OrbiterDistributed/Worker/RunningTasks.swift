@@ -1,0 +1,67 @@
+import Synchronization
+
+/// Why a running task is being stopped early.
+enum StopReason: Sendable {
+    case requested, timeout, shutdown
+}
+
+/// The tasks a worker is running now, with a way to stop each one.
+final class RunningTasks: Sendable {
+    private struct Entry {
+        var stop: @Sendable (StopReason) -> Void
+    }
+    private let entries = Mutex<[String: Entry]>([:])
+
+    var ids: [String] { entries.withLock { Array($0.keys).sorted() } }
+    var count: Int { entries.withLock { $0.count } }
+
+    func add(_ id: String, stop: @escaping @Sendable (StopReason) -> Void) {
+        entries.withLock { $0[id] = Entry(stop: stop) }
+    }
+
+    func remove(_ id: String) { _ = entries.withLock { $0.removeValue(forKey: id) } }
+
+    /// Stops one task; false when it is not running here.
+    @discardableResult
+    func stop(_ id: String, reason: StopReason) -> Bool {
+        guard let entry = entries.withLock({ $0[id] }) else { return false }
+        entry.stop(reason)
+        return true
+    }
+}
+
+/// Counts a worker's finished tasks, for its heartbeat.
+final class WorkerCounters: Sendable {
+    private let counts = Mutex<(processed: Int, failed: Int)>((0, 0))
+    func finished(failed: Bool) { counts.withLock { $0.processed += 1; if failed { $0.failed += 1 } } }
+    var processed: Int { counts.withLock { $0.processed } }
+    var failed: Int { counts.withLock { $0.failed } }
+}
+
+/// A one-shot flag with async waiting, for "stop claiming".
+final class StopSignal: Sendable {
+    private let state = Mutex<(stopped: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    var isStopped: Bool { state.withLock { $0.stopped } }
+
+    func stop() {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            guard !s.stopped else { return [] }
+            s.stopped = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for w in waiters { w.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { s -> Bool in
+                if s.stopped { return true }
+                s.waiters.append(c)
+                return false
+            }
+            if resumeNow { c.resume() }
+        }
+    }
+}

@@ -1,0 +1,373 @@
+import Foundation
+import OrbiterCore
+import OrbiterLua
+import OrbiterRedis
+import Synchronization
+
+/// Runs tasks from a queue: claims them, rebuilds each agent or swarm from its payload in a fresh
+/// sandboxed Lua state, runs it with the task's input, messages and timeout, publishes every
+/// event, and finishes it atomically.
+public final class Worker: Sendable {
+    public let configuration: WorkerConfiguration
+    let broker: TaskBroker
+    private let running = RunningTasks()
+    private let counters = WorkerCounters()
+    private let stopSignal = StopSignal()
+    private let bundles = Mutex<[String: ScriptBundle]>([:])
+    private let startedAt = Date()
+
+    public init(configuration: WorkerConfiguration) throws {
+        guard configuration.concurrency >= 1 else { throw DistributedError.invalidArgument("concurrency must be at least 1") }
+        guard configuration.heartbeatTTL >= 1 else { throw DistributedError.invalidArgument("heartbeat TTL must be at least 1 s") }
+        self.configuration = configuration
+        self.broker = try TaskBroker(redisURL: configuration.redisURL, queue: configuration.queue, settings: configuration.settings)
+    }
+
+    private var keys: QueueKeys { broker.keys }
+    private var client: RedisClient { broker.client }
+    private func log(_ line: String) { configuration.log(line) }
+
+    /// Stop claiming; running tasks get `drainTimeout` to finish, then are cancelled. `run()` returns after.
+    public func stop() { stopSignal.stop() }
+
+    /// Tasks finished so far (completed, failed or cancelled).
+    public var tasksProcessed: Int { counters.processed }
+
+    /// Works until `stop()` (or cancellation of the calling task), then drains and returns.
+    public func run() async throws {
+        try await client.connect()
+        do {
+            _ = try await client.send(["XGROUP", "CREATE", keys.stream, QueueKeys.group, "0", "MKSTREAM"])
+        } catch RedisError.server(let message) where message.hasPrefix("BUSYGROUP") {}
+        await warnAboutEviction()
+        log("worker \(configuration.workerID) started: redis \(client.url), queue '\(keys.queue)', concurrency \(configuration.concurrency)")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.heartbeatLoop() }
+            group.addTask { try await self.controlLoop() }
+            group.addTask { [self] in
+                await withTaskCancellationHandler {
+                    await self.claimLoop()
+                } onCancel: {
+                    self.stopSignal.stop()
+                }
+            }
+            // The claim loop returns once drained; the helpers then stop.
+            _ = try await group.next()
+            group.cancelAll()
+            try? await sendHeartbeat(status: "stopped")
+        }
+        log("worker \(configuration.workerID) stopped after \(counters.processed) tasks")
+    }
+
+    private func warnAboutEviction() async {
+        guard let reply = try? await client.send(["CONFIG", "GET", "maxmemory-policy"]), let items = reply.array, items.count == 2,
+              let policy = items[1].string else { return }
+        if policy != "noeviction" {
+            log("warning: Redis maxmemory-policy is '\(policy)'; use 'noeviction' so Redis never drops queued tasks")
+        }
+    }
+
+    // MARK: Claiming
+
+    private func claimLoop() async {
+        let slots = AsyncStream<Void>.makeStream()
+        await withDiscardingTaskGroup { tasks in
+            var backoff = Duration.milliseconds(100)
+            while !stopSignal.isStopped {
+                let free = configuration.concurrency - running.count
+                if free <= 0 {
+                    // Wait for a slot (or a stop), never spinning.
+                    var it = slots.stream.makeAsyncIterator()
+                    _ = await it.next()
+                    continue
+                }
+                let reply: RedisReply
+                do {
+                    reply = try await client.blocking(["XREADGROUP", "GROUP", QueueKeys.group, configuration.workerID,
+                                                       "COUNT", free, "BLOCK", 1000, "STREAMS", keys.stream, ">"])
+                    backoff = .milliseconds(100)
+                } catch {
+                    if stopSignal.isStopped || Task.isCancelled { break }
+                    log("cannot read the queue (\(error)); retrying in \(backoff)")
+                    try? await Task.sleep(for: backoff)
+                    backoff = min(backoff * 2, .seconds(5))
+                    continue
+                }
+                for entry in StreamReplies.firstStream(reply) {
+                    guard let taskID = entry.fields["task"] else {
+                        _ = try? await client.pipeline([["XACK", keys.stream, QueueKeys.group, entry.id], ["XDEL", keys.stream, entry.id]])
+                        log("dropped queue entry \(entry.id) without a task id")
+                        continue
+                    }
+                    running.add(taskID) { _ in } // reserve the slot until the task registers its stop handle
+                    tasks.addTask {
+                        await self.process(entryID: entry.id, taskID: taskID)
+                        self.running.remove(taskID)
+                        slots.continuation.yield()
+                    }
+                }
+            }
+            await drain(tasks: &tasks)
+        }
+    }
+
+    private func drain(tasks: inout DiscardingTaskGroup) async {
+        guard running.count > 0 else { return }
+        log("draining \(running.count) running task(s) for up to \(configuration.drainTimeout)")
+        let deadline = ContinuousClock.now + configuration.drainTimeout
+        while running.count > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if running.count > 0 {
+            log("cancelling \(running.count) task(s) still running after the drain timeout")
+            for id in running.ids { running.stop(id, reason: .shutdown) }
+        }
+    }
+
+    // MARK: One task
+
+    private func process(entryID: String, taskID: String) async {
+        let started: RedisReply
+        do {
+            started = try await client.run(QueueScripts.start, keys: [keys.task(taskID), keys.stream],
+                                           args: [QueueKeys.group, entryID, configuration.workerID, String(TaskBroker.nowMs())])
+        } catch {
+            log("task \(taskID): could not start (\(error)); it stays queued")
+            return
+        }
+        guard let parts = started.array, parts.first?.string == "run", parts.count == 3, let payloadText = parts[1].string else {
+            log("task \(taskID): skipped (\(started.array?.last?.string ?? "?"))")
+            return
+        }
+        let clock = ContinuousClock.now
+        let publisher = EventPublisher(client: client, key: keys.events(taskID), settings: configuration.settings)
+        let stopReason = Mutex<StopReason?>(nil)
+        var agentName = ""
+        do {
+            let payload = try TaskPayload(jsonText: payloadText)
+            agentName = payload.node["name"]?.stringValue ?? ""
+            log("task \(taskID) started: \(agentName) (attempt \(parts[2].int ?? 1))")
+            let node = try await rebuild(payload)
+            let work = Task {
+                try await Self.withTimeout(seconds: payload.timeout, onTimeout: { stopReason.withLock { $0 = $0 ?? .timeout } }) {
+                    try await Run().execute(node, input: payload.input, messages: payload.messages, detailed: payload.detailed) { event in
+                        await publisher.publish(event)
+                    }
+                }
+            }
+            running.add(taskID) { reason in
+                stopReason.withLock { $0 = $0 ?? reason }
+                work.cancel()
+            }
+            let result = try await withTaskCancellationHandler {
+                try await work.value
+            } onCancel: {
+                stopReason.withLock { $0 = $0 ?? .shutdown }
+                work.cancel()
+            }
+            await finish(taskID, status: .completed, result: result.resultDict.jsonString, error: "",
+                         terminal: .init(status: .completed, agentName: agentName), publisher: publisher)
+        } catch {
+            let reason = stopReason.withLock { $0 }
+            let isCancel = error is CancellationError
+            switch (reason, isCancel) {
+            case (.timeout?, true):
+                let timeout = OrbiterError.timeout(seconds: (try? TaskPayload(jsonText: payloadText).timeout) ?? 0)
+                await publisher.publish(.error(ErrorEvent(error: timeout.description, errorType: timeout.typeName, agentName: agentName)))
+                await finish(taskID, status: .failed, result: "", error: timeout.description,
+                             terminal: .init(status: .error, agentName: agentName, message: timeout.description), publisher: publisher)
+            case (.requested?, true), (.shutdown?, true):
+                let message = reason == .requested ? "cancelled by request" : "cancelled: worker shut down"
+                await finish(taskID, status: .cancelled, result: "", error: message,
+                             terminal: .init(status: .cancelled, agentName: agentName, message: message), publisher: publisher)
+            default:
+                let message = errorMessage(error)
+                if !(publisher.sawError) {
+                    await publisher.publish(.error(ErrorEvent(error: message, errorType: errorTypeName(error), agentName: agentName)))
+                }
+                await finish(taskID, status: .failed, result: "", error: message,
+                             terminal: .init(status: .error, agentName: agentName, message: message), publisher: publisher)
+            }
+        }
+        let ms = Double((ContinuousClock.now - clock).components.attoseconds) / 1e15 + Double((ContinuousClock.now - clock).components.seconds) * 1000
+        log("task \(taskID) \(publisher.finalStatus ?? "ended") in \(Int(ms.rounded())) ms")
+    }
+
+    /// Rebuilds the agent or swarm: the bundle's Lua state binds its tools and models.
+    private func rebuild(_ payload: TaskPayload) async throws -> Runnable {
+        guard let sha = payload.bundle else {
+            return try Runnable.fromDict(payload.node, resolver: HostToolResolver(tools: configuration.hostTools))
+        }
+        let bundle = try await bundle(sha)
+        let runtime = try LuaRuntime(bundle: bundle, options: configuration.luaOptions)
+        return try Runnable.fromDict(payload.node, resolver: runtime.resolver(hostTools: configuration.hostTools))
+    }
+
+    private func bundle(_ sha: String) async throws -> ScriptBundle {
+        if let cached = bundles.withLock({ $0[sha] }) { return cached }
+        guard let text = try await client.send(["GET", keys.bundle(sha)]).string else {
+            throw DistributedError.badPayload("script bundle \(sha) is not stored in Redis (expired or never submitted)")
+        }
+        let bundle: ScriptBundle
+        do {
+            bundle = try ScriptBundle(jsonText: text, expectedSHA256: sha)
+        } catch {
+            throw DistributedError.badPayload("\(error)")
+        }
+        bundles.withLock { cache in
+            if cache.count >= 128 { cache.removeAll() }
+            cache[sha] = bundle
+        }
+        return bundle
+    }
+
+    private func finish(_ taskID: String, status: TaskStatus, result: String, error: String, terminal: StatusEvent,
+                        publisher: EventPublisher) async {
+        publisher.finalStatus = status.rawValue
+        let now = TaskBroker.nowMs()
+        let settings = configuration.settings
+        do {
+            let done = try await client.run(QueueScripts.finish,
+                                            keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.index],
+                                            args: [QueueKeys.group, configuration.workerID, status.rawValue, result, error,
+                                                   StreamEvent.status(terminal).jsonString, String(now), settings.taskTTL,
+                                                   settings.eventsTTL, String(now - Int64(settings.taskTTL) * 1000)])
+            if done.int == 0 { log("task \(taskID): no longer running on this worker; outcome '\(status.rawValue)' not recorded") }
+        } catch {
+            log("task \(taskID): could not record outcome '\(status.rawValue)' (\(error))")
+        }
+        counters.finished(failed: status != .completed)
+    }
+
+    /// Runs `body`, cancelling it after `seconds` (and calling `onTimeout` first).
+    static func withTimeout<T: Sendable>(seconds: Double, onTimeout: @escaping @Sendable () -> Void,
+                                         _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+                onTimeout()
+                return nil
+            }
+            defer { group.cancelAll() }
+            while let next = try await group.next() {
+                if let value = next { return value }
+                throw CancellationError()
+            }
+            throw CancellationError()
+        }
+    }
+
+    // MARK: Heartbeat and control
+
+    private func heartbeatLoop() async throws {
+        let interval = Duration.milliseconds(max(200, configuration.heartbeatTTL * 1000 / 3))
+        while !Task.isCancelled {
+            do {
+                try await sendHeartbeat(status: stopSignal.isStopped ? "draining" : "running")
+                try await checkCancelFlags()
+            } catch is CancellationError {
+                return
+            } catch {
+                log("heartbeat failed (\(error))")
+            }
+            try await Task.sleep(for: interval)
+        }
+    }
+
+    private func sendHeartbeat(status: String) async throws {
+        let current = JSONValue.array(running.ids.map(JSONValue.string)).jsonString
+        _ = try await client.run(QueueScripts.heartbeat, keys: [keys.worker(configuration.workerID), keys.workers],
+                                 args: [configuration.workerID, String(TaskBroker.nowMs()), configuration.heartbeatTTL,
+                                        "status", status, "tasks_processed", counters.processed, "tasks_failed", counters.failed,
+                                        "current_tasks", current, "concurrency", configuration.concurrency,
+                                        "hostname", ProcessInfo.processInfo.hostName,
+                                        "started_at", String(Int64(startedAt.timeIntervalSince1970 * 1000)), "queue", keys.queue])
+    }
+
+    /// The cancel flag backs up the Pub/Sub message, which a reconnecting worker could miss.
+    private func checkCancelFlags() async throws {
+        let ids = running.ids
+        guard !ids.isEmpty else { return }
+        let flags = try await client.pipeline(ids.map { ["HGET", keys.task($0), "cancel_requested"] })
+        for (id, flag) in zip(ids, flags) where flag.string == "1" {
+            if running.stop(id, reason: .requested) { log("task \(id): cancel requested") }
+        }
+    }
+
+    private func controlLoop() async throws {
+        while !Task.isCancelled {
+            do {
+                for try await message in client.subscribe([keys.control(configuration.workerID)]) {
+                    let text = String(decoding: message.message, as: UTF8.self)
+                    guard text.hasPrefix("cancel ") else { continue }
+                    let id = String(text.dropFirst(7))
+                    if running.stop(id, reason: .requested) { log("task \(id): cancel requested") }
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled { return }
+                log("control channel lost (\(error)); resubscribing")
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+}
+
+/// Publishes a task's events to its stream in order. The run's own terminal status events are
+/// left out: `finish` appends the one authoritative terminal event atomically with the outcome.
+final class EventPublisher: Sendable {
+    private let client: RedisClient
+    private let key: String
+    private let settings: QueueSettings
+    private let state = Mutex<(first: Bool, sawError: Bool, finalStatus: String?)>((true, false, nil))
+
+    init(client: RedisClient, key: String, settings: QueueSettings) {
+        self.client = client
+        self.key = key
+        self.settings = settings
+    }
+
+    /// Whether an `error` event was published (so the worker does not report it twice).
+    var sawError: Bool { state.withLock { $0.sawError } }
+    /// The outcome recorded, for the log line.
+    var finalStatus: String? {
+        get { state.withLock { $0.finalStatus } }
+        set { state.withLock { $0.finalStatus = newValue } }
+    }
+
+    func publish(_ event: StreamEvent) async {
+        if event.isTerminal { return }
+        let isFirst = state.withLock { s -> Bool in
+            defer { s.first = false }
+            if case .error = event { s.sawError = true }
+            return s.first
+        }
+        let add: [any RedisArgument] = ["XADD", key, "MAXLEN", "~", settings.maxEventsPerTask, "*", "event", event.jsonString]
+        if isFirst {
+            // A TTL from the first event on, so a stream whose task never finishes still expires.
+            _ = try? await client.pipeline([add, ["EXPIRE", key, settings.eventsTTL + settings.taskTTL]])
+        } else {
+            _ = try? await client.send(add)
+        }
+    }
+}
+
+/// Binds only host-offered tools (for tasks without a script bundle).
+struct HostToolResolver: DefinitionResolver {
+    let tools: [String: Tool]
+    func tool(from dict: JSONValue) throws -> Tool {
+        let name = dict["source"]?["registry"]?.stringValue ?? dict["name"]?.stringValue ?? ""
+        guard let tool = tools[name] else {
+            throw OrbiterError.invalidConfiguration("tool '\(name)' is not offered by this worker")
+        }
+        return tool
+    }
+    func model(named qualifiedName: String) throws -> (any ModelProvider)? {
+        if qualifiedName.hasPrefix("lua:") {
+            throw OrbiterError.invalidConfiguration("model \"\(qualifiedName)\" needs the script bundle it was defined in, and the task has none")
+        }
+        return nil
+    }
+}

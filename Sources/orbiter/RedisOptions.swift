@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import OrbiterCore
+import OrbiterDistributed
+import OrbiterRedis
+
+/// `--redis-url` and `--queue`, shared by every command that talks to Redis.
+struct RedisOptions: ParsableArguments {
+    @Option(name: .customLong("redis-url"), help: "Redis URL (default: $ORBITER_REDIS_URL, else redis://127.0.0.1:6379).")
+    var redisURL: String?
+
+    @Option(help: "The queue's name.")
+    var queue: String = "default"
+
+    /// A broker connected now, so a wrong URL or a down Redis fails fast with exit status 2.
+    func broker() async throws -> TaskBroker {
+        do {
+            let broker = try TaskBroker(redisURL: redisURL, queue: queue)
+            try await broker.client.connect()
+            return broker
+        } catch {
+            Terminal.error("orbiter: \(error)")
+            throw Exit.usage
+        }
+    }
+}
+
+/// `--json` for commands that print data.
+struct JSONOption: ParsableArguments {
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+}
+
+/// Runs `body`, turning Redis and argument errors into a message and exit status 2.
+func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as DistributedError {
+        Terminal.error("orbiter: \(error)")
+        if case .taskNotFound = error { throw Exit.failed }
+        throw Exit.usage
+    } catch {
+        Terminal.error("orbiter: \(error)")
+        throw Exit.usage
+    }
+}
+
+func formatTime(_ date: Date?) -> String {
+    guard let date else { return "-" }
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return f.string(from: date)
+}

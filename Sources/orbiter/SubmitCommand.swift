@@ -1,0 +1,101 @@
+import ArgumentParser
+import OrbiterCore
+import OrbiterDistributed
+import OrbiterLua
+
+/// `orbiter submit SCRIPT [INPUT]`: runs an agent or swarm as a Redis task on a worker.
+struct SubmitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "submit",
+        abstract: "Submit an agent or swarm script as a task for workers (orbiter start worker).",
+        discussion: """
+            Without --wait or --stream, prints the task id alone on stdout. The script and every
+            module it requires travel with the task: workers need no copy of your files.
+            Exit status: 0 submitted (or completed with --wait/--stream), 1 the task failed or was
+            cancelled, 2 usage error, script error or Redis unreachable.
+            """)
+
+    @Argument(help: "The Lua script that returns an agent or swarm.")
+    var script: String
+
+    @Argument(help: "The input text; '-' or absent reads stdin.")
+    var input: String?
+
+    @Flag(help: "Wait for the task and print its output.")
+    var wait = false
+
+    @Flag(help: "Stream the task's events as `orbiter run` shows them.")
+    var stream = false
+
+    @Flag(help: "Ask the worker for every event (steps, usage, status).")
+    var detailed = false
+
+    @OptionGroup var output: JSONOption
+
+    @Option(help: "Seconds the task may run on the worker.")
+    var timeout: Double = 300
+
+    @Option(name: .customLong("metadata"), help: "Metadata to attach, as key=value (repeatable).")
+    var metadata: [String] = []
+
+    @OptionGroup var redis: RedisOptions
+
+    func validate() throws {
+        if timeout <= 0 { throw ValidationError("--timeout must be positive") }
+        for item in metadata where !item.contains("=") { throw ValidationError("--metadata expects key=value, got '\(item)'") }
+        if wait && stream { throw ValidationError("use --wait or --stream, not both") }
+    }
+
+    func run() async throws {
+        let (runtime, root) = try ScriptLoading.load(script)
+        let text = resolveInput(input)
+        var meta: [String: String] = [:]
+        for item in metadata {
+            let parts = item.split(separator: "=", maxSplits: 1)
+            meta[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
+        }
+        let broker = try await redis.broker()
+        let handle = try await reportingErrors {
+            try await distributed(root, text, broker: broker, detailed: detailed || (stream && !output.json), timeout: timeout,
+                                  metadata: meta, bundle: runtime.bundle)
+        }
+        if stream {
+            let style: EventPrinter.Style = output.json ? .json : (detailed ? .detailed : .plain)
+            let printer = EventPrinter(style: style)
+            var final: StatusEvent?
+            do {
+                for try await event in handle.stream() {
+                    if case .status(let s) = event, s.status.isTerminal { final = s }
+                    printer.show(event)
+                }
+                printer.finish()
+            } catch {
+                printer.finish()
+                Terminal.error("orbiter: \(error)")
+                throw Exit.failed
+            }
+            if final?.status != .completed {
+                if style != .json { Terminal.error("orbiter: task \(handle.taskID) ended \(final?.status.rawValue ?? "without a status")\(final.map { $0.message.isEmpty ? "" : ": \($0.message)" } ?? "")") }
+                throw Exit.failed
+            }
+            return
+        }
+        if wait {
+            do {
+                let result = try await handle.result()
+                if output.json {
+                    Terminal.out(JSONValue.object(["task_id": .string(handle.taskID), "result": result]).jsonString + "\n")
+                } else {
+                    let text = result["output"]?.stringValue ?? result.jsonString
+                    Terminal.out(text.hasSuffix("\n") ? text : text + "\n")
+                }
+            } catch {
+                Terminal.error("orbiter: \(error)")
+                throw Exit.failed
+            }
+            return
+        }
+        Terminal.out(output.json ? JSONValue.object(["task_id": .string(handle.taskID), "queue": .string(handle.queue)]).jsonString + "\n"
+                                 : handle.taskID + "\n")
+    }
+}

@@ -1,0 +1,166 @@
+import ArgumentParser
+import Foundation
+import OrbiterCore
+import OrbiterDistributed
+
+/// `orbiter task list|status|result|cancel|events`.
+struct TaskCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "task", abstract: "Inspect and control tasks.",
+        subcommands: [TaskListCommand.self, TaskStatusCommand.self, TaskResultCommand.self, TaskCancelCommand.self, TaskEventsCommand.self])
+}
+
+struct TaskListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List tasks, newest first.")
+
+    @Option(help: "Only tasks with this status (pending, running, completed, failed, cancelled, retrying).")
+    var status: String?
+
+    @Option(help: "At most this many tasks.")
+    var limit: Int = 20
+
+    @OptionGroup var redis: RedisOptions
+    @OptionGroup var output: JSONOption
+
+    func validate() throws {
+        if let status, TaskStatus(rawValue: status) == nil {
+            throw ValidationError("unknown status '\(status)'; use one of \(TaskStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if limit < 1 { throw ValidationError("--limit must be at least 1") }
+    }
+
+    func run() async throws {
+        let broker = try await redis.broker()
+        let tasks = try await reportingErrors { try await broker.list(status: status.flatMap(TaskStatus.init), limit: limit) }
+        if output.json {
+            Terminal.out(JSONValue.array(tasks.map(\.json)).jsonString + "\n")
+            return
+        }
+        for t in tasks {
+            Terminal.out("\(t.taskID)  \(t.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  created \(formatTime(t.createdAt))  \(t.workerID ?? "")\n")
+        }
+    }
+}
+
+struct TaskStatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show a task's state. Exit 1 when not found.")
+
+    @Argument(help: "The task id.") var id: String
+    @OptionGroup var redis: RedisOptions
+    @OptionGroup var output: JSONOption
+
+    func run() async throws {
+        let broker = try await redis.broker()
+        guard let task = try await reportingErrors({ try await broker.status(id) }) else {
+            Terminal.error("orbiter: task \(id) not found")
+            throw Exit.failed
+        }
+        if output.json {
+            Terminal.out(task.json.jsonString + "\n")
+            return
+        }
+        var lines = ["task:      \(task.taskID)", "status:    \(task.status.rawValue)", "created:   \(formatTime(task.createdAt))",
+                     "started:   \(formatTime(task.startedAt))", "completed: \(formatTime(task.completedAt))",
+                     "worker:    \(task.workerID ?? "-")", "attempts:  \(task.attempts)"]
+        if let error = task.error { lines.append("error:     \(error)") }
+        if let output = task.result?["output"]?.stringValue { lines.append("output:    \(output)") }
+        for (k, v) in task.metadata.sorted(by: { $0.key < $1.key }) { lines.append("metadata:  \(k)=\(v)") }
+        Terminal.out(lines.joined(separator: "\n") + "\n")
+    }
+}
+
+struct TaskResultCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "result", abstract: "Wait for a task and print its output. Exit 1 when it failed, was cancelled or is not found.")
+
+    @Argument(help: "The task id.") var id: String
+    @Option(help: "Seconds to wait before giving up.") var timeout: Double?
+    @OptionGroup var redis: RedisOptions
+    @OptionGroup var output: JSONOption
+
+    func run() async throws {
+        let broker = try await redis.broker()
+        let handle = try reportingErrorsSync { try TaskHandle(taskID: id, redisURL: redis.redisURL, queue: redis.queue) }
+        _ = broker
+        do {
+            let result = try await handle.result(timeout: timeout.map { .milliseconds(Int64($0 * 1000)) })
+            if output.json {
+                Terminal.out(result.jsonString + "\n")
+            } else {
+                let text = result["output"]?.stringValue ?? result.jsonString
+                Terminal.out(text.hasSuffix("\n") ? text : text + "\n")
+            }
+        } catch {
+            Terminal.error("orbiter: \(error)")
+            throw Exit.failed
+        }
+    }
+}
+
+struct TaskCancelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cancel", abstract: "Cancel a task: a pending one never runs, a running one is stopped. Exit 1 when not found.")
+
+    @Argument(help: "The task id.") var id: String
+    @OptionGroup var redis: RedisOptions
+    @OptionGroup var output: JSONOption
+
+    func run() async throws {
+        let broker = try await redis.broker()
+        let outcome = try await reportingErrors { try await broker.cancel(id) }
+        let (word, message): (String, String)
+        switch outcome {
+        case .cancelled: (word, message) = ("cancelled", "task \(id) cancelled; it will not run")
+        case .cancelling: (word, message) = ("cancelling", "task \(id) is running; its worker has been told to stop it")
+        case .alreadyFinished(let s): (word, message) = ("already_\(s.rawValue)", "task \(id) was already \(s.rawValue); nothing changed")
+        case .notFound: (word, message) = ("not_found", "task \(id) not found")
+        }
+        if output.json {
+            Terminal.out(JSONValue.object(["task_id": .string(id), "outcome": .string(word)]).jsonString + "\n")
+        } else {
+            Terminal.out(message + "\n")
+        }
+        if outcome == .notFound { throw Exit.failed }
+    }
+}
+
+struct TaskEventsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "events", abstract: "Print a task's stored events; with --follow, keep printing until it ends.")
+
+    @Argument(help: "The task id.") var id: String
+    @Flag(help: "Wait for new events until the task's terminal status.") var follow = false
+    @Option(help: "Start after this event id.") var from: String = "0"
+    @OptionGroup var redis: RedisOptions
+    @OptionGroup var output: JSONOption
+
+    func run() async throws {
+        let broker = try await redis.broker()
+        _ = broker
+        let subscriber = try reportingErrorsSync { try EventSubscriber(redis.redisURL, queue: redis.queue) }
+        func show(_ stored: StoredEvent) {
+            if output.json {
+                var json = stored.event.json
+                if case .object(var members) = json { members["id"] = .string(stored.id); json = .object(members) }
+                Terminal.out(json.jsonString + "\n")
+            } else {
+                Terminal.out("\(stored.id)  \(stored.event.jsonString)\n")
+            }
+        }
+        if follow {
+            do {
+                for try await stored in subscriber.stream(id, from: from) { show(stored) }
+            } catch {
+                Terminal.error("orbiter: \(error)")
+                throw Exit.failed
+            }
+        } else {
+            let events = try await reportingErrors { try await subscriber.replay(id, from: from) }
+            if events.isEmpty, try await reportingErrors({ try await broker.status(id) }) == nil {
+                Terminal.error("orbiter: task \(id) not found")
+                throw Exit.failed
+            }
+            events.forEach(show)
+        }
+    }
+}

@@ -1,0 +1,139 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import OrbiterCore
+import OrbiterDistributed
+import OrbiterLua
+import Synchronization
+
+/// `orbiter start worker`.
+struct StartCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "start", abstract: "Start a long-running process.", subcommands: [StartWorkerCommand.self])
+}
+
+/// `orbiter start worker`: claims tasks from a queue and runs them until SIGINT/SIGTERM.
+struct StartWorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run tasks from a Redis queue.",
+        discussion: """
+            Runs up to --concurrency tasks at once, each in its own sandboxed Lua state. On SIGINT or
+            SIGTERM it stops claiming, lets running tasks finish for up to --drain-timeout seconds,
+            cancels what is left, and exits 0; a second signal exits at once.
+            """)
+
+    @Option(help: "Tasks to run at once.")
+    var concurrency: Int = 4
+
+    @Option(name: .customLong("worker-id"), help: "A unique id (default: <hostname>-<pid>).")
+    var workerID: String?
+
+    @Option(name: .customLong("heartbeat-ttl"), help: "Seconds a heartbeat stays valid; `worker list` shows the worker dead after it.")
+    var heartbeatTTL: Int = 30
+
+    @Option(name: .customLong("drain-timeout"), help: "Seconds running tasks may finish after a stop signal.")
+    var drainTimeout: Double = 30
+
+    @OptionGroup var redis: RedisOptions
+
+    func validate() throws {
+        if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+        if heartbeatTTL < 1 { throw ValidationError("--heartbeat-ttl must be at least 1") }
+        if drainTimeout < 0 { throw ValidationError("--drain-timeout must not be negative") }
+    }
+
+    func run() async throws {
+        let log: @Sendable (String) -> Void = { line in
+            Terminal.err("\(formatTime(Date())) \(line)\n")
+        }
+        let worker = try reportingErrorsSync {
+            try Worker(configuration: WorkerConfiguration(
+                redisURL: redis.redisURL, queue: redis.queue, concurrency: concurrency, workerID: workerID,
+                heartbeatTTL: heartbeatTTL, drainTimeout: .milliseconds(Int64(drainTimeout * 1000)),
+                luaOptions: .shipped(log: { line in log("[lua] \(line)") }), log: log))
+        }
+        let signals = SignalWatcher(signals: [SIGINT, SIGTERM]) { count in
+            if count == 1 {
+                log("stop requested: finishing running tasks (send the signal again to exit at once)")
+                worker.stop()
+            } else {
+                log("second stop signal: exiting now")
+                Foundation.exit(130)
+            }
+        }
+        defer { signals.cancel() }
+        do {
+            try await worker.run()
+        } catch {
+            Terminal.error("orbiter: \(error)")
+            throw Exit.usage
+        }
+    }
+}
+
+func reportingErrorsSync<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch {
+        Terminal.error("orbiter: \(error)")
+        throw Exit.usage
+    }
+}
+
+/// Calls `handler` with a running count each time one of `signals` arrives (default actions off).
+final class SignalWatcher: @unchecked Sendable {
+    // Set once in init; DispatchSource is thread-safe for cancel().
+    private let sources: [any DispatchSourceSignal]
+
+    init(signals: [Int32], handler: @escaping @Sendable (Int) -> Void) {
+        let queue = DispatchQueue(label: "orbiter.signals")
+        var sources: [any DispatchSourceSignal] = []
+        let counter = Mutex(0)
+        for sig in signals {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            source.setEventHandler {
+                let n = counter.withLock { $0 += 1; return $0 }
+                handler(n)
+            }
+            source.resume()
+            sources.append(source)
+        }
+        self.sources = sources
+    }
+
+    func cancel() { for s in sources { s.cancel() } }
+}
+
+/// `orbiter worker list`.
+struct WorkerGroupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker", abstract: "Inspect workers.", subcommands: [WorkerListCommand.self])
+}
+
+struct WorkerListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List workers seen in the last day; dead ones missed their heartbeat.")
+
+    @OptionGroup var redis: RedisOptions
+    @OptionGroup var output: JSONOption
+
+    func run() async throws {
+        let broker = try await redis.broker()
+        let workers = try await reportingErrors { try await broker.workers() }
+        if output.json {
+            Terminal.out(JSONValue.array(workers.map(\.json)).jsonString + "\n")
+            return
+        }
+        if workers.isEmpty {
+            Terminal.out("no workers on queue '\(redis.queue)'\n")
+            return
+        }
+        for w in workers {
+            let state = w.alive ? (w.fields["status"] ?? "alive") : "dead"
+            let tasks = (try? JSONValue.parse(w.fields["current_tasks"] ?? "[]"))?.arrayValue?.count ?? 0
+            Terminal.out("\(w.id)  \(state)  running \(tasks)/\(w.fields["concurrency"] ?? "?")  processed \(w.fields["tasks_processed"] ?? "0")  failed \(w.fields["tasks_failed"] ?? "0")  last heartbeat \(formatTime(w.lastHeartbeat))\n")
+        }
+    }
+}

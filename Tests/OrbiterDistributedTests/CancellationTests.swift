@@ -1,0 +1,110 @@
+import Foundation
+import OrbiterCore
+@testable import OrbiterDistributed
+import OrbiterLua
+import OrbiterRedis
+import OrbiterTestSupport
+import XCTest
+
+final class CancellationTests: DistributedTestCase {
+    func sleeper(_ seconds: Double) throws -> Runnable {
+        try load(try script("""
+            local orbiter = require "orbiter"
+            local nap = orbiter.tool { name = "nap", run = function() orbiter.sleep(\(seconds)) return "rested" end }
+            local m = orbiter.model { name = "m", respond = function(req)
+              if req.messages[#req.messages].role == "tool" then return "woke up" end
+              return { tool_calls = { { name = "nap", arguments = {} } } }
+            end }
+            return orbiter.agent { name = "sleeper", model = m, tools = { nap } }
+            """)).1
+    }
+
+    func testCancelPendingNeverRuns() async throws {
+        let handle = try await distributed(try sleeper(0), "x", redisURL: redisURL, queue: queue)
+        let outcome = try await handle.cancel()
+        XCTAssertEqual(outcome, .cancelled)
+        let value12 = try await handle.status()?.status
+        XCTAssertEqual(value12, .cancelled)
+        let worker = try startWorker()
+        try await Task.sleep(for: .milliseconds(300))
+        let value13 = try await handle.status()?.status
+        XCTAssertEqual(value13, .cancelled)
+        let value14 = try await handle.status()?.attempts
+        XCTAssertEqual(value14, 0, "a cancelled task never starts")
+        XCTAssertEqual(worker.tasksProcessed, 0)
+        let events = try await collect(handle.stream())
+        XCTAssertEqual(events.map(\.type), ["status"])
+        do {
+            _ = try await handle.result()
+            XCTFail()
+        } catch let e as DistributedError {
+            XCTAssertEqual(e, .taskCancelled(handle.taskID))
+        }
+    }
+
+    func testCancelRunningInterruptsTheToolMidSleep() async throws {
+        try startWorker()
+        let handle = try await distributed(try sleeper(30), "x", redisURL: redisURL, detailed: true, queue: queue)
+        try await eventually("the task to run") { try await handle.status()?.status == .running }
+        try await Task.sleep(for: .milliseconds(100))
+        let start = ContinuousClock.now
+        let value15 = try await handle.cancel()
+        XCTAssertEqual(value15, .cancelling)
+        let events = try await collect(handle.stream())
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(3))
+        XCTAssertEqual(events.last, .status(StatusEvent(status: .cancelled, agentName: "sleeper", message: "cancelled by request")))
+        XCTAssertEqual(events.filter(\.isTerminal).count, 1)
+        XCTAssertFalse(events.contains { if case .toolResult(let r) = $0 { return r.success } else { return false } })
+        let value16 = try await handle.status()?.status
+        XCTAssertEqual(value16, .cancelled)
+    }
+
+    func testCancelFinishedLeavesItAndSaysSo() async throws {
+        try startWorker()
+        let handle = try await distributed(try sleeper(0), "x", redisURL: redisURL, queue: queue)
+        _ = try await handle.result(timeout: .seconds(10))
+        let value17 = try await handle.cancel()
+        XCTAssertEqual(value17, .alreadyFinished(.completed))
+        let value18 = try await handle.status()?.status
+        XCTAssertEqual(value18, .completed)
+        let value19 = try await TaskHandle(taskID: TaskID.make(), redisURL: redisURL, queue: queue).cancel()
+        XCTAssertEqual(value19, .notFound)
+        XCTAssertThrowsError(try TaskHandle(taskID: "../etc", redisURL: redisURL, queue: queue))
+    }
+
+    func testTimeoutFailsTheTaskWithTimeoutError() async throws {
+        try startWorker()
+        let handle = try await distributed(try sleeper(30), "x", redisURL: redisURL, detailed: true, timeout: 0.5, queue: queue)
+        do {
+            _ = try await handle.result(timeout: .seconds(10))
+            XCTFail()
+        } catch let e as DistributedError {
+            XCTAssertTrue(e.description.contains("timed out after 0.5 s"), e.description)
+        }
+        let events = try await collect(handle.stream())
+        guard case .error(let error) = events[events.count - 2] else { return XCTFail("\(events.map(\.type))") }
+        XCTAssertEqual(error.errorType, "TimeoutError")
+        XCTAssertEqual(events.last?.isTerminal, true)
+    }
+
+    func testGracefulDrainLetsRunningTasksFinish() async throws {
+        let worker = try startWorker(drain: .seconds(5))
+        let handle = try await distributed(try sleeper(0.5), "x", redisURL: redisURL, queue: queue)
+        try await eventually("the task to run") { try await handle.status()?.status == .running }
+        worker.stop()
+        let result = try await handle.result(timeout: .seconds(10))
+        XCTAssertEqual(result["output"], "woke up")
+    }
+
+    func testDrainTimeoutCancelsWhatIsLeft() async throws {
+        let worker = try startWorker(drain: .milliseconds(200))
+        let handle = try await distributed(try sleeper(30), "x", redisURL: redisURL, queue: queue)
+        try await eventually("the task to run") { try await handle.status()?.status == .running }
+        worker.stop()
+        try await eventually("the task to end") { try await handle.status()?.status == .cancelled }
+        let value20 = try await handle.status()?.error
+        XCTAssertEqual(value20, "cancelled: worker shut down")
+        // The worker's run() returns.
+        _ = await workers[0].1.result
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import OrbiterCore
+@testable import OrbiterDistributed
+import OrbiterLua
+import OrbiterRedis
+import OrbiterTestSupport
+import XCTest
+
+final class DistributedRunTests: DistributedTestCase {
+    func testStreamedEventsMatchALocalRun() async throws {
+        let (_, agent) = try load(try calculator())
+        let local = try await collect(OrbiterCore.run.stream(agent, "2 + 40", detailed: true))
+        try startWorker()
+        let handle = try await distributed(agent, "2 + 40", redisURL: redisURL, detailed: true, queue: queue)
+        let remote = try await collect(handle.stream())
+        XCTAssertEqual(normalized(remote), normalized(local))
+        let result = try await handle.result()
+        XCTAssertEqual(result["output"], "The answer is 42.")
+        XCTAssertEqual(result["steps"], 2)
+        XCTAssertEqual(result["usage"]?["input_tokens"], 5)
+    }
+
+    func testWithoutDetailedTheStreamStillEndsWithATerminalStatus() async throws {
+        let (_, agent) = try load(try calculator())
+        try startWorker()
+        let handle = try await distributed(agent, "1 + 1", redisURL: redisURL, queue: queue)
+        let events = try await collect(handle.stream())
+        XCTAssertEqual(events.map(\.type), ["tool_call", "text", "text", "text", "status"])
+        XCTAssertEqual(events.last, .status(StatusEvent(status: .completed, agentName: "calculator")))
+    }
+
+    func testALateSubscriberGetsEveryEventAndReplayHasIds() async throws {
+        let (_, agent) = try load(try calculator())
+        try startWorker()
+        let handle = try await distributed(agent, "3 + 4", redisURL: redisURL, detailed: true, queue: queue)
+        _ = try await handle.result()
+        let late = try await collect(handle.stream())
+        XCTAssertEqual(late.first?.type, "status")
+        XCTAssertEqual(late.filter(\.isTerminal).count, 1)
+        let subscriber = try EventSubscriber(redisURL, queue: queue)
+        try await subscriber.connect()
+        let stored = try await subscriber.replay(handle.taskID)
+        XCTAssertEqual(stored.map(\.event), late)
+        let resumed = try await subscriber.replay(handle.taskID, from: stored[2].id)
+        XCTAssertEqual(resumed.map(\.event), Array(late.dropFirst(3)))
+    }
+
+    func testStatusLifecycleAndMetadata() async throws {
+        let (_, agent) = try load(try calculator())
+        let handle = try await distributed(agent, "5 + 5", redisURL: redisURL, metadata: ["user": "ada"], queue: queue)
+        let pending = try await handle.status()
+        XCTAssertEqual(pending?.status, .pending)
+        XCTAssertEqual(pending?.metadata, ["user": "ada"])
+        try startWorker(id: "w-status")
+        _ = try await handle.result(timeout: .seconds(10))
+        let done = try await handle.status()
+        XCTAssertEqual(done?.status, .completed)
+        XCTAssertEqual(done?.workerID, "w-status")
+        XCTAssertEqual(done?.attempts, 1)
+        XCTAssertEqual(done?.retries, 0)
+        XCTAssertNotNil(done?.startedAt)
+        XCTAssertNotNil(done?.completedAt)
+        let list = try await broker().list(limit: 10)
+        XCTAssertEqual(list.map(\.taskID), [handle.taskID])
+    }
+
+    func testMessagesAreHonouredOnWorkers() async throws {
+        let (_, agent) = try load(try calculator())
+        try startWorker()
+        let handle = try await distributed(agent, "hello", messages: [.user("earlier"), .assistant("reply")], redisURL: redisURL, queue: queue)
+        let result = try await handle.result(timeout: .seconds(10))
+        XCTAssertEqual(result["output"], "history has 3 messages")
+    }
+
+    func testTheBundleTravelsAndTheWorkerNeedsNoFiles() async throws {
+        let path = try calculator()
+        let (runtime, agent) = try load(path)
+        XCTAssertEqual(runtime.bundle.modules.count, 2)
+        try FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent)
+        try startWorker()
+        let handle = try await distributed(agent, "20 + 22", redisURL: redisURL, queue: queue)
+        let result = try await handle.result(timeout: .seconds(10))
+        XCTAssertEqual(result["output"], "The answer is 42.")
+    }
+
+    func testSeveralWorkersRunEachTaskExactlyOnce() async throws {
+        let (_, agent) = try load(try calculator(toolSleep: 0.02))
+        for i in 0..<3 { try startWorker(concurrency: 4, id: "share-\(i)") }
+        let broker = try broker()
+        var handles: [TaskHandle] = []
+        for i in 0..<40 { handles.append(try await distributed(agent, "\(i) + 1", broker: broker)) }
+        var workersUsed = Set<String>()
+        for (i, handle) in handles.enumerated() {
+            let result = try await handle.result(timeout: .seconds(30))
+            XCTAssertEqual(result["output"]?.stringValue, "The answer is \(i + 1).")
+            let status = try await handle.status()
+            XCTAssertEqual(status?.attempts, 1)
+            workersUsed.insert(status?.workerID ?? "")
+            let events = try await EventSubscriber(broker: broker).replay(handle.taskID)
+            XCTAssertEqual(events.filter(\.event.isTerminal).count, 1)
+        }
+        XCTAssertGreaterThan(workersUsed.count, 1, "tasks should spread over workers")
+    }
+
+    func testAFailingRunIsReportedWithTheSeedsMessage() async throws {
+        let (_, agent) = try load(try script("""
+            local orbiter = require "orbiter"
+            local m = orbiter.model { name = "m", respond = function() error("model exploded") end }
+            return orbiter.agent { name = "a", model = m }
+            """))
+        try startWorker()
+        let handle = try await distributed(agent, "hi", redisURL: redisURL, detailed: true, queue: queue)
+        do {
+            _ = try await handle.result(timeout: .seconds(10))
+            XCTFail("expected a failure")
+        } catch let error as DistributedError {
+            XCTAssertTrue(error.description.hasPrefix("Task \(handle.taskID) failed: "), error.description)
+            XCTAssertTrue(error.description.contains("model exploded"), error.description)
+        }
+        let events = try await collect(handle.stream())
+        XCTAssertEqual(events.suffix(2).map(\.type), ["error", "status"])
+        XCTAssertEqual(events.filter { $0.type == "error" }.count, 1)
+        let value11 = try await handle.status()?.status
+        XCTAssertEqual(value11, .failed)
+    }
+}
+

@@ -1,0 +1,136 @@
+import Foundation
+import OrbiterCore
+@testable import OrbiterDistributed
+import OrbiterLua
+import OrbiterRedis
+import OrbiterTestSupport
+import XCTest
+
+/// Each server-side transition on its own, and what happens to bad input in the queue.
+final class QueueScriptTests: DistributedTestCase {
+    func submitRaw(_ broker: TaskBroker, payload: String = TaskPayload(node: ["type": "agent", "name": "a", "model": "lua:m"], input: "x").json.jsonString) async throws -> (String, String) {
+        let id = TaskID.make()
+        let entry = try await broker.client.run(QueueScripts.submit,
+                                                keys: [broker.keys.task(id), broker.keys.stream, broker.keys.index, broker.keys.bundle("none")],
+                                                args: [id, payload, "", "1000", "", 60, 1000])
+        return (id, entry.string ?? "")
+    }
+
+    func testStartOnACancelledTaskDropsIt() async throws {
+        let broker = try broker()
+        _ = try? await broker.client.send(["XGROUP", "CREATE", broker.keys.stream, QueueKeys.group, "0", "MKSTREAM"])
+        let (id, entry) = try await submitRaw(broker)
+        let value1 = try await broker.cancel(id)
+        XCTAssertEqual(value1, .cancelled)
+        let reply = try await broker.client.run(QueueScripts.start, keys: [broker.keys.task(id), broker.keys.stream],
+                                                args: [QueueKeys.group, entry, "w", "2000"])
+        XCTAssertEqual(reply.array?.map(\.string), ["drop", "cancelled"])
+        let value2 = try await broker.client.send(["XLEN", broker.keys.stream]).int
+        XCTAssertEqual(value2, 0, "the entry is deleted")
+    }
+
+    func testStartThenFinishOnlyByTheRunningWorker() async throws {
+        let broker = try broker()
+        let (id, entry) = try await submitRaw(broker)
+        let start = try await broker.client.run(QueueScripts.start, keys: [broker.keys.task(id), broker.keys.stream],
+                                                args: [QueueKeys.group, entry, "w1", "2000"])
+        XCTAssertEqual(start.array?.first?.string, "run")
+        XCTAssertEqual(start.array?.last?.int, 1)
+        let again = try await broker.client.run(QueueScripts.start, keys: [broker.keys.task(id), broker.keys.stream],
+                                                args: [QueueKeys.group, entry, "w2", "2000"])
+        XCTAssertEqual(again.array?.map(\.string), ["drop", "running"])
+        func finish(_ worker: String) async throws -> Int64? {
+            try await broker.client.run(QueueScripts.finish, keys: [broker.keys.task(id), broker.keys.stream, broker.keys.events(id), broker.keys.index],
+                                        args: [QueueKeys.group, worker, "completed", #"{"output":"ok"}"#, "", #"{"type":"status","status":"completed","agent_name":"a","message":""}"#,
+                                               "3000", 60, 60, "0"]).int
+        }
+        let value3 = try await finish("w2")
+        XCTAssertEqual(value3, 0)
+        let value4 = try await finish("w1")
+        XCTAssertEqual(value4, 1)
+        let value5 = try await finish("w1")
+        XCTAssertEqual(value5, 0, "finishing twice does nothing")
+        let value6 = try await broker.status(id)?.status
+        XCTAssertEqual(value6, .completed)
+        let value7 = try await broker.client.send(["TTL", broker.keys.task(id)]).int ?? -1
+        XCTAssertGreaterThan(value7, 0)
+        let value8 = try await broker.client.send(["TTL", broker.keys.events(id)]).int ?? -1
+        XCTAssertGreaterThan(value8, 0)
+        let value9 = try await EventSubscriber(broker: broker).replay(id).count
+        XCTAssertEqual(value9, 1)
+    }
+
+    func testSubmitRefusesADuplicateIdAndAMissingBundle() async throws {
+        let broker = try broker()
+        let id = TaskID.make()
+        let args: [any RedisArgument] = [id, "{}", "", "1000", "", 60, 1000]
+        let keys = [broker.keys.task(id), broker.keys.stream, broker.keys.index, broker.keys.bundle("none")]
+        _ = try await broker.client.run(QueueScripts.submit, keys: keys, args: args)
+        do {
+            _ = try await broker.client.run(QueueScripts.submit, keys: keys, args: args)
+            XCTFail()
+        } catch RedisError.server(let m) {
+            XCTAssertTrue(m.hasPrefix("EXISTS"), m)
+        }
+        let id2 = TaskID.make()
+        do {
+            _ = try await broker.client.run(QueueScripts.submit, keys: [broker.keys.task(id2), broker.keys.stream, broker.keys.index, broker.keys.bundle("abc")],
+                                            args: [id2, "{}", "", "1000", "abc", 60, 1000])
+            XCTFail()
+        } catch RedisError.server(let m) {
+            XCTAssertTrue(m.hasPrefix("NOBUNDLE"), m)
+        }
+    }
+
+    func testScriptsSurviveAScriptFlushBetweenSubmitAndClaim() async throws {
+        let (_, agent) = try load(try calculator())
+        let broker = try broker()
+        let handle = try await distributed(agent, "1 + 2", broker: broker)
+        _ = try await broker.client.send(["SCRIPT", "FLUSH"])
+        try startWorker()
+        let result = try await handle.result(timeout: .seconds(10))
+        XCTAssertEqual(result["output"], "The answer is 3.")
+    }
+
+    func testCorruptPayloadsFailWithAReasonAndTheWorkerGoesOn() async throws {
+        let broker = try broker()
+        try startWorker()
+        let cases: [(String, String)] = [
+            ("{not json", "not valid JSON"),
+            (#"{"version": 99, "agent": {}, "input": ""}"#, "version 99 is not supported"),
+            (TaskPayload(node: ["type": "agent", "name": "a", "model": "lua:m"], input: "x", bundle: String(repeating: "ab", count: 32)).json.jsonString,
+             "is not stored in Redis"),
+            (TaskPayload(node: ["type": "agent", "name": "a"], input: "x").json.jsonString, "'model' is missing"),
+        ]
+        for (payload, fragment) in cases {
+            let (id, _) = try await submitRaw(broker, payload: payload)
+            let handle = TaskHandle(taskID: id, broker: broker)
+            do {
+                _ = try await handle.result(timeout: .seconds(10))
+                XCTFail("\(payload) should fail")
+            } catch {
+                XCTAssertTrue("\(error)".contains(fragment), "\(payload): \(error)")
+            }
+        }
+        let (_, agent) = try load(try calculator())
+        let ok = try await distributed(agent, "2 + 2", broker: broker)
+        let value10 = try await ok.result(timeout: .seconds(10))["output"]
+        XCTAssertEqual(value10, "The answer is 4.")
+    }
+
+    func testHeartbeatAndWorkerList() async throws {
+        try startWorker(id: "hb-worker", heartbeatTTL: 1)
+        let broker = try broker()
+        try await eventually("a heartbeat") { try await broker.workers().contains { $0.id == "hb-worker" && $0.alive } }
+        workers[0].0.stop()
+        _ = await workers[0].1.result
+        try await Task.sleep(for: .milliseconds(1300))
+        let listed = try await broker.workers().first { $0.id == "hb-worker" }
+        XCTAssertEqual(listed?.alive, false, "a worker whose heartbeat expired is dead")
+    }
+
+    func testInvalidQueueNamesAndIdsAreRefused() throws {
+        XCTAssertThrowsError(try TaskBroker(redisURL: redisURL, queue: "bad queue{x}"))
+        XCTAssertThrowsError(try TaskID.validate("ZZZ"))
+    }
+}
