@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// An async Redis client over hiredis' synchronous API.
 ///
@@ -18,9 +17,9 @@ public final class RedisClient: Sendable {
     static let maxIdleBlocking = 8
 
     private let main: ConnectionWorker
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
-    struct State: ~Copyable {
+    struct State {
         var closed = false
         var idleBlocking: [ConnectionWorker] = []
         var busy: [ObjectIdentifier: ConnectionWorker] = [:]
@@ -45,6 +44,8 @@ public final class RedisClient: Sendable {
     }
 
     /// Sends one command on the shared, pipelined connection. An error reply throws `.server`.
+    /// Commands that may block for long (`BLPOP`, `XREAD BLOCK`...) belong in `blocking`: this
+    /// connection has a 30 s read timeout and would hold up every other caller meanwhile.
     public func send(_ args: [any RedisArgument]) async throws -> RedisReply {
         let command = EncodedCommand(args)
         return try await withCheckedThrowingContinuation { c in

@@ -47,6 +47,12 @@ final class RedisConnection {
         if url.database != 0, case .error(let m) = try command(EncodedCommand(["SELECT", url.database])) {
             throw RedisError.connection("cannot select database \(url.database) on Redis at \(url): \(m)")
         }
+        if url.password == nil && url.database == 0 {
+            // Nothing was exchanged yet: make sure a live Redis answers, not just something accepting TCP.
+            if case .error(let m) = try command(EncodedCommand(["PING"])), !m.hasPrefix("NOAUTH") {
+                throw RedisError.connection("Redis at \(url) refused PING: \(m)")
+            }
+        }
         _ = redisSetTimeout(c, readTimeout.map(timeval.init) ?? timeval(tv_sec: 0, tv_usec: 0))
     }
 

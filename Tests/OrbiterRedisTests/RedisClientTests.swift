@@ -1,5 +1,10 @@
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 @testable import OrbiterRedis
 
 /// Tests against the shared server from `ORBITER_TEST_REDIS_URL` (keys are unique per test).
@@ -221,7 +226,7 @@ import Testing
         let admin = try await sharedClient()
         defer { client.close(); admin.close() }
         let id = try #require(try await client.send(["CLIENT", "ID"]).int)
-        #expect(try await admin.send(["CLIENT", "KILL", "ID", id]) == .status("OK"))
+        #expect(try await admin.send(["CLIENT", "KILL", "ID", id]) == .integer(1))
         try await Task.sleep(for: .milliseconds(50))
         #expect(try await client.send(["PING"]) == .status("PONG"), "the dead idle connection is replaced")
         let newID = try #require(try await client.send(["CLIENT", "ID"]).int)
@@ -266,6 +271,32 @@ import Testing
         let start = ContinuousClock.now
         await #expect(throws: RedisError.self) { try await client.connect() }
         #expect(seconds(since: start) < 2)
+    }
+
+    @Test func silentServerHonoursConnectTimeout() async throws {
+        // A listening socket that never accepts: TCP connects, but no Redis ever answers.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                _ = bind(fd, sa, len)
+                _ = listen(fd, 16)
+                _ = getsockname(fd, sa, &len)
+            }
+        }
+        let port = Int(UInt16(bigEndian: addr.sin_port))
+        for url in ["redis://127.0.0.1:\(port)", "redis://:pw@127.0.0.1:\(port)/2"] {
+            let client = RedisClient(url: try RedisURL(url), connectTimeout: .milliseconds(300))
+            defer { client.close() }
+            let start = ContinuousClock.now
+            await #expect(throws: RedisError.self) { try await client.send(["PING"]) }
+            let elapsed = seconds(since: start)
+            #expect(elapsed < 1.5, "\(url) took \(elapsed)s")
+        }
     }
 
     @Test func closeFailsLaterCommandsAndEndsStreams() async throws {
