@@ -15,6 +15,7 @@ struct EventPrinter: Sendable {
     final class State: @unchecked Sendable {
         // Only touched from the single task that consumes the event stream.
         var midLine = false
+        var lastTextAgent: String?
     }
 
     let state = State()
@@ -25,6 +26,9 @@ struct EventPrinter: Sendable {
             Terminal.out(event.jsonString + "\n")
         case .plain, .detailed:
             if case .text(let e) = event {
+                // In a swarm, each agent's text starts on a line of its own.
+                if let last = state.lastTextAgent, last != e.agentName, state.midLine { Terminal.out("\n") }
+                state.lastTextAgent = e.agentName
                 Terminal.out(e.text)
                 state.midLine = !e.text.hasSuffix("\n")
                 return

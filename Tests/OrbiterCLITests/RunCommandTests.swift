@@ -87,3 +87,20 @@ final class RunCommandTests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains(".lua:2:") && bad.stderr.contains("unknown model provider 'nope'"), bad.stderr)
     }
 }
+
+/// The swarm examples run offline, one per mode.
+final class SwarmExampleTests: XCTestCase {
+    func testEachSwarmExampleRunsToTheEnd() async throws {
+        let workflow = try await OrbiterBinary.run(["run", "examples/swarm_workflow.lua", "tide pools"])
+        XCTAssertEqual(workflow.status, 0, workflow.stderr)
+        XCTAssertTrue(workflow.stdout.hasSuffix("An article built from:\nBiology notes on: tide pools\n\nHistory notes on: tide pools\n"), workflow.stdout)
+        let handoff = try await OrbiterBinary.run(["run", "--json", "--detailed", "examples/swarm_handoff.lua", "I was charged twice"])
+        XCTAssertEqual(handoff.status, 0, handoff.stderr)
+        XCTAssertTrue(handoff.stdout.contains(#""text":"Billing here. About \"I was charged twice\": a refund is on its way.","agent_name":"billing""#), handoff.stdout)
+        XCTAssertEqual(handoff.stdout.components(separatedBy: #""type":"status","status":"completed""#).count - 1, 1, "one terminal status")
+        let team = try await OrbiterBinary.run(["run", "--json", "--detailed", "examples/swarm_team.lua", "a greeter"])
+        XCTAssertEqual(team.status, 0, team.stderr)
+        XCTAssertTrue(team.stdout.contains(#""agent_name":"coder""#))
+        XCTAssertTrue(team.stdout.contains(#"Done. [code: Write a greeter] [review: looks good]"#), team.stdout)
+    }
+}
