@@ -38,9 +38,16 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(name: .customLong("metadata"), help: "Metadata to attach, as key=value (repeatable).")
     var metadata: [String] = []
 
+    @Option(name: .customLong("idempotency-key"), help: "Submitting again with the same key (within 24 h) returns the first task.")
+    var idempotencyKey: String?
+
+    @Option(name: .customLong("max-retries"), help: "Retries after retryable failures (provider 5xx/429/network, a lost worker); default: the worker's.")
+    var maxRetries: Int?
+
     @OptionGroup var redis: RedisOptions
 
     func validate() throws {
+        if let maxRetries, maxRetries < 0 { throw ValidationError("--max-retries must not be negative") }
         if timeout <= 0 { throw ValidationError("--timeout must be positive") }
         for item in metadata where !item.contains("=") { throw ValidationError("--metadata expects key=value, got '\(item)'") }
         if wait && stream { throw ValidationError("use --wait or --stream, not both") }
@@ -57,7 +64,7 @@ struct SubmitCommand: AsyncParsableCommand {
         let broker = try await redis.broker()
         let handle = try await reportingErrors {
             try await distributed(root, text, broker: broker, detailed: detailed || (stream && !output.json), timeout: timeout,
-                                  metadata: meta, bundle: runtime.bundle)
+                                  metadata: meta, bundle: runtime.bundle, idempotencyKey: idempotencyKey, maxRetries: maxRetries)
         }
         if stream {
             let style: EventPrinter.Style = output.json ? .json : (detailed ? .detailed : .plain)

@@ -7,7 +7,8 @@ import OrbiterDistributed
 struct TaskCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "task", abstract: "Inspect and control tasks.",
-        subcommands: [TaskListCommand.self, TaskStatusCommand.self, TaskResultCommand.self, TaskCancelCommand.self, TaskEventsCommand.self])
+        subcommands: [TaskListCommand.self, TaskStatusCommand.self, TaskResultCommand.self, TaskCancelCommand.self, TaskEventsCommand.self,
+                      TaskDeadCommand.self, TaskRetryCommand.self, TaskPurgeCommand.self])
 }
 
 struct TaskListCommand: AsyncParsableCommand {
@@ -163,4 +164,72 @@ struct TaskEventsCommand: AsyncParsableCommand {
             events.forEach(show)
         }
     }
+}
+
+struct TaskDeadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "dead", abstract: "List failed tasks (the dead-letter stream) with their reasons, newest first.")
+
+    @Option(help: "At most this many.") var limit: Int = 20
+    @OptionGroup var redis: RedisOptions
+    @OptionGroup var output: JSONOption
+
+    func run() async throws {
+        let broker = try await redis.broker()
+        let dead = try await reportingErrors { try await broker.deadLetters(limit: limit) }
+        if output.json {
+            Terminal.out(JSONValue.array(dead.map(\.json)).jsonString + "\n")
+            return
+        }
+        for d in dead { Terminal.out("\(d.taskID)  \(formatTime(d.at))  attempts \(d.attempts)  \(d.reason)\n") }
+    }
+}
+
+struct TaskRetryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retry", abstract: "Run a failed or cancelled task again from the start. Exit 1 when it cannot be requeued.")
+
+    @Argument(help: "The task id.") var id: String
+    @OptionGroup var redis: RedisOptions
+
+    func run() async throws {
+        let broker = try await redis.broker()
+        let outcome = try await reportingErrors { try await broker.requeue(id) }
+        switch outcome {
+        case "requeued": Terminal.out("task \(id) requeued\n")
+        case "not_found":
+            Terminal.error("orbiter: task \(id) not found")
+            throw Exit.failed
+        default:
+            Terminal.error("orbiter: task \(id) is \(outcome); only failed or cancelled tasks can be retried")
+            throw Exit.failed
+        }
+    }
+}
+
+struct TaskPurgeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "purge", abstract: "Delete finished tasks and their events.")
+
+    @Option(help: "completed, failed or cancelled.") var status: String
+    @Option(name: .customLong("older-than"), help: "Age, e.g. 3600, 90s, 30m, 12h, 7d.") var olderThan: String
+    @OptionGroup var redis: RedisOptions
+
+    func validate() throws {
+        guard let s = TaskStatus(rawValue: status), s.isFinished else {
+            throw ValidationError("--status must be completed, failed or cancelled")
+        }
+        guard parseAge(olderThan) != nil else { throw ValidationError("--older-than: cannot read '\(olderThan)'; use e.g. 90s, 30m, 12h, 7d") }
+    }
+
+    func run() async throws {
+        let broker = try await redis.broker()
+        let n = try await reportingErrors { try await broker.purge(status: TaskStatus(rawValue: status)!, olderThan: parseAge(olderThan)!) }
+        Terminal.out("purged \(n) \(status) task(s)\n")
+    }
+}
+
+/// Seconds in `90`, `90s`, `30m`, `12h`, `7d`.
+func parseAge(_ text: String) -> Double? {
+    let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+    if let last = text.last, let unit = units[last] { return Double(text.dropLast()).map { $0 * unit }.flatMap { $0 >= 0 ? $0 : nil } }
+    return Double(text).flatMap { $0 >= 0 ? $0 : nil }
 }

@@ -35,9 +35,17 @@ struct StartWorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("drain-timeout"), help: "Seconds running tasks may finish after a stop signal.")
     var drainTimeout: Double = 30
 
+    @Option(help: "Seconds a running task's lease lasts; renewed while this worker lives, taken over by another worker after.")
+    var lease: Int = 30
+
+    @Option(name: .customLong("max-retries"), help: "Retries after retryable failures, for tasks that set none.")
+    var maxRetries: Int = 3
+
     @OptionGroup var redis: RedisOptions
 
     func validate() throws {
+        if lease < 1 { throw ValidationError("--lease must be at least 1") }
+        if maxRetries < 0 { throw ValidationError("--max-retries must not be negative") }
         if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         if heartbeatTTL < 1 { throw ValidationError("--heartbeat-ttl must be at least 1") }
         if drainTimeout < 0 { throw ValidationError("--drain-timeout must not be negative") }
@@ -51,6 +59,7 @@ struct StartWorkerCommand: AsyncParsableCommand {
             try Worker(configuration: WorkerConfiguration(
                 redisURL: redis.redisURL, queue: redis.queue, concurrency: concurrency, workerID: workerID,
                 heartbeatTTL: heartbeatTTL, drainTimeout: .milliseconds(Int64(drainTimeout * 1000)),
+                leaseSeconds: lease, maxRetries: maxRetries,
                 luaOptions: .shipped(log: { line in log("[lua] \(line)") }), log: log))
         }
         let signals = SignalWatcher(signals: [SIGINT, SIGTERM]) { count in

@@ -11,9 +11,11 @@ final class QueueScriptTests: DistributedTestCase {
     func submitRaw(_ broker: TaskBroker, payload: String = TaskPayload(node: ["type": "agent", "name": "a", "model": "lua:m"], input: "x").json.jsonString) async throws -> (String, String) {
         let id = TaskID.make()
         let entry = try await broker.client.run(QueueScripts.submit,
-                                                keys: [broker.keys.task(id), broker.keys.stream, broker.keys.index, broker.keys.bundle("none")],
-                                                args: [id, payload, "", "1000", "", 60, 1000])
-        return (id, entry.string ?? "")
+                                                keys: [broker.keys.task(id), broker.keys.stream, broker.keys.index, broker.keys.bundle("none"), broker.keys.idempotency(nil)],
+                                                args: [id, payload, "", "1000", "", 60, 1000, "", 60])
+        XCTAssertEqual(entry.array?.map(\.string), ["new", id])
+        let stored = try await broker.client.send(["HGET", broker.keys.task(id), "entry"])
+        return (id, stored.string ?? "")
     }
 
     func testStartOnACancelledTaskDropsIt() async throws {
@@ -35,14 +37,14 @@ final class QueueScriptTests: DistributedTestCase {
         let start = try await broker.client.run(QueueScripts.start, keys: [broker.keys.task(id), broker.keys.stream],
                                                 args: [QueueKeys.group, entry, "w1", "2000"])
         XCTAssertEqual(start.array?.first?.string, "run")
-        XCTAssertEqual(start.array?.last?.int, 1)
+        XCTAssertEqual(start.array?[2].int, 1)
         let again = try await broker.client.run(QueueScripts.start, keys: [broker.keys.task(id), broker.keys.stream],
                                                 args: [QueueKeys.group, entry, "w2", "2000"])
         XCTAssertEqual(again.array?.map(\.string), ["drop", "running"])
         func finish(_ worker: String) async throws -> Int64? {
-            try await broker.client.run(QueueScripts.finish, keys: [broker.keys.task(id), broker.keys.stream, broker.keys.events(id), broker.keys.index],
+            try await broker.client.run(QueueScripts.finish, keys: [broker.keys.task(id), broker.keys.stream, broker.keys.events(id), broker.keys.index, broker.keys.dead],
                                         args: [QueueKeys.group, worker, "completed", #"{"output":"ok"}"#, "", #"{"type":"status","status":"completed","agent_name":"a","message":""}"#,
-                                               "3000", 60, 60, "0"]).int
+                                               "3000", 60, 60, "0", id]).int
         }
         let value3 = try await finish("w2")
         XCTAssertEqual(value3, 0)
@@ -63,8 +65,8 @@ final class QueueScriptTests: DistributedTestCase {
     func testSubmitRefusesADuplicateIdAndAMissingBundle() async throws {
         let broker = try broker()
         let id = TaskID.make()
-        let args: [any RedisArgument] = [id, "{}", "", "1000", "", 60, 1000]
-        let keys = [broker.keys.task(id), broker.keys.stream, broker.keys.index, broker.keys.bundle("none")]
+        let args: [any RedisArgument] = [id, "{}", "", "1000", "", 60, 1000, "", 60]
+        let keys = [broker.keys.task(id), broker.keys.stream, broker.keys.index, broker.keys.bundle("none"), broker.keys.idempotency(nil)]
         _ = try await broker.client.run(QueueScripts.submit, keys: keys, args: args)
         do {
             _ = try await broker.client.run(QueueScripts.submit, keys: keys, args: args)
@@ -74,8 +76,8 @@ final class QueueScriptTests: DistributedTestCase {
         }
         let id2 = TaskID.make()
         do {
-            _ = try await broker.client.run(QueueScripts.submit, keys: [broker.keys.task(id2), broker.keys.stream, broker.keys.index, broker.keys.bundle("abc")],
-                                            args: [id2, "{}", "", "1000", "abc", 60, 1000])
+            _ = try await broker.client.run(QueueScripts.submit, keys: [broker.keys.task(id2), broker.keys.stream, broker.keys.index, broker.keys.bundle("abc"), broker.keys.idempotency(nil)],
+                                            args: [id2, "{}", "", "1000", "abc", 60, 1000, "", 60])
             XCTFail()
         } catch RedisError.server(let m) {
             XCTAssertTrue(m.hasPrefix("NOBUNDLE"), m)

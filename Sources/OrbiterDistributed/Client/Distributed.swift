@@ -13,23 +13,26 @@ import OrbiterLua
 ///   - redisURL: default `ORBITER_REDIS_URL`, else `redis://127.0.0.1:6379`.
 ///   - timeout: seconds the run may take on the worker (it then fails with `TimeoutError`).
 ///   - metadata: stored with the task and shown by `status()`.
+///   - idempotencyKey: a second submit with the same key (within the task TTL) returns the first task.
+///   - maxRetries: retries after retryable failures (default: the worker's, 3).
 public func distributed(_ node: some RunnableConvertible, _ input: String, messages: [Message] = [], redisURL: String? = nil,
                         detailed: Bool = false, timeout: Double = 300, metadata: [String: String] = [:],
-                        queue: String = "default", bundle: ScriptBundle? = nil) async throws -> TaskHandle {
+                        queue: String = "default", bundle: ScriptBundle? = nil, idempotencyKey: String? = nil,
+                        maxRetries: Int? = nil) async throws -> TaskHandle {
     let broker = try TaskBroker(redisURL: redisURL, queue: queue)
     return try await distributed(node, input, messages: messages, broker: broker, detailed: detailed, timeout: timeout,
-                                 metadata: metadata, bundle: bundle)
+                                 metadata: metadata, bundle: bundle, idempotencyKey: idempotencyKey, maxRetries: maxRetries)
 }
 
 /// `distributed` through an existing broker (one Redis connection for many submits).
 public func distributed(_ node: some RunnableConvertible, _ input: String, messages: [Message] = [], broker: TaskBroker,
                         detailed: Bool = false, timeout: Double = 300, metadata: [String: String] = [:],
-                        bundle: ScriptBundle? = nil) async throws -> TaskHandle {
+                        bundle: ScriptBundle? = nil, idempotencyKey: String? = nil, maxRetries: Int? = nil) async throws -> TaskHandle {
     guard timeout > 0 else { throw DistributedError.invalidArgument("timeout must be positive, got \(timeout)") }
     let runnable = node.runnable
     let bundle = try bundle ?? LoadedBundles.bundle(for: runnable)
     let payload = TaskPayload(node: runnable.toDict(), input: input, messages: messages, detailed: detailed, metadata: metadata,
-                              timeout: timeout, bundle: bundle?.sha256)
-    let id = try await broker.submit(payload, bundle: bundle)
+                              timeout: timeout, bundle: bundle?.sha256, maxRetries: maxRetries)
+    let id = try await broker.submit(payload, bundle: bundle, idempotencyKey: idempotencyKey)
     return TaskHandle(taskID: id, broker: broker)
 }

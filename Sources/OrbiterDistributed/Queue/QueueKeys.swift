@@ -22,6 +22,11 @@ public struct QueueKeys: Sendable, Hashable {
     var index: String { prefix + ":index" }
     var workers: String { prefix + ":workers" }
     var controlPrefix: String { prefix + ":control:" }
+    var delayed: String { prefix + ":delayed" }
+    var dead: String { prefix + ":dead" }
+    var taskPrefix: String { prefix + ":task:" }
+    /// The idempotency key's slot; `nil` gives the "no key" marker the submit script ignores.
+    func idempotency(_ key: String?) -> String { prefix + ":idem:" + (key.map { SHA256.hex($0) } ?? "") }
     func task(_ id: String) -> String { prefix + ":task:" + id }
     func events(_ id: String) -> String { prefix + ":events:" + id }
     func bundle(_ sha: String) -> String { prefix + ":bundle:" + sha }

@@ -10,6 +10,10 @@ enum QueueScripts {
     static let finish = load("finish")
     static let cancel = load("cancel")
     static let heartbeat = load("heartbeat")
+    static let retry = load("retry")
+    static let promote = load("promote")
+    static let reclaim = load("reclaim")
+    static let requeue = load("requeue")
 
     private static func load(_ name: String) -> RedisScript {
         guard let url = Bundle.module.url(forResource: name, withExtension: "lua", subdirectory: "Scripts"),

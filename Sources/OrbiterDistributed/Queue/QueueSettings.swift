@@ -1,3 +1,6 @@
+import Foundation
+import OrbiterCore
+
 /// How long what a queue stores is kept. Defaults: finished tasks 24 h, event streams 1 h,
 /// bundles 7 days after their last submit.
 public struct QueueSettings: Sendable, Hashable {
@@ -9,13 +12,24 @@ public struct QueueSettings: Sendable, Hashable {
     public var maxQueueLength: Int
     /// Cap of one task's event stream.
     public var maxEventsPerTask: Int
+    /// Signs submitted payloads and makes workers refuse unsigned or tampered ones
+    /// (HMAC-SHA256). Defaults to `ORBITER_SECRET`.
+    public var secret: String?
 
     public init(taskTTL: Int = 86_400, eventsTTL: Int = 3_600, bundleTTL: Int = 7 * 86_400,
-                maxQueueLength: Int = 1_000_000, maxEventsPerTask: Int = 100_000) {
+                maxQueueLength: Int = 1_000_000, maxEventsPerTask: Int = 100_000,
+                secret: String? = ProcessInfo.processInfo.environment["ORBITER_SECRET"].flatMap { $0.isEmpty ? nil : $0 }) {
         self.taskTTL = taskTTL
         self.eventsTTL = eventsTTL
         self.bundleTTL = bundleTTL
         self.maxQueueLength = maxQueueLength
         self.maxEventsPerTask = maxEventsPerTask
+        self.secret = secret
+    }
+
+    /// The payload's signature under `secret` (hex), or "" without a secret.
+    func signature(of payload: String) -> String {
+        guard let secret else { return "" }
+        return SHA256.hmac(key: Array(secret.utf8), message: Array(payload.utf8)).hexString
     }
 }

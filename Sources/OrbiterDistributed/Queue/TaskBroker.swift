@@ -24,23 +24,74 @@ public final class TaskBroker: Sendable {
 
     static func nowMs() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
 
-    /// Stores and queues a task; returns its id.
-    public func submit(_ payload: TaskPayload, bundle: ScriptBundle?, taskID: String = TaskID.make()) async throws -> String {
+    /// Stores and queues a task; returns its id. With an `idempotencyKey` seen within the task TTL,
+    /// returns that earlier task's id instead and stores nothing.
+    public func submit(_ payload: TaskPayload, bundle: ScriptBundle?, idempotencyKey: String? = nil) async throws -> String {
+        let taskID = TaskID.make()
         let payloadText = payload.json.jsonString
         let sha = bundle?.sha256 ?? ""
         var sendBundle = bundle != nil && !storedBundles.withLock { $0.contains(sha) }
         while true {
             do {
-                _ = try await client.run(QueueScripts.submit,
-                                         keys: [keys.task(taskID), keys.stream, keys.index, keys.bundle(sha.isEmpty ? "none" : sha)],
-                                         args: [taskID, payloadText, sendBundle ? bundle!.jsonString : "", String(Self.nowMs()), sha,
-                                                settings.bundleTTL, settings.maxQueueLength])
+                let reply = try await client.run(
+                    QueueScripts.submit,
+                    keys: [keys.task(taskID), keys.stream, keys.index, keys.bundle(sha.isEmpty ? "none" : sha), keys.idempotency(idempotencyKey)],
+                    args: [taskID, payloadText, sendBundle ? bundle!.jsonString : "", String(Self.nowMs()), sha,
+                           settings.bundleTTL, settings.maxQueueLength, settings.signature(of: payloadText), settings.taskTTL])
                 if !sha.isEmpty { _ = storedBundles.withLock { $0.insert(sha) } }
-                return taskID
+                guard let id = reply.array?.last?.string else { throw DistributedError.badPayload("unexpected reply to submit: \(reply)") }
+                return id
             } catch RedisError.server(let message) where message.hasPrefix("NOBUNDLE") && !sendBundle {
                 sendBundle = true
             }
         }
+    }
+
+    /// Runs a failed or cancelled task again from the start (its old events are dropped).
+    public func requeue(_ taskID: String) async throws -> String {
+        try TaskID.validate(taskID)
+        let reply = try await client.run(QueueScripts.requeue, keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.index],
+                                         args: [taskID, String(Self.nowMs()), settings.maxQueueLength])
+        return reply.string ?? "?"
+    }
+
+    /// Failed tasks with their reasons, newest first.
+    public func deadLetters(limit: Int = 20) async throws -> [DeadLetter] {
+        let reply = try await client.send(["XREVRANGE", keys.dead, "+", "-", "COUNT", limit])
+        return StreamReplies.entries(reply).map { entry in
+            DeadLetter(id: entry.id, taskID: entry.fields["task"] ?? "", reason: entry.fields["reason"] ?? "",
+                       attempts: Int(entry.fields["attempts"] ?? "") ?? 0,
+                       at: Date(timeIntervalSince1970: (Double(entry.fields["at"] ?? "") ?? 0) / 1000))
+        }
+    }
+
+    /// Deletes finished tasks with `status` created more than `olderThan` seconds ago, with their
+    /// events; returns how many.
+    public func purge(status: TaskStatus, olderThan: Double) async throws -> Int {
+        guard status.isFinished else {
+            throw DistributedError.invalidArgument("only finished tasks can be purged (completed, failed, cancelled), not \(status.rawValue)")
+        }
+        let cutoff = Self.nowMs() - Int64(olderThan * 1000)
+        var purged = 0
+        var offset = 0
+        while true {
+            let ids = try await client.send(["ZRANGEBYSCORE", keys.index, "-inf", cutoff, "LIMIT", offset, 500]).array?.compactMap(\.string) ?? []
+            if ids.isEmpty { break }
+            let statuses = try await client.pipeline(ids.map { ["HGET", keys.task($0), "status"] })
+            var doomed: [String] = []
+            for (id, s) in zip(ids, statuses) {
+                if s.string == status.rawValue || s.isNull { doomed.append(id) }
+            }
+            offset += ids.count - doomed.count
+            if !doomed.isEmpty {
+                _ = try await client.pipeline(doomed.flatMap { id -> [[any RedisArgument]] in
+                    [["DEL", keys.task(id), keys.events(id)], ["ZREM", keys.index, id]]
+                })
+                purged += doomed.filter { id in zip(ids, statuses).contains { $0.0 == id && !$0.1.isNull } }.count
+            }
+            if ids.count < 500 { break }
+        }
+        return purged
     }
 
     /// The task's stored state, or `nil` when there is no such task.
@@ -96,6 +147,19 @@ public final class TaskBroker: Sendable {
         }
         let hashes = try await client.pipeline(pairs.map { ["HGETALL", keys.worker($0.0)] })
         return zip(pairs, hashes).map { WorkerInfo(id: $0.0.0, lastSeenMs: $0.0.1, hash: $0.1) }
+    }
+}
+
+/// A failed task recorded in the dead-letter stream.
+public struct DeadLetter: Sendable {
+    public var id: String
+    public var taskID: String
+    public var reason: String
+    public var attempts: Int
+    public var at: Date
+
+    public var json: JSONValue {
+        ["task_id": .string(taskID), "reason": .string(reason), "attempts": .int(attempts), "at": .double(at.timeIntervalSince1970), "id": .string(id)]
     }
 }
 

@@ -22,9 +22,13 @@ public struct TaskPayload: Sendable {
     public var createdAt: Double
     /// SHA-256 of the script bundle the node's Lua tools and models live in, if any.
     public var bundle: String?
+    /// Times a retryable failure (provider 5xx/429/network, a lost worker) is retried; `nil`
+    /// leaves it to the worker's default.
+    public var maxRetries: Int?
 
     public init(node: JSONValue, input: String, messages: [Message] = [], detailed: Bool = false, metadata: [String: String] = [:],
-                timeout: Double = 300, createdAt: Double = Date().timeIntervalSince1970, bundle: String? = nil) {
+                timeout: Double = 300, createdAt: Double = Date().timeIntervalSince1970, bundle: String? = nil,
+                maxRetries: Int? = nil) {
         self.node = node
         self.input = input
         self.messages = messages
@@ -33,6 +37,7 @@ public struct TaskPayload: Sendable {
         self.timeout = timeout
         self.createdAt = createdAt
         self.bundle = bundle
+        self.maxRetries = maxRetries
     }
 
     public var json: JSONValue {
@@ -40,6 +45,7 @@ public struct TaskPayload: Sendable {
             "version": .int(Self.version), "agent": node, "input": .string(input), "messages": .array(messages.map(\.json)),
             "detailed": .bool(detailed), "metadata": .object(metadata.mapValues(JSONValue.string)), "timeout": .double(timeout),
             "created_at": .double(createdAt), "bundle": bundle.map(JSONValue.string) ?? .null,
+            "max_retries": maxRetries.map(JSONValue.int) ?? .null,
         ])
     }
 
@@ -62,6 +68,6 @@ public struct TaskPayload: Sendable {
         for (k, v) in json["metadata"]?.objectValue ?? [:] { metadata[k] = v.stringValue ?? v.jsonString }
         self.init(node: node, input: input, messages: messages, detailed: json["detailed"]?.boolValue ?? false, metadata: metadata,
                   timeout: json["timeout"]?.doubleValue ?? 300, createdAt: json["created_at"]?.doubleValue ?? 0,
-                  bundle: json["bundle"]?.stringValue)
+                  bundle: json["bundle"]?.stringValue, maxRetries: json["max_retries"]?.intValue)
     }
 }

@@ -7,6 +7,7 @@
 -- KEYS[2] queue stream   {orbiter:Q}:queue
 -- KEYS[3] events stream  {orbiter:Q}:events:<id>
 -- KEYS[4] time index     {orbiter:Q}:index
+-- KEYS[5] dead letters   {orbiter:Q}:dead   (a failed task is recorded here with its reason)
 -- ARGV[1] consumer group
 -- ARGV[2] worker id (only the worker running the task may finish it)
 -- ARGV[3] final status: completed | failed | cancelled
@@ -17,6 +18,7 @@
 -- ARGV[8] task TTL seconds
 -- ARGV[9] events TTL seconds
 -- ARGV[10] index cutoff: entries created before this (ms) are removed from the index
+-- ARGV[11] task id
 -- Returns 1 when finished, 0 when the task was not running on this worker.
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' or redis.call('HGET', KEYS[1], 'worker_id') ~= ARGV[2] then
   return 0
@@ -31,4 +33,8 @@ end
 redis.call('EXPIRE', KEYS[1], ARGV[8])
 redis.call('EXPIRE', KEYS[3], ARGV[9])
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. ARGV[10])
+if ARGV[3] == 'failed' then
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', 10000, '*', 'task', ARGV[11], 'reason', ARGV[5],
+    'attempts', redis.call('HGET', KEYS[1], 'attempts') or '0', 'at', ARGV[7])
+end
 return 1

@@ -7,7 +7,7 @@
 -- ARGV[2] queue entry id
 -- ARGV[3] worker id
 -- ARGV[4] started_at, milliseconds since 1970
--- Returns {"run", payload, attempts} or {"drop", reason}.
+-- Returns {"run", payload, attempts, signature} or {"drop", reason}.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then
   redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
@@ -21,4 +21,5 @@ if status ~= 'pending' and status ~= 'retrying' then
 end
 redis.call('HSET', KEYS[1], 'status', 'running', 'worker_id', ARGV[3], 'started_at', ARGV[4])
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-return {'run', redis.call('HGET', KEYS[1], 'payload'), attempts}
+redis.call('HSET', KEYS[1], 'entry', ARGV[2])
+return {'run', redis.call('HGET', KEYS[1], 'payload'), attempts, redis.call('HGET', KEYS[1], 'signature') or ''}

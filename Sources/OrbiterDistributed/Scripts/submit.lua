@@ -11,7 +11,15 @@
 -- ARGV[5] bundle sha256, or "" for a task without a bundle
 -- ARGV[6] bundle TTL seconds (refreshed on every submit)
 -- ARGV[7] approximate cap of the queue stream's length (acknowledged entries are deleted anyway)
--- Returns the queue entry id, or an error: "EXISTS ..." / "NOBUNDLE ...".
+-- ARGV[8] payload signature (HMAC-SHA256 hex) or ""
+-- ARGV[9] idempotency TTL seconds (used with KEYS[5])
+-- KEYS[5] idempotency key {orbiter:Q}:idem:<key>, or {orbiter:Q}:idem: when none is given
+-- Returns {"new", task id} or {"existing", task id} (same idempotency key seen within its TTL),
+-- or an error: "EXISTS ..." / "NOBUNDLE ...".
+if string.sub(KEYS[5], -6) ~= ':idem:' then
+  local existing = redis.call('GET', KEYS[5])
+  if existing then return {'existing', existing} end
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.error_reply('EXISTS task ' .. ARGV[1] .. ' already exists')
 end
@@ -24,6 +32,9 @@ if ARGV[5] ~= '' then
 end
 local entry = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*', 'task', ARGV[1])
 redis.call('HSET', KEYS[1], 'status', 'pending', 'payload', ARGV[2], 'created_at', ARGV[4],
-  'attempts', 0, 'entry', entry, 'bundle', ARGV[5])
+  'attempts', 0, 'entry', entry, 'bundle', ARGV[5], 'signature', ARGV[8])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
-return entry
+if string.sub(KEYS[5], -6) ~= ':idem:' then
+  redis.call('SET', KEYS[5], ARGV[1], 'EX', ARGV[9])
+end
+return {'new', ARGV[1]}

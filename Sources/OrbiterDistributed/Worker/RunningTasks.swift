@@ -8,6 +8,7 @@ enum StopReason: Sendable {
 /// The tasks a worker is running now, with a way to stop each one.
 final class RunningTasks: Sendable {
     private struct Entry {
+        var entryID: String
         var stop: @Sendable (StopReason) -> Void
     }
     private let entries = Mutex<[String: Entry]>([:])
@@ -15,8 +16,11 @@ final class RunningTasks: Sendable {
     var ids: [String] { entries.withLock { Array($0.keys).sorted() } }
     var count: Int { entries.withLock { $0.count } }
 
-    func add(_ id: String, stop: @escaping @Sendable (StopReason) -> Void) {
-        entries.withLock { $0[id] = Entry(stop: stop) }
+    /// Queue entry ids of the running tasks (their leases).
+    var entryIDs: [String] { entries.withLock { $0.values.map(\.entryID) } }
+
+    func add(_ id: String, entryID: String, stop: @escaping @Sendable (StopReason) -> Void) {
+        entries.withLock { $0[id] = Entry(entryID: entryID, stop: stop) }
     }
 
     func remove(_ id: String) { _ = entries.withLock { $0.removeValue(forKey: id) } }

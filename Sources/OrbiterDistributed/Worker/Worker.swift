@@ -15,10 +15,13 @@ public final class Worker: Sendable {
     private let stopSignal = StopSignal()
     private let bundles = Mutex<[String: ScriptBundle]>([:])
     private let startedAt = Date()
+    private let warnedUnsigned = Mutex(false)
 
     public init(configuration: WorkerConfiguration) throws {
         guard configuration.concurrency >= 1 else { throw DistributedError.invalidArgument("concurrency must be at least 1") }
         guard configuration.heartbeatTTL >= 1 else { throw DistributedError.invalidArgument("heartbeat TTL must be at least 1 s") }
+        guard configuration.leaseSeconds >= 1 else { throw DistributedError.invalidArgument("lease must be at least 1 s") }
+        guard configuration.maxRetries >= 0 else { throw DistributedError.invalidArgument("max retries must not be negative") }
         self.configuration = configuration
         self.broker = try TaskBroker(redisURL: configuration.redisURL, queue: configuration.queue, settings: configuration.settings)
     }
@@ -44,6 +47,7 @@ public final class Worker: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.heartbeatLoop() }
             group.addTask { try await self.controlLoop() }
+            group.addTask { try await self.leaseLoop() }
             group.addTask { [self] in
                 await withTaskCancellationHandler {
                     await self.claimLoop()
@@ -71,6 +75,9 @@ public final class Worker: Sendable {
 
     private func claimLoop() async {
         let slots = AsyncStream<Void>.makeStream()
+        let maintenanceInterval = Duration.milliseconds(max(200, configuration.leaseSeconds * 1000 / 3))
+        let blockMs = min(1000, max(100, configuration.leaseSeconds * 1000 / 3))
+        var nextMaintenance = ContinuousClock.now
         await withDiscardingTaskGroup { tasks in
             var backoff = Duration.milliseconds(100)
             while !stopSignal.isStopped {
@@ -82,9 +89,20 @@ public final class Worker: Sendable {
                     continue
                 }
                 let reply: RedisReply
+                var entries: [(id: String, fields: [String: String])]
                 do {
-                    reply = try await client.blocking(["XREADGROUP", "GROUP", QueueKeys.group, configuration.workerID,
-                                                       "COUNT", free, "BLOCK", 1000, "STREAMS", keys.stream, ">"])
+                    if ContinuousClock.now >= nextMaintenance {
+                        nextMaintenance = ContinuousClock.now + maintenanceInterval
+                        try await promoteDelayed()
+                        entries = try await reclaimExpired(limit: free)
+                    } else {
+                        entries = []
+                    }
+                    if entries.isEmpty {
+                        reply = try await client.blocking(["XREADGROUP", "GROUP", QueueKeys.group, configuration.workerID,
+                                                           "COUNT", free, "BLOCK", blockMs, "STREAMS", keys.stream, ">"])
+                        entries = StreamReplies.firstStream(reply)
+                    }
                     backoff = .milliseconds(100)
                 } catch {
                     if stopSignal.isStopped || Task.isCancelled { break }
@@ -93,13 +111,13 @@ public final class Worker: Sendable {
                     backoff = min(backoff * 2, .seconds(5))
                     continue
                 }
-                for entry in StreamReplies.firstStream(reply) {
+                for entry in entries {
                     guard let taskID = entry.fields["task"] else {
                         _ = try? await client.pipeline([["XACK", keys.stream, QueueKeys.group, entry.id], ["XDEL", keys.stream, entry.id]])
                         log("dropped queue entry \(entry.id) without a task id")
                         continue
                     }
-                    running.add(taskID) { _ in } // reserve the slot until the task registers its stop handle
+                    running.add(taskID, entryID: entry.id) { _ in } // reserve the slot until the task registers its stop handle
                     tasks.addTask {
                         await self.process(entryID: entry.id, taskID: taskID)
                         self.running.remove(taskID)
@@ -135,7 +153,7 @@ public final class Worker: Sendable {
             log("task \(taskID): could not start (\(error)); it stays queued")
             return
         }
-        guard let parts = started.array, parts.first?.string == "run", parts.count == 3, let payloadText = parts[1].string else {
+        guard let parts = started.array, parts.first?.string == "run", parts.count >= 3, let payloadText = parts[1].string else {
             log("task \(taskID): skipped (\(started.array?.last?.string ?? "?"))")
             return
         }
@@ -143,8 +161,12 @@ public final class Worker: Sendable {
         let publisher = EventPublisher(client: client, key: keys.events(taskID), settings: configuration.settings)
         let stopReason = Mutex<StopReason?>(nil)
         var agentName = ""
+        let attempt = Int(parts[2].int ?? 1)
+        var maxRetries = configuration.maxRetries
         do {
+            try verifySignature(payloadText, signature: parts.count > 3 ? parts[3].string ?? "" : "")
             let payload = try TaskPayload(jsonText: payloadText)
+            maxRetries = payload.maxRetries ?? configuration.maxRetries
             agentName = payload.node["name"]?.stringValue ?? ""
             log("task \(taskID) started: \(agentName) (attempt \(parts[2].int ?? 1))")
             let node = try await rebuild(payload)
@@ -155,7 +177,7 @@ public final class Worker: Sendable {
                     }
                 }
             }
-            running.add(taskID) { reason in
+            running.add(taskID, entryID: entryID) { reason in
                 stopReason.withLock { $0 = $0 ?? reason }
                 work.cancel()
             }
@@ -182,6 +204,10 @@ public final class Worker: Sendable {
                              terminal: .init(status: .cancelled, agentName: agentName, message: message), publisher: publisher)
             default:
                 let message = errorMessage(error)
+                if Self.isRetryable(error), attempt <= maxRetries {
+                    await retry(taskID, attempt: attempt, error: message, agentName: agentName, publisher: publisher)
+                    break
+                }
                 if !(publisher.sawError) {
                     await publisher.publish(.error(ErrorEvent(error: message, errorType: errorTypeName(error), agentName: agentName)))
                 }
@@ -228,10 +254,10 @@ public final class Worker: Sendable {
         let settings = configuration.settings
         do {
             let done = try await client.run(QueueScripts.finish,
-                                            keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.index],
+                                            keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.index, keys.dead],
                                             args: [QueueKeys.group, configuration.workerID, status.rawValue, result, error,
                                                    StreamEvent.status(terminal).jsonString, String(now), settings.taskTTL,
-                                                   settings.eventsTTL, String(now - Int64(settings.taskTTL) * 1000)])
+                                                   settings.eventsTTL, String(now - Int64(settings.taskTTL) * 1000), taskID])
             if done.int == 0 { log("task \(taskID): no longer running on this worker; outcome '\(status.rawValue)' not recorded") }
         } catch {
             log("task \(taskID): could not record outcome '\(status.rawValue)' (\(error))")
@@ -255,6 +281,99 @@ public final class Worker: Sendable {
                 throw CancellationError()
             }
             throw CancellationError()
+        }
+    }
+
+    // MARK: Retries, leases, takeover
+
+    /// Provider failures that may pass (rate limits, 5xx, network) are worth another attempt;
+    /// script errors, bad configuration and bad payloads are not.
+    static func isRetryable(_ error: any Error) -> Bool {
+        if let model = error as? ModelError { return model.retryable }
+        return false
+    }
+
+    private func retry(_ taskID: String, attempt: Int, error: String, agentName: String, publisher: EventPublisher) async {
+        let base = configuration.retryBaseDelay
+        let exponential = base * (1 << min(attempt - 1, 16))
+        let capped = min(exponential, .seconds(60))
+        let jittered = capped * Double.random(in: 0.75...1.25)
+        let ms = Int64(Double(jittered.components.seconds) * 1000 + Double(jittered.components.attoseconds) / 1e15)
+        let event = StreamEvent.status(StatusEvent(status: .retrying, agentName: agentName,
+                                                   message: "attempt \(attempt) failed (\(error)); retrying in \(ms) ms"))
+        publisher.finalStatus = "retrying"
+        do {
+            _ = try await client.run(QueueScripts.retry, keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.delayed],
+                                     args: [QueueKeys.group, configuration.workerID, String(TaskBroker.nowMs() + ms), error,
+                                            event.jsonString, taskID])
+        } catch {
+            log("task \(taskID): could not schedule a retry (\(error))")
+        }
+    }
+
+    private func verifySignature(_ payload: String, signature: String) throws {
+        guard configuration.settings.secret != nil else {
+            let first = warnedUnsigned.withLock { warned -> Bool in defer { warned = true }; return !warned }
+            if first { log("warning: ORBITER_SECRET is not set: this worker runs task scripts without checking who sent them") }
+            return
+        }
+        let expected = configuration.settings.signature(of: payload)
+        guard !signature.isEmpty else { throw DistributedError.badPayload("signature: the task is not signed, and this worker requires signed tasks") }
+        guard expected == signature else { throw DistributedError.badPayload("signature: the payload does not match its signature (tampered, or signed with another secret)") }
+    }
+
+    /// Moves delayed retries whose time has come back onto the queue.
+    private func promoteDelayed() async throws {
+        _ = try await client.run(QueueScripts.promote, keys: [keys.delayed, keys.stream],
+                                 args: [String(TaskBroker.nowMs()), 100, keys.taskPrefix, configuration.settings.maxQueueLength])
+    }
+
+    /// Takes over entries whose lease expired (their worker stopped renewing: it died).
+    private func reclaimExpired(limit: Int) async throws -> [(id: String, fields: [String: String])] {
+        let reply = try await client.send(["XAUTOCLAIM", keys.stream, QueueKeys.group, configuration.workerID,
+                                           configuration.leaseSeconds * 1000, "0-0", "COUNT", limit])
+        guard let parts = reply.array, parts.count >= 2 else { return [] }
+        var runnable: [(id: String, fields: [String: String])] = []
+        for entry in StreamReplies.entries(parts[1]) {
+            guard let taskID = entry.fields["task"] else {
+                _ = try await client.pipeline([["XACK", keys.stream, QueueKeys.group, entry.id], ["XDEL", keys.stream, entry.id]])
+                continue
+            }
+            let payload = try? await client.send(["HGET", keys.task(taskID), "payload"]).string.map { try TaskPayload(jsonText: $0) }
+            let allowed = 1 + ((payload ?? nil)?.maxRetries ?? configuration.maxRetries)
+            let agentName = (payload ?? nil)?.node["name"]?.stringValue ?? ""
+            let retrying = StreamEvent.status(StatusEvent(status: .retrying, agentName: agentName,
+                                                          message: "worker lost; \(configuration.workerID) takes the task over"))
+            let dead = StreamEvent.status(StatusEvent(status: .error, agentName: agentName, message: "worker lost and no attempts left"))
+            let outcome = try await client.run(QueueScripts.reclaim,
+                                               keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.dead],
+                                               args: [QueueKeys.group, entry.id, String(TaskBroker.nowMs()), allowed, retrying.jsonString,
+                                                      dead.jsonString, configuration.settings.taskTTL, configuration.settings.eventsTTL, taskID])
+            switch outcome.string {
+            case "run":
+                log("task \(taskID): lease expired; taking it over")
+                runnable.append(entry)
+            case "dead": log("task \(taskID): lease expired and no attempts left; failed")
+            default: break
+            }
+        }
+        return runnable
+    }
+
+    /// Renews the leases of running tasks every third of the lease.
+    private func leaseLoop() async throws {
+        let interval = Duration.milliseconds(max(100, configuration.leaseSeconds * 1000 / 3))
+        while !Task.isCancelled {
+            try await Task.sleep(for: interval)
+            let entries = running.entryIDs
+            guard !entries.isEmpty else { continue }
+            do {
+                _ = try await client.send(["XCLAIM", keys.stream, QueueKeys.group, configuration.workerID, 0] + entries.map { $0 as any RedisArgument } + ["JUSTID"])
+            } catch is CancellationError {
+                return
+            } catch {
+                log("could not renew leases (\(error))")
+            }
         }
     }
 

@@ -1,0 +1,42 @@
+-- reclaim: a task whose worker stopped renewing its lease (it died) is taken over.
+--
+-- Called by the worker that just took the queue entry with XAUTOCLAIM. A task that has used
+-- all its attempts is failed and dead-lettered; otherwise it becomes `retrying` and the caller
+-- starts it (start.lua) like a fresh claim.
+-- KEYS[1] task hash      {orbiter:Q}:task:<id>
+-- KEYS[2] queue stream   {orbiter:Q}:queue
+-- KEYS[3] events stream  {orbiter:Q}:events:<id>
+-- KEYS[4] dead letters   {orbiter:Q}:dead
+-- ARGV[1] consumer group
+-- ARGV[2] queue entry id
+-- ARGV[3] now, milliseconds since 1970
+-- ARGV[4] attempts allowed (1 + max retries)
+-- ARGV[5] `status retrying` event JSON (for a takeover)
+-- ARGV[6] terminal `status error` event JSON (for a task out of attempts)
+-- ARGV[7] task TTL seconds
+-- ARGV[8] events TTL seconds
+-- ARGV[9] task id
+-- Returns "run" (start it now), "dead" (failed: out of attempts), or "drop" (nothing to run).
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'pending' or status == 'retrying' then return 'run' end
+if status ~= 'running' then
+  redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
+  redis.call('XDEL', KEYS[2], ARGV[2])
+  return 'drop'
+end
+local lost = redis.call('HGET', KEYS[1], 'worker_id') or '?'
+local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
+if attempts >= tonumber(ARGV[4]) then
+  local reason = 'worker ' .. lost .. ' was lost and the task used all ' .. attempts .. ' attempts'
+  redis.call('HSET', KEYS[1], 'status', 'failed', 'error', reason, 'completed_at', ARGV[3])
+  redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
+  redis.call('XDEL', KEYS[2], ARGV[2])
+  redis.call('XADD', KEYS[3], '*', 'event', ARGV[6])
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', 10000, '*', 'task', ARGV[9], 'reason', reason, 'attempts', attempts, 'at', ARGV[3])
+  redis.call('EXPIRE', KEYS[1], ARGV[7])
+  redis.call('EXPIRE', KEYS[3], ARGV[8])
+  return 'dead'
+end
+redis.call('HSET', KEYS[1], 'status', 'retrying', 'error', 'worker ' .. lost .. ' was lost')
+redis.call('XADD', KEYS[3], '*', 'event', ARGV[5])
+return 'run'

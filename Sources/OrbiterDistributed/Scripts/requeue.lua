@@ -1,0 +1,21 @@
+-- requeue: a failed or cancelled task runs again from the start (`orbiter task retry`).
+--
+-- Its old events are deleted so the new run's stream has one terminal event.
+-- KEYS[1] task hash      {orbiter:Q}:task:<id>
+-- KEYS[2] queue stream   {orbiter:Q}:queue
+-- KEYS[3] events stream  {orbiter:Q}:events:<id>
+-- KEYS[4] time index     {orbiter:Q}:index
+-- ARGV[1] task id
+-- ARGV[2] now, milliseconds since 1970
+-- ARGV[3] approximate cap of the queue stream's length
+-- Returns "requeued", "not_found", or the status that cannot be requeued.
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'not_found' end
+if status ~= 'failed' and status ~= 'cancelled' then return status end
+local entry = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'task', ARGV[1])
+redis.call('HSET', KEYS[1], 'status', 'pending', 'entry', entry, 'attempts', 0, 'requeued_at', ARGV[2])
+redis.call('HDEL', KEYS[1], 'error', 'result', 'started_at', 'completed_at', 'worker_id', 'cancel_requested')
+redis.call('PERSIST', KEYS[1])
+redis.call('DEL', KEYS[3])
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
+return 'requeued'
