@@ -252,15 +252,29 @@ public final class Worker: Sendable {
         publisher.finalStatus = status.rawValue
         let now = TaskBroker.nowMs()
         let settings = configuration.settings
-        do {
-            let done = try await client.run(QueueScripts.finish,
-                                            keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.index, keys.dead],
-                                            args: [QueueKeys.group, configuration.workerID, status.rawValue, result, error,
-                                                   StreamEvent.status(terminal).jsonString, String(now), settings.taskTTL,
-                                                   settings.eventsTTL, String(now - Int64(settings.taskTTL) * 1000), taskID])
-            if done.int == 0 { log("task \(taskID): no longer running on this worker; outcome '\(status.rawValue)' not recorded") }
-        } catch {
-            log("task \(taskID): could not record outcome '\(status.rawValue)' (\(error))")
+        // A lost connection does not lose the outcome: keep it and report it when Redis is back
+        // (for up to two minutes; after that another worker will have taken the task over).
+        var backoff = Duration.milliseconds(100)
+        var warned = false
+        let giveUp = ContinuousClock.now + .seconds(120)
+        while true {
+            do {
+                let done = try await client.run(QueueScripts.finish,
+                                                keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.index, keys.dead],
+                                                args: [QueueKeys.group, configuration.workerID, status.rawValue, result, error,
+                                                       StreamEvent.status(terminal).jsonString, String(now), settings.taskTTL,
+                                                       settings.eventsTTL, String(now - Int64(settings.taskTTL) * 1000), taskID])
+                if done.int == 0 { log("task \(taskID): no longer running on this worker; outcome '\(status.rawValue)' not recorded") }
+                break
+            } catch RedisError.connection(let message) where ContinuousClock.now < giveUp && !Task.isCancelled {
+                if !warned { log("task \(taskID): Redis unavailable (\(message)); will record '\(status.rawValue)' when it is back") }
+                warned = true
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(5))
+            } catch {
+                log("task \(taskID): could not record outcome '\(status.rawValue)' (\(error))")
+                break
+            }
         }
         counters.finished(failed: status != .completed)
     }

@@ -50,4 +50,28 @@ if sandboxed then
     return 0
   end
   package.searchers[3], package.searchers[4] = nil, nil
+
+  -- Lua's matcher backtracks exponentially in the number of quantifiers, inside C code where no
+  -- hook can stop it: `("a"):rep(26):find(("a*"):rep(26) .. "b")` would run for hours. Patterns
+  -- with more than MAX_QUANTIFIERS unbounded quantifiers are refused.
+  local MAX_QUANTIFIERS = 8
+  local function check(pattern, plain, fname)
+    if plain or type(pattern) ~= "string" then return end
+    local n, i = 0, 1
+    while i <= #pattern do
+      local c = pattern:sub(i, i)
+      if c == "%" then i = i + 1
+      elseif c == "*" or c == "+" or c == "-" then n = n + 1 end
+      i = i + 1
+    end
+    if n > MAX_QUANTIFIERS then
+      error(sformat("string.%s: pattern has %d quantifiers; the sandbox allows at most %d (it could run for hours)",
+        fname, n, MAX_QUANTIFIERS), 3)
+    end
+  end
+  local s_find, s_match, s_gmatch, s_gsub = string.find, string.match, string.gmatch, string.gsub
+  string.find = function(s, p, init, plain) check(p, plain, "find") return s_find(s, p, init, plain) end
+  string.match = function(s, p, init) check(p, false, "match") return s_match(s, p, init) end
+  string.gmatch = function(s, p, init) check(p, false, "gmatch") return s_gmatch(s, p, init) end
+  string.gsub = function(s, p, r, n) check(p, false, "gsub") return s_gsub(s, p, r, n) end
 end

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Chaos proof that no task is lost: N tasks whose scripted model sleeps 50–500 ms, 3 workers, and
+# a loop that kill -9s a random worker every few seconds and starts a new one. Midway, Redis (AOF
+# on) is shut down and restarted. At the end every task must be `completed` exactly once: one
+# result, one terminal event, none lost, none stuck. Prints the counts; exits 1 on any violation.
+#
+#   scripts/chaos.sh [N]        (default 2000; uses the release build, building it if needed,
+#                               or the binary in $ORBITER_BIN)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+N=${1:-2000}
+orbiter_install_packages
+if [ -z "${ORBITER_BIN:-}" ]; then
+  [ -x .build/release/orbiter ] || swift build -c release --product orbiter
+fi
+bin=${ORBITER_BIN:-$(pwd)/.build/release/orbiter}
+queue=chaos
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  orbiter_stop_redis
+}
+trap cleanup EXIT
+orbiter_start_redis --appendonly yes --appendfsync always
+export ORBITER_REDIS_URL="redis://127.0.0.1:$ORBITER_REDIS_PORT"
+logdir=$(mktemp -d /tmp/orbiter-chaos.XXXXXX)
+
+start_worker() {
+  "$bin" start worker --queue $queue --concurrency 16 --lease 2 --heartbeat-ttl 3 --worker-id "chaos-$1" \
+    >>"$logdir/worker-$1.log" 2>&1 &
+  pids+=($!)
+  disown $!   # their kill -9 is the point: no job-control noise
+}
+for i in 1 2 3; do start_worker $i; done
+next=4
+
+echo "chaos: submitting $N tasks (logs in $logdir)"
+submit_all() {
+  for i in $(seq 1 "$N"); do
+    until "$bin" submit scripts/chaos/sleepy.lua "task-$i" --queue $queue --idempotency-key "chaos-$i" >>"$logdir/ids" 2>>"$logdir/submit.err"; do
+      sleep 0.2   # Redis restarting: try again (the idempotency key keeps it to one task)
+    done
+  done
+}
+submit_all &
+submitter=$!
+
+kills=0
+restarted=0
+start=$(date +%s)
+while true; do
+  sleep 3
+  # kill -9 a random live worker and start a replacement
+  victim_index=$(( RANDOM % ${#pids[@]} ))
+  victim=${pids[$victim_index]}
+  if kill -0 "$victim" 2>/dev/null; then
+    kill -9 "$victim" 2>/dev/null || true
+    kills=$((kills + 1))
+    start_worker $next
+    next=$((next + 1))
+  fi
+  if [ $restarted -eq 0 ] && [ $(( $(date +%s) - start )) -ge 9 ]; then
+    echo "chaos: restarting Redis (AOF on)"
+    redis-cli -p "$ORBITER_REDIS_PORT" shutdown >/dev/null 2>&1 || true
+    sleep 1
+    redis-server --port "$ORBITER_REDIS_PORT" --bind 127.0.0.1 --appendonly yes --appendfsync always \
+      --dir "$ORBITER_REDIS_DIR" --daemonize yes --pidfile "$ORBITER_REDIS_PIDFILE" --logfile "$ORBITER_REDIS_DIR/redis.log"
+    until redis-cli -p "$ORBITER_REDIS_PORT" ping >/dev/null 2>&1; do sleep 0.05; done
+    restarted=1
+  fi
+  if ! kill -0 $submitter 2>/dev/null; then
+    done_count=$(redis-cli -p "$ORBITER_REDIS_PORT" --raw eval "local n=0 for _,id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do local s=redis.call('HGET', '{orbiter:$queue}:task:'..id, 'status') if s=='completed' or s=='failed' or s=='cancelled' then n=n+1 end end return n" 1 "{orbiter:$queue}:index")
+    echo "chaos: $done_count/$N finished, $kills workers killed"
+    [ "$done_count" -ge "$N" ] && break
+  fi
+  if [ $(( $(date +%s) - start )) -gt 600 ]; then echo "chaos: giving up after 600 s"; break; fi
+done
+wait $submitter || true
+
+python3 - "$ORBITER_REDIS_PORT" "$queue" "$N" "$kills" <<'PY'
+import json, subprocess, sys
+port, queue, n, kills = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+def r(*args):
+    return subprocess.run(["redis-cli", "-p", port, "--raw", *args], capture_output=True, text=True).stdout
+ids = [l for l in r("ZRANGE", "{orbiter:%s}:index" % queue, "0", "-1").split("\n") if l]
+counts, bad, retried = {}, [], 0
+for tid in ids:
+    status = r("HGET", "{orbiter:%s}:task:%s" % (queue, tid), "status").strip()
+    counts[status] = counts.get(status, 0) + 1
+    attempts = int(r("HGET", "{orbiter:%s}:task:%s" % (queue, tid), "attempts").strip() or 0)
+    retried += attempts > 1
+    events = r("XRANGE", "{orbiter:%s}:events:%s" % (queue, tid), "-", "+").split("\n")
+    terminal = sum(1 for e in events if e.startswith("{") and json.loads(e).get("type") == "status"
+                   and json.loads(e).get("status") in ("completed", "error", "cancelled"))
+    if status != "completed" or terminal != 1:
+        bad.append((tid, status, terminal))
+print(f"chaos: {len(ids)} tasks submitted (expected {n}); statuses {counts}; {retried} taken over after a kill; {kills} workers killed")
+if len(ids) != n or bad:
+    print(f"chaos: FAILED: {len(bad)} tasks not completed exactly once, e.g. {bad[:5]}")
+    sys.exit(1)
+print(f"chaos: {n} passed, 0 failed")
+PY
