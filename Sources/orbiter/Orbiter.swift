@@ -14,7 +14,7 @@ struct Orbiter: AsyncParsableCommand {
             Models: "openai:<model>", "anthropic:<model>", "ollama:<model>", or an orbiter.model written in Lua.
             """,
         subcommands: [RunCommand.self, CheckCommand.self, SubmitCommand.self, StartCommand.self, TaskCommand.self,
-                      WorkerGroupCommand.self])
+                      WorkerGroupCommand.self, QueueCommand.self])
 
     /// Parses and runs, mapping every usage error to exit status 2 (ArgumentParser's default is 64).
     static func main() async {

@@ -25,6 +25,10 @@ public struct QueueKeys: Sendable, Hashable {
     var delayed: String { prefix + ":delayed" }
     var dead: String { prefix + ":dead" }
     var taskPrefix: String { prefix + ":task:" }
+    /// `{orbiter:Q}:` — for scripts that build keys of the queue themselves.
+    var keyPrefix: String { prefix + ":" }
+    /// The per-minute counter of tasks that ended with `status`.
+    func counter(_ status: String, minute: Int64) -> String { prefix + ":count:\(status):\(minute)" }
     /// The idempotency key's slot; `nil` gives the "no key" marker the submit script ignores.
     func idempotency(_ key: String?) -> String { prefix + ":idem:" + (key.map { SHA256.hex($0) } ?? "") }
     func task(_ id: String) -> String { prefix + ":task:" + id }

@@ -14,6 +14,7 @@ enum QueueScripts {
     static let promote = load("promote")
     static let reclaim = load("reclaim")
     static let requeue = load("requeue")
+    static let stats = load("stats")
 
     private static func load(_ name: String) -> RedisScript {
         guard let url = Bundle.module.url(forResource: name, withExtension: "lua", subdirectory: "Scripts"),

@@ -136,6 +136,17 @@ public final class TaskBroker: Sendable {
         return results
     }
 
+    /// A consistent snapshot of the queue, from one atomic read.
+    public func stats() async throws -> QueueStats {
+        let reply = try await client.run(QueueScripts.stats, keys: [keys.stream, keys.delayed, keys.dead, keys.workers],
+                                         args: [QueueKeys.group, String(Self.nowMs()), keys.keyPrefix])
+        let v = (reply.array ?? []).map { Int($0.int ?? 0) }
+        guard v.count == 9 else { throw DistributedError.badPayload("unexpected reply to stats: \(reply)") }
+        return QueueStats(queue: keys.queue, pending: v[0], running: v[1], delayed: v[2], dead: v[3], completedLastHour: v[4],
+                          failedLastHour: v[5], oldestPendingSeconds: v[6] < 0 ? nil : Double(v[6]) / 1000,
+                          workersAlive: v[7], workersKnown: v[8])
+    }
+
     /// Workers that sent a heartbeat in the last day, with whether they are alive.
     public func workers() async throws -> [WorkerInfo] {
         let ids = try await client.send(["ZREVRANGE", keys.workers, 0, -1, "WITHSCORES"]).array ?? []
@@ -147,6 +158,27 @@ public final class TaskBroker: Sendable {
         }
         let hashes = try await client.pipeline(pairs.map { ["HGETALL", keys.worker($0.0)] })
         return zip(pairs, hashes).map { WorkerInfo(id: $0.0.0, lastSeenMs: $0.0.1, hash: $0.1) }
+    }
+}
+
+/// What `orbiter queue stats` shows.
+public struct QueueStats: Sendable, Equatable {
+    public var queue: String
+    public var pending: Int
+    public var running: Int
+    public var delayed: Int
+    public var dead: Int
+    public var completedLastHour: Int
+    public var failedLastHour: Int
+    public var oldestPendingSeconds: Double?
+    public var workersAlive: Int
+    public var workersKnown: Int
+
+    public var json: JSONValue {
+        ["queue": .string(queue), "pending": .int(pending), "running": .int(running), "delayed": .int(delayed), "dead": .int(dead),
+         "completed_last_hour": .int(completedLastHour), "failed_last_hour": .int(failedLastHour),
+         "oldest_pending_s": oldestPendingSeconds.map(JSONValue.double) ?? .null,
+         "workers_alive": .int(workersAlive), "workers_known": .int(workersKnown)]
     }
 }
 

@@ -19,6 +19,7 @@
 -- ARGV[9] events TTL seconds
 -- ARGV[10] index cutoff: entries created before this (ms) are removed from the index
 -- ARGV[11] task id
+-- ARGV[12] per-minute counter key for this status ({orbiter:Q}:count:<status>:<minute>), kept 2 h
 -- Returns 1 when finished, 0 when the task was not running on this worker.
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' or redis.call('HGET', KEYS[1], 'worker_id') ~= ARGV[2] then
   return 0
@@ -33,6 +34,8 @@ end
 redis.call('EXPIRE', KEYS[1], ARGV[8])
 redis.call('EXPIRE', KEYS[3], ARGV[9])
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. ARGV[10])
+redis.call('INCR', ARGV[12])
+redis.call('EXPIRE', ARGV[12], 7200)
 if ARGV[3] == 'failed' then
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', 10000, '*', 'task', ARGV[11], 'reason', ARGV[5],
     'attempts', redis.call('HGET', KEYS[1], 'attempts') or '0', 'at', ARGV[7])

@@ -263,7 +263,8 @@ public final class Worker: Sendable {
                                                 keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.index, keys.dead],
                                                 args: [QueueKeys.group, configuration.workerID, status.rawValue, result, error,
                                                        StreamEvent.status(terminal).jsonString, String(now), settings.taskTTL,
-                                                       settings.eventsTTL, String(now - Int64(settings.taskTTL) * 1000), taskID])
+                                                       settings.eventsTTL, String(now - Int64(settings.taskTTL) * 1000), taskID,
+                                                       keys.counter(status.rawValue, minute: now / 60_000)])
                 if done.int == 0 { log("task \(taskID): no longer running on this worker; outcome '\(status.rawValue)' not recorded") }
                 break
             } catch RedisError.connection(let message) where ContinuousClock.now < giveUp && !Task.isCancelled {

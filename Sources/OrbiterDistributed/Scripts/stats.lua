@@ -1,0 +1,50 @@
+-- stats: a consistent snapshot of one queue, read in one step.
+--
+-- KEYS[1] queue stream   {orbiter:Q}:queue
+-- KEYS[2] delayed zset   {orbiter:Q}:delayed
+-- KEYS[3] dead letters   {orbiter:Q}:dead
+-- KEYS[4] workers zset   {orbiter:Q}:workers
+-- ARGV[1] consumer group
+-- ARGV[2] now, milliseconds since 1970
+-- ARGV[3] key prefix {orbiter:Q}: (worker hashes and per-minute counters are built from it; they
+--         share the queue's hash tag, so they live in this script's slot on Redis Cluster too)
+-- Returns {pending, running, delayed, dead, completed_last_hour, failed_last_hour,
+--          oldest_pending_ms (-1 when none), workers_alive, workers_known}.
+local queued = redis.call('EXISTS', KEYS[1]) == 1 and redis.call('XLEN', KEYS[1]) or 0
+local running, last_delivered = 0, '0-0'
+if queued > 0 or redis.call('EXISTS', KEYS[1]) == 1 then
+  local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
+  if ok then
+    for _, g in ipairs(groups) do
+      local info = {}
+      for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
+      if info['name'] == ARGV[1] then
+        running = info['pending']
+        last_delivered = info['last-delivered-id']
+      end
+    end
+  end
+end
+local oldest = -1
+local first = redis.call('XRANGE', KEYS[1], '(' .. last_delivered, '+', 'COUNT', 1)
+if first[1] then
+  local ms = tonumber(string.match(first[1][1], '^(%d+)'))
+  oldest = tonumber(ARGV[2]) - ms
+end
+local now_minute = math.floor(tonumber(ARGV[2]) / 60000)
+local completed, failed = 0, 0
+for m = now_minute - 59, now_minute do
+  completed = completed + tonumber(redis.call('GET', ARGV[3] .. 'count:completed:' .. m) or '0')
+  failed = failed + tonumber(redis.call('GET', ARGV[3] .. 'count:failed:' .. m) or '0')
+end
+local alive, known = 0, 0
+for _, id in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
+  known = known + 1
+  local hb = redis.call('HMGET', ARGV[3] .. 'worker:' .. id, 'last_heartbeat', 'heartbeat_ttl', 'status')
+  if hb[1] and hb[3] ~= 'stopped' and tonumber(ARGV[2]) - tonumber(hb[1]) <= tonumber(hb[2] or '30') * 1000 then
+    alive = alive + 1
+  end
+end
+return {math.max(queued - running, 0), running, redis.call('ZCARD', KEYS[2]),
+        redis.call('EXISTS', KEYS[3]) == 1 and redis.call('XLEN', KEYS[3]) or 0,
+        completed, failed, oldest, alive, known}
