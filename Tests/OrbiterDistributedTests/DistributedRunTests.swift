@@ -125,3 +125,30 @@ final class DistributedRunTests: DistributedTestCase {
     }
 }
 
+
+final class DistributedSwarmTests: DistributedTestCase {
+    func testASwarmRunsOnAWorkerWithTheSameEventsAsLocally() async throws {
+        let (_, swarm) = try load(try script("""
+            local orbiter = require "orbiter"
+            local function model(name, prefix)
+              return orbiter.model { name = name, respond = function(req)
+                orbiter.sleep(0.05)
+                return prefix .. req.messages[#req.messages].content
+              end }
+            end
+            local a = orbiter.agent { name = "a", model = model("ma", "A:") }
+            local b = orbiter.agent { name = "b", model = model("mb", "B:") }
+            local c = orbiter.agent { name = "c", model = model("mc", "C:") }
+            return orbiter.swarm { name = "pipeline", agents = { a, b, c }, flow = "a >> (b | c)" }
+            """))
+        try startWorker()
+        let handle = try await distributed(swarm, "x", redisURL: redisURL, detailed: true, queue: queue)
+        let events = try await collect(handle.stream())
+        let result = try await handle.result(timeout: .seconds(10))
+        XCTAssertEqual(result["output"], "B:A:x\n\nC:A:x")
+        XCTAssertEqual(result["steps"], 3)
+        XCTAssertEqual(events.filter(\.isTerminal).count, 1)
+        XCTAssertEqual(events.last, .status(StatusEvent(status: .completed, agentName: "pipeline")))
+        XCTAssertEqual(Set(events.compactMap { if case .text(let t) = $0 { return t.agentName } else { return nil } }), ["a", "b", "c"])
+    }
+}
