@@ -44,7 +44,7 @@ final class QueueScriptTests: DistributedTestCase {
         func finish(_ worker: String) async throws -> Int64? {
             try await broker.client.run(QueueScripts.finish, keys: [broker.keys.task(id), broker.keys.stream, broker.keys.events(id), broker.keys.index, broker.keys.dead],
                                         args: [QueueKeys.group, worker, "completed", #"{"output":"ok"}"#, "", #"{"type":"status","status":"completed","agent_name":"a","message":""}"#,
-                                               "3000", 60, 60, "0", id]).int
+                                               "3000", 60, 60, "0", id, broker.keys.counter("completed", minute: 0)]).int
         }
         let value3 = try await finish("w2")
         XCTAssertEqual(value3, 0)

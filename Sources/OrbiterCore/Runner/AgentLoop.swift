@@ -17,12 +17,16 @@ struct AgentLoop: Sendable {
     /// Agents reachable through `transfer_to_<name>` tools or a reply that is exactly their name.
     var handoffTargets: [String] = []
     let context: RunContext
+    /// Steps already done before `run` (when resuming from a checkpoint).
+    var stepsDone = 0
+    /// Called after each completed step with the transcript so far, for checkpoints.
+    var onStepCompleted: (@Sendable (_ messages: [Message], _ steps: Int) async -> Void)?
 
     static func transferToolName(_ target: String) -> String { "transfer_to_\(target)" }
 
     func run(messages start: [Message]) async throws -> AgentOutcome {
         var messages = start
-        var step = 0
+        var step = stepsDone
         do {
             let provider = try agent.provider ?? context.providers.provider(for: agent.model, settings: agent.settings)
             let modelID = (try? ProviderRegistry.split(agent.model).model) ?? agent.model
@@ -85,6 +89,7 @@ struct AgentLoop: Sendable {
                 }
                 await completeStep(step, startedAt: startedAt, usage: usage)
                 if let handoff { return .handoff(target: handoff, messages: messages) }
+                if let onStepCompleted { await onStepCompleted(messages, step) }
             }
             throw OrbiterError.maxStepsExceeded(agent: agent.name, maxSteps: agent.maxSteps)
         } catch let error as ReportedFailure {

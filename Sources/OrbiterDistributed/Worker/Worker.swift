@@ -170,9 +170,18 @@ public final class Worker: Sendable {
             agentName = payload.node["name"]?.stringValue ?? ""
             log("task \(taskID) started: \(agentName) (attempt \(parts[2].int ?? 1))")
             let node = try await rebuild(payload)
+            let resume = parts.count > 4 ? parts[4].string.flatMap { $0.isEmpty ? nil : try? Checkpoint(json: JSONValue.parse($0)) } : nil
+            if let resume {
+                await publisher.publish(.status(StatusEvent(status: .resumed, agentName: agentName,
+                                                            message: "resumed after step \(resume.steps) (attempt \(attempt))")))
+            }
             let work = Task {
                 try await Self.withTimeout(seconds: payload.timeout, onTimeout: { stopReason.withLock { $0 = $0 ?? .timeout } }) {
-                    try await Run().execute(node, input: payload.input, messages: payload.messages, detailed: payload.detailed) { event in
+                    try await Run().execute(node, input: payload.input, messages: payload.messages, detailed: payload.detailed,
+                                            resume: resume, checkpoint: { [client = self.client, taskKey = self.keys.task(taskID)] state in
+                        // Best effort: a lost checkpoint only means more work after a takeover.
+                        _ = try? await client.send(["HSET", taskKey, "checkpoint", state.json.jsonString])
+                    }) { event in
                         await publisher.publish(event)
                     }
                 }
