@@ -17,6 +17,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "orbiter", targets: ["orbiter"]),
+        .executable(name: "orbiter-bench", targets: ["orbiter-bench"]),
         .library(name: "OrbiterCore", targets: ["OrbiterCore"]),
         .library(name: "OrbiterLua", targets: ["OrbiterLua"]),
         .library(name: "OrbiterRedis", targets: ["OrbiterRedis"]),
@@ -27,6 +28,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // System libraries: a module map and a shim header of static inline wrappers for C macros.
@@ -43,11 +47,27 @@ let package = Package(
                     "OrbiterCore",
                     .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 ], swiftSettings: swiftSettings),
-        .target(name: "OrbiterDistributed", dependencies: ["OrbiterCore", "OrbiterLua", "OrbiterRedis"],
+        .target(name: "OrbiterDistributed", dependencies: [
+                    "OrbiterCore", "OrbiterLua", "OrbiterRedis",
+                    .product(name: "Logging", package: "swift-log"),
+                    .product(name: "CoreMetrics", package: "swift-metrics"),
+                    .product(name: "Prometheus", package: "swift-prometheus"),
+                    .product(name: "NIOCore", package: "swift-nio"),
+                    .product(name: "NIOPosix", package: "swift-nio"),
+                    .product(name: "NIOHTTP1", package: "swift-nio"),
+                ],
                 resources: [.copy("Scripts")], swiftSettings: swiftSettings),
         .executableTarget(name: "orbiter", dependencies: [
                     "OrbiterCore", "OrbiterLua", "OrbiterDistributed", "OrbiterModels",
                     .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                    .product(name: "Logging", package: "swift-log"),
+                    .product(name: "CoreMetrics", package: "swift-metrics"),
+                    .product(name: "Prometheus", package: "swift-prometheus"),
+                ], swiftSettings: swiftSettings),
+
+        // Benchmarks (scripts/bench.sh drives it; see bench/README.md).
+        .executableTarget(name: "orbiter-bench", dependencies: [
+                    "CLua", "OrbiterCore", "OrbiterLua", "OrbiterDistributed", "OrbiterRedis",
                 ], swiftSettings: swiftSettings),
 
         // Tests run against real parts: a private redis-server (scripts/test.sh) and a fake
@@ -62,7 +82,11 @@ let package = Package(
         .testTarget(name: "OrbiterLuaTests", dependencies: ["OrbiterLua", "OrbiterCore"], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterRedisTests", dependencies: ["OrbiterRedis"], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterModelsTests", dependencies: ["OrbiterModels", "OrbiterTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "OrbiterDistributedTests", dependencies: ["OrbiterDistributed", "OrbiterLua", "OrbiterTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "OrbiterDistributedTests", dependencies: [
+                    "OrbiterDistributed", "OrbiterLua", "OrbiterTestSupport",
+                    .product(name: "Logging", package: "swift-log"),
+                    .product(name: "Prometheus", package: "swift-prometheus"),
+                ], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterCLITests", dependencies: ["OrbiterTestSupport"], swiftSettings: swiftSettings),
     ]
 )

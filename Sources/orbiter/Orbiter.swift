@@ -13,7 +13,7 @@ struct Orbiter: AsyncParsableCommand {
             Exit status: 0 when the run completed, 1 when it failed, 2 for a usage or script error.
             Models: "openai:<model>", "anthropic:<model>", "ollama:<model>", or an orbiter.model written in Lua.
             """,
-        subcommands: [RunCommand.self, CheckCommand.self, SubmitCommand.self, StartCommand.self, TaskCommand.self,
+        subcommands: [RunCommand.self, ChatCommand.self, CheckCommand.self, SubmitCommand.self, StartCommand.self, TaskCommand.self,
                       WorkerGroupCommand.self, QueueCommand.self])
 
     /// Parses and runs, mapping every usage error to exit status 2 (ArgumentParser's default is 64).

@@ -28,15 +28,29 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Override max_steps of every agent.")
     var maxSteps: Int?
 
+    @Flag(help: "Run again whenever the script or a module it requires changes (Ctrl-C to stop).")
+    var watch = false
+
+    @OptionGroup var toolFolder: ToolFolderOptions
+
     func validate() throws {
         if let maxSteps, maxSteps < 1 { throw ValidationError("--max-steps must be at least 1") }
     }
 
     func run() async throws {
-        let (_, loaded) = try ScriptLoading.load(script)
+        let folder = try await toolFolder.load(log: { line in Terminal.err(Terminal.dim(line) + "\n") })
+        if watch {
+            try await watchLoop(folder: folder)
+            return
+        }
+        let (_, loaded) = try ScriptLoading.load(script, hostTools: folder?.registry.snapshot() ?? [:])
+        guard try await runOnce(loaded, input: resolveInput(input)) else { throw Exit.failed }
+    }
+
+    /// Runs the root once, streaming its events; returns whether it completed.
+    func runOnce(_ loaded: Runnable, input text: String) async throws -> Bool {
         var root = loaded
         if let maxSteps { root = root.withMaxSteps(maxSteps) }
-        let text = resolveInput(input)
         let style: EventPrinter.Style = json ? .json : (detailed ? .detailed : .plain)
         let printer = EventPrinter(style: style)
         let stream = OrbiterCore.run.stream(root, text, detailed: EventPrinter.needsDetailed(style: style, detailedFlag: detailed))
@@ -45,10 +59,11 @@ struct RunCommand: AsyncParsableCommand {
                 printer.show(event)
             }
             printer.finish()
+            return true
         } catch {
             printer.finish()
             if style == .json { Terminal.error("orbiter: run failed: \(errorMessage(error))") }
-            throw Exit.failed
+            return false
         }
     }
 }

@@ -6,16 +6,21 @@ import OrbiterLua
 /// Loads the script named on the command line, turning any load error into `path:line: message`
 /// on stderr and exit status 2.
 enum ScriptLoading {
-    static func load(_ path: String) throws -> (runtime: LuaRuntime, root: Runnable) {
+    static func load(_ path: String, hostTools: [String: Tool]? = nil) throws -> (runtime: LuaRuntime, root: Runnable) {
         do {
-            let runtime = try LuaRuntime(file: path, options: .init(log: { line in
-                Terminal.err(Terminal.dim("[\((path as NSString).lastPathComponent)] ") + line + "\n")
-            }))
-            return (runtime, try runtime.root())
+            let runtime = try LuaRuntime(file: path, options: options(for: path))
+            return (runtime, try runtime.root(hostTools: hostTools))
         } catch {
             Terminal.error("\(String(describing: error))")
             throw Exit.usage
         }
+    }
+}
+
+extension ScriptLoading {
+    /// Options for a script run from the command line: trusted, `orbiter.log` lines on stderr.
+    static func options(for path: String) -> LuaRuntime.Options {
+        .init(log: { line in Terminal.err(Terminal.dim("[\((path as NSString).lastPathComponent)] ") + line + "\n") })
     }
 }
 

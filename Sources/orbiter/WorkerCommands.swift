@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import Logging
 import OrbiterCore
 import OrbiterDistributed
 import OrbiterLua
@@ -18,7 +19,8 @@ struct StartWorkerCommand: AsyncParsableCommand {
         commandName: "worker",
         abstract: "Run tasks from a Redis queue.",
         discussion: """
-            Runs up to --concurrency tasks at once, each in its own sandboxed Lua state. On SIGINT or
+            Runs up to --concurrency tasks at once in sandboxed Lua (one state per script, shared by its
+            tasks; --isolate-tasks gives each task a fresh one). On SIGINT or
             SIGTERM it stops claiming, lets running tasks finish for up to --drain-timeout seconds,
             cancels what is left, and exits 0; a second signal exits at once.
             """)
@@ -41,9 +43,18 @@ struct StartWorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-retries"), help: "Retries after retryable failures, for tasks that set none.")
     var maxRetries: Int = 3
 
+    @Option(name: .customLong("metrics-port"), help: "Serve GET /metrics (Prometheus) and GET /healthz on this port.")
+    var metricsPort: Int?
+
+    @Flag(name: .customLong("isolate-tasks"), help: "A fresh Lua state for every task (slower; no globals shared between tasks of a script).")
+    var isolateTasks = false
+
     @OptionGroup var redis: RedisOptions
+    @OptionGroup var logging: LoggingOptions
+    @OptionGroup var toolFolder: ToolFolderOptions
 
     func validate() throws {
+        if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0...65535") }
         if lease < 1 { throw ValidationError("--lease must be at least 1") }
         if maxRetries < 0 { throw ValidationError("--max-retries must not be negative") }
         if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
@@ -52,15 +63,30 @@ struct StartWorkerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let log: @Sendable (String) -> Void = { line in
-            Terminal.err("\(formatTime(Date())) \(line)\n")
-        }
+        let logger = logging.logger(label: "orbiter.worker")
+        let log: @Sendable (String) -> Void = { line in logger.info("\(line)") }
+        let exporter = PrometheusExporter()
+        let folder = try await toolFolder.load(log: log)
         let worker = try reportingErrorsSync {
-            try Worker(configuration: WorkerConfiguration(
+            var configuration = configured(WorkerConfiguration(
                 redisURL: redis.redisURL, queue: redis.queue, concurrency: concurrency, workerID: workerID,
                 heartbeatTTL: heartbeatTTL, drainTimeout: .milliseconds(Int64(drainTimeout * 1000)),
                 leaseSeconds: lease, maxRetries: maxRetries,
-                luaOptions: .shipped(log: { line in log("[lua] \(line)") }), log: log))
+                luaOptions: .shipped(log: { line in logger.info("\(line)", metadata: ["source": "lua"]) }),
+                logger: logger, metricsFactory: exporter.factory), toolRegistry: folder?.registry)
+            configuration.isolateTasks = isolateTasks
+            return try Worker(configuration: configuration)
+        }
+        var server: MetricsServer?
+        if let metricsPort {
+            do {
+                server = try await MetricsServer.start(port: metricsPort, metrics: { exporter.render() },
+                                                       healthy: { worker.isHealthy })
+                logger.info("serving /metrics and /healthz on port \(server?.port ?? metricsPort)")
+            } catch {
+                Terminal.error("orbiter: cannot serve metrics on port \(metricsPort): \(error)")
+                throw Exit.usage
+            }
         }
         let signals = SignalWatcher(signals: [SIGINT, SIGTERM]) { count in
             if count == 1 {
@@ -73,8 +99,10 @@ struct StartWorkerCommand: AsyncParsableCommand {
         }
         defer { signals.cancel() }
         do {
-            try await worker.run()
+            try await whileWatching(folder) { try await worker.run() }
+            await server?.stop()
         } catch {
+            await server?.stop()
             Terminal.error("orbiter: \(error)")
             throw Exit.usage
         }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import OrbiterCore
 import OrbiterLua
@@ -15,24 +16,44 @@ import OrbiterLua
 ///   - metadata: stored with the task and shown by `status()`.
 ///   - idempotencyKey: a second submit with the same key (within the task TTL) returns the first task.
 ///   - maxRetries: retries after retryable failures (default: the worker's, 3).
+///   - traceparent: a W3C `traceparent` to continue; default `TraceContext.current`, else a new
+///     trace. Stored in the task's metadata as `traceparent` (same trace id, a new span id); the
+///     worker logs the trace id as `trace_id`.
 public func distributed(_ node: some RunnableConvertible, _ input: String, messages: [Message] = [], redisURL: String? = nil,
                         detailed: Bool = false, timeout: Double = 300, metadata: [String: String] = [:],
                         queue: String = "default", bundle: ScriptBundle? = nil, idempotencyKey: String? = nil,
-                        maxRetries: Int? = nil) async throws -> TaskHandle {
+                        maxRetries: Int? = nil, traceparent: String? = nil) async throws -> TaskHandle {
     let broker = try TaskBroker(redisURL: redisURL, queue: queue)
     return try await distributed(node, input, messages: messages, broker: broker, detailed: detailed, timeout: timeout,
-                                 metadata: metadata, bundle: bundle, idempotencyKey: idempotencyKey, maxRetries: maxRetries)
+                                 metadata: metadata, bundle: bundle, idempotencyKey: idempotencyKey, maxRetries: maxRetries,
+                                 traceparent: traceparent)
 }
 
 /// `distributed` through an existing broker (one Redis connection for many submits).
 public func distributed(_ node: some RunnableConvertible, _ input: String, messages: [Message] = [], broker: TaskBroker,
                         detailed: Bool = false, timeout: Double = 300, metadata: [String: String] = [:],
-                        bundle: ScriptBundle? = nil, idempotencyKey: String? = nil, maxRetries: Int? = nil) async throws -> TaskHandle {
+                        bundle: ScriptBundle? = nil, idempotencyKey: String? = nil, maxRetries: Int? = nil,
+                        traceparent: String? = nil) async throws -> TaskHandle {
     guard timeout > 0 else { throw DistributedError.invalidArgument("timeout must be positive, got \(timeout)") }
+    var metadata = metadata
+    metadata[TraceContext.metadataKey] = try taskTraceContext(traceparent ?? metadata[TraceContext.metadataKey]).traceparent
     let runnable = node.runnable
     let bundle = try bundle ?? LoadedBundles.bundle(for: runnable)
     let payload = TaskPayload(node: runnable.toDict(), input: input, messages: messages, detailed: detailed, metadata: metadata,
                               timeout: timeout, bundle: bundle?.sha256, maxRetries: maxRetries)
     let id = try await broker.submit(payload, bundle: bundle, idempotencyKey: idempotencyKey)
+    // Client-side, so it goes to the process's global metrics system (a no-op unless bootstrapped).
+    Counter(label: "orbiter_tasks_submitted_total", dimensions: [("queue", broker.keys.queue)]).increment()
     return TaskHandle(taskID: id, broker: broker)
+}
+
+/// The trace a new task carries: a child of the given or current trace, else a new one.
+private func taskTraceContext(_ traceparent: String?) throws -> TraceContext {
+    if let traceparent {
+        guard let context = TraceContext(traceparent: traceparent) else {
+            throw DistributedError.invalidArgument("traceparent '\(traceparent)' is not a valid W3C traceparent")
+        }
+        return context.child()
+    }
+    return TraceContext.current?.child() ?? TraceContext.generate()
 }

@@ -36,8 +36,23 @@ public struct EventSubscriber: Sendable {
                     try TaskID.validate(taskID)
                     let key = broker.keys.events(taskID)
                     var last = from
+                    var backoff = Duration.milliseconds(100)
+                    var outage: ContinuousClock.Instant?
                     while !Task.isCancelled {
-                        let reply = try await broker.client.blocking(["XREAD", "COUNT", 1000, "BLOCK", 2000, "STREAMS", key, last])
+                        let reply: RedisReply
+                        do {
+                            reply = try await broker.client.blocking(["XREAD", "COUNT", 1000, "BLOCK", 2000, "STREAMS", key, last])
+                            outage = nil
+                            backoff = .milliseconds(100)
+                        } catch RedisError.connection {
+                            // Redis restarting: resume after the last event seen, for up to a minute.
+                            let since = outage ?? ContinuousClock.now
+                            outage = since
+                            guard ContinuousClock.now - since < .seconds(60) else { throw RedisError.connection("Redis unreachable for a minute while following task \(taskID)") }
+                            try await Task.sleep(for: backoff)
+                            backoff = min(backoff * 2, .seconds(2))
+                            continue
+                        }
                         let events = StreamReplies.events(StreamReplies.firstStream(reply))
                         for stored in events {
                             continuation.yield(stored)

@@ -1,4 +1,6 @@
+import CoreMetrics
 import Foundation
+import Logging
 import OrbiterCore
 import OrbiterLua
 import OrbiterRedis
@@ -14,8 +16,12 @@ public final class Worker: Sendable {
     private let counters = WorkerCounters()
     private let stopSignal = StopSignal()
     private let bundles = Mutex<[String: ScriptBundle]>([:])
+    private let runtimes = Mutex<[String: LuaRuntime]>([:])
     private let startedAt = Date()
     private let warnedUnsigned = Mutex(false)
+    let metrics: WorkerMetrics
+    /// Connected and claiming (what `/healthz` reports).
+    private let healthy = Mutex(false)
 
     public init(configuration: WorkerConfiguration) throws {
         guard configuration.concurrency >= 1 else { throw DistributedError.invalidArgument("concurrency must be at least 1") }
@@ -23,15 +29,31 @@ public final class Worker: Sendable {
         guard configuration.leaseSeconds >= 1 else { throw DistributedError.invalidArgument("lease must be at least 1 s") }
         guard configuration.maxRetries >= 0 else { throw DistributedError.invalidArgument("max retries must not be negative") }
         self.configuration = configuration
+        self.metrics = WorkerMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory, queue: configuration.queue)
         self.broker = try TaskBroker(redisURL: configuration.redisURL, queue: configuration.queue, settings: configuration.settings)
     }
 
     private var keys: QueueKeys { broker.keys }
     private var client: RedisClient { broker.client }
-    private func log(_ line: String) { configuration.log(line) }
+    /// Logs with the worker's id, and the task's id, agent, trace id and step where known.
+    func log(_ line: String, level: Logger.Level = .info, task: String? = nil, agent: String? = nil, trace: String? = nil,
+             step: Int? = nil) {
+        var metadata: Logger.Metadata = ["worker_id": .string(configuration.workerID)]
+        if let task { metadata["task_id"] = .string(task) }
+        if let agent, !agent.isEmpty { metadata["agent"] = .string(agent) }
+        if let trace { metadata["trace_id"] = .string(trace) }
+        if let step { metadata["step"] = .stringConvertible(step) }
+        configuration.logger.log(level: level, "\(line)", metadata: metadata)
+    }
 
     /// Stop claiming; running tasks get `drainTimeout` to finish, then are cancelled. `run()` returns after.
-    public func stop() { stopSignal.stop() }
+    public func stop() {
+        healthy.withLock { $0 = false }
+        stopSignal.stop()
+    }
+
+    /// True while the worker is connected to Redis and claiming tasks.
+    public var isHealthy: Bool { healthy.withLock { $0 } }
 
     /// Tasks finished so far (completed, failed or cancelled).
     public var tasksProcessed: Int { counters.processed }
@@ -48,6 +70,7 @@ public final class Worker: Sendable {
             group.addTask { try await self.heartbeatLoop() }
             group.addTask { try await self.controlLoop() }
             group.addTask { try await self.leaseLoop() }
+            group.addTask { await self.queueDepthLoop() }
             group.addTask { [self] in
                 await withTaskCancellationHandler {
                     await self.claimLoop()
@@ -60,6 +83,7 @@ public final class Worker: Sendable {
             group.cancelAll()
             try? await sendHeartbeat(status: "stopped")
         }
+        healthy.withLock { $0 = false }
         log("worker \(configuration.workerID) stopped after \(counters.processed) tasks")
     }
 
@@ -67,7 +91,7 @@ public final class Worker: Sendable {
         guard let reply = try? await client.send(["CONFIG", "GET", "maxmemory-policy"]), let items = reply.array, items.count == 2,
               let policy = items[1].string else { return }
         if policy != "noeviction" {
-            log("warning: Redis maxmemory-policy is '\(policy)'; use 'noeviction' so Redis never drops queued tasks")
+            log("warning: Redis maxmemory-policy is '\(policy)'; use 'noeviction' so Redis never drops queued tasks", level: .warning)
         }
     }
 
@@ -104,8 +128,10 @@ public final class Worker: Sendable {
                         entries = StreamReplies.firstStream(reply)
                     }
                     backoff = .milliseconds(100)
+                    if !stopSignal.isStopped { healthy.withLock { $0 = true } }
                 } catch {
                     if stopSignal.isStopped || Task.isCancelled { break }
+                    healthy.withLock { $0 = false }
                     log("cannot read the queue (\(error)); retrying in \(backoff)")
                     try? await Task.sleep(for: backoff)
                     backoff = min(backoff * 2, .seconds(5))
@@ -147,28 +173,36 @@ public final class Worker: Sendable {
     private func process(entryID: String, taskID: String) async {
         let started: RedisReply
         do {
-            started = try await client.run(QueueScripts.start, keys: [keys.task(taskID), keys.stream],
-                                           args: [QueueKeys.group, entryID, configuration.workerID, String(TaskBroker.nowMs())])
+            started = try await metrics.redis("start") { try await client.run(QueueScripts.start, keys: [keys.task(taskID), keys.stream],
+                                           args: [QueueKeys.group, entryID, configuration.workerID, String(TaskBroker.nowMs())]) }
         } catch {
-            log("task \(taskID): could not start (\(error)); it stays queued")
+            log("task \(taskID): could not start (\(error)); it stays queued", task: taskID)
             return
         }
         guard let parts = started.array, parts.first?.string == "run", parts.count >= 3, let payloadText = parts[1].string else {
-            log("task \(taskID): skipped (\(started.array?.last?.string ?? "?"))")
+            log("task \(taskID): skipped (\(started.array?.last?.string ?? "?"))", task: taskID)
             return
         }
         let clock = ContinuousClock.now
+        metrics.inFlight.increment()
+        defer { metrics.inFlight.decrement() }
         let publisher = EventPublisher(client: client, key: keys.events(taskID), settings: configuration.settings)
         let stopReason = Mutex<StopReason?>(nil)
         var agentName = ""
         let attempt = Int(parts[2].int ?? 1)
         var maxRetries = configuration.maxRetries
+        var traceID: String?
+        func taskLog(_ line: String, level: Logger.Level = .info) {
+            log(line, level: level, task: taskID, agent: agentName, trace: traceID)
+        }
         do {
             try verifySignature(payloadText, signature: parts.count > 3 ? parts[3].string ?? "" : "")
             let payload = try TaskPayload(jsonText: payloadText)
             maxRetries = payload.maxRetries ?? configuration.maxRetries
             agentName = payload.node["name"]?.stringValue ?? ""
-            log("task \(taskID) started: \(agentName) (attempt \(parts[2].int ?? 1))")
+            traceID = payload.metadata[TraceContext.metadataKey].flatMap(TraceContext.init(traceparent:))?.traceID
+            metrics.waited(since: payload.createdAt)
+            taskLog("task \(taskID) started: \(agentName) (attempt \(parts[2].int ?? 1))")
             let node = try await rebuild(payload)
             let resume = parts.count > 4 ? parts[4].string.flatMap { $0.isEmpty ? nil : try? Checkpoint(json: JSONValue.parse($0)) } : nil
             if let resume {
@@ -182,6 +216,7 @@ public final class Worker: Sendable {
                         // Best effort: a lost checkpoint only means more work after a takeover.
                         _ = try? await client.send(["HSET", taskKey, "checkpoint", state.json.jsonString])
                     }) { event in
+                        self.metrics.observe(event)
                         await publisher.publish(event)
                     }
                 }
@@ -225,17 +260,38 @@ public final class Worker: Sendable {
             }
         }
         let ms = Double((ContinuousClock.now - clock).components.attoseconds) / 1e15 + Double((ContinuousClock.now - clock).components.seconds) * 1000
-        log("task \(taskID) \(publisher.finalStatus ?? "ended") in \(Int(ms.rounded())) ms")
+        if let status = publisher.finalStatus.flatMap(TaskStatus.init(rawValue:)), status.isFinished {
+            metrics.finished(status, duration: ContinuousClock.now - clock)
+        }
+        taskLog("task \(taskID) \(publisher.finalStatus ?? "ended") in \(Int(ms.rounded())) ms")
     }
 
     /// Rebuilds the agent or swarm: the bundle's Lua state binds its tools and models.
     private func rebuild(_ payload: TaskPayload) async throws -> Runnable {
+        let hostTools = configuration.currentHostTools()
         guard let sha = payload.bundle else {
-            return try Runnable.fromDict(payload.node, resolver: HostToolResolver(tools: configuration.hostTools))
+            return try Runnable.fromDict(payload.node, resolver: HostToolResolver(tools: hostTools))
         }
-        let bundle = try await bundle(sha)
-        let runtime = try LuaRuntime(bundle: bundle, options: configuration.luaOptions)
-        return try Runnable.fromDict(payload.node, resolver: runtime.resolver(hostTools: configuration.hostTools))
+        let runtime = try await runtime(forBundle: sha)
+        return try Runnable.fromDict(payload.node, resolver: runtime.resolver(hostTools: hostTools))
+    }
+
+    /// The Lua state a task of this bundle runs in. By default all tasks of one script share one
+    /// state (each call in its own coroutine, like OpenResty's one VM per worker): creating a state
+    /// costs about a millisecond and 100 KiB, which would dominate small tasks. With
+    /// `isolateTasks`, every task gets a fresh state.
+    private func runtime(forBundle sha: String) async throws -> LuaRuntime {
+        if !configuration.isolateTasks, let shared = runtimes.withLock({ $0[sha] }) { return shared }
+        let runtime = try LuaRuntime(bundle: try await bundle(sha), options: configuration.luaOptions)
+        if !configuration.isolateTasks {
+            return runtimes.withLock { all in
+                if let raced = all[sha] { return raced }
+                if all.count >= 64 { all.removeAll() } // a bound; running tasks keep their own reference
+                all[sha] = runtime
+                return runtime
+            }
+        }
+        return runtime
     }
 
     private func bundle(_ sha: String) async throws -> ScriptBundle {
@@ -268,21 +324,21 @@ public final class Worker: Sendable {
         let giveUp = ContinuousClock.now + .seconds(120)
         while true {
             do {
-                let done = try await client.run(QueueScripts.finish,
+                let done = try await metrics.redis("finish") { try await client.run(QueueScripts.finish,
                                                 keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.index, keys.dead],
                                                 args: [QueueKeys.group, configuration.workerID, status.rawValue, result, error,
                                                        StreamEvent.status(terminal).jsonString, String(now), settings.taskTTL,
                                                        settings.eventsTTL, String(now - Int64(settings.taskTTL) * 1000), taskID,
-                                                       keys.counter(status.rawValue, minute: now / 60_000)])
-                if done.int == 0 { log("task \(taskID): no longer running on this worker; outcome '\(status.rawValue)' not recorded") }
+                                                       keys.counter(status.rawValue, minute: now / 60_000)]) }
+                if done.int == 0 { log("task \(taskID): no longer running on this worker; outcome '\(status.rawValue)' not recorded", task: taskID) }
                 break
             } catch RedisError.connection(let message) where ContinuousClock.now < giveUp && !Task.isCancelled {
-                if !warned { log("task \(taskID): Redis unavailable (\(message)); will record '\(status.rawValue)' when it is back") }
+                if !warned { log("task \(taskID): Redis unavailable (\(message)); will record '\(status.rawValue)' when it is back", task: taskID) }
                 warned = true
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(5))
             } catch {
-                log("task \(taskID): could not record outcome '\(status.rawValue)' (\(error))")
+                log("task \(taskID): could not record outcome '\(status.rawValue)' (\(error))", task: taskID)
                 break
             }
         }
@@ -326,12 +382,13 @@ public final class Worker: Sendable {
         let event = StreamEvent.status(StatusEvent(status: .retrying, agentName: agentName,
                                                    message: "attempt \(attempt) failed (\(error)); retrying in \(ms) ms"))
         publisher.finalStatus = "retrying"
+        metrics.retried.increment()
         do {
             _ = try await client.run(QueueScripts.retry, keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.delayed],
                                      args: [QueueKeys.group, configuration.workerID, String(TaskBroker.nowMs() + ms), error,
                                             event.jsonString, taskID])
         } catch {
-            log("task \(taskID): could not schedule a retry (\(error))")
+            log("task \(taskID): could not schedule a retry (\(error))", task: taskID)
         }
     }
 
@@ -375,9 +432,12 @@ public final class Worker: Sendable {
                                                       dead.jsonString, configuration.settings.taskTTL, configuration.settings.eventsTTL, taskID])
             switch outcome.string {
             case "run":
-                log("task \(taskID): lease expired; taking it over")
+                log("task \(taskID): lease expired; taking it over", task: taskID)
                 runnable.append(entry)
-            case "dead": log("task \(taskID): lease expired and no attempts left; failed")
+            case "dead":
+                metrics.failed.increment()
+                metrics.deadLettered.increment()
+                log("task \(taskID): lease expired and no attempts left; failed", level: .warning, task: taskID, agent: agentName)
             default: break
             }
         }
@@ -420,12 +480,12 @@ public final class Worker: Sendable {
 
     private func sendHeartbeat(status: String) async throws {
         let current = JSONValue.array(running.ids.map(JSONValue.string)).jsonString
-        _ = try await client.run(QueueScripts.heartbeat, keys: [keys.worker(configuration.workerID), keys.workers],
+        _ = try await metrics.redis("heartbeat") { try await client.run(QueueScripts.heartbeat, keys: [keys.worker(configuration.workerID), keys.workers],
                                  args: [configuration.workerID, String(TaskBroker.nowMs()), configuration.heartbeatTTL,
                                         "status", status, "tasks_processed", counters.processed, "tasks_failed", counters.failed,
                                         "current_tasks", current, "concurrency", configuration.concurrency,
                                         "hostname", ProcessInfo.processInfo.hostName,
-                                        "started_at", String(Int64(startedAt.timeIntervalSince1970 * 1000)), "queue", keys.queue])
+                                        "started_at", String(Int64(startedAt.timeIntervalSince1970 * 1000)), "queue", keys.queue]) }
     }
 
     /// The cancel flag backs up the Pub/Sub message, which a reconnecting worker could miss.
@@ -434,7 +494,7 @@ public final class Worker: Sendable {
         guard !ids.isEmpty else { return }
         let flags = try await client.pipeline(ids.map { ["HGET", keys.task($0), "cancel_requested"] })
         for (id, flag) in zip(ids, flags) where flag.string == "1" {
-            if running.stop(id, reason: .requested) { log("task \(id): cancel requested") }
+            if running.stop(id, reason: .requested) { log("task \(id): cancel requested", task: id) }
         }
     }
 
@@ -445,7 +505,7 @@ public final class Worker: Sendable {
                     let text = String(decoding: message.message, as: UTF8.self)
                     guard text.hasPrefix("cancel ") else { continue }
                     let id = String(text.dropFirst(7))
-                    if running.stop(id, reason: .requested) { log("task \(id): cancel requested") }
+                    if running.stop(id, reason: .requested) { log("task \(id): cancel requested", task: id) }
                 }
             } catch is CancellationError {
                 return
@@ -488,11 +548,25 @@ final class EventPublisher: Sendable {
             return s.first
         }
         let add: [any RedisArgument] = ["XADD", key, "MAXLEN", "~", settings.maxEventsPerTask, "*", "event", event.jsonString]
-        if isFirst {
-            // A TTL from the first event on, so a stream whose task never finishes still expires.
-            _ = try? await client.pipeline([add, ["EXPIRE", key, settings.eventsTTL + settings.taskTTL]])
-        } else {
-            _ = try? await client.send(add)
+        // While Redis is unreachable the run waits here (up to two minutes) rather than lose the
+        // event; streams stay complete and in order.
+        var backoff = Duration.milliseconds(50)
+        let giveUp = ContinuousClock.now + .seconds(120)
+        while true {
+            do {
+                if isFirst {
+                    // A TTL from the first event on, so a stream whose task never finishes still expires.
+                    _ = try await client.pipeline([add, ["EXPIRE", key, settings.eventsTTL + settings.taskTTL]])
+                } else {
+                    _ = try await client.send(add)
+                }
+                return
+            } catch RedisError.connection where ContinuousClock.now < giveUp && !Task.isCancelled {
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(2))
+            } catch {
+                return
+            }
         }
     }
 }

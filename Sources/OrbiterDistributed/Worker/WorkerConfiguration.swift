@@ -1,4 +1,6 @@
+import CoreMetrics
 import Foundation
+import Logging
 import OrbiterCore
 import OrbiterLua
 
@@ -17,6 +19,9 @@ public struct WorkerConfiguration: Sendable {
     public var settings: QueueSettings
     /// Limits of the Lua state each task gets (sandboxed by default: tasks carry others' code).
     public var luaOptions: LuaRuntime.Options
+    /// A fresh Lua state per task instead of one shared state per script. Sharing is much faster
+    /// (state creation costs ~1 ms) but lets a script's globals outlive a task.
+    public var isolateTasks = false
     /// Seconds a claimed task stays this worker's without renewal; renewed every third of it while
     /// the worker lives. Another worker takes over a task whose lease expired.
     public var leaseSeconds: Int
@@ -26,14 +31,22 @@ public struct WorkerConfiguration: Sendable {
     public var retryBaseDelay: Duration
     /// Swift tools this worker offers to agents by name (`orbiter.use_tool "name"`).
     public var hostTools: [String: Tool]
-    /// Where the worker's log lines go.
-    public var log: @Sendable (String) -> Void
+    /// Tools that change while the worker runs (a hot-reloaded `--tools` folder); each task takes
+    /// a snapshot when it starts. `hostTools` wins on a name offered by both.
+    public var toolRegistry = HostToolRegistry()
+    /// Where the worker logs; each task's lines carry `task_id`, `worker_id`, `agent` and
+    /// `trace_id` metadata. Silent by default (libraries never print).
+    public var logger: Logger
+    /// Where the worker's metrics go; `nil` uses the global `MetricsSystem.factory`. Pass a
+    /// factory per worker to keep several workers' metrics apart in one process.
+    public var metricsFactory: (any MetricsFactory)?
 
     public init(redisURL: String? = nil, queue: String = "default", concurrency: Int = 4, workerID: String? = nil,
                 heartbeatTTL: Int = 30, drainTimeout: Duration = .seconds(30), settings: QueueSettings = QueueSettings(),
                 leaseSeconds: Int = 30, maxRetries: Int = 3, retryBaseDelay: Duration = .seconds(1),
                 luaOptions: LuaRuntime.Options = .shipped(), hostTools: [String: Tool] = [:],
-                log: @escaping @Sendable (String) -> Void = { _ in }) {
+                logger: Logger = Logger(label: "orbiter.worker", factory: { _ in SwiftLogNoOpLogHandler() }),
+                metricsFactory: (any MetricsFactory)? = nil) {
         self.redisURL = redisURL
         self.queue = queue
         self.concurrency = concurrency
@@ -46,6 +59,7 @@ public struct WorkerConfiguration: Sendable {
         self.retryBaseDelay = retryBaseDelay
         self.luaOptions = luaOptions
         self.hostTools = hostTools
-        self.log = log
+        self.logger = logger
+        self.metricsFactory = metricsFactory
     }
 }

@@ -7,16 +7,24 @@ import OrbiterCore
 struct LuaDefinitionResolver: DefinitionResolver {
     let runtime: LuaRuntime
     let hostTools: [String: Tool]
+    /// Accept any `registry` tool name (to check a script before knowing which host runs it).
+    var acceptsAnyHostTool = false
 
     func tool(from dict: JSONValue) throws -> Tool {
         guard let name = dict["name"]?.stringValue else {
             throw OrbiterError.invalidConfiguration("tool field 'name' is missing or not a string")
         }
         if let registryName = dict["source"]?["registry"]?.stringValue {
+            if acceptsAnyHostTool, hostTools[registryName] == nil {
+                return Tool(name: registryName, description: "", parameters: ["type": "object", "properties": .object([:])],
+                            source: ["registry": .string(registryName)]) { _ in
+                    throw OrbiterError.invalidConfiguration("tool '\(registryName)' is not offered by this host")
+                }
+            }
             guard let tool = hostTools[registryName] else {
                 let offered = hostTools.keys.sorted().joined(separator: ", ")
                 throw OrbiterError.invalidConfiguration(
-                    "tool '\(registryName)' is not offered by this host (offered: \(offered.isEmpty ? "none" : offered))")
+                    "tool '\(registryName)' is not offered by this host (offered: \(offered.isEmpty ? "none" : offered); hosts offer tools from their --tools folder)")
             }
             return tool
         }

@@ -50,6 +50,8 @@ public actor LuaRuntime {
     /// Names of the tools and models the script defined.
     nonisolated let toolNames: Set<String>
     nonisolated let modelNames: Set<String>
+    /// For a tool library: each tool's `{name, description, parameters}`.
+    nonisolated let librarySpecs: [String: JSONValue]
 
     /// Loads a script file and everything it requires from its folder.
     public init(file path: String, options: Options = Options()) throws {
@@ -61,11 +63,18 @@ public actor LuaRuntime {
         try self.init(modules: ModuleSource(bundle: bundle), options: options)
     }
 
-    private init(modules: ModuleSource, options: Options) throws {
+    /// Loads a tool library: a file that only defines tools (and models) and returns nothing,
+    /// such as one file of a worker's `--tools` folder. `root()` is not available on it; use
+    /// `libraryTools()`.
+    public init(toolFile path: String, options: Options = Options()) throws {
+        try self.init(modules: try ModuleSource(entryFile: path), options: options, expectsRoot: false)
+    }
+
+    private init(modules: ModuleSource, options: Options, expectsRoot: Bool = true) throws {
         let context = HostContext(modules: modules, log: options.log, providerNames: { ProviderRegistry.shared.names })
         let state = try LuaState(memoryLimit: options.memoryLimit)
         let orbiterRef = try Self.installPrelude(state, context: context, sandboxed: options.sandboxed)
-        let description = try Self.evaluate(state, context: context, orbiterRef: orbiterRef)
+        let description = try Self.evaluate(state, context: context, orbiterRef: orbiterRef, expectsRoot: expectsRoot)
         self.state = state
         self.context = context
         self.options = options
@@ -74,8 +83,14 @@ public actor LuaRuntime {
         self.toolNames = Self.definedNames("tools", L: state.L, orbiterRef: orbiterRef)
         self.modelNames = Self.definedNames("models", L: state.L, orbiterRef: orbiterRef)
         self.bundle = context.modules.bundle
+        guard expectsRoot else {
+            self.librarySpecs = try Self.toolSpecs(L: state.L, orbiterRef: orbiterRef, chunk: modules.chunkName(modules.entry))
+            return
+        }
+        self.librarySpecs = [:]
         LoadedBundles.register(bundle)
         do {
+            // Tools named with orbiter.use_tool are bound later, by whichever host runs the root.
             _ = try root()
         } catch {
             throw LuaError(message: "\(modules.chunkName(modules.entry)): \(error)")
@@ -85,13 +100,17 @@ public actor LuaRuntime {
     // MARK: Loading
 
     /// Runs the entry script on the main thread, protected, and describes the root it returns.
-    private static func evaluate(_ state: LuaState, context: HostContext, orbiterRef: Int32) throws -> JSONValue {
+    private static func evaluate(_ state: LuaState, context: HostContext, orbiterRef: Int32, expectsRoot: Bool = true) throws -> JSONValue {
         let s = state.stack
         let entry = context.modules.entry
         try s.load(context.modules.modules[entry] ?? "", chunkName: context.modules.chunkName(entry))
         try trackLines(true, state, orbiterRef)
         defer { try? trackLines(false, state, orbiterRef) }
         try s.pcall(0, 1)
+        guard expectsRoot else {
+            s.pop()
+            return .null
+        }
         pushOrbiterField("_describe", L: state.L, orbiterRef: orbiterRef)
         lua_rotate(state.L, -2, 1)
         do {
@@ -164,6 +183,36 @@ public actor LuaRuntime {
         return names
     }
 
+    /// `{name, description, parameters}` of every tool defined so far (for tool libraries).
+    private static func toolSpecs(L: OpaquePointer, orbiterRef: Int32, chunk: String) throws -> [String: JSONValue] {
+        let s = LuaStack(L)
+        let base = s.top
+        defer { s.setTop(base) }
+        pushOrbiterField("_registry", L: L, orbiterRef: orbiterRef)
+        s.pushString("tools")
+        lua_rawget(L, -2)
+        var specs: [String: JSONValue] = [:]
+        lua_pushnil(L)
+        while lua_next(L, -2) != 0 {
+            if let name = s.string(at: -2) {
+                s.pushString("description"); lua_rawget(L, -2)
+                let description = s.string(at: -1) ?? ""
+                s.pop()
+                s.pushString("parameters"); lua_rawget(L, -2)
+                let parameters: JSONValue
+                do {
+                    parameters = try s.json(at: -1, path: "parameters")
+                } catch let error as LuaError {
+                    throw LuaError(message: "\(chunk): tool '\(name)': \(error.message)")
+                }
+                s.pop()
+                specs[name] = ["name": .string(name), "description": .string(description), "parameters": parameters]
+            }
+            s.pop()
+        }
+        return specs
+    }
+
     private static let preludes: [String: String] = {
         var sources: [String: String] = [:]
         for name in ["orbiter", "environment"] {
@@ -193,13 +242,32 @@ public actor LuaRuntime {
     // MARK: The root and rebinding
 
     /// The root agent or swarm the script returned, bound to this state.
-    public nonisolated func root(hostTools: [String: Tool] = [:]) throws -> Runnable {
-        try Runnable.fromDict(rootDescription, resolver: resolver(hostTools: hostTools))
+    ///
+    /// `hostTools` binds the tools named with `orbiter.use_tool`; with `nil` (a root that is
+    /// about to be shipped to a worker) they stay placeholders that only keep their name.
+    public nonisolated func root(hostTools: [String: Tool]? = nil) throws -> Runnable {
+        var resolver = LuaDefinitionResolver(runtime: self, hostTools: hostTools ?? [:])
+        resolver.acceptsAnyHostTool = hostTools == nil
+        return try Runnable.fromDict(rootDescription, resolver: resolver)
     }
 
     /// Binds serialised tools and `lua:` models to this state (for `fromDict` on a worker).
     public nonisolated func resolver(hostTools: [String: Tool] = [:]) -> any DefinitionResolver {
         LuaDefinitionResolver(runtime: self, hostTools: hostTools)
+    }
+
+    /// The tools a tool library defined, bound to this state and offered by name: their source is
+    /// `{"registry": name}`, so agents reach them with `orbiter.use_tool "name"`.
+    public nonisolated func libraryTools() -> [String: Tool] {
+        var tools: [String: Tool] = [:]
+        for (name, spec) in librarySpecs {
+            tools[name] = Tool(name: name, description: spec["description"]?.stringValue ?? "",
+                               parameters: spec["parameters"] ?? ["type": "object", "properties": .object([:])],
+                               source: ["registry": .string(name)]) { [self] arguments in
+                try await self.callTool(name, arguments: arguments)
+            }
+        }
+        return tools
     }
 
     // MARK: Calls

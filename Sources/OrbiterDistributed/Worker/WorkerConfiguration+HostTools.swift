@@ -1,0 +1,10 @@
+import OrbiterCore
+
+extension WorkerConfiguration {
+    /// The tools a task starting now may use: the hot-reloaded registry's current snapshot
+    /// overlaid with the fixed Swift `hostTools`. Taken once per task, so a task sees one
+    /// consistent version of every tool even if the folder changes while it runs.
+    public func currentHostTools() -> [String: Tool] {
+        toolRegistry.snapshot().merging(hostTools) { _, swift in swift }
+    }
+}

@@ -1,0 +1,403 @@
+#!/usr/bin/env python3
+"""Runs Orbiter's benchmarks against a Redis that scripts/bench.sh started; see bench/README.md.
+
+Starts `orbiter start worker` processes from the release build, runs `orbiter-bench` (which prints
+one JSON object per measurement), repeats each measurement, and reports median [min..max].
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+# The Python original, measured on this kind of machine (from the issue).
+PYTHON_ORIGINAL = {"tasks_per_s": (14, 25), "worker_cpu_ms_per_task": (40, 60), "worker_rss_mib": (120, 210)}
+
+# Targets, as (key, comparison, value).
+TARGETS = [
+    ("noop_tasks_per_s", ">=", 5000), ("worker_cpu_ms_per_task", "<=", 0.2),
+    ("submit_result_p50_ms", "<=", 1), ("submit_result_p99_ms", "<=", 5), ("first_event_p50_ms", "<=", 1),
+    ("inflight_10k_wall_s", "<=", 4), ("inflight_10k_rss_mib", "<=", 1024), ("lua_tool_call_us", "<=", 5),
+    ("run_wall_ms", "<=", 30), ("idle_worker_rss_mib", "<=", 30), ("bullmq_ratio", ">=", 3),
+]
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+class Bench:
+    def __init__(self, args):
+        self.bin = args.bin
+        self.port = args.redis_port
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self.quick = args.quick
+        self.samples = {}  # key -> list of numbers (one per repeat)
+        self.notes = []
+        self.logdir = tempfile.mkdtemp(prefix="orbiter-bench-logs.")
+
+    # -- processes ---------------------------------------------------------------------------
+
+    def start_worker(self, queue, concurrency, lease=30):
+        logf = open(os.path.join(self.logdir, f"worker-{queue}-{time.monotonic_ns()}.log"), "w")
+        p = subprocess.Popen([f"{self.bin}/orbiter", "start", "worker", "--redis-url", self.url, "--queue", queue,
+                              "--concurrency", str(concurrency), "--lease", str(lease), "--drain-timeout", "5"],
+                             stdout=logf, stderr=logf)
+        # Ready once it has registered a heartbeat.
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.redis("ZCARD", f"{{orbiter:{queue}}}:workers").strip() not in ("", "0"):
+                n = int(self.redis("ZCARD", f"{{orbiter:{queue}}}:workers"))
+                if n >= self._workers_expected.get(queue, 1):
+                    break
+            time.sleep(0.02)
+        return p
+
+    _workers_expected = {}
+
+    def stop(self, p):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def redis(self, *cmd):
+        return subprocess.run(["redis-cli", "-p", str(self.port), *cmd], capture_output=True, text=True).stdout
+
+    def bench(self, *cmd, timeout=900):
+        out = subprocess.run([f"{self.bin}/orbiter-bench", *cmd, "--redis-url", self.url], capture_output=True, text=True,
+                             timeout=timeout)
+        if out.returncode != 0:
+            raise RuntimeError(f"orbiter-bench {' '.join(cmd)} failed: {out.stderr.strip()}")
+        return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+    def add(self, key, value):
+        if value is None or (isinstance(value, float) and value != value):
+            return
+        self.samples.setdefault(key, []).append(value)
+
+    # -- scenarios ---------------------------------------------------------------------------
+
+    def baselines(self):
+        n = "20000" if self.quick else "200000"
+        for name, cmd in [("redis_xadd_ops_per_s", ["XADD", "bench:xadd", "*", "f", "v"]),
+                          ("redis_evalsha_ops_per_s", ["EVALSHA", self.redis("SCRIPT", "LOAD", "return 1").strip(), "0"]),
+                          ("redis_ping_ops_per_s", ["PING"])]:
+            for _ in range(3):
+                out = subprocess.run(["redis-benchmark", "-p", str(self.port), "-c", "64", "-n", n, "--csv", *cmd],
+                                     capture_output=True, text=True).stdout
+                rows = [l for l in out.splitlines() if l and not l.startswith('"test"')]
+                self.add(name, float(rows[-1].split(",")[1].strip('"')))
+        self.redis("DEL", "bench:xadd")
+        log(f"redis-benchmark: XADD {self.med('redis_xadd_ops_per_s'):.0f}/s, EVALSHA {self.med('redis_evalsha_ops_per_s'):.0f}/s")
+
+    def throughput(self, label, workers, detailed, n, repeats):
+        queue = f"tp-{label}"
+        self._workers_expected[queue] = workers
+        procs = [self.start_worker(queue, 64) for _ in range(workers)]
+        try:
+            rows = self.bench("throughput", "--queue", queue, "--n", str(n), "--inflight", "256", "--repeats", str(repeats),
+                              *(["--detailed"] if detailed else []), "--worker-pids", ",".join(str(p.pid) for p in procs))
+        finally:
+            rss = [self.status_mib(p.pid, "VmHWM") for p in procs]
+            for p in procs:
+                self.stop(p)
+        for r in rows:
+            if r["failed"]:
+                self.notes.append(f"{label}: {r['failed']} of {r['tasks']} tasks failed")
+            self.add(f"{label}_tasks_per_s", r["tasks_per_s"])
+            self.add(f"{label}_events_per_s", r["events_per_s"])
+            self.add(f"{label}_events_per_task", r["events_per_task"])
+            self.add(f"{label}_worker_cpu_ms_per_task", r["worker_cpu_ms_per_task"])
+            self.add(f"{label}_redis_commands_per_task", r["redis_commands_per_task"])
+            self.add(f"{label}_submits_per_s", r["submits_per_s"])
+        self.add(f"{label}_worker_hwm_mib", max(rss))
+        self.last_commands = rows[-1]["commands_per_task"] if rows else {}
+        log(f"throughput {label}: {self.med(label + '_tasks_per_s'):.0f} tasks/s, "
+            f"worker CPU {self.med(label + '_worker_cpu_ms_per_task'):.3f} ms/task")
+
+    def round_trips(self, n):
+        """Commands each client/worker sent per task, from MONITOR (script-internal calls excluded)."""
+        queue = "tp-monitor"
+        worker = self.start_worker(queue, 64)
+        path = os.path.join(self.logdir, "monitor.txt")
+        with open(path, "w") as f:
+            mon = subprocess.Popen(["redis-cli", "-p", str(self.port), "monitor"], stdout=f)
+            time.sleep(0.3)
+            try:
+                self.bench("throughput", "--queue", queue, "--n", str(n), "--inflight", "256", "--warmup", "0")
+            finally:
+                time.sleep(0.2)
+                mon.terminate()
+                mon.wait()
+                self.stop(worker)
+        by_command, total = {}, 0
+        line_re = re.compile(r'^[\d.]+ \[\d+ ([^\]]+)\] "([^"]+)"(.*)$')
+        for line in open(path):
+            m = line_re.match(line.strip())
+            if not m or m.group(1) == "lua":
+                continue
+            cmd, rest = m.group(2).upper(), m.group(3)
+            # The bench client's own bookkeeping (counter polling, INFO) is not part of a task.
+            if cmd == "INFO" or (cmd == "GET" and ":count:" in rest) or cmd == "XRANGE":
+                continue
+            by_command[cmd] = by_command.get(cmd, 0) + 1
+            total += 1
+        self.add("redis_round_trips_per_task", total / n)
+        self.round_trip_breakdown = {k: round(v / n, 3) for k, v in sorted(by_command.items(), key=lambda kv: -kv[1])}
+        log(f"round trips: {total / n:.2f} commands per task {self.round_trip_breakdown}")
+
+    def latency(self, n, repeats):
+        queue = "latency"
+        worker = self.start_worker(queue, 64)
+        try:
+            for _ in range(repeats):
+                for r in self.bench("latency", "--queue", queue, "--n", str(n)):
+                    for k in ("submit_result_p50_ms", "submit_result_p99_ms", "first_event_p50_ms", "first_event_p99_ms",
+                              "submit_only_p50_ms", "ping_p50_ms", "ping_p99_ms"):
+                        self.add(k, r[k])
+        finally:
+            self.stop(worker)
+        log(f"latency: submit→result p50 {self.med('submit_result_p50_ms'):.2f} ms, first event p50 "
+            f"{self.med('first_event_p50_ms'):.2f} ms (PING p50 {self.med('ping_p50_ms'):.3f} ms)")
+
+    def inflight(self, n, repeats):
+        for i in range(repeats):
+            queue = f"inflight-{i}"
+            worker = self.start_worker(queue, n)
+            try:
+                rows = self.bench("inflight", "--queue", queue, "--n", str(n), "--sleep", "2", "--worker-pids", str(worker.pid))
+            finally:
+                self.stop(worker)
+            for r in rows:
+                if r["failed"]:
+                    self.notes.append(f"in-flight: {r['failed']} of {n} tasks failed")
+                self.add("inflight_10k_wall_s", r["wall_s"])
+                self.add("inflight_10k_rss_mib", r["worker_hwm_mib"])
+                self.add("inflight_worker_cpu_ms_per_task", r["worker_cpu_ms_per_task"])
+        log(f"in-flight {n}: {self.med('inflight_10k_wall_s'):.2f} s, worker peak RSS {self.med('inflight_10k_rss_mib'):.0f} MiB")
+
+    def lua(self, iterations, repeats):
+        for _ in range(repeats):
+            for r in self.bench("lua", "--iterations", str(iterations)):
+                for k, v in r.items():
+                    if k.startswith(("lua_", "bare_")):
+                        self.add(k, v)
+        log(f"lua: tool call {self.med('lua_tool_call_us'):.2f} µs (bare pcall {self.med('bare_pcall_us'):.3f} µs)")
+
+    def startup(self, runs):
+        cmd = [f"{self.bin}/orbiter", "run", "examples/calculator.lua", "What is 2 + 40?"]
+        subprocess.run(cmd, capture_output=True)  # page cache
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            _, status, usage = os.wait4(p.pid, 0)
+            self.add("run_wall_ms", (time.perf_counter() - t0) * 1000)
+            self.add("run_rss_mib", usage.ru_maxrss / 1024)
+            self.add("run_cpu_ms", (usage.ru_utime + usage.ru_stime) * 1000)
+            if status != 0:
+                self.notes.append("orbiter run examples/calculator.lua exited non-zero")
+        # The floor: starting any process (/bin/true) from here.
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            subprocess.run(["/bin/true"])
+            self.add("process_spawn_ms", (time.perf_counter() - t0) * 1000)
+        for i in range(3):
+            worker = self.start_worker(f"idle-{i}", 4)
+            time.sleep(1.5)
+            self.add("idle_worker_rss_mib", self.status_mib(worker.pid, "VmRSS"))
+            self.stop(worker)
+        log(f"start-up: orbiter run {self.med('run_wall_ms'):.1f} ms, {self.med('run_rss_mib'):.1f} MiB; "
+            f"idle worker {self.med('idle_worker_rss_mib'):.1f} MiB")
+
+    def peers(self, n):
+        venv = "/tmp/orbiter-bench-venv"
+        py = f"{venv}/bin/python"
+        try:
+            if not os.path.exists(py):
+                subprocess.run([sys.executable, "-m", "venv", venv], check=True, capture_output=True)
+            probe = subprocess.run([py, "-c", "import bullmq"], capture_output=True)
+            if probe.returncode != 0:
+                inst = subprocess.run([f"{venv}/bin/pip", "install", "-q", "bullmq"], capture_output=True, text=True, timeout=600)
+                if inst.returncode != 0:
+                    raise RuntimeError("pip install bullmq failed: " + (inst.stderr.strip().splitlines() or ["?"])[-1])
+            version = subprocess.run([py, "-c", "import importlib.metadata as m; print(m.version('bullmq'))"],
+                                     capture_output=True, text=True).stdout.strip()
+            peer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_bullmq.py")
+            for i in range(3 if not self.quick else 2):
+                queue = f"bullmq-{i}"
+                wlog = open(os.path.join(self.logdir, f"bullmq-worker-{i}.log"), "w")
+                worker = subprocess.Popen([py, peer, "worker", self.url, queue, "64"], stdout=wlog, stderr=wlog)
+                try:
+                    out = subprocess.run([py, peer, "client", self.url, queue, str(n), "256"], capture_output=True, text=True,
+                                         timeout=900)
+                    if out.returncode != 0:
+                        raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "client failed")
+                    r = json.loads(out.stdout.strip().splitlines()[-1])
+                    self.add("bullmq_worker_cpu_ms_per_task", cpu_ms(worker.pid) / n if r["tasks"] else None)
+                    self.add("bullmq_tasks_per_s", r["tasks_per_s"])
+                finally:
+                    worker.send_signal(signal.SIGTERM)
+                    try:
+                        worker.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        worker.kill()
+            self.peer_version = version
+            log(f"bullmq {version}: {self.med('bullmq_tasks_per_s'):.0f} tasks/s")
+        except Exception as e:  # noqa: BLE001 - report, never fake
+            self.notes.append(f"BullMQ could not be run here: {e}")
+            log(f"bullmq: not run ({e})")
+
+    # -- reporting ---------------------------------------------------------------------------
+
+    @staticmethod
+    def status_mib(pid, field):
+        try:
+            for line in open(f"/proc/{pid}/status"):
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return float("nan")
+
+    def med(self, key):
+        v = self.samples.get(key)
+        return statistics.median(v) if v else float("nan")
+
+    def results(self):
+        out = {k: round(statistics.median(v), 4) for k, v in sorted(self.samples.items()) if v}
+        # The issue's key names.
+        alias = {"noop_tasks_per_s": "noop_tasks_per_s", "noop_tasks_per_s_detailed": "detailed_tasks_per_s",
+                 "noop_events_per_s_detailed": "detailed_events_per_s", "noop_tasks_per_s_2_workers": "two_workers_tasks_per_s",
+                 "worker_cpu_ms_per_task": "noop_worker_cpu_ms_per_task"}
+        for new, old in alias.items():
+            if old in out:
+                out[new] = out[old]
+        if "bullmq_tasks_per_s" in out and out.get("noop_tasks_per_s"):
+            out["bullmq_ratio"] = round(out["noop_tasks_per_s"] / out["bullmq_tasks_per_s"], 3)
+        if out.get("redis_xadd_ops_per_s") and out.get("noop_tasks_per_s"):
+            out["noop_tasks_vs_redis_xadd"] = round(out["noop_tasks_per_s"] / out["redis_xadd_ops_per_s"], 4)
+        return out
+
+    def table(self, res):
+        def fmt(x):
+            if x != x:
+                return "—"
+            return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}" if abs(x) < 1 else f"{x:.2f}"
+
+        def row(label, key, unit, baseline=""):
+            v = self.samples.get(key)
+            if not v:
+                return f"| {label} | not measured | | {unit} | {baseline} |"
+            target = next((f"{c} {t}" for k, c, t in TARGETS if k == res_key.get(key, key)), "")
+            mark = ""
+            if target:
+                c, t = target.split(" ")
+                ok = statistics.median(v) >= float(t) if c == ">=" else statistics.median(v) <= float(t)
+                mark = " ✓" if ok else " ✗"
+            return (f"| {label} | **{fmt(statistics.median(v))}**{mark} | {fmt(min(v))} .. {fmt(max(v))} | {unit} "
+                    f"| {target} | {baseline} |")
+
+        res_key = {"noop_tasks_per_s": "noop_tasks_per_s", "noop_worker_cpu_ms_per_task": "worker_cpu_ms_per_task"}
+        xadd, evalsha = self.med("redis_xadd_ops_per_s"), self.med("redis_evalsha_ops_per_s")
+        tp = self.med("noop_tasks_per_s")
+        lines = [
+            "| measurement | median | min .. max | unit | target | baseline (same run) |",
+            "|---|---|---|---|---|---|",
+            row("no-op tasks, 1 worker ×64", "noop_tasks_per_s", "tasks/s",
+                f"redis-benchmark XADD {fmt(xadd)}/s, EVALSHA {fmt(evalsha)}/s; Python original 14–25 "
+                f"(×{tp / 25:.0f}–{tp / 14:.0f})" if tp == tp else ""),
+            row("  same, detailed", "detailed_tasks_per_s", "tasks/s"),
+            row("  same, detailed: events", "detailed_events_per_s", "events/s",
+                f"{fmt(self.med('detailed_events_per_task'))} events/task"),
+            row("  same, 2 workers ×64", "two_workers_tasks_per_s", "tasks/s"),
+            row("  client submit rate (1 worker run)", "noop_submits_per_s", "submits/s"),
+            row("worker CPU per task", "noop_worker_cpu_ms_per_task", "ms", "Python original 40–60 ms"),
+            row("Redis commands per task (all, incl. in scripts)", "noop_redis_commands_per_task", "cmds"),
+            row("Redis round trips per task (client+worker requests)", "redis_round_trips_per_task", "requests",
+                ", ".join(f"{k} {v}" for k, v in list(getattr(self, "round_trip_breakdown", {}).items())[:8])),
+            row("submit → result p50", "submit_result_p50_ms", "ms", f"PING p50 {fmt(self.med('ping_p50_ms'))} ms"),
+            row("submit → result p99", "submit_result_p99_ms", "ms", f"PING p99 {fmt(self.med('ping_p99_ms'))} ms"),
+            row("submit → first event p50", "first_event_p50_ms", "ms", f"submit alone p50 {fmt(self.med('submit_only_p50_ms'))} ms"),
+            row("submit → first event p99", "first_event_p99_ms", "ms"),
+            row(f"{self.inflight_n:,} in-flight tasks sleeping 2 s: wall", "inflight_10k_wall_s", "s", "2 s of sleeping"),
+            row("  worker peak RSS (VmHWM)", "inflight_10k_rss_mib", "MiB"),
+            row("Lua tool call, worker limits (JSON args)", "lua_tool_call_us", "µs",
+                f"bare lua_pcall {fmt(self.med('bare_pcall_us'))} µs"),
+            row("Lua tool call, local (no instruction limit)", "lua_tool_call_us_local", "µs"),
+            row("Lua tool call via actor, no JSON text", "lua_tool_call_direct_us_shipped", "µs"),
+            row("Lua model call, worker limits", "lua_model_call_us_shipped", "µs"),
+            row("Lua state + prelude + script (per task on a worker)", "lua_state_create_us_shipped", "µs"),
+            row("orbiter run examples/calculator.lua: wall", "run_wall_ms", "ms",
+                f"spawning /bin/true {fmt(self.med('process_spawn_ms'))} ms"),
+            row("  its peak RSS", "run_rss_mib", "MiB"),
+            row("idle worker RSS", "idle_worker_rss_mib", "MiB", "Python original workers 120–210 MiB"),
+            row("worker peak RSS during 1-worker no-op run", "noop_worker_hwm_mib", "MiB"),
+        ]
+        if "bullmq_tasks_per_s" in self.samples:
+            lines.append(row(f"BullMQ {getattr(self, 'peer_version', '')} (Python), same N, ×64", "bullmq_tasks_per_s",
+                             "tasks/s", f"Orbiter/BullMQ = {res.get('bullmq_ratio', float('nan')):.2f} (target ≥ 3)"))
+        return "\n".join(lines)
+
+
+def cpu_ms(pid):
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--redis-port", required=True)
+    ap.add_argument("--out", default="bench/results.json")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--peers", action="store_true")
+    args = ap.parse_args()
+    b = Bench(args)
+    n, reps = (1000, 3) if args.quick else (20000, 3)
+    b.inflight_n = 10000
+    started = time.time()
+    b.baselines()
+    b.throughput("noop", 1, False, n, reps)
+    b.throughput("detailed", 1, True, n, reps)
+    b.throughput("two_workers", 2, False, n, reps)
+    b.round_trips(500 if args.quick else 2000)
+    b.latency(100 if args.quick else 300, reps)
+    b.inflight(b.inflight_n, 1 if args.quick else 3)
+    b.lua(50_000 if args.quick else 200_000, reps)
+    b.startup(5 if args.quick else 10)
+    if args.peers:
+        b.peers(n)
+    res = b.results()
+    res["bench_seconds"] = round(time.time() - started, 1)
+    res["quick"] = args.quick
+    res["tasks_per_throughput_run"] = n
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(res, f, indent=1, sort_keys=True)
+    detail = os.path.join(b.logdir, "results-detail.json")
+    with open(detail, "w") as f:
+        json.dump({"samples": b.samples, "round_trip_breakdown": getattr(b, "round_trip_breakdown", {}),
+                   "commands_per_task_last_noop_run": getattr(b, "last_commands", {}), "notes": b.notes}, f, indent=1)
+    print(b.table(res))
+    print()
+    print(f"Runs: {reps} per throughput/latency/Lua figure ({n:,} tasks per throughput run); median, min .. max. "
+          f"Machine: {os.cpu_count()} CPUs, client + worker(s) + Redis together. Took {res['bench_seconds']} s.")
+    for note in b.notes:
+        print(f"NOTE: {note}")
+    print(f"Wrote {args.out}; every sample, notes and logs in {b.logdir}")
+
+
+if __name__ == "__main__":
+    main()
