@@ -104,7 +104,8 @@ final class PrivateRedis: @unchecked Sendable {
         try p.run()
         process = p
         let deadline = ContinuousClock.now + .seconds(5)
-        while !isListening(port) {
+        // The Unix socket appears a moment after the TCP port: wait for both.
+        while !isListening(port) || !FileManager.default.fileExists(atPath: unixSocket) {
             guard ContinuousClock.now < deadline, p.isRunning else {
                 throw RedisError.connection("private redis-server on port \(port) did not start")
             }
