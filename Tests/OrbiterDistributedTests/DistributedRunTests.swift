@@ -153,3 +153,36 @@ final class DistributedSwarmTests: DistributedTestCase {
         XCTAssertEqual(Set(events.compactMap { if case .text(let t) = $0 { return t.agentName } else { return nil } }), ["a", "b", "c"])
     }
 }
+
+final class SharedStateTests: DistributedTestCase {
+    /// Tasks of one script share one Lua state by default (globals persist); `isolateTasks` gives
+    /// each task a fresh one.
+    func testTasksShareAStatePerScriptUnlessIsolated() async throws {
+        let (_, agent) = try load(try script("""
+            local orbiter = require "orbiter"
+            calls = calls or 0
+            local m = orbiter.model { name = "m", respond = function() calls = calls + 1 return tostring(calls) end }
+            return orbiter.agent { name = "counter", model = m }
+            """))
+        try startWorker(concurrency: 1)
+        var outputs: [String] = []
+        for _ in 0..<2 {
+            let h = try await distributed(agent, "x", redisURL: redisURL, queue: queue)
+            outputs.append(try await h.result(timeout: .seconds(10))["output"]?.stringValue ?? "")
+        }
+        XCTAssertEqual(outputs, ["1", "2"])
+        workers[0].0.stop()
+        _ = await workers[0].1.result
+        workers = []
+        var configuration = WorkerConfiguration(redisURL: redisURL, queue: queue, concurrency: 1)
+        configuration.isolateTasks = true
+        let isolated = try Worker(configuration: configuration)
+        workers.append((isolated, Task { try await isolated.run() }))
+        var fresh: [String] = []
+        for _ in 0..<2 {
+            let h = try await distributed(agent, "x", redisURL: redisURL, queue: queue)
+            fresh.append(try await h.result(timeout: .seconds(10))["output"]?.stringValue ?? "")
+        }
+        XCTAssertEqual(fresh, ["1", "1"])
+    }
+}
