@@ -14,12 +14,7 @@ struct LoggingOptions: ParsableArguments {
     /// A logger writing to stderr in the chosen format.
     func logger(label: String) -> Logger {
         let format = logFormat, level = logLevel
-        var logger = Logger(label: label) { label in
-            switch format {
-            case .text: TextLogHandler(label: label)
-            case .json: JSONLogHandler(label: label)
-            }
-        }
+        var logger = Logger(label: label) { label in StderrLogHandler(label: label, format: format) }
         logger.logLevel = level
         return logger
     }
@@ -71,9 +66,13 @@ private func flatten(_ value: Logger.MetadataValue) -> JSONValue {
     }
 }
 
-/// `2025-01-01T12:00:00.000Z info worker started task_id=… worker_id=…`.
-struct TextLogHandler: LogHandler {
+/// Writes each log line to stderr in one write:
+/// - text: `2025-01-01T12:00:00.000Z info worker started task_id=… worker_id=…`;
+/// - json: one object a line, `timestamp`, `level`, `message`, `logger`, then the metadata as
+///   top-level keys (`task_id`, `worker_id`, `agent`, `trace_id`, …).
+struct StderrLogHandler: LogHandler {
     let label: String
+    let format: LogFormat
     var metadata: Logger.Metadata = [:]
     var logLevel: Logger.Level = .info
     var metadataProvider: Logger.MetadataProvider?
@@ -85,31 +84,17 @@ struct TextLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         let all = metadata.merging(event.metadata ?? [:]) { $1 }
-        let tail = all.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
-        writeStderr("\(timestamp()) \(event.level) \(event.message)\(tail)")
-    }
-}
-
-/// One JSON object a line: `timestamp`, `level`, `message`, then the metadata as top-level keys
-/// (`task_id`, `worker_id`, `agent`, `trace_id`, …).
-struct JSONLogHandler: LogHandler {
-    let label: String
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .info
-    var metadataProvider: Logger.MetadataProvider?
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        var object: [String: JSONValue] = [:]
-        for (k, v) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { object[k] = flatten(v) }
-        object["timestamp"] = .string(timestamp())
-        object["level"] = .string(event.level.rawValue)
-        object["message"] = .string("\(event.message)")
-        object["logger"] = .string(label)
-        writeStderr(JSONValue.object(object).jsonString)
+        switch format {
+        case .text:
+            let tail = all.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
+            writeStderr("\(timestamp()) \(event.level) \(event.message)\(tail)")
+        case .json:
+            var object = all.mapValues(flatten)
+            object["timestamp"] = .string(timestamp())
+            object["level"] = .string(event.level.rawValue)
+            object["message"] = .string("\(event.message)")
+            object["logger"] = .string(label)
+            writeStderr(JSONValue.object(object).jsonString)
+        }
     }
 }

@@ -53,3 +53,15 @@ func formatTime(_ date: Date?) -> String {
     f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
     return f.string(from: date)
 }
+
+/// Prints a task's result: its `output` as text (ending with a newline), or with `json` the whole
+/// result object, optionally wrapped with the task id.
+func printResult(_ result: JSONValue, json: Bool, taskID: String? = nil) {
+    if json {
+        let value: JSONValue = taskID.map { ["task_id": .string($0), "result": result] } ?? result
+        Terminal.out(value.jsonString + "\n")
+    } else {
+        let text = result["output"]?.stringValue ?? result.jsonString
+        Terminal.out(text.hasSuffix("\n") ? text : text + "\n")
+    }
+}

@@ -89,13 +89,7 @@ struct SubmitCommand: AsyncParsableCommand {
         }
         if wait {
             do {
-                let result = try await handle.result()
-                if output.json {
-                    Terminal.out(JSONValue.object(["task_id": .string(handle.taskID), "result": result]).jsonString + "\n")
-                } else {
-                    let text = result["output"]?.stringValue ?? result.jsonString
-                    Terminal.out(text.hasSuffix("\n") ? text : text + "\n")
-                }
+                printResult(try await handle.result(), json: output.json, taskID: handle.taskID)
             } catch {
                 Terminal.error("orbiter: \(error)")
                 throw Exit.failed

@@ -81,16 +81,9 @@ struct TaskResultCommand: AsyncParsableCommand {
 
     func run() async throws {
         let broker = try await redis.broker()
-        let handle = try reportingErrorsSync { try TaskHandle(taskID: id, redisURL: redis.redisURL, queue: redis.queue) }
-        _ = broker
+        let handle = try reportingErrorsSync { try broker.handle(for: id) }
         do {
-            let result = try await handle.result(timeout: timeout.map { .milliseconds(Int64($0 * 1000)) })
-            if output.json {
-                Terminal.out(result.jsonString + "\n")
-            } else {
-                let text = result["output"]?.stringValue ?? result.jsonString
-                Terminal.out(text.hasSuffix("\n") ? text : text + "\n")
-            }
+            printResult(try await handle.result(timeout: timeout.map { .milliseconds(Int64($0 * 1000)) }), json: output.json)
         } catch {
             Terminal.error("orbiter: \(error)")
             throw Exit.failed
@@ -137,8 +130,7 @@ struct TaskEventsCommand: AsyncParsableCommand {
 
     func run() async throws {
         let broker = try await redis.broker()
-        _ = broker
-        let subscriber = try reportingErrorsSync { try EventSubscriber(redis.redisURL, queue: redis.queue) }
+        let subscriber = EventSubscriber(broker: broker)
         func show(_ stored: StoredEvent) {
             if output.json {
                 var json = stored.event.json

@@ -13,7 +13,8 @@ public struct EventSubscriber: Sendable {
         broker = try TaskBroker(redisURL: redisURL, queue: queue)
     }
 
-    init(broker: TaskBroker) { self.broker = broker }
+    /// Reads through an existing broker's connection.
+    public init(broker: TaskBroker) { self.broker = broker }
 
     /// Connects now, so a wrong URL fails here rather than at the first read.
     public func connect() async throws { try await broker.client.connect() }

@@ -19,7 +19,7 @@ public struct TaskHandle: Sendable {
         self.broker = broker
     }
 
-    /// The queue this task is on.
+    /// The queue this task is on (the handle for an id: `TaskBroker.handle(for:)`).
     public var queue: String { broker.keys.queue }
 
     /// The task's stored state; `nil` when it does not exist (or expired).

@@ -94,6 +94,12 @@ public final class TaskBroker: Sendable {
         return purged
     }
 
+    /// A handle for a task id on this queue, sharing this broker's connection.
+    public func handle(for taskID: String) throws -> TaskHandle {
+        try TaskID.validate(taskID)
+        return TaskHandle(taskID: taskID, broker: self)
+    }
+
     /// The task's stored state, or `nil` when there is no such task.
     public func status(_ taskID: String) async throws -> TaskResult? {
         try TaskID.validate(taskID)
