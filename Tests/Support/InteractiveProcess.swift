@@ -4,20 +4,8 @@ extension OrbiterBinary {
     /// Starts `orbiter args...` with stdin left open, for conversations (`orbiter chat`): write a
     /// line, wait for the reply, write the next.
     public static func startInteractive(_ args: [String], environment: [String: String] = [:]) throws -> Interactive {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = args
-        process.currentDirectoryURL = repositoryRoot
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        process.environment = env
-        let out = Pipe(), err = Pipe(), input = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = input
-        let running = Running(process: process, out: out, err: err)
-        try process.run()
-        return Interactive(running: running, input: input.fileHandleForWriting)
+        let (running, input) = try launch(args, environment: environment)
+        return Interactive(running: running, input: input)
     }
 
     /// A started process whose stdin stays open until `closeInput()`.

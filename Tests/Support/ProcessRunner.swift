@@ -32,6 +32,15 @@ public enum OrbiterBinary {
 
     /// Starts `orbiter args...` in the background; call `finish` or `terminate` on the result.
     public static func start(_ args: [String], environment: [String: String] = [:], stdin: String? = nil) throws -> Running {
+        let (running, input) = try launch(args, environment: environment)
+        if let stdin { input.write(Data(stdin.utf8)) }
+        try? input.close()
+        return running
+    }
+
+    /// Starts the binary in the repository root with extra environment variables; returns the
+    /// running process and the write end of its stdin (still open).
+    static func launch(_ args: [String], environment: [String: String]) throws -> (Running, FileHandle) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = args
@@ -45,9 +54,7 @@ public enum OrbiterBinary {
         process.standardInput = input
         let running = Running(process: process, out: out, err: err)
         try process.run()
-        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try? input.fileHandleForWriting.close()
-        return running
+        return (running, input.fileHandleForWriting)
     }
 
     /// A started process whose output is collected as it comes.
