@@ -62,6 +62,24 @@ final class QueueScriptTests: DistributedTestCase {
         XCTAssertEqual(value9, 1)
     }
 
+    func testRenewOnlyRenewsTheLeasesOfTheRunningWorker() async throws {
+        let broker = try broker()
+        _ = try? await broker.client.send(["XGROUP", "CREATE", broker.keys.stream, QueueKeys.group, "0", "MKSTREAM"])
+        let (id, _) = try await submitRaw(broker)
+        let claimed = try await broker.client.send(["XREADGROUP", "GROUP", QueueKeys.group, "w1", "COUNT", 1, "STREAMS", broker.keys.stream, ">"])
+        let entry = StreamReplies.firstStream(claimed)[0].id
+        _ = try await broker.client.run(QueueScripts.start, keys: [broker.keys.task(id), broker.keys.stream],
+                                        args: [QueueKeys.group, entry, "w1", "2000"])
+        let stolen = try await broker.client.run(QueueScripts.renew, keys: [broker.keys.stream, broker.keys.task(id)],
+                                                 args: [QueueKeys.group, "w2", entry])
+        XCTAssertEqual(stolen.int, 0, "a worker that does not run the task cannot take its lease")
+        let pending = try await broker.client.send(["XPENDING", broker.keys.stream, QueueKeys.group, "-", "+", 10])
+        XCTAssertEqual(pending.array?.first?.array?[1].string, "w1")
+        let renewed = try await broker.client.run(QueueScripts.renew, keys: [broker.keys.stream, broker.keys.task(id)],
+                                                  args: [QueueKeys.group, "w1", entry])
+        XCTAssertEqual(renewed.int, 1)
+    }
+
     func testSubmitRefusesADuplicateIdAndAMissingBundle() async throws {
         let broker = try broker()
         let id = TaskID.make()

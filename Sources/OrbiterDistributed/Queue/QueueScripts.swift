@@ -15,6 +15,7 @@ enum QueueScripts {
     static let reclaim = load("reclaim")
     static let requeue = load("requeue")
     static let stats = load("stats")
+    static let renew = load("renew")
 
     private static func load(_ name: String) -> RedisScript {
         guard let url = Bundle.module.url(forResource: name, withExtension: "lua", subdirectory: "Scripts"),

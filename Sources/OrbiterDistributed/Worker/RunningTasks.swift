@@ -16,8 +16,8 @@ final class RunningTasks: Sendable {
     var ids: [String] { entries.withLock { Array($0.keys).sorted() } }
     var count: Int { entries.withLock { $0.count } }
 
-    /// Queue entry ids of the running tasks (their leases).
-    var entryIDs: [String] { entries.withLock { $0.values.map(\.entryID) } }
+    /// Task ids with the queue entry ids they hold (their leases).
+    var leases: [(taskID: String, entryID: String)] { entries.withLock { $0.map { ($0.key, $0.value.entryID) } } }
 
     func add(_ id: String, entryID: String, stop: @escaping @Sendable (StopReason) -> Void) {
         entries.withLock { $0[id] = Entry(entryID: entryID, stop: stop) }

@@ -449,10 +449,11 @@ public final class Worker: Sendable {
         let interval = Duration.milliseconds(max(100, configuration.leaseSeconds * 1000 / 3))
         while !Task.isCancelled {
             try await Task.sleep(for: interval)
-            let entries = running.entryIDs
-            guard !entries.isEmpty else { continue }
+            let leases = running.leases
+            guard !leases.isEmpty else { continue }
             do {
-                _ = try await client.send(["XCLAIM", keys.stream, QueueKeys.group, configuration.workerID, 0] + entries.map { $0 as any RedisArgument } + ["JUSTID"])
+                _ = try await client.run(QueueScripts.renew, keys: [keys.stream] + leases.map { keys.task($0.taskID) },
+                                         args: [QueueKeys.group, configuration.workerID] + leases.map { $0.entryID as any RedisArgument })
             } catch is CancellationError {
                 return
             } catch {
