@@ -123,6 +123,17 @@ final class ObservabilityTests: DistributedTestCase {
 
         XCTAssertNil(TraceContext(traceparent: "00-00000000000000000000000000000000-00f067aa0ba902b7-01"))
         XCTAssertNil(TraceContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7"))
+        XCTAssertNil(TraceContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"))
+        XCTAssertNil(TraceContext(traceparent: "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"))
+        XCTAssertNil(TraceContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01"))
+        XCTAssertNil(TraceContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra"))
+        // Upper case and surrounding blanks are accepted and normalised; a later version may add fields.
+        let upper = try XCTUnwrap(TraceContext(traceparent: "  00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01 "))
+        XCTAssertEqual(upper.traceparent, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        XCTAssertNotNil(TraceContext(traceparent: "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future"))
+        let generated = Set((0..<100).map { _ in TraceContext.generate().traceparent })
+        XCTAssertEqual(generated.count, 100)
+        XCTAssertTrue(generated.allSatisfy { TraceContext(traceparent: $0)?.traceparent == $0 })
         do {
             _ = try await distributed(agent, "1 + 1", broker: broker, traceparent: "nope")
             XCTFail("an invalid traceparent is refused")

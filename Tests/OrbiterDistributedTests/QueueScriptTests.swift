@@ -24,9 +24,8 @@ final class QueueScriptTests: DistributedTestCase {
         let (id, entry) = try await submitRaw(broker)
         let value1 = try await broker.cancel(id)
         XCTAssertEqual(value1, .cancelled)
-        let reply = try await broker.client.run(QueueScripts.start, keys: [broker.keys.task(id), broker.keys.stream],
-                                                args: [QueueKeys.group, entry, "w", "2000"])
-        XCTAssertEqual(reply.array?.map(\.string), ["drop", "cancelled"])
+        let reply = try await broker.start([ClaimedEntry(entryID: entry, taskID: id)], workerID: "w", now: 2000)
+        XCTAssertEqual(reply, [.drop(reason: "cancelled")])
         let value2 = try await broker.client.send(["XLEN", broker.keys.stream]).int
         XCTAssertEqual(value2, 0, "the entry is deleted")
     }
@@ -34,13 +33,11 @@ final class QueueScriptTests: DistributedTestCase {
     func testStartThenFinishOnlyByTheRunningWorker() async throws {
         let broker = try broker()
         let (id, entry) = try await submitRaw(broker)
-        let start = try await broker.client.run(QueueScripts.start, keys: [broker.keys.task(id), broker.keys.stream],
-                                                args: [QueueKeys.group, entry, "w1", "2000"])
-        XCTAssertEqual(start.array?.first?.string, "run")
-        XCTAssertEqual(start.array?[2].int, 1)
-        let again = try await broker.client.run(QueueScripts.start, keys: [broker.keys.task(id), broker.keys.stream],
-                                                args: [QueueKeys.group, entry, "w2", "2000"])
-        XCTAssertEqual(again.array?.map(\.string), ["drop", "running"])
+        let start = try await broker.start([ClaimedEntry(entryID: entry, taskID: id)], workerID: "w1", now: 2000)
+        guard case .run(_, let attempt, _, _)? = start.first else { return XCTFail("not started: \(start)") }
+        XCTAssertEqual(attempt, 1)
+        let again = try await broker.start([ClaimedEntry(entryID: entry, taskID: id)], workerID: "w2", now: 2000)
+        XCTAssertEqual(again, [.drop(reason: "running")])
         func finish(_ worker: String) async throws -> Int64? {
             try await broker.client.run(QueueScripts.finish, keys: [broker.keys.task(id), broker.keys.stream, broker.keys.events(id), broker.keys.index, broker.keys.dead],
                                         args: [QueueKeys.group, worker, "completed", #"{"output":"ok"}"#, "", #"{"type":"status","status":"completed","agent_name":"a","message":""}"#,
@@ -62,14 +59,36 @@ final class QueueScriptTests: DistributedTestCase {
         XCTAssertEqual(value9, 1)
     }
 
+    func testStartTakesABatchAndDropsOnlyTheUnrunnable() async throws {
+        let broker = try broker()
+        _ = try? await broker.client.send(["XGROUP", "CREATE", broker.keys.stream, QueueKeys.group, "0", "MKSTREAM"])
+        let first = try await submitRaw(broker), second = try await submitRaw(broker), third = try await submitRaw(broker)
+        _ = try await broker.cancel(second.0)
+        let gone = ClaimedEntry(entryID: "1-1", taskID: TaskID.make())
+        let outcomes = try await broker.start([ClaimedEntry(entryID: first.1, taskID: first.0), ClaimedEntry(entryID: second.1, taskID: second.0),
+                                               gone, ClaimedEntry(entryID: third.1, taskID: third.0)], workerID: "w1", now: 2000)
+        XCTAssertEqual(outcomes.count, 4)
+        guard case .run(let payload, 1, "", "") = outcomes[0], case .run(_, 1, "", "") = outcomes[3] else {
+            return XCTFail("the pending tasks start: \(outcomes)")
+        }
+        XCTAssertTrue(payload.contains("\"input\""), payload)
+        XCTAssertEqual(outcomes[1], .drop(reason: "cancelled"))
+        XCTAssertEqual(outcomes[2], .drop(reason: "missing"))
+        for id in [first.0, third.0] {
+            let state = try await broker.client.send(["HMGET", broker.keys.task(id), "status", "worker_id", "started_at"])
+            XCTAssertEqual(state.array?.map(\.string), ["running", "w1", "2000"])
+        }
+        let empty = try await broker.start([], workerID: "w1")
+        XCTAssertEqual(empty, [])
+    }
+
     func testRenewOnlyRenewsTheLeasesOfTheRunningWorker() async throws {
         let broker = try broker()
         _ = try? await broker.client.send(["XGROUP", "CREATE", broker.keys.stream, QueueKeys.group, "0", "MKSTREAM"])
         let (id, _) = try await submitRaw(broker)
         let claimed = try await broker.client.send(["XREADGROUP", "GROUP", QueueKeys.group, "w1", "COUNT", 1, "STREAMS", broker.keys.stream, ">"])
         let entry = StreamReplies.firstStream(claimed)[0].id
-        _ = try await broker.client.run(QueueScripts.start, keys: [broker.keys.task(id), broker.keys.stream],
-                                        args: [QueueKeys.group, entry, "w1", "2000"])
+        _ = try await broker.start([ClaimedEntry(entryID: entry, taskID: id)], workerID: "w1", now: 2000)
         let stolen = try await broker.client.run(QueueScripts.renew, keys: [broker.keys.stream, broker.keys.task(id)],
                                                  args: [QueueKeys.group, "w2", entry])
         XCTAssertEqual(stolen.int, 0, "a worker that does not run the task cannot take its lease")

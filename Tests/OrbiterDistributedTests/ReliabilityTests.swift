@@ -28,8 +28,7 @@ final class ReliabilityTests: DistributedTestCase {
         _ = try? await broker.client.send(["XGROUP", "CREATE", broker.keys.stream, QueueKeys.group, "0", "MKSTREAM"])
         let claimed = try await broker.client.send(["XREADGROUP", "GROUP", QueueKeys.group, "ghost", "COUNT", 1, "STREAMS", broker.keys.stream, ">"])
         let entry = StreamReplies.firstStream(claimed)[0].id
-        _ = try await broker.client.run(QueueScripts.start, keys: [broker.keys.task(handle.taskID), broker.keys.stream],
-                                        args: [QueueKeys.group, entry, "ghost", String(TaskBroker.nowMs())])
+        _ = try await broker.start([ClaimedEntry(entryID: entry, taskID: handle.taskID)], workerID: "ghost")
         let value1 = try await handle.status()?.status
         XCTAssertEqual(value1, .running)
         let worker = try Worker(configuration: WorkerConfiguration(redisURL: redisURL, queue: queue, workerID: "rescuer", leaseSeconds: 1))
@@ -52,8 +51,7 @@ final class ReliabilityTests: DistributedTestCase {
         _ = try? await broker.client.send(["XGROUP", "CREATE", broker.keys.stream, QueueKeys.group, "0", "MKSTREAM"])
         let claimed = try await broker.client.send(["XREADGROUP", "GROUP", QueueKeys.group, "ghost", "COUNT", 1, "STREAMS", broker.keys.stream, ">"])
         let entry = StreamReplies.firstStream(claimed)[0].id
-        _ = try await broker.client.run(QueueScripts.start, keys: [broker.keys.task(handle.taskID), broker.keys.stream],
-                                        args: [QueueKeys.group, entry, "ghost", String(TaskBroker.nowMs())])
+        _ = try await broker.start([ClaimedEntry(entryID: entry, taskID: handle.taskID)], workerID: "ghost")
         let worker = try Worker(configuration: WorkerConfiguration(redisURL: redisURL, queue: queue, leaseSeconds: 1))
         workers.append((worker, Task { try await worker.run() }))
         do {

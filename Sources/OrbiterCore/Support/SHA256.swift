@@ -96,9 +96,10 @@ extension UInt32 {
 extension Sequence where Element == UInt8 {
     /// Lowercase hex digits.
     public var hexString: String {
-        let digits = Array("0123456789abcdef".utf8)
+        @inline(__always) func digit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? 0x30 + nibble : 0x57 + nibble }
         var out: [UInt8] = []
-        for b in self { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 0x0f)]) }
+        out.reserveCapacity(underestimatedCount * 2)
+        for b in self { out.append(digit(b >> 4)); out.append(digit(b & 0x0f)) }
         return String(decoding: out, as: UTF8.self)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import OrbiterCore
 
 /// A W3C trace context (`traceparent`), carried in a task's metadata so a task's logs can be
 /// joined with the trace of the code that submitted it.
@@ -15,16 +16,28 @@ public struct TraceContext: Sendable, Hashable, CustomStringConvertible {
     @TaskLocal public static var current: TraceContext?
 
     /// Parses a `traceparent` header value (version 00 form); `nil` when it is not valid.
+    /// Works on the UTF-8 bytes: a worker parses one per task, and Foundation's trimming and
+    /// case mapping cost more than the rest of the task's bookkeeping.
     public init?(traceparent: String) {
-        let parts = traceparent.trimmingCharacters(in: .whitespaces).lowercased().split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count >= 4, parts[0].count == 2, parts[0] != "ff", Self.isHex(parts[0]),
-              parts[1].count == 32, Self.isHex(parts[1]), parts[1] != String(repeating: "0", count: 32),
-              parts[2].count == 16, Self.isHex(parts[2]), parts[2] != String(repeating: "0", count: 16),
-              parts[3].count == 2, Self.isHex(parts[3]) else { return nil }
-        if parts[0] == "00" && parts.count != 4 { return nil }
-        traceID = String(parts[1])
-        spanID = String(parts[2])
-        flags = String(parts[3])
+        var bytes = Array(traceparent.utf8)
+        while let last = bytes.last, last == 0x20 || last == 0x09 { bytes.removeLast() }
+        let lead = bytes.prefix { $0 == 0x20 || $0 == 0x09 }.count
+        var parts: [[UInt8]] = [[]]
+        for byte in bytes[lead...] {
+            if byte == UInt8(ascii: "-") { parts.append([]); continue }
+            // Lowercase A–F; anything else that is not a hex digit fails the checks below.
+            parts[parts.count - 1].append((0x41...0x46).contains(byte) ? byte | 0x20 : byte)
+        }
+        func valid(_ part: [UInt8], count: Int, nonZero: Bool) -> Bool {
+            part.count == count && part.allSatisfy(Self.isHexDigit) && (!nonZero || part.contains { $0 != UInt8(ascii: "0") })
+        }
+        guard parts.count >= 4, valid(parts[0], count: 2, nonZero: false), parts[0] != Array("ff".utf8),
+              valid(parts[1], count: 32, nonZero: true), valid(parts[2], count: 16, nonZero: true),
+              valid(parts[3], count: 2, nonZero: false) else { return nil }
+        if parts[0] == Array("00".utf8) && parts.count != 4 { return nil }
+        traceID = String(decoding: parts[1], as: UTF8.self)
+        spanID = String(decoding: parts[2], as: UTF8.self)
+        flags = String(decoding: parts[3], as: UTF8.self)
     }
 
     init(traceID: String, spanID: String, flags: String) {
@@ -50,13 +63,25 @@ public struct TraceContext: Sendable, Hashable, CustomStringConvertible {
     /// The metadata key `distributed()` stores the context under.
     public static let metadataKey = "traceparent"
 
-    private static func isHex(_ s: Substring) -> Bool { s.allSatisfy { $0.isHexDigit } }
+    private static func isHexDigit(_ byte: UInt8) -> Bool {
+        (0x30...0x39).contains(byte) || (0x61...0x66).contains(byte)
+    }
 
+    /// Random lowercase hex, never all zeros (W3C forbids an all-zero id).
     private static func randomHex(bytes: Int) -> String {
         var generator = SystemRandomNumberGenerator()
+        var random: [UInt8] = []
+        random.reserveCapacity(bytes)
         while true {
-            let hex = (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
-            if hex.contains(where: { $0 != "0" }) { return hex }
+            random.removeAll(keepingCapacity: true)
+            while random.count < bytes {
+                var word = generator.next() as UInt64
+                for _ in 0..<min(8, bytes - random.count) {
+                    random.append(UInt8(truncatingIfNeeded: word))
+                    word >>= 8
+                }
+            }
+            if random.contains(where: { $0 != 0 }) { return random.hexString }
         }
     }
 }

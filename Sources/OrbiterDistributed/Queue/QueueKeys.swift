@@ -43,7 +43,13 @@ public enum TaskID {
     /// A new random id.
     public static func make() -> String {
         var g = SystemRandomNumberGenerator()
-        return (0..<16).map { _ in UInt8.random(in: 0...255, using: &g) }.hexString
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(16)
+        for _ in 0..<2 {
+            var word = g.next() as UInt64
+            for _ in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: word)); word >>= 8 }
+        }
+        return bytes.hexString
     }
 
     /// Throws `invalidArgument` unless `id` looks like a task id.

@@ -1,27 +1,29 @@
--- start: a claimed queue entry becomes a `running` task, or is dropped.
+-- start: claimed queue entries become `running` tasks, or are dropped — a batch in one step.
 --
--- A task cancelled (or finished) while it waited is acknowledged and deleted, never run.
--- KEYS[1] task hash     {orbiter:Q}:task:<id>
--- KEYS[2] queue stream  {orbiter:Q}:queue
--- ARGV[1] consumer group
--- ARGV[2] queue entry id
--- ARGV[3] worker id
--- ARGV[4] started_at, milliseconds since 1970
--- Returns {"run", payload, attempts, signature, checkpoint} or {"drop", reason}; the checkpoint
--- (JSON, "" when none) lets a taken-over task resume after its last completed step.
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then
-  redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
-  redis.call('XDEL', KEYS[2], ARGV[2])
-  return {'drop', 'missing'}
+-- A worker starts everything one XREADGROUP (or takeover) gave it in one call. A task cancelled
+-- (or finished) while it waited is acknowledged and deleted, never run.
+-- KEYS[1]      queue stream  {orbiter:Q}:queue
+-- KEYS[2..n+1] task hashes   {orbiter:Q}:task:<id>, one per claimed entry
+-- ARGV[1]      consumer group
+-- ARGV[2]      worker id
+-- ARGV[3]      started_at, milliseconds since 1970
+-- ARGV[4..n+3] queue entry ids, in the order of KEYS[2..]
+-- Returns one reply per task, in order: {"run", payload, attempts, signature, checkpoint} or
+-- {"drop", reason}; the checkpoint (JSON, "" when none) lets a taken-over task resume after its
+-- last completed step.
+local out = {}
+for i = 2, #KEYS do
+  local task, entry = KEYS[i], ARGV[i + 2]
+  local state = redis.call('HMGET', task, 'status', 'payload', 'signature', 'checkpoint')
+  local status = state[1]
+  if status == 'pending' or status == 'retrying' then
+    local attempts = redis.call('HINCRBY', task, 'attempts', 1)
+    redis.call('HSET', task, 'status', 'running', 'worker_id', ARGV[2], 'started_at', ARGV[3], 'entry', entry)
+    out[#out + 1] = {'run', state[2], attempts, state[3] or '', state[4] or ''}
+  else
+    redis.call('XACK', KEYS[1], ARGV[1], entry)
+    redis.call('XDEL', KEYS[1], entry)
+    out[#out + 1] = {'drop', status or 'missing'}
+  end
 end
-if status ~= 'pending' and status ~= 'retrying' then
-  redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
-  redis.call('XDEL', KEYS[2], ARGV[2])
-  return {'drop', status}
-end
-redis.call('HSET', KEYS[1], 'status', 'running', 'worker_id', ARGV[3], 'started_at', ARGV[4])
-local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-redis.call('HSET', KEYS[1], 'entry', ARGV[2])
-return {'run', redis.call('HGET', KEYS[1], 'payload'), attempts, redis.call('HGET', KEYS[1], 'signature') or '',
-        redis.call('HGET', KEYS[1], 'checkpoint') or ''}
+return out

@@ -9,6 +9,8 @@ enum StopReason: Sendable {
 final class RunningTasks: Sendable {
     private struct Entry {
         var entryID: String
+        /// When the task's own timeout runs out (nil: no deadline, or already stopped for it).
+        var deadline: ContinuousClock.Instant?
         var stop: @Sendable (StopReason) -> Void
     }
     private let entries = Mutex<[String: Entry]>([:])
@@ -19,8 +21,23 @@ final class RunningTasks: Sendable {
     /// Task ids with the queue entry ids they hold (their leases).
     var leases: [(taskID: String, entryID: String)] { entries.withLock { $0.map { ($0.key, $0.value.entryID) } } }
 
-    func add(_ id: String, entryID: String, stop: @escaping @Sendable (StopReason) -> Void) {
-        entries.withLock { $0[id] = Entry(entryID: entryID, stop: stop) }
+    func add(_ id: String, entryID: String, deadline: ContinuousClock.Instant? = nil, stop: @escaping @Sendable (StopReason) -> Void) {
+        entries.withLock { $0[id] = Entry(entryID: entryID, deadline: deadline, stop: stop) }
+    }
+
+    /// Stops, with `.timeout`, every task whose deadline has passed (each once). One sweep for
+    /// all tasks is far cheaper than a timer and a child task per task.
+    func stopOverdue(now: ContinuousClock.Instant = .now) {
+        let overdue = entries.withLock { all -> [Entry] in
+            var found: [Entry] = []
+            for (id, entry) in all {
+                guard let deadline = entry.deadline, deadline <= now else { continue }
+                found.append(entry)
+                all[id]?.deadline = nil
+            }
+            return found
+        }
+        for entry in overdue { entry.stop(.timeout) }
     }
 
     func remove(_ id: String) { _ = entries.withLock { $0.removeValue(forKey: id) } }

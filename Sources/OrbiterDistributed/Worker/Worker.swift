@@ -70,6 +70,7 @@ public final class Worker: Sendable {
             group.addTask { try await self.heartbeatLoop() }
             group.addTask { try await self.controlLoop() }
             group.addTask { try await self.leaseLoop() }
+            group.addTask { try await self.timeoutLoop() }
             group.addTask { await self.queueDepthLoop() }
             group.addTask { [self] in
                 await withTaskCancellationHandler {
@@ -137,16 +138,32 @@ public final class Worker: Sendable {
                     backoff = min(backoff * 2, .seconds(5))
                     continue
                 }
+                var claims: [ClaimedEntry] = []
                 for entry in entries {
                     guard let taskID = entry.fields["task"] else {
                         _ = try? await client.pipeline([["XACK", keys.stream, QueueKeys.group, entry.id], ["XDEL", keys.stream, entry.id]])
                         log("dropped queue entry \(entry.id) without a task id")
                         continue
                     }
-                    running.add(taskID, entryID: entry.id) { _ in } // reserve the slot until the task registers its stop handle
+                    claims.append(ClaimedEntry(entryID: entry.id, taskID: taskID))
+                }
+                let outcomes: [StartOutcome]
+                do {
+                    outcomes = try await metrics.redis("start") { try await broker.start(claims, workerID: configuration.workerID) }
+                } catch {
+                    // The entries stay claimed but unstarted; their leases lapse and a worker takes them over.
+                    log("could not start \(claims.count) task(s) (\(error)); they stay queued")
+                    continue
+                }
+                for (claim, outcome) in zip(claims, outcomes) {
+                    guard case .run(let payload, let attempt, let signature, let checkpoint) = outcome else {
+                        if case .drop(let reason) = outcome { log("task \(claim.taskID): skipped (\(reason))", task: claim.taskID) }
+                        continue
+                    }
+                    running.add(claim.taskID, entryID: claim.entryID) { _ in } // reserve the slot until the task registers its stop handle
                     tasks.addTask {
-                        await self.process(entryID: entry.id, taskID: taskID)
-                        self.running.remove(taskID)
+                        await self.process(claim, payloadText: payload, attempt: attempt, signature: signature, checkpoint: checkpoint)
+                        self.running.remove(claim.taskID)
                         slots.continuation.yield()
                     }
                 }
@@ -170,58 +187,45 @@ public final class Worker: Sendable {
 
     // MARK: One task
 
-    private func process(entryID: String, taskID: String) async {
-        let started: RedisReply
-        do {
-            started = try await metrics.redis("start") { try await client.run(QueueScripts.start, keys: [keys.task(taskID), keys.stream],
-                                           args: [QueueKeys.group, entryID, configuration.workerID, String(TaskBroker.nowMs())]) }
-        } catch {
-            log("task \(taskID): could not start (\(error)); it stays queued", task: taskID)
-            return
-        }
-        guard let parts = started.array, parts.first?.string == "run", parts.count >= 3, let payloadText = parts[1].string else {
-            log("task \(taskID): skipped (\(started.array?.last?.string ?? "?"))", task: taskID)
-            return
-        }
+    private func process(_ claim: ClaimedEntry, payloadText: String, attempt: Int, signature: String, checkpoint: String) async {
+        let taskID = claim.taskID, entryID = claim.entryID
         let clock = ContinuousClock.now
         metrics.inFlight.increment()
         defer { metrics.inFlight.decrement() }
         let publisher = EventPublisher(client: client, key: keys.events(taskID), settings: configuration.settings)
         let stopReason = Mutex<StopReason?>(nil)
         var agentName = ""
-        let attempt = Int(parts[2].int ?? 1)
         var maxRetries = configuration.maxRetries
         var traceID: String?
         func taskLog(_ line: String, level: Logger.Level = .info) {
             log(line, level: level, task: taskID, agent: agentName, trace: traceID)
         }
         do {
-            try verifySignature(payloadText, signature: parts.count > 3 ? parts[3].string ?? "" : "")
+            try verifySignature(payloadText, signature: signature)
             let payload = try TaskPayload(jsonText: payloadText)
             maxRetries = payload.maxRetries ?? configuration.maxRetries
             agentName = payload.node["name"]?.stringValue ?? ""
             traceID = payload.metadata[TraceContext.metadataKey].flatMap(TraceContext.init(traceparent:))?.traceID
             metrics.waited(since: payload.createdAt)
-            taskLog("task \(taskID) started: \(agentName) (attempt \(parts[2].int ?? 1))")
+            taskLog("task \(taskID) started: \(agentName) (attempt \(attempt))")
             let node = try await rebuild(payload)
-            let resume = parts.count > 4 ? parts[4].string.flatMap { $0.isEmpty ? nil : try? Checkpoint(json: JSONValue.parse($0)) } : nil
+            let resume = checkpoint.isEmpty ? nil : try? Checkpoint(json: JSONValue.parse(checkpoint))
             if let resume {
                 await publisher.publish(.status(StatusEvent(status: .resumed, agentName: agentName,
                                                             message: "resumed after step \(resume.steps) (attempt \(attempt))")))
             }
             let work = Task {
-                try await Self.withTimeout(seconds: payload.timeout, onTimeout: { stopReason.withLock { $0 = $0 ?? .timeout } }) {
-                    try await Run().execute(node, input: payload.input, messages: payload.messages, detailed: payload.detailed,
-                                            resume: resume, checkpoint: { [client = self.client, taskKey = self.keys.task(taskID)] state in
-                        // Best effort: a lost checkpoint only means more work after a takeover.
-                        _ = try? await client.send(["HSET", taskKey, "checkpoint", state.json.jsonString])
-                    }) { event in
-                        self.metrics.observe(event)
-                        await publisher.publish(event)
-                    }
+                try await Run().execute(node, input: payload.input, messages: payload.messages, detailed: payload.detailed,
+                                        resume: resume, checkpoint: { [client = self.client, taskKey = self.keys.task(taskID)] state in
+                    // Best effort: a lost checkpoint only means more work after a takeover.
+                    _ = try? await client.send(["HSET", taskKey, "checkpoint", state.json.jsonString])
+                }) { event in
+                    self.metrics.observe(event)
+                    await publisher.publish(event)
                 }
             }
-            running.add(taskID, entryID: entryID) { reason in
+            // The timeout sweep (`timeoutLoop`) stops the run with `.timeout` once the deadline passes.
+            running.add(taskID, entryID: entryID, deadline: .now + .seconds(min(payload.timeout, 1e9))) { reason in
                 stopReason.withLock { $0 = $0 ?? reason }
                 work.cancel()
             }
@@ -345,22 +349,12 @@ public final class Worker: Sendable {
         counters.finished(failed: status != .completed)
     }
 
-    /// Runs `body`, cancelling it after `seconds` (and calling `onTimeout` first).
-    static func withTimeout<T: Sendable>(seconds: Double, onTimeout: @escaping @Sendable () -> Void,
-                                         _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
-                onTimeout()
-                return nil
-            }
-            defer { group.cancelAll() }
-            while let next = try await group.next() {
-                if let value = next { return value }
-                throw CancellationError()
-            }
-            throw CancellationError()
+    /// Stops tasks that ran past their timeout, checking every 50 ms (timeouts are whole seconds
+    /// or more in practice, so the slack is small next to them).
+    private func timeoutLoop() async throws {
+        while !Task.isCancelled {
+            try await Task.sleep(for: .milliseconds(50))
+            running.stopOverdue()
         }
     }
 

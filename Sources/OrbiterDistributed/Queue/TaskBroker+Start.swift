@@ -1,0 +1,37 @@
+import OrbiterRedis
+
+/// A queue entry a worker has claimed (read from the consumer group, or taken over).
+struct ClaimedEntry: Sendable {
+    /// The queue stream entry id (the lease).
+    var entryID: String
+    var taskID: String
+}
+
+/// What `start.lua` made of one claimed entry.
+enum StartOutcome: Sendable, Equatable {
+    /// Run it: the stored payload text, this attempt's number (1 = first), the payload's HMAC
+    /// signature ("" when unsigned) and the last checkpoint's JSON ("" when none).
+    case run(payload: String, attempt: Int, signature: String, checkpoint: String)
+    /// Not runnable any more (cancelled, finished or deleted while it waited); the entry is gone.
+    case drop(reason: String)
+}
+
+extension TaskBroker {
+    /// Starts a batch of claimed entries in one atomic call (one round trip for all).
+    func start(_ claims: [ClaimedEntry], workerID: String, now: Int64 = TaskBroker.nowMs()) async throws -> [StartOutcome] {
+        guard !claims.isEmpty else { return [] }
+        let reply = try await client.run(QueueScripts.start, keys: [keys.stream] + claims.map { keys.task($0.taskID) },
+                                         args: [QueueKeys.group, workerID, String(now)] + claims.map { $0.entryID as any RedisArgument })
+        guard let items = reply.array, items.count == claims.count else {
+            throw DistributedError.badPayload("start: unexpected reply \(reply)")
+        }
+        return items.map { item in
+            let parts = item.array ?? []
+            guard parts.first?.string == "run", parts.count >= 5 else {
+                return .drop(reason: parts.count > 1 ? parts[1].string ?? "?" : "?")
+            }
+            return .run(payload: parts[1].string ?? "", attempt: Int(parts[2].int ?? 1), signature: parts[3].string ?? "",
+                        checkpoint: parts[4].string ?? "")
+        }
+    }
+}
