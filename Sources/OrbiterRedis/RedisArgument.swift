@@ -4,11 +4,18 @@ import Foundation
 public protocol RedisArgument {
     /// The exact bytes Redis receives for this argument.
     var redisBytes: [UInt8] { get }
+    /// Appends `redisBytes` to a command buffer; conformers override it to skip the temporary array.
+    func appendRedisBytes(to buffer: inout [UInt8])
+}
+
+extension RedisArgument {
+    public func appendRedisBytes(to buffer: inout [UInt8]) { buffer.append(contentsOf: redisBytes) }
 }
 
 extension String: RedisArgument {
     /// UTF-8 bytes.
     public var redisBytes: [UInt8] { Array(utf8) }
+    public func appendRedisBytes(to buffer: inout [UInt8]) { buffer.append(contentsOf: utf8) }
 }
 
 extension Substring: RedisArgument {
@@ -19,6 +26,7 @@ extension Substring: RedisArgument {
 extension Int: RedisArgument {
     /// Decimal text, as Redis parses integers.
     public var redisBytes: [UInt8] { Array(String(self).utf8) }
+    public func appendRedisBytes(to buffer: inout [UInt8]) { buffer.append(contentsOf: String(self).utf8) }
 }
 
 extension Int64: RedisArgument {
@@ -50,12 +58,13 @@ struct EncodedCommand: Sendable {
 
     init(_ args: [any RedisArgument]) {
         var bytes: [UInt8] = []
+        bytes.reserveCapacity(256)
         var lengths: [Int] = []
         lengths.reserveCapacity(args.count)
         for arg in args {
-            let b = arg.redisBytes
-            bytes.append(contentsOf: b)
-            lengths.append(b.count)
+            let before = bytes.count
+            arg.appendRedisBytes(to: &bytes)
+            lengths.append(bytes.count - before)
         }
         bytes.append(0)
         self.bytes = bytes

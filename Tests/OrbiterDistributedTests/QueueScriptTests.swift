@@ -39,9 +39,10 @@ final class QueueScriptTests: DistributedTestCase {
         let again = try await broker.start([ClaimedEntry(entryID: entry, taskID: id)], workerID: "w2", now: 2000)
         XCTAssertEqual(again, [.drop(reason: "running")])
         func finish(_ worker: String) async throws -> Int64? {
-            try await broker.client.run(QueueScripts.finish, keys: [broker.keys.task(id), broker.keys.stream, broker.keys.events(id), broker.keys.index, broker.keys.dead],
+            try await broker.client.run(QueueScripts.finish, keys: [broker.keys.task(id), broker.keys.stream, broker.keys.events(id), broker.keys.dead,
+                                                                   broker.keys.counter("completed", minute: 0)],
                                         args: [QueueKeys.group, worker, "completed", #"{"output":"ok"}"#, "", #"{"type":"status","status":"completed","agent_name":"a","message":""}"#,
-                                               "3000", 60, 60, "0", id, broker.keys.counter("completed", minute: 0)]).int
+                                               "3000", 60, 60, id]).int
         }
         let value3 = try await finish("w2")
         XCTAssertEqual(value3, 0)

@@ -12,6 +12,16 @@ enum JSONParser {
     static let maxDepth = 512
 
     static func parse(_ bytes: [UInt8]) throws -> JSONValue {
+        try bytes.withUnsafeBufferPointer { try parse(buffer: $0) }
+    }
+
+    static func parse(_ text: String) throws -> JSONValue {
+        var text = text
+        return try text.withUTF8 { try parse(buffer: $0) }
+    }
+
+    /// Reads straight from the bytes: payloads and events are parsed once per task, so no copy.
+    static func parse(buffer bytes: UnsafeBufferPointer<UInt8>) throws -> JSONValue {
         var parser = Cursor(bytes: bytes)
         parser.skipSpace()
         let value = try parser.value(depth: 0)
@@ -21,7 +31,7 @@ enum JSONParser {
     }
 
     struct Cursor {
-        let bytes: [UInt8]
+        let bytes: UnsafeBufferPointer<UInt8>
         var index = 0
 
         func error(_ message: String) -> JSONParseError { JSONParseError(message: message, offset: index) }
@@ -65,6 +75,7 @@ enum JSONParser {
         mutating func object(depth: Int) throws -> JSONValue {
             index += 1
             var members: [String: JSONValue] = [:]
+            members.reserveCapacity(8)
             skipSpace()
             if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
             while true {
@@ -210,6 +221,13 @@ enum JSONParser {
                 let digits = index
                 while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
                 guard index > digits else { throw error("expected digits in exponent") }
+            }
+            if !isFloat, index - start <= 18 {
+                // Fits in Int without overflow: no text round trip.
+                var i = start, negative = false, value = 0
+                if bytes[i] == UInt8(ascii: "-") { negative = true; i += 1 }
+                while i < index { value = value * 10 + Int(bytes[i] - UInt8(ascii: "0")); i += 1 }
+                return .int(negative ? -value : value)
             }
             let text = String(decoding: bytes[start..<index], as: UTF8.self)
             if !isFloat, let i = Int(text) { return .int(i) }

@@ -56,7 +56,7 @@ extension JSONValue {
 
     /// Parses JSON text. Errors name the byte offset and what was expected.
     public static func parse(_ text: String) throws -> JSONValue {
-        try JSONParser.parse(Array(text.utf8))
+        try JSONParser.parse(text)
     }
 
     /// Parses JSON bytes.

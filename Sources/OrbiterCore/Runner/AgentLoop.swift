@@ -71,8 +71,10 @@ struct AgentLoop: Sendable {
 
                 if calls.isEmpty {
                     await completeStep(step, startedAt: startedAt, usage: usage)
-                    let reply = text.trimmingCharacters(in: .whitespacesAndNewlines)
-                    if handoffTargets.contains(reply) { return .handoff(target: reply, messages: messages) }
+                    if !handoffTargets.isEmpty {
+                        let reply = text.trimmingCharacters(in: .whitespacesAndNewlines)
+                        if handoffTargets.contains(reply) { return .handoff(target: reply, messages: messages) }
+                    }
                     return .finished(output: text, messages: messages)
                 }
 

@@ -14,11 +14,11 @@
 local out = {}
 for i = 2, #KEYS do
   local task, entry = KEYS[i], ARGV[i + 2]
-  local state = redis.call('HMGET', task, 'status', 'payload', 'signature', 'checkpoint')
+  local state = redis.call('HMGET', task, 'status', 'payload', 'signature', 'checkpoint', 'attempts')
   local status = state[1]
   if status == 'pending' or status == 'retrying' then
-    local attempts = redis.call('HINCRBY', task, 'attempts', 1)
-    redis.call('HSET', task, 'status', 'running', 'worker_id', ARGV[2], 'started_at', ARGV[3], 'entry', entry)
+    local attempts = (tonumber(state[5]) or 0) + 1
+    redis.call('HSET', task, 'status', 'running', 'worker_id', ARGV[2], 'started_at', ARGV[3], 'entry', entry, 'attempts', attempts)
     out[#out + 1] = {'run', state[2], attempts, state[3] or '', state[4] or ''}
   else
     redis.call('XACK', KEYS[1], ARGV[1], entry)

@@ -36,14 +36,15 @@ public final class Worker: Sendable {
     private var keys: QueueKeys { broker.keys }
     private var client: RedisClient { broker.client }
     /// Logs with the worker's id, and the task's id, agent, trace id and step where known.
-    func log(_ line: String, level: Logger.Level = .info, task: String? = nil, agent: String? = nil, trace: String? = nil,
-             step: Int? = nil) {
+    func log(_ line: @autoclosure () -> String, level: Logger.Level = .info, task: String? = nil, agent: String? = nil,
+             trace: String? = nil, step: Int? = nil) {
+        guard configuration.logger.logLevel <= level else { return }
         var metadata: Logger.Metadata = ["worker_id": .string(configuration.workerID)]
         if let task { metadata["task_id"] = .string(task) }
         if let agent, !agent.isEmpty { metadata["agent"] = .string(agent) }
         if let trace { metadata["trace_id"] = .string(trace) }
         if let step { metadata["step"] = .stringConvertible(step) }
-        configuration.logger.log(level: level, "\(line)", metadata: metadata)
+        configuration.logger.log(level: level, "\(line())", metadata: metadata)
     }
 
     /// Stop claiming; running tasks get `drainTimeout` to finish, then are cancelled. `run()` returns after.
@@ -197,8 +198,8 @@ public final class Worker: Sendable {
         var agentName = ""
         var maxRetries = configuration.maxRetries
         var traceID: String?
-        func taskLog(_ line: String, level: Logger.Level = .info) {
-            log(line, level: level, task: taskID, agent: agentName, trace: traceID)
+        func taskLog(_ line: @autoclosure () -> String, level: Logger.Level = .info) {
+            log(line(), level: level, task: taskID, agent: agentName, trace: traceID)
         }
         do {
             try verifySignature(payloadText, signature: signature)
@@ -329,11 +330,11 @@ public final class Worker: Sendable {
         while true {
             do {
                 let done = try await metrics.redis("finish") { try await client.run(QueueScripts.finish,
-                                                keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.index, keys.dead],
+                                                keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.dead,
+                                                       keys.counter(status.rawValue, minute: now / 60_000)],
                                                 args: [QueueKeys.group, configuration.workerID, status.rawValue, result, error,
                                                        StreamEvent.status(terminal).jsonString, String(now), settings.taskTTL,
-                                                       settings.eventsTTL, String(now - Int64(settings.taskTTL) * 1000), taskID,
-                                                       keys.counter(status.rawValue, minute: now / 60_000)]) }
+                                                       settings.eventsTTL, taskID]) }
                 if done.int == 0 { log("task \(taskID): no longer running on this worker; outcome '\(status.rawValue)' not recorded", task: taskID) }
                 break
             } catch RedisError.connection(let message) where ContinuousClock.now < giveUp && !Task.isCancelled {
@@ -397,10 +398,13 @@ public final class Worker: Sendable {
         guard expected == signature else { throw DistributedError.badPayload("signature: the payload does not match its signature (tampered, or signed with another secret)") }
     }
 
-    /// Moves delayed retries whose time has come back onto the queue.
+    /// Moves delayed retries whose time has come back onto the queue, and drops index entries of
+    /// tasks older than the task TTL (their hashes have expired).
     private func promoteDelayed() async throws {
+        let now = TaskBroker.nowMs()
         _ = try await client.run(QueueScripts.promote, keys: [keys.delayed, keys.stream],
-                                 args: [String(TaskBroker.nowMs()), 100, keys.taskPrefix, configuration.settings.maxQueueLength])
+                                 args: [String(now), 100, keys.taskPrefix, configuration.settings.maxQueueLength])
+        _ = try await client.send(["ZREMRANGEBYSCORE", keys.index, "-inf", "(" + String(now - Int64(configuration.settings.taskTTL) * 1000)])
     }
 
     /// Takes over entries whose lease expired (their worker stopped renewing: it died).
