@@ -41,6 +41,23 @@ final class JSONTests: XCTestCase {
 
     func testInvalidUTF8IsRejected() {
         XCTAssertThrowsError(try JSONValue.parse(bytes: [0x22, 0xff, 0x22]))
+        // Sequences a repairing decoder would turn into U+FFFD of the same length: overlong, surrogate, truncated.
+        XCTAssertThrowsError(try JSONValue.parse(bytes: [0x22, 0xE0, 0x80, 0x80, 0x22]))
+        XCTAssertThrowsError(try JSONValue.parse(bytes: [0x22, 0xED, 0xA0, 0x80, 0x22]))
+        XCTAssertThrowsError(try JSONValue.parse(bytes: [0x22, 0x61, 0xE2, 0x82, 0x22]))
+        XCTAssertThrowsError(try JSONValue.parse(bytes: [0x22, 0x5C, 0x6E, 0xC3, 0x22])) // after an escape
+        XCTAssertEqual(try JSONValue.parse(bytes: [0x22, 0xC3, 0xA9, 0x5C, 0x6E, 0x22]), .string("é\n"))
+    }
+
+    func testIntegerEdgesAndControlCharacterEscapes() throws {
+        XCTAssertEqual(try JSONValue.parse("-0"), .int(0))
+        XCTAssertEqual(try JSONValue.parse("999999999999999999"), .int(999_999_999_999_999_999))
+        XCTAssertEqual(try JSONValue.parse("-99999999999999999"), .int(-99_999_999_999_999_999))
+        XCTAssertEqual(try JSONValue.parse("9223372036854775807"), .int(Int.max))
+        XCTAssertEqual(try JSONValue.parse("-9223372036854775808"), .int(Int.min))
+        XCTAssertEqual(try JSONValue.parse("9223372036854775808"), .double(9_223_372_036_854_775_808))
+        XCTAssertEqual(JSONValue.string("a\u{01}\u{1f}\u{08}\u{0C}é\"").jsonString, #""a\u0001\u001f\b\fé\"""#)
+        XCTAssertEqual(try JSONValue.parse(JSONValue.string("\u{00}x\r").jsonString), .string("\u{00}x\r"))
     }
 
     func testSHA256AndHMACVectors() {

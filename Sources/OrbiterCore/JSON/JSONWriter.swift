@@ -4,29 +4,38 @@
 /// bytes (bundle hashes and signatures depend on it); `writeObject(_:)` keeps a caller's order for
 /// human-facing output such as events, where `type` comes first.
 public struct JSONWriter: Sendable {
+    /// The UTF-8 bytes written so far (appending bytes is much cheaper than growing a `String`).
+    private var bytes: [UInt8] = []
+
     /// The text written so far.
-    public private(set) var output: String = ""
+    public var output: String { String(decoding: bytes, as: UTF8.self) }
 
     /// Starts an empty writer.
-    public init() { output.reserveCapacity(128) }
+    public init() { bytes.reserveCapacity(256) }
+
+    private mutating func append(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    private mutating func append(_ text: String) { bytes.append(contentsOf: text.utf8) }
 
     /// Appends one value.
     public mutating func write(_ value: JSONValue) {
         switch value {
-        case .null: output += "null"
-        case .bool(let b): output += b ? "true" : "false"
-        case .int(let i): output += String(i)
+        case .null: append("null")
+        case .bool(let b): if b { append("true") } else { append("false") }
+        case .int(let i): append(String(i))
         case .double(let d): writeDouble(d)
         case .string(let s): writeString(s)
         case .array(let items):
-            output += "["
+            append("[")
             var first = true
             for item in items {
-                if !first { output += "," }
+                if !first { append(",") }
                 first = false
                 write(item)
             }
-            output += "]"
+            append("]")
         case .object(let members):
             writeObject(members.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
         }
@@ -34,57 +43,55 @@ public struct JSONWriter: Sendable {
 
     /// Appends an object whose members keep the given order; `nil` members are left out.
     public mutating func writeObject(_ members: [(String, JSONValue?)]) {
-        output += "{"
+        append("{")
         var first = true
         for (key, value) in members {
             guard let value else { continue }
-            if !first { output += "," }
+            if !first { append(",") }
             first = false
             writeString(key)
-            output += ":"
+            append(":")
             write(value)
         }
-        output += "}"
+        append("}")
     }
 
     /// Floats always carry a fraction or exponent, so `3.0` reads back as a float, not an integer.
     /// Non-finite values have no JSON form and are written as `null`.
     mutating func writeDouble(_ d: Double) {
-        guard d.isFinite else { output += "null"; return }
+        guard d.isFinite else { append("null"); return }
         if d.rounded() == d && abs(d) < 1e16 {
-            output += String(Int64(d)) + ".0"
+            append(String(Int64(d))); append(".0")
         } else {
-            output += "\(d)"
+            append("\(d)")
         }
     }
 
     mutating func writeString(_ s: String) {
-        output += "\""
+        bytes.append(0x22)
         var needsEscape = false
         for b in s.utf8 where b < 0x20 || b == 0x22 || b == 0x5C { needsEscape = true; break }
         if !needsEscape {
-            output += s
+            append(s)
         } else {
-            for scalar in s.unicodeScalars {
-                switch scalar {
-                case "\"": output += "\\\""
-                case "\\": output += "\\\\"
-                case "\n": output += "\\n"
-                case "\r": output += "\\r"
-                case "\t": output += "\\t"
-                case "\u{08}": output += "\\b"
-                case "\u{0C}": output += "\\f"
-                default:
-                    if scalar.value < 0x20 {
-                        let hex = String(scalar.value, radix: 16)
-                        output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                    } else {
-                        output.unicodeScalars.append(scalar)
-                    }
+            // Escapes are ASCII, so a byte loop is exact; other UTF-8 bytes pass through.
+            for b in s.utf8 {
+                switch b {
+                case 0x22: append(#"\""#)
+                case 0x5C: append(#"\\"#)
+                case 0x0A: append(#"\n"#)
+                case 0x0D: append(#"\r"#)
+                case 0x09: append(#"\t"#)
+                case 0x08: append(#"\b"#)
+                case 0x0C: append(#"\f"#)
+                case ..<0x20:
+                    let hex = String(b, radix: 16)
+                    append(#"\u"# + String(repeating: "0", count: 4 - hex.count) + hex)
+                default: bytes.append(b)
                 }
             }
         }
-        output += "\""
+        bytes.append(0x22)
     }
 }
 

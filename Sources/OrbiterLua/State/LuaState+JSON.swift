@@ -47,7 +47,7 @@ extension LuaStack {
             guard d.isFinite else { throw LuaError(message: "\(path): \(d) has no JSON form") }
             return .double(d)
         case LUA_TSTRING:
-            guard let bytes = bytes(at: index), let s = String(validating: bytes, as: UTF8.self) else {
+            guard let s = strictString(at: index) else {
                 throw LuaError(message: "\(path): string is not valid UTF-8")
             }
             return .string(s)
@@ -90,7 +90,7 @@ extension LuaStack {
                 let key: String
                 switch lua_type(L, -2) {
                 case LUA_TSTRING:
-                    guard let b = bytes(at: -2), let s = String(validating: b, as: UTF8.self) else {
+                    guard let s = strictString(at: -2) else {
                         pop(2)
                         throw LuaError(message: "\(path): a key is not valid UTF-8")
                     }

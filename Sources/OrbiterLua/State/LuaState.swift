@@ -77,6 +77,14 @@ struct LuaStack {
         return String(decoding: UnsafeRawBufferPointer(start: p, count: len), as: UTF8.self)
     }
 
+    /// The string at `index` as text, or nil when it is not a string or not valid UTF-8.
+    func strictString(at index: Int32) -> String? {
+        guard lua_type(L, index) == LUA_TSTRING else { return nil }
+        var len = 0
+        guard let p = orbiter_lua_tolstring(L, index, &len) else { return nil }
+        return UnsafeRawBufferPointer(start: p, count: len).withMemoryRebound(to: UInt8.self) { String(strictUTF8: $0) }
+    }
+
     /// Raw bytes of the string at `index`.
     func bytes(at index: Int32) -> [UInt8]? {
         guard lua_type(L, index) == LUA_TSTRING else { return nil }
