@@ -208,7 +208,8 @@ public final class Worker: Sendable {
             agentName = payload.node["name"]?.stringValue ?? ""
             traceID = payload.metadata[TraceContext.metadataKey].flatMap(TraceContext.init(traceparent:))?.traceID
             metrics.waited(since: payload.createdAt)
-            taskLog("task \(taskID) started: \(agentName) (attempt \(attempt))")
+            // One info line per task (its outcome, below); the start is for debugging.
+            taskLog("task \(taskID) started: \(agentName) (attempt \(attempt))", level: .debug)
             let node = try await rebuild(payload)
             let resume = checkpoint.isEmpty ? nil : try? Checkpoint(json: JSONValue.parse(checkpoint))
             if let resume {
@@ -390,7 +391,7 @@ public final class Worker: Sendable {
     private func verifySignature(_ payload: String, signature: String) throws {
         guard configuration.settings.secret != nil else {
             let first = warnedUnsigned.withLock { warned -> Bool in defer { warned = true }; return !warned }
-            if first { log("warning: ORBITER_SECRET is not set: this worker runs task scripts without checking who sent them") }
+            if first { log("ORBITER_SECRET is not set: this worker runs task scripts without checking who sent them", level: .warning) }
             return
         }
         let expected = configuration.settings.signature(of: payload)
