@@ -124,6 +124,56 @@ final class DistributedRunTests: DistributedTestCase {
         let value11 = try await handle.status()?.status
         XCTAssertEqual(value11, .failed)
     }
+
+    func testResultComesFromTheTerminalEntryWhenSmallAndFromTheHashOtherwise() async throws {
+        let (_, agent) = try load(try script("""
+            local orbiter = require "orbiter"
+            local m = orbiter.model { name = "m", respond = function(request)
+              local text = request.messages[#request.messages].content
+              if text == "big" then return string.rep("x", 20000) end
+              return "echo " .. text
+            end }
+            return orbiter.agent { name = "a", model = m }
+            """))
+        try startWorker()
+        let broker = try broker()
+        let small = try await distributed(agent, "hi", broker: broker)
+        let big = try await distributed(agent, "big", broker: broker)
+        let other = try broker.handle(for: small.taskID)
+        try await eventually("both finished") {
+            let a = try await small.status()?.status, b = try await big.status()?.status
+            return a == .completed && b == .completed
+        }
+        // Change the stored results: a fresh handle reads the terminal entry, an id's handle the hash.
+        for id in [small.taskID, big.taskID] {
+            _ = try await broker.client.send(["HSET", broker.keys.task(id), "result", #"{"output":"from the hash"}"#])
+        }
+        let fromEntry = try await small.result(timeout: .seconds(10))
+        XCTAssertEqual(fromEntry["output"], "echo hi")
+        let fromHash = try await other.result(timeout: .seconds(10))
+        XCTAssertEqual(fromHash["output"], "from the hash")
+        let bigResult = try await big.result(timeout: .seconds(10))
+        XCTAssertEqual(bigResult["output"], "from the hash", "results over 16 KiB stay only in the hash")
+        let entries = try await broker.client.send(["XRANGE", broker.keys.events(big.taskID), "-", "+"])
+        let terminal = try XCTUnwrap(StreamReplies.entries(entries).last)
+        XCTAssertEqual(terminal.fields["outcome"], "completed")
+        XCTAssertNil(terminal.fields["result"])
+    }
+
+    func testAnIdempotentResubmitOfAFinishedTaskWithExpiredEventsAnswersAtOnce() async throws {
+        let (_, agent) = try load(try calculator())
+        try startWorker()
+        let broker = try broker()
+        let first = try await distributed(agent, "2 + 2", broker: broker, idempotencyKey: "once")
+        _ = try await first.result(timeout: .seconds(10))
+        _ = try await broker.client.send(["DEL", broker.keys.events(first.taskID)])
+        let again = try await distributed(agent, "2 + 2", broker: broker, idempotencyKey: "once")
+        XCTAssertEqual(again.taskID, first.taskID)
+        let started = ContinuousClock.now
+        let result = try await again.result(timeout: .seconds(10))
+        XCTAssertEqual(result["output"], "The answer is 4.")
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(2), "an existing task's state is read first, not waited for")
+    }
 }
 
 

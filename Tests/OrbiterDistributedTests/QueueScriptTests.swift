@@ -42,7 +42,7 @@ final class QueueScriptTests: DistributedTestCase {
             try await broker.client.run(QueueScripts.finish, keys: [broker.keys.task(id), broker.keys.stream, broker.keys.events(id), broker.keys.dead,
                                                                    broker.keys.counter("completed", minute: 0)],
                                         args: [QueueKeys.group, worker, "completed", #"{"output":"ok"}"#, "", #"{"type":"status","status":"completed","agent_name":"a","message":""}"#,
-                                               "3000", 60, 60, id]).int
+                                               "3000", 60, 60, id, "1"]).int
         }
         let value3 = try await finish("w2")
         XCTAssertEqual(value3, 0)

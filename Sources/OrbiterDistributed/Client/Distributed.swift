@@ -41,10 +41,10 @@ public func distributed(_ node: some RunnableConvertible, _ input: String, messa
     let bundle = try bundle ?? LoadedBundles.bundle(for: runnable)
     let payload = TaskPayload(node: runnable.toDict(), input: input, messages: messages, detailed: detailed, metadata: metadata,
                               timeout: timeout, bundle: bundle?.sha256, maxRetries: maxRetries)
-    let id = try await broker.submit(payload, bundle: bundle, idempotencyKey: idempotencyKey)
+    let (id, isNew) = try await broker.store(payload, bundle: bundle, idempotencyKey: idempotencyKey)
     // Client-side, so it goes to the process's global metrics system (a no-op unless bootstrapped).
     Counter(label: "orbiter_tasks_submitted_total", dimensions: [("queue", broker.keys.queue)]).increment()
-    return TaskHandle(taskID: id, broker: broker)
+    return TaskHandle(taskID: id, broker: broker, isFresh: isNew)
 }
 
 /// The trace a new task carries: a child of the given or current trace, else a new one.

@@ -30,6 +30,12 @@ public struct EventSubscriber: Sendable {
     /// (no polling); when nothing arrives for a while it checks the task still exists, so a
     /// deleted or expired task ends the stream with an error instead of hanging.
     public func stream(_ taskID: String, from: String = "0") -> AsyncThrowingStream<StoredEvent, any Error> {
+        follow(taskID, from: from) { $0 }
+    }
+
+    /// `stream`, handing each event through `transform` in the same task (no second stream).
+    func follow<Element: Sendable>(_ taskID: String, from: String,
+                                   _ transform: @escaping @Sendable (StoredEvent) -> Element) -> AsyncThrowingStream<Element, any Error> {
         let broker = self.broker
         return AsyncThrowingStream { continuation in
             let task = Task {
@@ -56,7 +62,7 @@ public struct EventSubscriber: Sendable {
                         }
                         let events = StreamReplies.events(StreamReplies.firstStream(reply))
                         for stored in events {
-                            continuation.yield(stored)
+                            continuation.yield(transform(stored))
                             last = stored.id
                             if stored.event.isTerminal {
                                 continuation.finish()

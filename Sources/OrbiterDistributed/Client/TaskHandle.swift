@@ -6,17 +6,21 @@ import OrbiterRedis
 public struct TaskHandle: Sendable {
     public let taskID: String
     let broker: TaskBroker
+    /// Submitted by this process just now: it exists, so `result()` need not read its state first.
+    let isFresh: Bool
 
     /// A handle for an existing task id (e.g. one printed by `orbiter submit`).
     public init(taskID: String, redisURL: String? = nil, queue: String = "default") throws {
         try TaskID.validate(taskID)
         self.taskID = taskID
         self.broker = try TaskBroker(redisURL: redisURL, queue: queue)
+        self.isFresh = false
     }
 
-    init(taskID: String, broker: TaskBroker) {
+    init(taskID: String, broker: TaskBroker, isFresh: Bool = false) {
         self.taskID = taskID
         self.broker = broker
+        self.isFresh = isFresh
     }
 
     /// The queue this task is on (the handle for an id: `TaskBroker.handle(for:)`).
@@ -29,22 +33,42 @@ public struct TaskHandle: Sendable {
 
     /// Waits for the end and returns the result dict (`output`, `usage`, `steps`). Throws
     /// "Task <id> failed: <error>", "cancelled", or `waitTimedOut`. Waits by blocking on the
-    /// task's event stream, not by polling.
+    /// task's event stream, not by polling; the terminal entry carries the outcome, so a task
+    /// submitted here costs no read besides the wait.
     public func result(timeout: Duration? = nil) async throws -> JSONValue {
         let deadline = timeout.map { ContinuousClock.now + $0 }
+        var readState = !isFresh
         while true {
-            guard let state = try await status() else { throw DistributedError.taskNotFound(taskID) }
-            switch state.status {
-            case .completed: return state.result ?? ["output": ""]
-            case .failed: throw DistributedError.taskFailed(id: taskID, error: state.error ?? "unknown error")
-            case .cancelled: throw DistributedError.taskCancelled(taskID)
-            case .pending, .running, .retrying: break
+            if readState {
+                guard let state = try await status() else { throw DistributedError.taskNotFound(taskID) }
+                switch state.status {
+                case .completed: return state.result ?? ["output": ""]
+                case .failed: throw DistributedError.taskFailed(id: taskID, error: state.error ?? "unknown error")
+                case .cancelled: throw DistributedError.taskCancelled(taskID)
+                case .pending, .running, .retrying: break
+                }
             }
-            try await waitForTerminalEvent(deadline: deadline)
+            readState = true
+            if let terminal = try await waitForTerminalEntry(deadline: deadline), let value = try outcome(of: terminal) {
+                return value
+            }
         }
     }
 
-    private func waitForTerminalEvent(deadline: ContinuousClock.Instant?) async throws {
+    /// The result (or the failure) recorded in a terminal entry by `finish`; nil when the entry
+    /// does not carry it (a large result, or a task failed by a takeover), so the caller reads the hash.
+    private func outcome(of fields: [String: String]) throws -> JSONValue? {
+        switch fields["outcome"].flatMap(TaskStatus.init(rawValue:)) {
+        case .completed?: return fields["result"].flatMap { try? JSONValue.parse($0) }
+        case .failed?: throw DistributedError.taskFailed(id: taskID, error: fields["error"].flatMap { $0.isEmpty ? nil : $0 } ?? "unknown error")
+        case .cancelled?: throw DistributedError.taskCancelled(taskID)
+        default: return nil
+        }
+    }
+
+    /// Blocks on the event stream until its terminal entry (returned with its fields), or until a
+    /// quiet spell shows the task finished without one (nil).
+    private func waitForTerminalEntry(deadline: ContinuousClock.Instant?) async throws -> [String: String]? {
         let key = broker.keys.events(taskID)
         var last = "0"
         while true {
@@ -60,11 +84,13 @@ public struct TaskHandle: Sendable {
             let reply = try await broker.client.blocking(["XREAD", "COUNT", 1000, "BLOCK", blockMs, "STREAMS", key, last])
             let entries = StreamReplies.firstStream(reply)
             if let end = entries.last { last = end.id }
-            if StreamReplies.events(entries).contains(where: { $0.event.isTerminal }) { return }
+            for (entry, stored) in zip(entries, StreamReplies.events(entries)) where stored.event.isTerminal {
+                return entry.fields
+            }
             if entries.isEmpty {
                 // Nothing for a while: re-check the state (covers an expired stream), then wait again.
                 guard let state = try await status() else { throw DistributedError.taskNotFound(taskID) }
-                if state.status.isFinished { return }
+                if state.status.isFinished { return nil }
                 if let deadline, ContinuousClock.now >= deadline {
                     throw DistributedError.waitTimedOut(id: taskID, seconds: 0)
                 }
@@ -76,18 +102,7 @@ public struct TaskHandle: Sendable {
     /// The same `StreamEvent` types as `run.stream`; without `detailed` the stream still ends
     /// with the terminal `status` event, so consumers know it is over.
     public func stream(from: String = "0") -> AsyncThrowingStream<StreamEvent, any Error> {
-        let events = EventSubscriber(broker: broker).stream(taskID, from: from)
-        return AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    for try await stored in events { continuation.yield(stored.event) }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            continuation.onTermination = { _ in task.cancel() }
-        }
+        EventSubscriber(broker: broker).follow(taskID, from: from) { $0.event }
     }
 
     /// Cancels the task: a pending one never runs; a running one is stopped by its worker;

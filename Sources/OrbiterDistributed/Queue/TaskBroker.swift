@@ -27,6 +27,11 @@ public final class TaskBroker: Sendable {
     /// Stores and queues a task; returns its id. With an `idempotencyKey` seen within the task TTL,
     /// returns that earlier task's id instead and stores nothing.
     public func submit(_ payload: TaskPayload, bundle: ScriptBundle?, idempotencyKey: String? = nil) async throws -> String {
+        try await store(payload, bundle: bundle, idempotencyKey: idempotencyKey).id
+    }
+
+    /// `submit`, also saying whether the task is new (false: an earlier one with the same key).
+    func store(_ payload: TaskPayload, bundle: ScriptBundle?, idempotencyKey: String?) async throws -> (id: String, isNew: Bool) {
         let taskID = TaskID.make()
         let payloadText = payload.json.jsonString
         let sha = bundle?.sha256 ?? ""
@@ -39,8 +44,10 @@ public final class TaskBroker: Sendable {
                     args: [taskID, payloadText, sendBundle ? bundle!.jsonString : "", String(Self.nowMs()), sha,
                            settings.bundleTTL, settings.maxQueueLength, settings.signature(of: payloadText), settings.taskTTL])
                 if !sha.isEmpty { _ = storedBundles.withLock { $0.insert(sha) } }
-                guard let id = reply.array?.last?.string else { throw DistributedError.badPayload("unexpected reply to submit: \(reply)") }
-                return id
+                guard let parts = reply.array, parts.count == 2, let id = parts[1].string else {
+                    throw DistributedError.badPayload("unexpected reply to submit: \(reply)")
+                }
+                return (id, parts[0].string == "new")
             } catch RedisError.server(let message) where message.hasPrefix("NOBUNDLE") && !sendBundle {
                 sendBundle = true
             }

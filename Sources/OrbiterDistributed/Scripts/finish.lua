@@ -18,13 +18,20 @@
 -- ARGV[8] task TTL seconds
 -- ARGV[9] events TTL seconds
 -- ARGV[10] task id
+-- ARGV[11] "1" to copy the result JSON into the terminal event's stream entry (small results), so
+--          a waiting client has the outcome without another read; "" to leave it in the hash only
 -- Returns 1 when finished, 0 when the task was not running on this worker.
 local state = redis.call('HMGET', KEYS[1], 'status', 'worker_id', 'entry', 'attempts')
 if state[1] ~= 'running' or state[2] ~= ARGV[2] then
   return 0
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'completed_at', ARGV[7], 'result', ARGV[4], 'error', ARGV[5])
-redis.call('XADD', KEYS[3], '*', 'event', ARGV[6])
+-- The terminal entry also carries the outcome (`outcome`, `error`, and `result` when small).
+if ARGV[11] == '1' then
+  redis.call('XADD', KEYS[3], '*', 'event', ARGV[6], 'outcome', ARGV[3], 'error', ARGV[5], 'result', ARGV[4])
+else
+  redis.call('XADD', KEYS[3], '*', 'event', ARGV[6], 'outcome', ARGV[3], 'error', ARGV[5])
+end
 if state[3] then
   redis.call('XACK', KEYS[2], ARGV[1], state[3])
   redis.call('XDEL', KEYS[2], state[3])

@@ -335,7 +335,7 @@ public final class Worker: Sendable {
                                                        keys.counter(status.rawValue, minute: now / 60_000)],
                                                 args: [QueueKeys.group, configuration.workerID, status.rawValue, result, error,
                                                        StreamEvent.status(terminal).jsonString, String(now), settings.taskTTL,
-                                                       settings.eventsTTL, taskID]) }
+                                                       settings.eventsTTL, taskID, result.utf8.count <= Self.resultInEventLimit ? "1" : ""]) }
                 if done.int == 0 { log("task \(taskID): no longer running on this worker; outcome '\(status.rawValue)' not recorded", task: taskID) }
                 break
             } catch RedisError.connection(let message) where ContinuousClock.now < giveUp && !Task.isCancelled {
@@ -350,6 +350,10 @@ public final class Worker: Sendable {
         }
         counters.finished(failed: status != .completed)
     }
+
+    /// Results up to this many bytes are copied into the terminal event's stream entry, so
+    /// `result()` needs no second read; larger ones stay only in the task hash.
+    static let resultInEventLimit = 16 * 1024
 
     /// Stops tasks that ran past their timeout, checking every 50 ms (timeouts are whole seconds
     /// or more in practice, so the slack is small next to them).
