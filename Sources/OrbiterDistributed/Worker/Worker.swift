@@ -120,13 +120,13 @@ public final class Worker: Sendable {
                     if ContinuousClock.now >= nextMaintenance {
                         nextMaintenance = ContinuousClock.now + maintenanceInterval
                         try await promoteDelayed()
-                        entries = try await reclaimExpired(limit: free)
+                        entries = try await reclaimExpired(limit: min(free, Self.claimBatch))
                     } else {
                         entries = []
                     }
                     if entries.isEmpty {
                         reply = try await client.blocking(["XREADGROUP", "GROUP", QueueKeys.group, configuration.workerID,
-                                                           "COUNT", free, "BLOCK", blockMs, "STREAMS", keys.stream, ">"])
+                                                           "COUNT", min(free, Self.claimBatch), "BLOCK", blockMs, "STREAMS", keys.stream, ">"])
                         entries = StreamReplies.firstStream(reply)
                     }
                     backoff = .milliseconds(100)
@@ -350,6 +350,10 @@ public final class Worker: Sendable {
         }
         counters.finished(failed: status != .completed)
     }
+
+    /// Most entries claimed (and started, in one script call) at once: big enough to amortise the
+    /// round trip, small enough that a start never holds Redis for long and idle workers get a share.
+    static let claimBatch = 256
 
     /// Results up to this many bytes are copied into the terminal event's stream entry, so
     /// `result()` needs no second read; larger ones stay only in the task hash.
