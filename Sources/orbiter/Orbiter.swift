@@ -13,6 +13,7 @@ struct Orbiter: AsyncParsableCommand {
             Exit status: 0 when the run completed, 1 when it failed, 2 for a usage or script error.
             Models: "openai:<model>", "anthropic:<model>", "ollama:<model>", or an orbiter.model written in Lua.
             """,
+        version: "orbiter \(OrbiterVersion.current)",
         subcommands: [RunCommand.self, ChatCommand.self, CheckCommand.self, SubmitCommand.self, StartCommand.self, TaskCommand.self,
                       WorkerGroupCommand.self, QueueCommand.self])
 

@@ -18,6 +18,12 @@ final class RunCommandTests: XCTestCase {
         XCTAssertFalse(r.stdout.contains("calling"))
     }
 
+    func testVersion() async throws {
+        let r = try await OrbiterBinary.run(["--version"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.hasPrefix("orbiter 0."), r.stdout)
+    }
+
     func testInputFromStdin() async throws {
         let r = try await OrbiterBinary.run(["run", "examples/calculator.lua", "-"], stdin: "1 + 2")
         XCTAssertEqual(r.stdout, "The answer is 3.\n")

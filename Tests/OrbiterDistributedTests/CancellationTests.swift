@@ -107,4 +107,20 @@ final class CancellationTests: DistributedTestCase {
         // The worker's run() returns.
         _ = await workers[0].1.result
     }
+
+    func testAnIdleWorkerStopsWithoutWaitingOutItsBlockingRead() async throws {
+        let worker = try startWorker()
+        let broker = try broker()
+        try await eventually("the worker is up") { try await broker.workers().contains { $0.alive } }
+        try await Task.sleep(for: .milliseconds(100)) // inside XREADGROUP BLOCK (up to 1 s)
+        let started = ContinuousClock.now
+        worker.stop()
+        _ = await workers[0].1.result
+        XCTAssertLessThan(ContinuousClock.now - started, .milliseconds(700), "stop interrupts the blocking read")
+        // Still a working queue afterwards: a new worker runs a new task.
+        try startWorker()
+        let handle = try await distributed(try sleeper(0), "x", redisURL: redisURL, queue: queue)
+        let result = try await handle.result(timeout: .seconds(10))
+        XCTAssertEqual(result["output"], "woke up")
+    }
 }

@@ -162,6 +162,9 @@ final class QueueScriptTests: DistributedTestCase {
         try startWorker(id: "hb-worker", heartbeatTTL: 1)
         let broker = try broker()
         try await eventually("a heartbeat") { try await broker.workers().contains { $0.id == "hb-worker" && $0.alive } }
+        let alive = try await broker.workers().first { $0.id == "hb-worker" }
+        XCTAssertEqual(alive?.fields["version"], OrbiterVersion.current)
+        XCTAssertEqual(alive?.fields["concurrency"], "4")
         workers[0].0.stop()
         _ = await workers[0].1.result
         try await Task.sleep(for: .milliseconds(1300))

@@ -74,30 +74,39 @@ final class WorkerCounters: Sendable {
     var failed: Int { counts.withLock { $0.failed } }
 }
 
-/// A one-shot flag with async waiting, for "stop claiming".
+/// A one-shot flag for "stop claiming", which also cuts short the blocking read in progress.
 final class StopSignal: Sendable {
-    private let state = Mutex<(stopped: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private struct State {
+        var stopped = false
+        var nextID = 0
+        var onStop: [Int: @Sendable () -> Void] = [:]
+    }
+    private let state = Mutex(State())
 
     var isStopped: Bool { state.withLock { $0.stopped } }
 
     func stop() {
-        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+        let handlers = state.withLock { s -> [@Sendable () -> Void] in
             guard !s.stopped else { return [] }
             s.stopped = true
-            defer { s.waiters = [] }
-            return s.waiters
+            defer { s.onStop = [:] }
+            return Array(s.onStop.values)
         }
-        for w in waiters { w.resume() }
+        for handler in handlers { handler() }
     }
 
-    func wait() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let resumeNow = state.withLock { s -> Bool in
-                if s.stopped { return true }
-                s.waiters.append(c)
-                return false
-            }
-            if resumeNow { c.resume() }
+    /// Runs `body` in a task of its own that is cancelled when the signal fires (or already has),
+    /// so a worker told to stop does not sit out its `XREADGROUP BLOCK` timeout.
+    func cancelOnStop<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let task = Task { try await body() }
+        let id = state.withLock { s -> Int? in
+            guard !s.stopped else { return nil }
+            s.nextID += 1
+            s.onStop[s.nextID] = { task.cancel() }
+            return s.nextID
         }
+        if id == nil { task.cancel() }
+        defer { if let id { _ = state.withLock { $0.onStop.removeValue(forKey: id) } } }
+        return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
     }
 }

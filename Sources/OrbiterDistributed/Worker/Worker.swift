@@ -125,8 +125,11 @@ public final class Worker: Sendable {
                         entries = []
                     }
                     if entries.isEmpty {
-                        reply = try await client.blocking(["XREADGROUP", "GROUP", QueueKeys.group, configuration.workerID,
-                                                           "COUNT", min(free, Self.claimBatch), "BLOCK", blockMs, "STREAMS", keys.stream, ">"])
+                        let (count, consumer, stream) = (min(free, Self.claimBatch), configuration.workerID, keys.stream)
+                        reply = try await stopSignal.cancelOnStop { [client] in
+                            try await client.blocking(["XREADGROUP", "GROUP", QueueKeys.group, consumer, "COUNT", count,
+                                                       "BLOCK", blockMs, "STREAMS", stream, ">"])
+                        }
                         entries = StreamReplies.firstStream(reply)
                     }
                     backoff = .milliseconds(100)
@@ -492,7 +495,7 @@ public final class Worker: Sendable {
                                  args: [configuration.workerID, String(TaskBroker.nowMs()), configuration.heartbeatTTL,
                                         "status", status, "tasks_processed", counters.processed, "tasks_failed", counters.failed,
                                         "current_tasks", current, "concurrency", configuration.concurrency,
-                                        "hostname", ProcessInfo.processInfo.hostName,
+                                        "hostname", ProcessInfo.processInfo.hostName, "version", OrbiterVersion.current,
                                         "started_at", String(Int64(startedAt.timeIntervalSince1970 * 1000)), "queue", keys.queue]) }
     }
 
