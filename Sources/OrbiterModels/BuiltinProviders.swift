@@ -13,9 +13,10 @@ public enum BuiltinProviders {
     /// - `anthropic`: key from `ANTHROPIC_API_KEY`, base URL from `ANTHROPIC_BASE_URL`.
     /// - `ollama`: the OpenAI protocol at `OLLAMA_HOST` + `/v1`, no key.
     /// An agent's `settings.baseURL` replaces the base URL and `settings.apiKeyEnv` names the key's variable.
+    /// `httpClient` is made when the first HTTP model is, so offline runs start no network threads.
     public static func register(in registry: ProviderRegistry = .shared,
                                 environment: [String: String] = ProcessInfo.processInfo.environment,
-                                httpClient: HTTPClient = .shared,
+                                httpClient: @autoclosure @escaping @Sendable () -> HTTPClient = .shared,
                                 options: HTTPProviderOptions = HTTPProviderOptions()) {
         registry.register("openai") { model, settings in
             let envBase = environment["OPENAI_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
@@ -25,14 +26,14 @@ public enum BuiltinProviders {
             let key = try apiKey(provider: "openai", model: model, variable: settings.apiKeyEnv ?? "OPENAI_API_KEY",
                                  environment: environment, required: required)
             return OpenAICompatibleProvider(name: "openai", model: model, baseURL: baseURL, apiKey: key,
-                                            httpClient: httpClient, options: options)
+                                            httpClient: httpClient(), options: options)
         }
         registry.register("anthropic") { model, settings in
             let baseURL = settings.baseURL ?? environment["ANTHROPIC_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
                 ?? AnthropicProvider.defaultBaseURL
             let key = try apiKey(provider: "anthropic", model: model, variable: settings.apiKeyEnv ?? "ANTHROPIC_API_KEY",
                                  environment: environment, required: true) ?? ""
-            return AnthropicProvider(model: model, baseURL: baseURL, apiKey: key, httpClient: httpClient, options: options)
+            return AnthropicProvider(model: model, baseURL: baseURL, apiKey: key, httpClient: httpClient(), options: options)
         }
         registry.register("ollama") { model, settings in
             let host = environment["OLLAMA_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? "http://127.0.0.1:11434"
@@ -41,7 +42,7 @@ public enum BuiltinProviders {
                 try apiKey(provider: "ollama", model: model, variable: $0, environment: environment, required: true)
             }
             return OpenAICompatibleProvider(name: "ollama", model: model, baseURL: baseURL, apiKey: key,
-                                            httpClient: httpClient, options: options)
+                                            httpClient: httpClient(), options: options)
         }
     }
 
