@@ -26,8 +26,8 @@ done
 
 scratch="${ORBITER_BENCH_SCRATCH:-$PWD/.build-release}"
 if [ "$skip_build" -eq 0 ]; then
-  echo "bench: release build (swift build -c release --scratch-path $scratch)" >&2
-  swift build -c release --scratch-path "$scratch" >&2
+  echo "bench: release build (swift build -c release --static-swift-stdlib --scratch-path $scratch)" >&2
+  orbiter_build_release --scratch-path "$scratch" >&2
 fi
 bin="$(swift build -c release --scratch-path "$scratch" --show-bin-path)"
 for exe in orbiter orbiter-bench; do

@@ -12,7 +12,7 @@ source scripts/lib.sh
 N=${1:-2000}
 orbiter_install_packages
 if [ -z "${ORBITER_BIN:-}" ]; then
-  [ -x .build/release/orbiter ] || swift build -c release --product orbiter
+  [ -x .build/release/orbiter ] || orbiter_build_release --product orbiter
 fi
 bin=${ORBITER_BIN:-$(pwd)/.build/release/orbiter}
 queue=chaos

@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 orbiter_install_packages
 echo "orbiter: building the release binary (the first build takes several minutes)" >&2
-swift build -c release --product orbiter
+orbiter_build_release --product orbiter
 echo "orbiter: ready: $(pwd)/.build/release/orbiter" >&2

@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import OrbiterCore
 import OrbiterDistributed
@@ -44,6 +45,10 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-retries"), help: "Retries after retryable failures (provider 5xx/429/network, a lost worker); default: the worker's.")
     var maxRetries: Int?
 
+    @Option(help: ArgumentHelp("A W3C traceparent to continue (default: TRACEPARENT, else a new trace).",
+                               discussion: "The worker logs the task with this trace's id as trace_id."))
+    var traceparent: String?
+
     @OptionGroup var redis: RedisOptions
 
     func validate() throws {
@@ -64,7 +69,8 @@ struct SubmitCommand: AsyncParsableCommand {
         let broker = try await redis.broker()
         let handle = try await reportingErrors {
             try await distributed(root, text, broker: broker, detailed: detailed || (stream && !output.json), timeout: timeout,
-                                  metadata: meta, bundle: runtime.bundle, idempotencyKey: idempotencyKey, maxRetries: maxRetries)
+                                  metadata: meta, bundle: runtime.bundle, idempotencyKey: idempotencyKey, maxRetries: maxRetries,
+                                  traceparent: traceparent ?? ProcessInfo.processInfo.environment["TRACEPARENT"].flatMap { $0.isEmpty ? nil : $0 })
         }
         if stream {
             let style: EventPrinter.Style = output.json ? .json : (detailed ? .detailed : .plain)

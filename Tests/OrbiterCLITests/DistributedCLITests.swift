@@ -33,7 +33,9 @@ final class DistributedCLITests: XCTestCase {
         XCTAssertEqual(waited.status, 1)
         XCTAssertTrue(waited.stderr.contains("failed:"), waited.stderr)
 
-        let submitted = try await orbiter(["submit", "examples/calculator.lua", "1 + 2", "--queue", queue])
+        let traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+        let submitted = try await orbiter(["submit", "examples/calculator.lua", "1 + 2", "--queue", queue,
+                                           "--traceparent", "00-\(traceID)-00f067aa0ba902b7-01"])
         XCTAssertEqual(submitted.status, 0, submitted.stderr)
         let id = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertEqual(id.count, 32)
@@ -43,6 +45,8 @@ final class DistributedCLITests: XCTestCase {
         let json = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as! [String: Any]
         XCTAssertEqual(json["status"] as? String, "completed")
         XCTAssertEqual(json["worker_id"] as? String, "cli-\(queue)")
+        let traceparent = (json["metadata"] as? [String: Any])?["traceparent"] as? String
+        XCTAssertTrue(traceparent?.hasPrefix("00-\(traceID)-") == true, "submit --traceparent continues the trace: \(String(describing: traceparent))")
         let events = try await orbiter(["task", "events", id, "--queue", queue, "--json"])
         let lines = events.stdout.split(separator: "\n")
         XCTAssertTrue(lines.last?.contains(#""status":"completed""#) == true, events.stdout)
@@ -73,12 +77,17 @@ final class DistributedCLITests: XCTestCase {
         XCTAssertLessThan(ContinuousClock.now - start, .seconds(10), "a down Redis fails fast")
         XCTAssertTrue(down.stderr.contains("127.0.0.1:1"), down.stderr)
         XCTAssertFalse(down.stderr.contains("secret"), "passwords are never printed: \(down.stderr)")
+        let badTrace = try await orbiter(["submit", "examples/calculator.lua", "1 + 1", "--queue", queue, "--traceparent", "nope"])
+        XCTAssertNotEqual(badTrace.status, 0)
+        XCTAssertTrue(badTrace.stderr.contains("traceparent"), badTrace.stderr)
         let badScript = try await orbiter(["submit", "/nonexistent.lua", "x", "--queue", queue])
         XCTAssertEqual(badScript.status, 2)
     }
 
     func testPendingTaskCancelledFromTheCLINeverRuns() async throws {
-        let submitted = try await orbiter(["submit", "examples/calculator.lua", "1 + 2", "--queue", queue])
+        let traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+        let submitted = try await orbiter(["submit", "examples/calculator.lua", "1 + 2", "--queue", queue,
+                                           "--traceparent", "00-\(traceID)-00f067aa0ba902b7-01"])
         let id = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let cancel = try await orbiter(["task", "cancel", id, "--queue", queue])
         XCTAssertTrue(cancel.stdout.contains("cancelled; it will not run"), cancel.stdout)
