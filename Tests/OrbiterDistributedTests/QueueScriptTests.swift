@@ -172,6 +172,16 @@ final class QueueScriptTests: DistributedTestCase {
         XCTAssertEqual(listed?.alive, false, "a worker whose heartbeat expired is dead")
     }
 
+    func testTaskIdsAreValidAndDistinctAcrossRandomPoolRefills() throws {
+        // 4 KiB of randomness per refill is 256 ids: 2,000 cross several refills.
+        let ids = (0..<2000).map { _ in TaskID.make() }
+        XCTAssertEqual(Set(ids).count, ids.count)
+        for id in ids { XCTAssertNoThrow(try TaskID.validate(id)) }
+        let bytes = RandomBytes.take(5000)
+        XCTAssertEqual(bytes.count, 5000)
+        XCTAssertGreaterThan(Set(bytes).count, 200, "random bytes cover the byte range")
+    }
+
     func testInvalidQueueNamesAndIdsAreRefused() throws {
         XCTAssertThrowsError(try TaskBroker(redisURL: redisURL, queue: "bad queue{x}"))
         XCTAssertThrowsError(try TaskID.validate("ZZZ"))

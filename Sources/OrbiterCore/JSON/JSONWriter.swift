@@ -37,7 +37,16 @@ public struct JSONWriter: Sendable {
             }
             append("]")
         case .object(let members):
-            writeObject(members.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+            append("{")
+            var first = true
+            for (key, value) in members.sorted(by: { $0.key < $1.key }) {
+                if !first { append(",") }
+                first = false
+                writeString(key)
+                append(":")
+                write(value)
+            }
+            append("}")
         }
     }
 

@@ -94,7 +94,8 @@ extension UInt32 {
 }
 
 extension Sequence where Element == UInt8 {
-    /// Lowercase hex digits.
+    /// Lowercase hex digits. Inlinable, so callers in other modules get a specialised copy.
+    @inlinable
     public var hexString: String {
         @inline(__always) func digit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? 0x30 + nibble : 0x57 + nibble }
         var out: [UInt8] = []

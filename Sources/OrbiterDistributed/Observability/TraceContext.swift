@@ -69,18 +69,8 @@ public struct TraceContext: Sendable, Hashable, CustomStringConvertible {
 
     /// Random lowercase hex, never all zeros (W3C forbids an all-zero id).
     private static func randomHex(bytes: Int) -> String {
-        var generator = SystemRandomNumberGenerator()
-        var random: [UInt8] = []
-        random.reserveCapacity(bytes)
         while true {
-            random.removeAll(keepingCapacity: true)
-            while random.count < bytes {
-                var word = generator.next() as UInt64
-                for _ in 0..<min(8, bytes - random.count) {
-                    random.append(UInt8(truncatingIfNeeded: word))
-                    word >>= 8
-                }
-            }
+            let random = RandomBytes.take(bytes)
             if random.contains(where: { $0 != 0 }) { return random.hexString }
         }
     }
