@@ -80,12 +80,23 @@ private func timestamp() -> String {
     var seconds = now.tv_sec
     var t = tm()
     gmtime_r(&seconds, &t)
-    func pad(_ v: Int, _ width: Int) -> String {
-        let s = String(v)
-        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(24)
+    func digits(_ value: Int, _ width: Int, then separator: UInt8?) {
+        var divisor = 1
+        for _ in 1..<width { divisor *= 10 }
+        var v = value
+        while divisor > 0 { bytes.append(UInt8(ascii: "0") + UInt8((v / divisor) % 10)); v %= divisor; divisor /= 10 }
+        if let separator { bytes.append(separator) }
     }
-    return "\(pad(Int(t.tm_year) + 1900, 4))-\(pad(Int(t.tm_mon) + 1, 2))-\(pad(Int(t.tm_mday), 2))T"
-        + "\(pad(Int(t.tm_hour), 2)):\(pad(Int(t.tm_min), 2)):\(pad(Int(t.tm_sec), 2)).\(pad(now.tv_nsec / 1_000_000, 3))Z"
+    digits(Int(t.tm_year) + 1900, 4, then: UInt8(ascii: "-"))
+    digits(Int(t.tm_mon) + 1, 2, then: UInt8(ascii: "-"))
+    digits(Int(t.tm_mday), 2, then: UInt8(ascii: "T"))
+    digits(Int(t.tm_hour), 2, then: UInt8(ascii: ":"))
+    digits(Int(t.tm_min), 2, then: UInt8(ascii: ":"))
+    digits(Int(t.tm_sec), 2, then: UInt8(ascii: "."))
+    digits(now.tv_nsec / 1_000_000, 3, then: UInt8(ascii: "Z"))
+    return String(decoding: bytes, as: UTF8.self)
 }
 
 private func flatten(_ value: Logger.MetadataValue) -> JSONValue {
@@ -114,11 +125,21 @@ struct StderrLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        let all = metadata.merging(event.metadata ?? [:]) { $1 }
+        let all = metadata.isEmpty ? event.metadata ?? [:] : metadata.merging(event.metadata ?? [:]) { $1 }
         switch format {
         case .text:
-            let tail = all.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
-            StderrLog.write("\(timestamp()) \(event.level) \(event.message)\(tail)", immediately: event.level >= .warning)
+            var line = timestamp()
+            line += " "
+            line += event.level.rawValue
+            line += " "
+            line += event.message.description
+            for key in all.keys.sorted() {
+                line += " "
+                line += key
+                line += "="
+                line += all[key]!.description
+            }
+            StderrLog.write(line, immediately: event.level >= .warning)
         case .json:
             var object = all.mapValues(flatten)
             object["timestamp"] = .string(timestamp())
