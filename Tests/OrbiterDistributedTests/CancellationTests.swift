@@ -123,4 +123,27 @@ final class CancellationTests: DistributedTestCase {
         let result = try await handle.result(timeout: .seconds(10))
         XCTAssertEqual(result["output"], "woke up")
     }
+
+    func testAStoppingWorkerPutsClaimedButUnstartedTasksBackAtOnce() async throws {
+        let broker = try broker()
+        _ = try? await broker.client.send(["XGROUP", "CREATE", broker.keys.stream, QueueKeys.group, "0", "MKSTREAM"])
+        let handle = try await distributed(try sleeper(0), "x", broker: broker)
+        // Delivered to "w-a" (as when a stop cuts a blocking read short) but never started.
+        let read = try await broker.client.send(["XREADGROUP", "GROUP", QueueKeys.group, "w-a", "COUNT", 10, "STREAMS", broker.keys.stream, ">"])
+        XCTAssertEqual(StreamReplies.firstStream(read).count, 1)
+        let first = try startWorker(id: "w-a")
+        try await eventually("w-a is up") { try await broker.workers().contains { $0.id == "w-a" && $0.alive } }
+        first.stop()
+        _ = await workers[0].1.result
+        let pending = try await broker.client.send(["XPENDING", broker.keys.stream, QueueKeys.group])
+        XCTAssertEqual(pending.array?.first?.int, 0, "nothing is left leased to the stopped worker")
+        try startWorker(id: "w-b")
+        let started = ContinuousClock.now
+        let result = try await handle.result(timeout: .seconds(10))
+        XCTAssertEqual(result["output"], "woke up")
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(5), "not after the 30 s lease")
+        let status = try await handle.status()
+        XCTAssertEqual(status?.workerID, "w-b")
+        XCTAssertEqual(status?.attempts, 1, "a release does not use an attempt")
+    }
 }

@@ -16,6 +16,7 @@ enum QueueScripts {
     static let requeue = load("requeue")
     static let stats = load("stats")
     static let renew = load("renew")
+    static let release = load("release")
 
     private static func load(_ name: String) -> RedisScript {
         guard let url = Bundle.module.url(forResource: name, withExtension: "lua", subdirectory: "Scripts"),

@@ -172,7 +172,29 @@ public final class Worker: Sendable {
                     }
                 }
             }
+            await releaseUnstarted()
             await drain(tasks: &tasks)
+        }
+    }
+
+    /// Entries delivered to this worker that it never started (a stop cut a read short, or a
+    /// start failed) go back to the queue, so other workers need not wait out their lease.
+    private func releaseUnstarted() async {
+        do {
+            let history = try await client.send(["XREADGROUP", "GROUP", QueueKeys.group, configuration.workerID, "COUNT", 1000,
+                                                 "STREAMS", keys.stream, "0"])
+            let held = Set(running.leases.map(\.entryID))
+            let claims = StreamReplies.firstStream(history).compactMap { entry -> ClaimedEntry? in
+                guard !held.contains(entry.id), let taskID = entry.fields["task"] else { return nil }
+                return ClaimedEntry(entryID: entry.id, taskID: taskID)
+            }
+            guard !claims.isEmpty else { return }
+            let released = try await client.run(QueueScripts.release, keys: [keys.stream] + claims.map { keys.task($0.taskID) },
+                                                 args: [QueueKeys.group, configuration.settings.maxQueueLength]
+                                                    + claims.map { $0.entryID as any RedisArgument } + claims.map { $0.taskID as any RedisArgument })
+            if let count = released.int, count > 0 { log("put \(count) claimed but unstarted task(s) back on the queue") }
+        } catch {
+            log("could not put unstarted tasks back (\(error)); they are taken over once their lease lapses", level: .warning)
         }
     }
 
