@@ -37,21 +37,16 @@ public struct JSONWriter: Sendable {
             }
             append("]")
         case .object(let members):
-            append("{")
-            var first = true
-            for (key, value) in members.sorted(by: { $0.key < $1.key }) {
-                if !first { append(",") }
-                first = false
-                writeString(key)
-                append(":")
-                write(value)
-            }
-            append("}")
+            writeMembers(members.sorted(by: { $0.key < $1.key }).lazy.map { ($0.key, Optional($0.value)) })
         }
     }
 
     /// Appends an object whose members keep the given order; `nil` members are left out.
     public mutating func writeObject(_ members: [(String, JSONValue?)]) {
+        writeMembers(members)
+    }
+
+    private mutating func writeMembers(_ members: some Sequence<(String, JSONValue?)>) {
         append("{")
         var first = true
         for (key, value) in members {
