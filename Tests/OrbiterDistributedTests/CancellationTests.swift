@@ -128,15 +128,20 @@ final class CancellationTests: DistributedTestCase {
         let broker = try broker()
         _ = try? await broker.client.send(["XGROUP", "CREATE", broker.keys.stream, QueueKeys.group, "0", "MKSTREAM"])
         let handle = try await distributed(try sleeper(0), "x", broker: broker)
-        // Delivered to "w-a" (as when a stop cuts a blocking read short) but never started.
+        let vanished = try await distributed(try sleeper(0), "y", broker: broker)
+        // Delivered to "w-a" (as when a stop cuts a blocking read short) but never started; the
+        // second task's hash is then deleted (purged or expired meanwhile).
         let read = try await broker.client.send(["XREADGROUP", "GROUP", QueueKeys.group, "w-a", "COUNT", 10, "STREAMS", broker.keys.stream, ">"])
-        XCTAssertEqual(StreamReplies.firstStream(read).count, 1)
+        XCTAssertEqual(StreamReplies.firstStream(read).count, 2)
+        _ = try await broker.client.send(["DEL", broker.keys.task(vanished.taskID)])
         let first = try startWorker(id: "w-a")
         try await eventually("w-a is up") { try await broker.workers().contains { $0.id == "w-a" && $0.alive } }
         first.stop()
         _ = await workers[0].1.result
         let pending = try await broker.client.send(["XPENDING", broker.keys.stream, QueueKeys.group])
         XCTAssertEqual(pending.array?.first?.int, 0, "nothing is left leased to the stopped worker")
+        let queued = try await broker.client.send(["XLEN", broker.keys.stream])
+        XCTAssertEqual(queued.int, 1, "the pending task is queued again; the vanished one's entry is gone")
         try startWorker(id: "w-b")
         let started = ContinuousClock.now
         let result = try await handle.result(timeout: .seconds(10))

@@ -160,6 +160,22 @@ final class DistributedRunTests: DistributedTestCase {
         XCTAssertNil(terminal.fields["result"])
     }
 
+    func testACorruptResultInTheTerminalEntryFallsBackToTheTaskHash() async throws {
+        let (_, agent) = try load(try calculator())
+        try startWorker()
+        let broker = try broker()
+        let done = try await distributed(agent, "2 + 2", broker: broker)
+        _ = try await done.result(timeout: .seconds(10))
+        // Rewrite the stream: a terminal entry whose copied result is not JSON.
+        let key = broker.keys.events(done.taskID)
+        _ = try await broker.client.send(["DEL", key])
+        _ = try await broker.client.send(["XADD", key, "*", "event", #"{"type":"status","status":"completed","agent_name":"calculator","message":""}"#,
+                                          "outcome", "completed", "error", "", "result", "{not json"])
+        let fresh = TaskHandle(taskID: done.taskID, broker: broker, isFresh: true)
+        let result = try await fresh.result(timeout: .seconds(10))
+        XCTAssertEqual(result["output"], "The answer is 4.")
+    }
+
     func testAnIdempotentResubmitOfAFinishedTaskWithExpiredEventsAnswersAtOnce() async throws {
         let (_, agent) = try load(try calculator())
         try startWorker()
