@@ -79,7 +79,7 @@ let package = Package(
                     .product(name: "NIOHTTP1", package: "swift-nio"),
                 ], path: "Tests/Support", swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterCoreTests", dependencies: ["OrbiterCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "OrbiterLuaTests", dependencies: ["OrbiterLua", "OrbiterCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "OrbiterLuaTests", dependencies: ["CLua", "OrbiterLua", "OrbiterCore"], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterRedisTests", dependencies: ["OrbiterRedis"], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterModelsTests", dependencies: ["OrbiterModels", "OrbiterTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterDistributedTests", dependencies: [

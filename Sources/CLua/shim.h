@@ -11,6 +11,8 @@
 #include <string.h>
 #include <stdio.h>
 #include <time.h>
+#include "budget.h"
+#include "pattern.h"
 
 static inline int orbiter_lua_pcall(lua_State *L, int nargs, int nresults, int msgh) {
     return lua_pcallk(L, nargs, nresults, msgh, 0, NULL);
@@ -31,34 +33,6 @@ static inline void orbiter_lua_gc_collect(lua_State *L) { lua_gc(L, LUA_GCCOLLEC
 static inline void orbiter_lua_gc_generational(lua_State *L) { lua_gc(L, LUA_GCGEN, 0, 0); }
 static inline int orbiter_lua_isinteger(lua_State *L, int i) { return lua_isinteger(L, i); }
 
-// ---- Memory accounting and cap -------------------------------------------------------------
-// `limit` 0 means no cap. While `host` is non-zero (Swift is pushing values), the cap is not
-// enforced: an allocation failure there would raise a Lua error through Swift frames.
-typedef struct OrbiterLuaBudget {
-    size_t used;
-    size_t limit;
-    int host;
-    // Instruction / time budget, checked by the count hook.
-    long long deadline_ns;     // 0 = none; CLOCK_MONOTONIC nanoseconds
-    long long instructions_left; // < 0 = unlimited
-    int interrupted;           // set by the hook when it stops a call: 1 time, 2 instructions, 3 cancelled
-    volatile int cancel;       // set from another thread to stop the running Lua code
-} OrbiterLuaBudget;
-
-static void *orbiter_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-    OrbiterLuaBudget *b = (OrbiterLuaBudget *)ud;
-    size_t old = ptr ? osize : 0;
-    if (nsize == 0) {
-        b->used -= old;
-        free(ptr);
-        return NULL;
-    }
-    if (b->limit && !b->host && nsize > old && b->used - old + nsize > b->limit) return NULL;
-    void *p = realloc(ptr, nsize);
-    if (p) b->used = b->used - old + nsize;
-    return p;
-}
-
 static int orbiter_lua_panic(lua_State *L) {
     const char *msg = lua_tostring(L, -1);
     fprintf(stderr, "orbiter: unprotected Lua error: %s\n", msg ? msg : "(not a string)");
@@ -71,31 +45,6 @@ static void orbiter_lua_warn(void *ud, const char *msg, int tocont) {
     (void)ud; (void)tocont;
     fprintf(stderr, "%s", msg);
     if (!tocont) fputc('\n', stderr);
-}
-
-static inline long long orbiter_now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-#define ORBITER_HOOK_EVERY 1000
-static void orbiter_lua_hook(lua_State *L, lua_Debug *ar) {
-    (void)ar;
-    OrbiterLuaBudget *b = *(OrbiterLuaBudget **)lua_getextraspace(L);
-    if (!b) return;
-    int why = 0;
-    if (b->cancel) why = 3;
-    else if (b->deadline_ns && orbiter_now_ns() > b->deadline_ns) why = 1;
-    else if (b->instructions_left >= 0) {
-        b->instructions_left -= ORBITER_HOOK_EVERY;
-        if (b->instructions_left < 0) why = 2;
-    }
-    if (!why) return;
-    b->interrupted = why;
-    // Re-arm with count 1, so a pcall that swallows this error is stopped again at once.
-    lua_sethook(L, orbiter_lua_hook, LUA_MASKCOUNT, 1);
-    luaL_error(L, why == 1 ? "time limit exceeded" : why == 2 ? "instruction limit exceeded" : "cancelled");
 }
 
 // ---- Host functions written in Swift ------------------------------------------------------
@@ -120,8 +69,9 @@ static inline void orbiter_lua_push_host_function(lua_State *L, lua_CFunction f,
 
 /// Creates a state with the counting allocator, a panic handler, a warning function, and the
 /// extra space pointing at the budget (so threads created from it find it too).
-static inline lua_State *orbiter_lua_newstate(OrbiterLuaBudget *budget) {
-    lua_State *L = lua_newstate(orbiter_lua_alloc, budget);
+/// With `accounting`, every block records the task that holds it (per-task memory caps).
+static inline lua_State *orbiter_lua_newstate(OrbiterLuaBudget *budget, int accounting) {
+    lua_State *L = lua_newstate(accounting ? orbiter_lua_alloc_accounted : orbiter_lua_alloc, budget);
     if (!L) return NULL;
     lua_atpanic(L, orbiter_lua_panic);
     lua_setwarnf(L, orbiter_lua_warn, NULL);
@@ -132,8 +82,15 @@ static inline lua_State *orbiter_lua_newstate(OrbiterLuaBudget *budget) {
 /// The budget of the state a thread belongs to.
 static inline OrbiterLuaBudget *orbiter_lua_budget(lua_State *L) { return *(OrbiterLuaBudget **)lua_getextraspace(L); }
 
-/// Arms the budget hook on a thread (hooks are per thread).
-static inline void orbiter_lua_arm_hook(lua_State *L) { lua_sethook(L, orbiter_lua_hook, LUA_MASKCOUNT, ORBITER_HOOK_EVERY); }
-static inline void orbiter_lua_disarm_hook(lua_State *L) { lua_sethook(L, NULL, 0, 0); }
+/// Sets Orbiter's budgeted pattern functions (find, match, gmatch, gsub) on the table at the top.
+static inline void orbiter_lua_set_pattern_functions(lua_State *L) {
+    lua_pushcfunction(L, orbiter_str_find); lua_setfield(L, -2, "find");
+    lua_pushcfunction(L, orbiter_str_match); lua_setfield(L, -2, "match");
+    lua_pushcfunction(L, orbiter_str_gmatch); lua_setfield(L, -2, "gmatch");
+    lua_pushcfunction(L, orbiter_str_gsub); lua_setfield(L, -2, "gsub");
+}
+static inline void orbiter_lua_set_globals(lua_State *L) { lua_rawseti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS); }
+static inline int orbiter_lua_ridx_globals(void) { return LUA_RIDX_GLOBALS; }
+static inline int orbiter_lua_checkstack(lua_State *L, int n) { return lua_checkstack(L, n); }
 
 #endif

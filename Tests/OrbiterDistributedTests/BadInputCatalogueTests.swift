@@ -34,11 +34,11 @@ final class BadInputCatalogueTests: DistributedTestCase {
             ("error('nope')", "main.lua:3: nope"),
             ("while true do end", "time limit exceeded"),
             ("while true do pcall(function() while true do end end) end", "time limit exceeded"),
-            ("return ('a'):rep(26):find(('a*'):rep(26) .. 'b')", "the sandbox allows at most 8"),
+            ("return ('a'):rep(40):find(('a*'):rep(8) .. 'b')", "time limit exceeded"),
             ("local t = {} for i = 1, 1e9 do t[i] = ('x'):rep(1 << 20) .. i end", "not enough memory"), // 1 MiB a step: the cap, not the clock
             ("return os.execute('touch /tmp/orbiter-pwned')", "attempt to call a nil value (field 'execute')"),
             ("return io.open('/etc/passwd'):read('a')", "attempt to index a nil value (global 'io')"),
-            ("return assert(load(string.dump(function() end), 'x', 'b'))", "binary chunks are refused"),
+            ("return assert(load(string.char(27) .. 'Lua', 'x', 'b'))", "binary chunks are refused"),
             ("local t = {} t.self = t return t", "table contains itself"),
             ("return require('socket')", "module 'socket' not found"),
             ("return debug.getinfo(1)", "attempt to index a nil value (global 'debug')"),

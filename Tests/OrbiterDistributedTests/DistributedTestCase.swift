@@ -60,6 +60,12 @@ class DistributedTestCase: XCTestCase {
         return events
     }
 
+    /// The task's state once it has finished (or after `within`, whatever it is then).
+    func finishedStatus(_ handle: TaskHandle, within timeout: Duration = .seconds(10)) async throws -> TaskResult? {
+        _ = try? await handle.result(timeout: timeout)
+        return try await handle.status()
+    }
+
     /// Polls `condition` every 20 ms until it holds (for state a test cannot block on).
     func eventually(_ what: String, timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout

@@ -313,7 +313,7 @@ public final class Worker: Sendable {
     /// `isolateTasks`, every task gets a fresh state.
     private func runtime(forBundle sha: String) async throws -> LuaRuntime {
         if !configuration.isolateTasks, let shared = runtimes.withLock({ $0[sha] }) { return shared }
-        let runtime = try LuaRuntime(bundle: try await bundle(sha), options: configuration.luaOptions)
+        let runtime = try await LuaRuntime.load(bundle: try await bundle(sha), options: configuration.luaOptions)
         if !configuration.isolateTasks {
             return runtimes.withLock { all in
                 if let raced = all[sha] { return raced }

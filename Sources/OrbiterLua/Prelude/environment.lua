@@ -1,21 +1,38 @@
--- Sets up the global environment of a Lua state after the orbiter module is loaded.
+-- Sets up the environment scripts run in, after the orbiter module is loaded.
 --
 -- `require` finds modules only through the host (the script's folder when run from a file, the
 -- script bundle on a worker), so every module a script uses travels with it. `load` accepts text
--- only: binary chunks can crash the VM. With `sandboxed`, what a shipped script could use to reach
--- the machine is removed (design.md §4).
+-- only: binary chunks can crash the VM. The pattern functions of `string` are Orbiter's (same
+-- behaviour, but they stop at the call's time and instruction budget).
+--
+-- With `sandboxed` (scripts that arrive from elsewhere, design.md §4) the environment is built
+-- from an allow-list: a new global table holding only what is listed below, a new
+-- `package.loaded` with only those modules, and no path to `io`, `os` beyond time, `debug`,
+-- `string.dump`, binary chunks, finalizers, garbage-collector control or the host's
+-- environment. The host makes the returned table the globals (and the registry's loaded table),
+-- so the full standard library is left unreachable.
+-- Returns the global table and the loaded-modules table to install.
 local host, orbiter, sandboxed = ...
 
-package.loaded.orbiter = orbiter
-_G.orbiter = orbiter
-package.path, package.cpath = "", ""
+local raw_load, sformat, raw_setmetatable, rawget = load, string.format, setmetatable, rawget
+local string_mt = getmetatable("")
 
-local raw_load = load
-local sformat = string.format
+-- The budgeted pattern functions replace Lua's in every state.
+for name, f in pairs(host.patterns) do string[name] = f end
 
-package.searchers = {
+local preload = package.preload
+
+local function text_load(chunk, chunkname, mode, env)
+  if mode ~= nil and mode ~= "t" then
+    return nil, "load: only text chunks are allowed (mode \"t\"), binary chunks are refused"
+  end
+  if env == nil then return raw_load(chunk, chunkname, "t") end
+  return raw_load(chunk, chunkname, "t", env)
+end
+
+local searchers = {
   function(name)
-    local loader = package.preload[name]
+    local loader = preload[name]
     if loader then return loader, ":preload:" end
     return sformat("\n\tno field package.preload['%s']", name)
   end,
@@ -28,50 +45,93 @@ package.searchers = {
   end,
 }
 
-function load(chunk, chunkname, mode, env)
-  if mode ~= nil and mode ~= "t" then
-    return nil, "load: only text chunks are allowed (mode \"t\"), binary chunks are refused"
-  end
-  if env == nil then return raw_load(chunk, chunkname, "t") end
-  return raw_load(chunk, chunkname, "t", env)
+-- Protect the metatables scripts can reach: a script must not add a finalizer to them or swap
+-- the string methods of code that runs later.
+string_mt.__metatable = false
+host.array_mt.__metatable = false
+host.object_mt.__metatable = false
+
+if not sandboxed then
+  package.loaded.orbiter = orbiter
+  _G.orbiter = orbiter
+  package.path, package.cpath = "", ""
+  package.searchers = searchers
+  load = text_load
+  loadfile, dofile = nil, nil
+  package.loadlib = nil
+  return _G, package.loaded
 end
 
-loadfile, dofile = nil, nil
-package.loadlib = nil
-
-if sandboxed then
-  io = nil
-  debug = nil
-  local os_time, os_clock, os_date, os_difftime = os.time, os.clock, os.date, os.difftime
-  os = { time = os_time, clock = os_clock, date = os_date, difftime = os_difftime }
-  local raw_gc = collectgarbage
-  function collectgarbage(opt, ...)
-    if opt == "count" then return raw_gc("count") end
-    return 0
-  end
-  package.searchers[3], package.searchers[4] = nil, nil
-
-  -- Lua's matcher backtracks exponentially in the number of quantifiers, inside C code where no
-  -- hook can stop it: `("a"):rep(26):find(("a*"):rep(26) .. "b")` would run for hours. Patterns
-  -- with more than MAX_QUANTIFIERS unbounded quantifiers are refused.
-  local MAX_QUANTIFIERS = 8
-  local function check(pattern, plain, fname)
-    if plain or type(pattern) ~= "string" then return end
-    local n, i = 0, 1
-    while i <= #pattern do
-      local c = pattern:sub(i, i)
-      if c == "%" then i = i + 1
-      elseif c == "*" or c == "+" or c == "-" then n = n + 1 end
-      i = i + 1
-    end
-    if n > MAX_QUANTIFIERS then
-      error(sformat("string.%s: pattern has %d quantifiers; the sandbox allows at most %d (it could run for hours)",
-        fname, n, MAX_QUANTIFIERS), 3)
-    end
-  end
-  local s_find, s_match, s_gmatch, s_gsub = string.find, string.match, string.gmatch, string.gsub
-  string.find = function(s, p, init, plain) check(p, plain, "find") return s_find(s, p, init, plain) end
-  string.match = function(s, p, init) check(p, false, "match") return s_match(s, p, init) end
-  string.gmatch = function(s, p, init) check(p, false, "gmatch") return s_gmatch(s, p, init) end
-  string.gsub = function(s, p, r, n) check(p, false, "gsub") return s_gsub(s, p, r, n) end
+---------------------------------------------------------------------------------------------
+-- The sandbox: everything a shipped script can reach is listed here.
+---------------------------------------------------------------------------------------------
+local function pick(from, names)
+  local t = {}
+  for name in names:gmatch("%S+") do t[name] = from[name] end
+  return t
 end
+
+local env = pick(_G, "assert error ipairs next pairs pcall rawequal rawget rawlen rawset select tonumber tostring type xpcall getmetatable")
+env._VERSION = _VERSION
+
+local str = pick(string, "byte char find format gmatch gsub len lower match pack packsize rep reverse sub unpack upper")
+string_mt.__index = str
+
+local loaded = {
+  orbiter = orbiter,
+  string = str,
+  table = pick(table, "concat insert move pack remove sort unpack"),
+  math = pick(math, "abs ceil cos deg exp floor fmod huge log max maxinteger min mininteger modf pi rad random randomseed sin sqrt tan tointeger type ult acos asin atan"),
+  utf8 = pick(utf8, "char charpattern codepoint codes len offset"),
+  coroutine = pick(coroutine, "close create isyieldable resume running status wrap yield"),
+  os = pick(os, "clock date difftime time"),
+}
+for name, module in pairs(loaded) do env[name] = module end
+env._G = env
+loaded._G = env
+
+local sandbox_preload = {}
+preload = sandbox_preload
+env.package = { loaded = loaded, preload = sandbox_preload, path = "", cpath = "", config = package.config }
+loaded.package = env.package
+
+-- Finalizers run with hooks off (no budget could stop them): no `__gc` in the sandbox.
+function env.setmetatable(t, mt)
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    error("setmetatable: finalizers (__gc) are not available to shipped scripts", 2)
+  end
+  return raw_setmetatable(t, mt)
+end
+
+function env.load(chunk, chunkname, mode, e)
+  return text_load(chunk, chunkname, mode, e == nil and env or e)
+end
+
+function env.require(name)
+  if type(name) ~= "string" then error("require: module name must be a string", 2) end
+  local module = loaded[name]
+  if module ~= nil then return module end
+  local messages = {}
+  for _, search in ipairs(searchers) do
+    local loader, where = search(name)
+    if type(loader) == "function" then
+      local result = loader(name, where)
+      if result == nil then result = rawget(loaded, name) end
+      if result == nil then result = true end
+      loaded[name] = result
+      return result, where
+    end
+    messages[#messages + 1] = loader
+  end
+  error(sformat("module '%s' not found:%s", name, table.concat(messages)), 2)
+end
+
+function env.collectgarbage(opt)
+  if opt == "count" then return collectgarbage("count") end
+  return 0
+end
+
+-- print goes to the host's log, never to the worker's stdout.
+env.print = orbiter.log
+
+return env, loaded

@@ -18,37 +18,26 @@ local function kind_of(v)
   return type(v) == "table" and rawget(v, "kind") or nil
 end
 
--- Captured before the sandbox removes `debug`: definition errors need the user's line.
-local getinfo, sethook = debug.getinfo, debug.sethook
-local load_line -- "path:line" of the user's script line running now, while a script loads
+-- Captured before the sandbox removes `debug`: definition errors need the user's line. While a
+-- script loads, the host's hook records the user's line (host.load_line): scripts usually end
+-- with `return orbiter.agent{...}`, a tail call that leaves no frame to point at.
+local getinfo = debug.getinfo
+local load_line = host.load_line
 
--- The position of the frame `level` (as for getinfo), or of the line being loaded: scripts
--- usually end with `return orbiter.agent{...}`, a tail call that leaves no frame to point at.
+-- The position of the frame `level` (as for getinfo), or of the line being loaded.
 local function position(level)
   local info = getinfo(level, "Sl")
   if info and info.currentline > 0 and info.source:sub(1, 1) == "@" then
     return info.short_src .. ":" .. info.currentline .. ": "
   end
-  return load_line and (load_line .. ": ") or ""
+  local line = load_line()
+  return line and (line .. ": ") or ""
 end
 
 -- Raises a definition error at the position of the user's call: `level` counts like error()'s
 -- from the caller of fail (2: the function that called fail's caller).
 local function fail(what, msg, level)
   error(position((level or 2) + 2) .. sformat("%s: %s", what, msg), 0)
-end
-
--- While the entry script and its modules load, remember the line each user chunk is on.
-function orbiter._track_lines(on)
-  if on then
-    sethook(function(_, line)
-      local info = getinfo(2, "S")
-      if info and info.source:sub(1, 1) == "@" then load_line = info.short_src .. ":" .. line end
-    end, "l")
-  else
-    sethook()
-    load_line = nil
-  end
 end
 
 local function check_fields(what, spec, allowed)
@@ -359,8 +348,8 @@ orbiter.serial = group("serial")
 ---------------------------------------------------------------------------------------------
 -- For the host
 ---------------------------------------------------------------------------------------------
--- Everything defined so far, by kind.
-orbiter._registry = registry
+-- What only the host reaches: scripts get `orbiter`, never this table.
+local internal = { registry = registry }
 
 local function describe(node, path)
   local k = kind_of(node)
@@ -393,11 +382,11 @@ local function describe(node, path)
 end
 
 -- The to_dict shape of a root agent or swarm (tools without their bodies).
-function orbiter._describe(root)
+function internal.describe(root)
   if root == nil then
     error("the script returned nothing; it must end with `return orbiter.agent{...}` (or a swarm)", 0)
   end
   return describe(root, "the script's return value")
 end
 
-return orbiter
+return orbiter, internal

@@ -31,13 +31,19 @@ enum HostFunctions {
     static let table: [(String, lua_CFunction)] = [
         ("json_encode", jsonEncode), ("json_decode", jsonDecode), ("log", log),
         ("providers", providers), ("find_module", findModule), ("check_flow", checkFlow),
+        ("load_line", loadLine),
     ]
 
     static let jsonEncode: lua_CFunction = { L in
         let s = LuaStack(L!)
         do {
-            let value = try s.json(at: 1)
-            s.pushString(value.jsonString)
+            let text = try s.json(at: 1).jsonString
+            let room = orbiter_lua_room(s.budget)
+            if room >= 0, text.utf8.count > room {
+                s.pushString("orbiter.json.encode: not enough memory for \(text.utf8.count) bytes of JSON")
+                return -1
+            }
+            s.pushString(text)
             return 1
         } catch {
             s.pushString("orbiter.json.encode: \(error)")
@@ -52,7 +58,7 @@ enum HostFunctions {
             return -1
         }
         do {
-            s.push(try JSONValue.parse(bytes: bytes))
+            try s.push(try JSONValue.parse(bytes: bytes), checkingRoom: true)
             return 1
         } catch {
             s.pushString("orbiter.json.decode: \(error)")
@@ -68,7 +74,22 @@ enum HostFunctions {
 
     static let providers: lua_CFunction = { L in
         let s = LuaStack(L!)
-        s.push(.array(HostContext.from(L!).providerNames().map(JSONValue.string)))
+        do {
+            try s.push(.array(HostContext.from(L!).providerNames().map(JSONValue.string)))
+            return 1
+        } catch {
+            s.pushString("\(error)")
+            return -1
+        }
+    }
+
+    /// The `path:line` of the user's script line running now while a script loads, or nil.
+    static let loadLine: lua_CFunction = { L in
+        let s = LuaStack(L!)
+        let line = withUnsafeBytes(of: s.budget.pointee.load_line) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        if line.isEmpty { lua_pushnil(L) } else { s.pushString(line) }
         return 1
     }
 

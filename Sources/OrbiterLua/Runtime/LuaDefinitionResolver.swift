@@ -9,6 +9,8 @@ struct LuaDefinitionResolver: DefinitionResolver {
     let hostTools: [String: Tool]
     /// Accept any `registry` tool name (to check a script before knowing which host runs it).
     var acceptsAnyHostTool = false
+    /// The memory account of the task this resolver binds for: one resolver per task.
+    let account = LuaTaskAccount()
 
     func tool(from dict: JSONValue) throws -> Tool {
         guard let name = dict["name"]?.stringValue else {
@@ -34,11 +36,11 @@ struct LuaDefinitionResolver: DefinitionResolver {
         guard runtime.toolNames.contains(name) else {
             throw OrbiterError.invalidConfiguration("tool '\(name)' is not defined by the script \(runtime.bundle.entry)")
         }
-        let runtime = self.runtime
+        let (runtime, account) = (self.runtime, self.account)
         return Tool(name: name, description: dict["description"]?.stringValue ?? "",
                     parameters: dict["parameters"] ?? ["type": "object", "properties": .object([:])],
                     source: ["bundle": .string(runtime.bundle.sha256), "name": .string(name)]) { arguments in
-            try await runtime.callTool(name, arguments: arguments)
+            try await runtime.callTool(name, arguments: arguments, account: account)
         }
     }
 
@@ -48,6 +50,6 @@ struct LuaDefinitionResolver: DefinitionResolver {
         guard runtime.modelNames.contains(name) else {
             throw OrbiterError.invalidConfiguration("model \"\(qualifiedName)\": no orbiter.model named '\(name)' in \(runtime.bundle.entry)")
         }
-        return LuaModelProvider(runtime: runtime, name: name)
+        return LuaModelProvider(runtime: runtime, name: name, account: account)
     }
 }

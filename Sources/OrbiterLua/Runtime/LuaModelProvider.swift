@@ -9,9 +9,10 @@ import OrbiterCore
 struct LuaModelProvider: ModelProvider {
     let runtime: LuaRuntime
     let name: String
+    var account: LuaTaskAccount? = nil
 
     func complete(_ request: ModelRequest, onEvent: (ModelStreamEvent) async throws -> Void) async throws {
-        let reply = try await runtime.callModel(name, request: Self.requestTable(request))
+        let reply = try await runtime.callModel(name, request: Self.requestTable(request), account: account)
         let what = "model '\(name)'"
         switch reply {
         case .string(let text):

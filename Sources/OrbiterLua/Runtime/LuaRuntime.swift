@@ -4,15 +4,26 @@ import OrbiterCore
 
 /// One script's Lua state and everything that calls into it: loading, tool calls, model calls.
 ///
-/// An actor, because a Lua state must never be touched from two threads. Each tool or model call
-/// runs in its own coroutine; when Lua waits (`orbiter.sleep`) the coroutine yields to Swift, the
-/// actor awaits, and other calls run meanwhile, so tools look synchronous to their authors while
-/// many run at once.
+/// An actor, because a Lua state must never be touched from two threads, and one that runs on a
+/// Lua thread of its own (`LuaExecutor`), never on Swift's cooperative pool: a CPU-bound tool
+/// cannot stall lease renewals, Redis I/O or tasks of other scripts. Each tool or model call runs
+/// in its own coroutine; when Lua waits (`orbiter.sleep`) the coroutine yields to Swift, the actor
+/// awaits, and other calls run meanwhile, so tools look synchronous to their authors while many
+/// run at once. A call that computes for longer than a preemption slice is yielded too (where Lua
+/// allows it), so calls sharing a state take turns.
+///
+/// Every entry into Lua — the script's top-level code, describing its root, tool and model
+/// calls — runs under the same limits: wall clock, instructions, cancellation and memory.
 public actor LuaRuntime {
     /// Limits and behaviour of a state.
     public struct Options: Sendable {
         /// Bytes the state may allocate (`nil`: no cap).
         public var memoryLimit: Int?
+        /// Bytes one task's calls may add to the state (`nil`: no cap beyond the state's).
+        public var taskMemoryLimit: Int?
+        /// How long one call computes before it lets other calls of the state run (`nil`: until
+        /// it waits or ends).
+        public var preemptionSlice: Duration?
         /// Wall-clock limit of one tool or model call (`nil`: none).
         public var callTimeLimit: Duration?
         /// Lua instructions one tool or model call may run (`nil`: no limit).
@@ -22,26 +33,34 @@ public actor LuaRuntime {
         /// Where `orbiter.log` lines go.
         public var log: @Sendable (String) -> Void
 
-        public init(memoryLimit: Int? = nil, callTimeLimit: Duration? = .seconds(300), instructionLimit: Int? = nil,
-                    sandboxed: Bool = false, log: @escaping @Sendable (String) -> Void = { _ in }) {
+        public init(memoryLimit: Int? = nil, taskMemoryLimit: Int? = nil, callTimeLimit: Duration? = .seconds(300),
+                    instructionLimit: Int? = nil, preemptionSlice: Duration? = .milliseconds(10), sandboxed: Bool = false,
+                    log: @escaping @Sendable (String) -> Void = { _ in }) {
             self.memoryLimit = memoryLimit
+            self.taskMemoryLimit = taskMemoryLimit
+            self.preemptionSlice = preemptionSlice
             self.callTimeLimit = callTimeLimit
             self.instructionLimit = instructionLimit
             self.sandboxed = sandboxed
             self.log = log
         }
 
-        /// Limits for scripts shipped by someone else (workers): sandboxed, 256 MiB, 60 s and
-        /// 1e9 instructions per call.
+        /// Limits for scripts shipped by someone else (workers): sandboxed, 256 MiB per task and
+        /// 1 GiB per state, 60 s and 1e9 instructions per call (and for the script's top level).
         public static func shipped(log: @escaping @Sendable (String) -> Void = { _ in }) -> Options {
-            Options(memoryLimit: 256 << 20, callTimeLimit: .seconds(60), instructionLimit: 1_000_000_000, sandboxed: true, log: log)
+            Options(memoryLimit: 1 << 30, taskMemoryLimit: 256 << 20, callTimeLimit: .seconds(60),
+                    instructionLimit: 1_000_000_000, sandboxed: true, log: log)
         }
     }
 
-    private let state: LuaState
+    let state: LuaState
     private let context: HostContext
-    private let options: Options
-    private let orbiterRef: Int32
+    let options: Options
+    /// Registry reference of the host-only table (`registry`, `describe`) the prelude returned.
+    let internalRef: Int32
+    /// The Lua thread this runtime runs on.
+    nonisolated let executor: LuaExecutor
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     /// The script and its modules, as loaded.
     public nonisolated let bundle: ScriptBundle
@@ -63,6 +82,15 @@ public actor LuaRuntime {
         try self.init(modules: ModuleSource(bundle: bundle), options: options)
     }
 
+    /// Loads a script bundle on the Lua thread the runtime will run on, so its top-level code
+    /// never runs on the caller's (cooperative) thread.
+    public static func load(bundle: ScriptBundle, options: Options = .shipped()) async throws -> LuaRuntime {
+        let executor = LuaExecutor.shared.executor()
+        return try await executor.run {
+            try LuaRuntime(modules: ModuleSource(bundle: bundle), options: options, executor: executor)
+        }
+    }
+
     /// Loads a tool library: a file that only defines tools (and models) and returns nothing,
     /// such as one file of a worker's `--tools` folder. `root()` is not available on it; use
     /// `libraryTools()`.
@@ -70,21 +98,24 @@ public actor LuaRuntime {
         try self.init(modules: try ModuleSource(entryFile: path), options: options, expectsRoot: false)
     }
 
-    private init(modules: ModuleSource, options: Options, expectsRoot: Bool = true) throws {
+    private init(modules: ModuleSource, options: Options, expectsRoot: Bool = true,
+                 executor: LuaExecutor = LuaExecutor.shared.executor()) throws {
         let context = HostContext(modules: modules, log: options.log, providerNames: { ProviderRegistry.shared.names })
-        let state = try LuaState(memoryLimit: options.memoryLimit)
-        let orbiterRef = try Self.installPrelude(state, context: context, sandboxed: options.sandboxed)
-        let description = try Self.evaluate(state, context: context, orbiterRef: orbiterRef, expectsRoot: expectsRoot)
+        let state = try LuaState(memoryLimit: options.memoryLimit, accounting: options.taskMemoryLimit != nil)
+        let internalRef = try Self.installPrelude(state, context: context, sandboxed: options.sandboxed)
+        let description = try Self.evaluate(state, context: context, internalRef: internalRef, options: options,
+                                            expectsRoot: expectsRoot)
+        self.executor = executor
         self.state = state
         self.context = context
         self.options = options
-        self.orbiterRef = orbiterRef
+        self.internalRef = internalRef
         self.rootDescription = description
-        self.toolNames = Self.definedNames("tools", L: state.L, orbiterRef: orbiterRef)
-        self.modelNames = Self.definedNames("models", L: state.L, orbiterRef: orbiterRef)
+        self.toolNames = Self.definedNames("tools", L: state.L, internalRef: internalRef)
+        self.modelNames = Self.definedNames("models", L: state.L, internalRef: internalRef)
         self.bundle = context.modules.bundle
         guard expectsRoot else {
-            self.librarySpecs = try Self.toolSpecs(L: state.L, orbiterRef: orbiterRef, chunk: modules.chunkName(modules.entry))
+            self.librarySpecs = try Self.toolSpecs(L: state.L, internalRef: internalRef, chunk: modules.chunkName(modules.entry))
             return
         }
         self.librarySpecs = [:]
@@ -99,38 +130,55 @@ public actor LuaRuntime {
 
     // MARK: Loading
 
-    /// Runs the entry script on the main thread, protected, and describes the root it returns.
-    private static func evaluate(_ state: LuaState, context: HostContext, orbiterRef: Int32, expectsRoot: Bool = true) throws -> JSONValue {
+    /// Runs the entry script on the main thread, protected and under the call limits (a script's
+    /// top level is code from elsewhere too), and describes the root it returns.
+    private static func evaluate(_ state: LuaState, context: HostContext, internalRef: Int32, options: Options,
+                                 expectsRoot: Bool = true) throws -> JSONValue {
         let s = state.stack
         let entry = context.modules.entry
-        try s.load(context.modules.modules[entry] ?? "", chunkName: context.modules.chunkName(entry))
-        try trackLines(true, state, orbiterRef)
-        defer { try? trackLines(false, state, orbiterRef) }
-        try s.pcall(0, 1)
+        let chunk = context.modules.chunkName(entry)
+        try s.load(context.modules.modules[entry] ?? "", chunkName: chunk)
+        // Definition errors name the user's line: the hook records it while the script runs.
+        state.budget.pointee.track_lines = 1
+        try withTopLevelLimits(state, options: options, what: chunk) { try s.pcall(0, 1) }
+        state.budget.pointee.track_lines = 0
+        state.budget.pointee.load_line.0 = 0
         guard expectsRoot else {
             s.pop()
             return .null
         }
-        pushOrbiterField("_describe", L: state.L, orbiterRef: orbiterRef)
+        pushInternal("describe", L: state.L, internalRef: internalRef)
         lua_rotate(state.L, -2, 1)
         do {
-            try s.pcall(1, 1)
+            try withTopLevelLimits(state, options: options, what: chunk) { try s.pcall(1, 1) }
         } catch let error as LuaError {
-            throw LuaError(message: "\(context.modules.chunkName(entry)): \(error.message)")
+            throw LuaError(message: "\(chunk): \(error.message)")
         }
         defer { s.pop() }
         return try s.json(at: -1, path: "root")
     }
 
-    /// Turns load-time line tracking on or off (for definition errors' `path:line:`).
-    private static func trackLines(_ on: Bool, _ state: LuaState, _ orbiterRef: Int32) throws {
-        pushOrbiterField("_track_lines", L: state.L, orbiterRef: orbiterRef)
-        lua_pushboolean(state.L, on ? 1 : 0)
-        try state.stack.pcall(1, 0)
+    /// Runs `body` (a protected call on the main thread) under the time and instruction limits
+    /// of one call; the hook is armed only meanwhile.
+    private static func withTopLevelLimits(_ state: LuaState, options: Options, what: String, _ body: () throws -> Void) throws {
+        var entry = LuaEntry(deadline: options.callTimeLimit.map { ContinuousClock.now + $0 },
+                             instructionsLeft: options.instructionLimit.map(Int64.init), taskMemoryLimit: nil)
+        orbiter_lua_arm_hook(state.L, state.budget.pointee.track_lines)
+        entry.enter(state.budget)
+        defer {
+            entry.leave(state.budget)
+            orbiter_lua_disarm_hook(state.L)
+        }
+        do {
+            try body()
+        } catch let error as LuaError where LuaEntry.interruption(state.budget) == 1 {
+            throw LuaError(message: "\(error.message) (\(options.callTimeLimit!) while loading)")
+        }
     }
 
     /// Opens the standard libraries, loads `orbiter.lua` and `environment.lua` with the host
-    /// table, and returns a registry reference to the `orbiter` module.
+    /// table, installs the environment it built as the globals, and returns a registry reference
+    /// to the host-only table.
     private static func installPrelude(_ state: LuaState, context: HostContext, sandboxed: Bool) throws -> Int32 {
         let s = state.stack
         let L = state.L
@@ -152,25 +200,29 @@ public actor LuaRuntime {
             lua_createtable(L, 0, 1)
             s.pushString("object"); lua_setfield(L, -2, "__jsontype")
             lua_setfield(L, -2, "object_mt")
+            lua_createtable(L, 0, 4)
+            orbiter_lua_set_pattern_functions(L)
+            lua_setfield(L, -2, "patterns")
         }
         let hostIndex = s.top
         try s.load(try preludeSource("orbiter"), chunkName: "=orbiter")
         lua_pushvalue(L, hostIndex)
-        try s.pcall(1, 1)
-        lua_pushvalue(L, -1)
-        let ref = s.ref()
+        try s.pcall(1, 2)                                  // host → orbiter, internal
+        let ref = s.ref()                                  // internal
         try s.load(try preludeSource("environment"), chunkName: "=orbiter.environment")
         lua_pushvalue(L, hostIndex)
-        lua_pushvalue(L, -3)
+        lua_pushvalue(L, -3)                               // orbiter
         lua_pushboolean(L, sandboxed ? 1 : 0)
-        try s.pcall(3, 0)
+        try s.pcall(3, 2)                                  // → globals, loaded
+        lua_setfield(L, orbiter_lua_registryindex(), LUA_LOADED_TABLE)
+        orbiter_lua_set_globals(L)
         s.setTop(hostIndex - 1)
         return ref
     }
 
-    private static func definedNames(_ kind: String, L: OpaquePointer, orbiterRef: Int32) -> Set<String> {
+    private static func definedNames(_ kind: String, L: OpaquePointer, internalRef: Int32) -> Set<String> {
         let s = LuaStack(L)
-        pushOrbiterField("_registry", L: L, orbiterRef: orbiterRef)
+        pushInternal("registry", L: L, internalRef: internalRef)
         s.pushString(kind)
         lua_rawget(L, -2)
         var names = Set<String>()
@@ -184,11 +236,11 @@ public actor LuaRuntime {
     }
 
     /// `{name, description, parameters}` of every tool defined so far (for tool libraries).
-    private static func toolSpecs(L: OpaquePointer, orbiterRef: Int32, chunk: String) throws -> [String: JSONValue] {
+    private static func toolSpecs(L: OpaquePointer, internalRef: Int32, chunk: String) throws -> [String: JSONValue] {
         let s = LuaStack(L)
         let base = s.top
         defer { s.setTop(base) }
-        pushOrbiterField("_registry", L: L, orbiterRef: orbiterRef)
+        pushInternal("registry", L: L, internalRef: internalRef)
         s.pushString("tools")
         lua_rawget(L, -2)
         var specs: [String: JSONValue] = [:]
@@ -229,10 +281,10 @@ public actor LuaRuntime {
         return source
     }
 
-    /// Pushes `orbiter[name]` (raw access: the module table has no metatable).
-    private static func pushOrbiterField(_ name: String, L: OpaquePointer, orbiterRef: Int32) {
+    /// Pushes `internal[name]` of the host-only table (raw access).
+    static func pushInternal(_ name: String, L: OpaquePointer, internalRef: Int32) {
         let s = LuaStack(L)
-        lua_rawgeti(L, orbiter_lua_registryindex(), lua_Integer(orbiterRef))
+        lua_rawgeti(L, orbiter_lua_registryindex(), lua_Integer(internalRef))
         s.pushString(name)
         lua_rawget(L, -2)
         lua_rotate(L, -2, -1)
@@ -268,107 +320,6 @@ public actor LuaRuntime {
             }
         }
         return tools
-    }
-
-    // MARK: Calls
-
-    /// Calls tool `name`'s `run(args)`; its first return value is the result.
-    public func callTool(_ name: String, arguments: JSONValue) async throws -> JSONValue {
-        try await call(kind: "tools", name: name, function: "run", argument: arguments, what: "tool '\(name)'")
-    }
-
-    /// Calls model `name`'s `respond(request)` and returns what it returned.
-    func callModel(_ name: String, request: JSONValue) async throws -> JSONValue {
-        try await call(kind: "models", name: name, function: "respond", argument: request, what: "model '\(name)'")
-    }
-
-    private func call(kind: String, name: String, function: String, argument: JSONValue, what: String) async throws -> JSONValue {
-        let L = state.L
-        let s = state.stack
-        guard let thread = lua_newthread(L) else { throw LuaError(message: "\(what): cannot create a coroutine") }
-        let threadRef = s.ref()
-        defer { s.unref(threadRef) }
-        let co = LuaStack(thread)
-        // Push registry[kind][name][function] and the argument on the coroutine.
-        Self.pushOrbiterField("_registry", L: thread, orbiterRef: orbiterRef)
-        co.pushString(kind); lua_rawget(thread, -2)
-        co.pushString(name); lua_rawget(thread, -2)
-        guard lua_type(thread, -1) == LUA_TTABLE else {
-            throw OrbiterError.invalidConfiguration("\(what) is not defined by the script")
-        }
-        co.pushString(function); lua_rawget(thread, -2)
-        lua_copy(thread, -1, 1)
-        co.setTop(1)
-        co.push(argument)
-
-        let deadline = options.callTimeLimit.map { ContinuousClock.now + $0 }
-        var instructionsLeft = options.instructionLimit.map(Int64.init) ?? -1
-        if deadline != nil || instructionsLeft >= 0 { orbiter_lua_arm_hook(thread) }
-        var nargs: Int32 = 1
-        while true {
-            if let deadline, ContinuousClock.now > deadline {
-                _ = lua_resetthread(thread)
-                throw LuaError(message: "\(what): time limit exceeded (\(options.callTimeLimit!))")
-            }
-            // Per-call budget: calls interleave at yields, so each resume installs its own.
-            state.budget.pointee.deadline_ns = deadline.map { Self.monotonicNanoseconds(until: $0) } ?? 0
-            state.budget.pointee.instructions_left = instructionsLeft
-            state.budget.pointee.interrupted = 0
-            var nresults: Int32 = 0
-            let status = lua_resume(thread, L, nargs, &nresults)
-            instructionsLeft = state.budget.pointee.instructions_left
-            switch status {
-            case LUA_OK:
-                defer { co.setTop(0) }
-                if nresults == 0 || lua_type(thread, -nresults) == LUA_TNIL { return .string("") }
-                do {
-                    return try co.json(at: -nresults, path: "return value")
-                } catch let error as LuaError {
-                    throw LuaError(message: "\(what) returned a value that cannot be sent as JSON: \(error.message)")
-                }
-            case LUA_YIELD:
-                guard nresults >= 2, lua_touserdata(thread, -nresults) == HostFunctions.marker else {
-                    co.setTop(0)
-                    _ = lua_resetthread(thread)
-                    throw LuaError(message: "\(what): coroutine.yield outside a coroutine of the script's own")
-                }
-                let op = co.string(at: -nresults + 1) ?? ""
-                let args = (2..<nresults).map { try? co.json(at: -nresults + $0) }
-                co.setTop(0)
-                nargs = try await performHostCall(op, args, deadline: deadline, what: what)
-            default:
-                let message = co.popErrorMessage()
-                _ = lua_resetthread(thread)
-                throw LuaError(message: message)
-            }
-        }
-    }
-
-    /// Runs a host call requested by a yield; pushes its results and returns how many.
-    private func performHostCall(_ op: String, _ args: [JSONValue?], deadline: ContinuousClock.Instant?, what: String) async throws -> Int32 {
-        switch op {
-        case "sleep":
-            var seconds = args.first??.doubleValue ?? 0
-            if let deadline {
-                let left = deadline - ContinuousClock.now
-                let leftSeconds = Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
-                if seconds > leftSeconds {
-                    try await Task.sleep(for: left)
-                    throw LuaError(message: "\(what): time limit exceeded (\(options.callTimeLimit!)) while sleeping")
-                }
-                seconds = max(0, seconds)
-            }
-            try await Task.sleep(for: .nanoseconds(Int64(seconds * 1e9)))
-            return 0
-        default:
-            throw LuaError(message: "\(what): unknown host call '\(op)'")
-        }
-    }
-
-    private static func monotonicNanoseconds(until deadline: ContinuousClock.Instant) -> Int64 {
-        let left = deadline - ContinuousClock.now
-        let leftNs = left.components.seconds * 1_000_000_000 + left.components.attoseconds / 1_000_000_000
-        return orbiter_now_ns() + max(leftNs, 0)
     }
 
     /// Bytes the state holds now.

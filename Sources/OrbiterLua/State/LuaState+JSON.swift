@@ -9,8 +9,13 @@ import OrbiterCore
 ///   carry that mark, so `[]` survives a round trip;
 /// - JSON `null` is `orbiter.json.null` (a unique value), since `nil` cannot sit in a table;
 /// - functions, userdata, threads, NaN/infinity, non-UTF-8 strings and cycles are errors that name
-///   the path to the bad value (`args.items[3]`).
+///   the path to the bad value (`args.items[3]`);
+/// - values nested deeper than `maxDepth` are errors both ways (each level needs Lua stack slots
+///   and C stack: without a bound a deep value crashed the process).
 extension LuaStack {
+    /// How deep a value may nest, from Lua to JSON and from JSON to Lua.
+    public static let maxDepth = 200
+
     static let nullKey = "orbiter.json.null"
     static let arrayMarkKey = "orbiter.json.array_mt"
 
@@ -54,7 +59,8 @@ extension LuaStack {
         case LUA_TLIGHTUSERDATA where isNullSentinel(index):
             return .null
         case LUA_TTABLE:
-            guard depth < 200 else { throw LuaError(message: "\(path): nested deeper than 200 levels") }
+            guard depth < Self.maxDepth else { throw LuaError(message: "\(path): nested deeper than \(Self.maxDepth) levels") }
+            guard orbiter_lua_checkstack(L, 4) != 0 else { throw LuaError(message: "\(path): out of Lua stack space") }
             guard let identity = lua_topointer(L, index) else { return .null }
             guard visiting.insert(identity).inserted else {
                 throw LuaError(message: "\(path): table contains itself (a cycle), which JSON cannot represent")
@@ -124,11 +130,49 @@ extension LuaStack {
     }
 
     /// Pushes a JSON value as a Lua value (arrays marked, `null` as `orbiter.json.null`).
-    func push(_ value: JSONValue) {
-        hostAllocating { pushUnchecked(value) }
+    ///
+    /// Swift pushes with the memory cap lifted (an allocation failure here would raise a Lua error
+    /// through Swift frames), so with `checkingRoom` the value's size is first checked against
+    /// what the running call may still allocate (after a collection, if it seems not to fit).
+    func push(_ value: JSONValue, checkingRoom: Bool = false) throws {
+        if checkingRoom, orbiter_lua_room(budget) >= 0, Self.estimatedSize(of: value, exceeding: orbiter_lua_room(budget)) != nil {
+            orbiter_lua_gc_collect(L)
+            let room = orbiter_lua_room(budget)
+            if room >= 0, let needed = Self.estimatedSize(of: value, exceeding: room) {
+                throw LuaError(message: "not enough memory: the value needs about \(Self.describe(bytes: needed)) and \(Self.describe(bytes: room)) are left")
+            }
+        }
+        try hostAllocating { try pushUnchecked(value, depth: 0) }
     }
 
-    private func pushUnchecked(_ value: JSONValue) {
+    static func describe(bytes: Int64) -> String {
+        bytes < 1 << 10 ? "\(bytes) bytes" : bytes < 1 << 20 ? "\(bytes >> 10) KiB" : "\(bytes >> 20) MiB"
+    }
+
+    /// Roughly what a value takes as Lua values, or nil when it fits in `limit` bytes (stops
+    /// counting once past it).
+    static func estimatedSize(of value: JSONValue, exceeding limit: Int64) -> Int64? {
+        var total: Int64 = 0
+        func add(_ v: JSONValue) -> Bool {
+            switch v {
+            case .null, .bool, .int, .double: total += 16
+            case .string(let s): total += 40 + Int64(s.utf8.count)
+            case .array(let items):
+                total += 64 + 16 * Int64(items.count)
+                for item in items where !add(item) { return false }
+            case .object(let members):
+                total += 64 + 48 * Int64(members.count)
+                for (k, v) in members {
+                    total += 40 + Int64(k.utf8.count)
+                    if !add(v) { return false }
+                }
+            }
+            return total <= limit
+        }
+        return add(value) ? nil : total
+    }
+
+    private func pushUnchecked(_ value: JSONValue, depth: Int) throws {
         switch value {
         case .null: lua_pushlightuserdata(L, LuaStack.nullSentinel)
         case .bool(let b): lua_pushboolean(L, b ? 1 : 0)
@@ -136,20 +180,27 @@ extension LuaStack {
         case .double(let d): lua_pushnumber(L, d)
         case .string(let s): pushString(s)
         case .array(let items):
+            try checkDepth(depth)
             lua_createtable(L, Int32(clamping: items.count), 0)
             for (i, item) in items.enumerated() {
-                pushUnchecked(item)
+                do { try pushUnchecked(item, depth: depth + 1) } catch { pop(); throw error }
                 lua_rawseti(L, -2, lua_Integer(i + 1))
             }
             pushArrayMark()
         case .object(let members):
+            try checkDepth(depth)
             lua_createtable(L, 0, Int32(clamping: members.count))
             for (k, v) in members {
                 pushString(k)
-                pushUnchecked(v)
+                do { try pushUnchecked(v, depth: depth + 1) } catch { pop(2); throw error }
                 lua_rawset(L, -3)
             }
         }
+    }
+
+    private func checkDepth(_ depth: Int) throws {
+        guard depth < Self.maxDepth else { throw LuaError(message: "nested deeper than \(Self.maxDepth) levels") }
+        guard orbiter_lua_checkstack(L, 4) != 0 else { throw LuaError(message: "out of Lua stack space") }
     }
 
     /// Sets the array metatable on the table at the top of the stack.

@@ -10,12 +10,15 @@ final class LuaState {
     let L: OpaquePointer
     let budget: UnsafeMutablePointer<OrbiterLuaBudget>
 
-    /// - Parameter memoryLimit: bytes the state may allocate; `nil` for no cap.
-    init(memoryLimit: Int?) throws {
+    /// - Parameters:
+    ///   - memoryLimit: bytes the state may allocate; `nil` for no cap.
+    ///   - accounting: record which task holds each block, for per-task caps (16 bytes a block).
+    init(memoryLimit: Int?, accounting: Bool = false) throws {
         budget = .allocate(capacity: 1)
-        budget.initialize(to: OrbiterLuaBudget(used: 0, limit: memoryLimit.map { max(0, $0) } ?? 0, host: 0,
-                                               deadline_ns: 0, instructions_left: -1, interrupted: 0, cancel: 0))
-        guard let state = orbiter_lua_newstate(budget) else {
+        var initial = OrbiterLuaBudget()
+        initial.limit = memoryLimit.map { max(0, $0) } ?? 0
+        budget.initialize(to: initial)
+        guard let state = orbiter_lua_newstate(budget, accounting ? 1 : 0) else {
             budget.deallocate()
             throw LuaError(message: "cannot create a Lua state (out of memory)")
         }

@@ -1,0 +1,147 @@
+import CLua
+import OrbiterCore
+
+extension LuaRuntime {
+    /// Calls tool `name`'s `run(args)`; its first return value is the result.
+    /// - Parameter account: the task charged for the memory the call adds (`nil`: a fresh one).
+    public func callTool(_ name: String, arguments: JSONValue, account: LuaTaskAccount? = nil) async throws -> JSONValue {
+        try await call(kind: "tools", name: name, function: "run", argument: arguments, what: "tool '\(name)'", account: account)
+    }
+
+    /// Calls model `name`'s `respond(request)` and returns what it returned.
+    func callModel(_ name: String, request: JSONValue, account: LuaTaskAccount? = nil) async throws -> JSONValue {
+        try await call(kind: "models", name: name, function: "respond", argument: request, what: "model '\(name)'", account: account)
+    }
+
+    private func call(kind: String, name: String, function: String, argument: JSONValue, what: String,
+                      account: LuaTaskAccount?) async throws -> JSONValue {
+        let cancel = LuaCancelFlag()
+        return try await withTaskCancellationHandler {
+            try await run(kind: kind, name: name, function: function, argument: argument, what: what,
+                          account: account ?? LuaTaskAccount(), cancel: cancel)
+        } onCancel: {
+            cancel.set()
+        }
+    }
+
+    private func run(kind: String, name: String, function: String, argument: JSONValue, what: String,
+                     account: LuaTaskAccount, cancel: LuaCancelFlag) async throws -> JSONValue {
+        let L = state.L
+        let s = state.stack
+        guard let thread = s.hostAllocating({ lua_newthread(L) }) else { throw LuaError(message: "\(what): cannot create a coroutine") }
+        let threadRef = s.ref()
+        defer { s.unref(threadRef) }
+        let co = LuaStack(thread)
+        var entry = LuaEntry(deadline: options.callTimeLimit.map { ContinuousClock.now + $0 },
+                             instructionsLeft: options.instructionLimit.map(Int64.init), cancel: cancel, account: account,
+                             taskMemoryLimit: options.taskMemoryLimit, preemptible: thread, slice: options.preemptionSlice)
+
+        // Push internal.registry[kind][name][function] and the argument on the coroutine.
+        Self.pushInternal("registry", L: thread, internalRef: internalRef)
+        co.pushString(kind); lua_rawget(thread, -2)
+        co.pushString(name); lua_rawget(thread, -2)
+        guard lua_type(thread, -1) == LUA_TTABLE else {
+            throw OrbiterError.invalidConfiguration("\(what) is not defined by the script")
+        }
+        co.pushString(function); lua_rawget(thread, -2)
+        lua_copy(thread, -1, 1)
+        co.setTop(1)
+        entry.enter(state.budget)
+        do {
+            try co.push(argument, checkingRoom: true)
+            entry.leave(state.budget)
+        } catch let error as LuaError {
+            entry.leave(state.budget)
+            throw LuaError(message: "\(what): arguments: \(error.message)")
+        }
+
+        if entry.needsHook { orbiter_lua_arm_hook(thread, 0) }
+        var nargs: Int32 = 1
+        while true {
+            if let deadline = entry.deadline, ContinuousClock.now > deadline {
+                discard(thread)
+                throw LuaError(message: "\(what): time limit exceeded (\(options.callTimeLimit!))")
+            }
+            if cancel.isSet || Task.isCancelled {
+                discard(thread)
+                throw CancellationError()
+            }
+            var nresults: Int32 = 0
+            entry.enter(state.budget)
+            let status = lua_resume(thread, L, nargs, &nresults)
+            entry.leave(state.budget)
+            switch status {
+            case LUA_OK:
+                defer { co.setTop(0) }
+                // A call that hit its limit fails, even when the script caught the error.
+                if let failure = budgetFailure(what) { throw failure }
+                if nresults == 0 || lua_type(thread, -nresults) == LUA_TNIL { return .string("") }
+                do {
+                    return try co.json(at: -nresults, path: "return value")
+                } catch let error as LuaError {
+                    throw LuaError(message: "\(what) returned a value that cannot be sent as JSON: \(error.message)")
+                }
+            case LUA_YIELD where nresults == 0 && state.budget.pointee.preempted != 0:
+                // The call used up its slice: let the other calls (and actors) on this thread run.
+                await Task.yield()
+                nargs = 0
+            case LUA_YIELD:
+                guard nresults >= 2, lua_touserdata(thread, -nresults) == HostFunctions.marker else {
+                    discard(thread)
+                    throw LuaError(message: "\(what): coroutine.yield outside a coroutine of the script's own")
+                }
+                let op = co.string(at: -nresults + 1) ?? ""
+                let args = (2..<nresults).map { try? co.json(at: -nresults + $0) }
+                co.setTop(0)
+                nargs = try await performHostCall(op, args, deadline: entry.deadline, what: what)
+            default:
+                let interrupted = LuaEntry.interruption(state.budget)
+                let message = co.popErrorMessage()
+                discard(thread)
+                if interrupted == 3 { throw CancellationError() }
+                if interrupted == 1 { throw LuaError(message: "\(message) (\(options.callTimeLimit!) per call)") }
+                if status == LUA_ERRMEM, let limit = options.taskMemoryLimit {
+                    throw LuaError(message: "\(what): \(message) (the task holds \(LuaStack.describe(bytes: account.held)) of its \(LuaStack.describe(bytes: Int64(limit))))")
+                }
+                throw LuaError(message: message)
+            }
+        }
+    }
+
+    /// The error of a call whose budget stopped it (`nil` when none did).
+    private func budgetFailure(_ what: String) -> (any Error)? {
+        switch LuaEntry.interruption(state.budget) {
+        case 1: return LuaError(message: "\(what): time limit exceeded (\(options.callTimeLimit!) per call)")
+        case 2: return LuaError(message: "\(what): instruction limit exceeded")
+        case 3: return CancellationError()
+        default: return nil
+        }
+    }
+
+    /// Gives up a coroutine that will not be resumed: it is left as it is for the collector,
+    /// without running its pending `<close>` handlers. After an error raised by the budget hook,
+    /// Lua keeps hooks off on that thread (`allowhook`), so a handler run by `lua_resetthread`
+    /// (or by popping its variable with `lua_settop`) could loop with no limit to stop it.
+    private func discard(_ thread: OpaquePointer) {}
+
+    /// Runs a host call requested by a yield; pushes its results and returns how many.
+    private func performHostCall(_ op: String, _ args: [JSONValue?], deadline: ContinuousClock.Instant?, what: String) async throws -> Int32 {
+        switch op {
+        case "sleep":
+            var seconds = args.first??.doubleValue ?? 0
+            if let deadline {
+                let left = deadline - ContinuousClock.now
+                let leftSeconds = Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
+                if seconds > leftSeconds {
+                    try await Task.sleep(for: left)
+                    throw LuaError(message: "\(what): time limit exceeded (\(options.callTimeLimit!)) while sleeping")
+                }
+                seconds = max(0, seconds)
+            }
+            try await Task.sleep(for: .nanoseconds(Int64(seconds * 1e9)))
+            return 0
+        default:
+            throw LuaError(message: "\(what): unknown host call '\(op)'")
+        }
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+import Logging
+import OrbiterCore
+@testable import OrbiterDistributed
+import OrbiterLua
+import OrbiterRedis
+import OrbiterTestSupport
+import XCTest
+
+/// The adversarial catalogue: every attack a shipped script can try, sent as a task to a live
+/// worker whose environment holds fake secrets. Each task must end (failed, or completed
+/// harmlessly) within its limits, no secret may appear in any event, result or log line, and the
+/// worker must go on serving.
+final class TrustCatalogueTests: DistributedTestCase {
+    static let secret = "canary-5e1f-secret-value"
+    static let secretNames = ["ORBITER_FAKE_SECRET", "OPENAI_API_KEY"]
+
+    let logs = CapturedLog()
+
+    @discardableResult
+    func startCapturingWorker(concurrency: Int = 4, luaOptions: LuaRuntime.Options, lease: Int = 30) throws -> Worker {
+        let logs = self.logs
+        var configuration = WorkerConfiguration(redisURL: redisURL, queue: queue, concurrency: concurrency, heartbeatTTL: 3,
+                                                drainTimeout: .seconds(2), luaOptions: luaOptions,
+                                                logger: Logger(label: "trust", factory: { _ in CapturingLogHandler(logs) }))
+        configuration.leaseSeconds = lease
+        configuration.logger.logLevel = .debug
+        let worker = try Worker(configuration: configuration)
+        let task = Task { try await worker.run() }
+        workers.append((worker, task))
+        return worker
+    }
+
+    /// A script whose model calls tool `attack` once and replies with what the tool returned.
+    func attackScript(_ body: String, topLevel: String = "") throws -> Runnable {
+        try load(try script("""
+            local orbiter = require "orbiter"
+            \(topLevel)
+            local attack = orbiter.tool { name = "attack", run = function(args)
+            \(body)
+            end }
+            local m = orbiter.model { name = "m", respond = function(req)
+              local last = req.messages[#req.messages]
+              if last.role == "tool" then return "tool said: " .. last.content end
+              return { tool_calls = { { name = "attack", arguments = {} } } }
+            end }
+            return orbiter.agent { name = "attacker", model = m, tools = { attack } }
+            """)).1
+    }
+
+    /// Each attack, and whether it may complete (harmlessly) instead of being refused.
+    static let attacks: [(name: String, body: String, harmless: Bool)] = [
+        ("require os getenv", "return require('os').getenv('ORBITER_FAKE_SECRET')", false),
+        ("require io", "return require('io').open('/etc/hostname'):read('a')", false),
+        ("package.loaded os", "return package.loaded.os.getenv('OPENAI_API_KEY')", false),
+        ("require debug", "local d = require('debug') d.sethook() return d.getregistry()", false),
+        ("private track_lines", "orbiter._track_lines(false) while true do end", false),
+        ("rawget private", "return rawget(orbiter, '_registry') or rawget(orbiter, '_describe') or 'none'", true),
+        ("require internals", "return require('orbiter.environment') or require('orbiter.internal')", false),
+        ("string metatable", "return getmetatable('').__index.dump(print)", false),
+        ("string.dump", "return string.dump(function() end)", false),
+        ("binary chunk", "return load(string.char(27) .. 'LuaT', 'x', 'b')()", false),
+        ("load env escape", "return load('return io or os.getenv')()('HOME')", false),
+        ("setmetatable _G", "setmetatable(_G, { __index = function(_, k) return k == 'io' and 'io?' or nil end }) return io.open", true),
+        ("finalizer loop", "setmetatable({}, { __gc = function() while true do end end }) collectgarbage() return 'x'", false),
+        ("protected mt gc", "local mt = getmetatable(orbiter.json.array()) mt.__gc = function() while true do end end return 'x'", false),
+        ("gc control", "collectgarbage('stop') return collectgarbage('count') > 0", true),
+        ("coroutine wrap loop", "return coroutine.wrap(function() while true do end end)()", false),
+        ("pcall loop", "while true do pcall(function() while true do end end) end", false),
+        ("catastrophic pattern", "return ('a'):rep(40):find(('a*'):rep(8) .. 'b')", false),
+        ("quadratic pattern", "return ('a'):rep(300000):find('a*b')", false),
+        ("gsub callback loop", "return ('abc'):gsub('.', function() while true do end end)", false),
+        ("tostring error object", "error(setmetatable({}, { __tostring = function() while true do end end }))", false),
+        ("format tostring loop", "return string.format('%s', setmetatable({}, { __tostring = function() while true do end end }))", false),
+        ("huge rep", "return ('x'):rep(1e12)", false),
+        ("memory bomb", "local t = {} for i = 1, 1e9 do t[i] = ('x'):rep(1 << 20) .. i end", false),
+        ("json decode bomb", "return #orbiter.json.decode('[' .. ('[],'):rep(3000000) .. '[]]')", false),
+        ("deep recursion", "local function f(n) return f(n + 1) + 1 end return f(1)", false),
+        ("deep return", "local t = {} for i = 1, 5000 do t = { t } end return t", false),
+        ("deep encode", "local t = {} for i = 1, 5000 do t = { t } end return orbiter.json.encode(t)", false),
+        ("deep decode", "return orbiter.json.decode(('['):rep(5000) .. (']'):rep(5000))", false),
+        ("forged host yield", "return coroutine.yield(nil, 'sleep', 1e9)", false),
+        ("close own coroutine", "return coroutine.close(coroutine.running())", false),
+        ("print to stdout", "print('ORBITER_FAKE_SECRET') return 'printed'", true),
+        ("os.exit", "os.exit(1)", false),
+        ("loadlib", "return package.loadlib('libc.so.6', 'system')", false),
+    ]
+
+    func testEveryAttackIsHeldAndTheWorkerGoesOn() async throws {
+        for name in Self.secretNames { setenv(name, Self.secret, 1) }
+        defer { for name in Self.secretNames { unsetenv(name) } }
+        var options = LuaRuntime.Options.shipped()
+        options.callTimeLimit = .milliseconds(500)
+        options.taskMemoryLimit = 64 << 20
+        try startCapturingWorker(luaOptions: options)
+
+        var held = 0
+        for attack in Self.attacks {
+            let start = ContinuousClock.now
+            let handle = try await distributed(try attackScript(attack.body), "go", redisURL: redisURL, queue: queue)
+            let events = try await collect(handle.stream())
+            let status = try await handle.status()
+            let elapsed = ContinuousClock.now - start
+            let everything = events.map(\.jsonString).joined(separator: "\n") + (status.map { "\($0)" } ?? "")
+            XCTAssertFalse(everything.contains(Self.secret), "\(attack.name): the secret leaked: \(everything)")
+            XCTAssertFalse(everything.contains(NSHomeDirectory()) && NSHomeDirectory().count > 1, "\(attack.name): HOME leaked")
+            XCTAssertTrue(status?.status == .completed || status?.status == .failed, "\(attack.name): \(String(describing: status))")
+            XCTAssertLessThan(elapsed, .seconds(10), "\(attack.name) took \(elapsed)")
+            // The tool's failure reached the model as an error result (or the task failed).
+            let output = events.compactMap { e -> String? in if case .text(let t) = e { return t.text } else { return nil } }.joined()
+            let refused = output.hasPrefix("tool said: Error: ") || status?.status == .failed
+            if attack.harmless ? status?.status == .completed : refused {
+                held += 1
+            } else {
+                XCTFail("\(attack.name): not held: \(output) \(String(describing: status))")
+            }
+        }
+        XCTAssertEqual(held, Self.attacks.count)
+        XCTAssertFalse(logs.text.contains(Self.secret), "a log line holds the secret")
+        XCTAssertTrue(logs.text.contains("ORBITER_FAKE_SECRET"), "print goes to the log")
+
+        // A script whose top-level code loops only where it is sandboxed: the load is budgeted.
+        let sneaky = try attackScript("return 'never'", topLevel: "if io == nil then while true do end end")
+        let handle = try await distributed(sneaky, "go", redisURL: redisURL, queue: queue)
+        let status = try await finishedStatus(handle, within: .seconds(10))
+        XCTAssertEqual(status?.status, .failed)
+        XCTAssertTrue(status?.error?.contains("time limit exceeded") == true, "\(String(describing: status?.error))")
+
+        // The same worker still runs good tasks.
+        let (_, agent) = try load(try calculator())
+        let ok = try await distributed(agent, "2 + 2", redisURL: redisURL, queue: queue)
+        let value = try await ok.result(timeout: .seconds(10))
+        XCTAssertEqual(value["output"], "The answer is 4.")
+        print("trust catalogue: \(Self.attacks.count + 1) attacks tried, \(held + 1) held")
+    }
+
+    func testCPUBoundToolsNeitherStallLeasesNorEscapeCancelAndTimeout() async throws {
+        var options = LuaRuntime.Options.shipped()
+        options.callTimeLimit = .seconds(30)
+        try startCapturingWorker(concurrency: 4, luaOptions: options, lease: 2)
+        let spinner = try attackScript("while true do end")
+        let sleeper = try attackScript("orbiter.sleep(4) return 'slept'")
+
+        // A sleeper shares the worker with two spinners for longer than two leases.
+        let quiet = try await distributed(sleeper, "go", redisURL: redisURL, queue: queue)
+        let timed = try await distributed(spinner, "go", redisURL: redisURL, timeout: 2, queue: queue)
+        let cancelled = try await distributed(spinner, "go", redisURL: redisURL, queue: queue)
+        try await eventually("both spinners running") {
+            let a = try await timed.status()?.status, b = try await cancelled.status()?.status
+            return a == .running && b == .running
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let cancelAt = ContinuousClock.now
+        _ = try await cancelled.cancel()
+        let cancelStatus = try await finishedStatus(cancelled, within: .seconds(5))
+        XCTAssertEqual(cancelStatus?.status, .cancelled)
+        XCTAssertLessThan(ContinuousClock.now - cancelAt, .seconds(1), "a CPU-bound tool stops soon after a cancel")
+
+        let timedStatus = try await finishedStatus(timed, within: .seconds(10))
+        XCTAssertEqual(timedStatus?.status, .failed)
+        XCTAssertTrue(timedStatus?.error?.contains("TimeoutError") == true || timedStatus?.error?.contains("timed out") == true,
+                      "\(String(describing: timedStatus?.error))")
+
+        let result = try await quiet.result(timeout: .seconds(20))
+        XCTAssertEqual(result["output"], "tool said: slept")
+        let quietStatus = try await quiet.status()
+        XCTAssertEqual(quietStatus?.attempts, 1, "the sleeper's lease kept renewing: it was never taken over")
+    }
+}
+
+/// Log lines a test worker wrote.
+final class CapturedLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ line: String) { lock.withLock { lines.append(line) } }
+    var text: String { lock.withLock { lines.joined(separator: "\n") } }
+}
+
+struct CapturingLogHandler: LogHandler {
+    let log: CapturedLog
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .debug
+    init(_ log: CapturedLog) { self.log = log }
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) {
+        log.append("\(event.level) \(event.message) \(event.metadata ?? [:])")
+    }
+}
