@@ -20,11 +20,13 @@ final class TrustCatalogueTests: DistributedTestCase {
     @discardableResult
     func startCapturingWorker(concurrency: Int = 4, luaOptions: LuaRuntime.Options, lease: Int = 30) throws -> Worker {
         let logs = self.logs
+        var logger = Logger(label: "trust", factory: { _ in CapturingLogHandler(logs) })
+        logger.logLevel = .debug
+        var luaOptions = luaOptions
+        luaOptions.log = { [logger] line in logger.info("\(line)", metadata: ["source": "lua"]) } // as `orbiter start worker` does
         var configuration = WorkerConfiguration(redisURL: redisURL, queue: queue, concurrency: concurrency, heartbeatTTL: 3,
-                                                drainTimeout: .seconds(2), luaOptions: luaOptions,
-                                                logger: Logger(label: "trust", factory: { _ in CapturingLogHandler(logs) }))
+                                                drainTimeout: .seconds(2), luaOptions: luaOptions, logger: logger)
         configuration.leaseSeconds = lease
-        configuration.logger.logLevel = .debug
         let worker = try Worker(configuration: configuration)
         let task = Task { try await worker.run() }
         workers.append((worker, task))
