@@ -211,6 +211,32 @@ final class SandboxTests: XCTestCase {
         XCTAssertEqual(ok, "ok")
     }
 
+    func testCancelStopsACPUBoundCallAndOtherCallsKeepRunning() async throws {
+        let runtime = try load(toolScript("""
+            orbiter.tool { name = "spin", run = function() while true do end end }
+            orbiter.tool { name = "quick", run = function() return "quick" end }
+            """), options: sandboxed(callTime: .seconds(30)))
+        let spinning = Task { try await runtime.callTool("spin", arguments: [:]) }
+        try await Task.sleep(for: .milliseconds(100))
+        // The spinning call neither blocks this (cooperative) thread nor the state: with its
+        // slice used up, it lets the quick call of the same state run.
+        let start = ContinuousClock.now
+        let quick = try await runtime.callTool("quick", arguments: [:])
+        XCTAssertEqual(quick, "quick")
+        XCTAssertLessThan(ContinuousClock.now - start, .milliseconds(500))
+        let cancelAt = ContinuousClock.now
+        spinning.cancel()
+        do {
+            _ = try await spinning.value
+            XCTFail("the spinning call should be cancelled")
+        } catch {
+            XCTAssertTrue(error is CancellationError, "\(error)")
+        }
+        let latency = ContinuousClock.now - cancelAt
+        print("cancel latency of a CPU-bound call: \(latency)")
+        XCTAssertLessThan(latency, .milliseconds(250))
+    }
+
     func testPrintGoesToTheLogNotStdout() async throws {
         let lines = LogLines()
         var options = sandboxed()
