@@ -8,30 +8,13 @@ import XCTest
 /// One case per kind of bad input a shipped script or payload can bring, each with the clear error
 /// expected — and a worker that keeps going afterwards.
 final class BadInputCatalogueTests: DistributedTestCase {
-    /// A script whose model calls tool `bad` once and replies with what the tool returned (the
-    /// model sees failures as "Error: ..." results).
-    func toolScript(_ body: String) throws -> Runnable {
-        try load(try script("""
-            local orbiter = require "orbiter"
-            local bad = orbiter.tool { name = "bad", run = function(args)
-            \(body)
-            end }
-            local m = orbiter.model { name = "m", respond = function(req)
-              local last = req.messages[#req.messages]
-              if last.role == "tool" then return "tool said: " .. last.content end
-              return { tool_calls = { { name = "bad", arguments = {} } } }
-            end }
-            return orbiter.agent { name = "victim", model = m, tools = { bad } }
-            """)).1
-    }
-
     func testShippedScriptsCannotHurtTheWorker() async throws {
         var options = LuaRuntime.Options.shipped()
         options.callTimeLimit = .milliseconds(500)
         options.memoryLimit = 64 << 20
         try startWorker(luaOptions: options)
         let cases: [(String, String)] = [
-            ("error('nope')", "main.lua:3: nope"),
+            ("error('nope')", "main.lua:4: nope"),
             ("while true do end", "time limit exceeded"),
             ("while true do pcall(function() while true do end end) end", "time limit exceeded"),
             ("return ('a'):rep(40):find(('a*'):rep(8) .. 'b')", "time limit exceeded"),
@@ -44,7 +27,7 @@ final class BadInputCatalogueTests: DistributedTestCase {
             ("return debug.getinfo(1)", "attempt to index a nil value (global 'debug')"),
         ]
         for (body, expected) in cases {
-            let handle = try await distributed(try toolScript(body), "go", redisURL: redisURL, queue: queue)
+            let handle = try await distributed(try oneToolScript(body), "go", redisURL: redisURL, queue: queue)
             let result = try await handle.result(timeout: .seconds(20))
             let output = result["output"]?.stringValue ?? ""
             XCTAssertTrue(output.hasPrefix("tool said: Error: "), "\(body): \(output)")

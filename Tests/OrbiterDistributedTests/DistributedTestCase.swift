@@ -60,6 +60,24 @@ class DistributedTestCase: XCTestCase {
         return events
     }
 
+    /// A script whose model calls its one tool once and replies "tool said: " and what the tool
+    /// returned (the model sees failures as "Error: ..." results). `topLevel` runs as the script loads.
+    func oneToolScript(_ body: String, topLevel: String = "") throws -> Runnable {
+        try load(try script("""
+            local orbiter = require "orbiter"
+            \(topLevel)
+            local probe = orbiter.tool { name = "probe", run = function(args)
+            \(body)
+            end }
+            local m = orbiter.model { name = "m", respond = function(req)
+              local last = req.messages[#req.messages]
+              if last.role == "tool" then return "tool said: " .. last.content end
+              return { tool_calls = { { name = "probe", arguments = {} } } }
+            end }
+            return orbiter.agent { name = "probe", model = m, tools = { probe } }
+            """)).1
+    }
+
     /// The task's state once it has finished (or after `within`, whatever it is then).
     func finishedStatus(_ handle: TaskHandle, within timeout: Duration = .seconds(10)) async throws -> TaskResult? {
         _ = try? await handle.result(timeout: timeout)

@@ -33,23 +33,6 @@ final class TrustCatalogueTests: DistributedTestCase {
         return worker
     }
 
-    /// A script whose model calls tool `attack` once and replies with what the tool returned.
-    func attackScript(_ body: String, topLevel: String = "") throws -> Runnable {
-        try load(try script("""
-            local orbiter = require "orbiter"
-            \(topLevel)
-            local attack = orbiter.tool { name = "attack", run = function(args)
-            \(body)
-            end }
-            local m = orbiter.model { name = "m", respond = function(req)
-              local last = req.messages[#req.messages]
-              if last.role == "tool" then return "tool said: " .. last.content end
-              return { tool_calls = { { name = "attack", arguments = {} } } }
-            end }
-            return orbiter.agent { name = "attacker", model = m, tools = { attack } }
-            """)).1
-    }
-
     /// Each attack, and whether it may complete (harmlessly) instead of being refused.
     static let attacks: [(name: String, body: String, harmless: Bool)] = [
         ("require os getenv", "return require('os').getenv('ORBITER_FAKE_SECRET')", false),
@@ -99,7 +82,7 @@ final class TrustCatalogueTests: DistributedTestCase {
         var held = 0
         for attack in Self.attacks {
             let start = ContinuousClock.now
-            let handle = try await distributed(try attackScript(attack.body), "go", redisURL: redisURL, queue: queue)
+            let handle = try await distributed(try oneToolScript(attack.body), "go", redisURL: redisURL, queue: queue)
             let events = try await collect(handle.stream())
             let status = try await handle.status()
             let elapsed = ContinuousClock.now - start
@@ -122,7 +105,7 @@ final class TrustCatalogueTests: DistributedTestCase {
         XCTAssertTrue(logs.text.contains("ORBITER_FAKE_SECRET"), "print goes to the log")
 
         // A script whose top-level code loops only where it is sandboxed: the load is budgeted.
-        let sneaky = try attackScript("return 'never'", topLevel: "if io == nil then while true do end end")
+        let sneaky = try oneToolScript("return 'never'", topLevel: "if io == nil then while true do end end")
         let handle = try await distributed(sneaky, "go", redisURL: redisURL, queue: queue)
         let status = try await finishedStatus(handle, within: .seconds(10))
         XCTAssertEqual(status?.status, .failed)
@@ -140,8 +123,8 @@ final class TrustCatalogueTests: DistributedTestCase {
         var options = LuaRuntime.Options.shipped()
         options.callTimeLimit = .seconds(30)
         try startCapturingWorker(concurrency: 4, luaOptions: options, lease: 2)
-        let spinner = try attackScript("while true do end")
-        let sleeper = try attackScript("orbiter.sleep(4) return 'slept'")
+        let spinner = try oneToolScript("while true do end")
+        let sleeper = try oneToolScript("orbiter.sleep(4) return 'slept'")
 
         // A sleeper shares the worker with two spinners for longer than two leases.
         let quiet = try await distributed(sleeper, "go", redisURL: redisURL, queue: queue)
