@@ -12,8 +12,11 @@ struct SubmitCommand: AsyncParsableCommand {
         discussion: """
             Without --wait or --stream, prints the task id alone on stdout. The script and every
             module it requires travel with the task: workers need no copy of your files.
+            With --wait or --stream it warns when no worker of the queue is alive, and it rides out a
+            Redis restart (for up to a minute). --wait-timeout bounds the wait on this side; the task
+            stays queued.
             Exit status: 0 submitted (or completed with --wait/--stream), 1 the task failed or was
-            cancelled, 2 usage error, script error or Redis unreachable.
+            cancelled or --wait-timeout passed, 2 usage error, script error or Redis unreachable.
             """)
 
     @Argument(help: "The Lua script that returns an agent or swarm.")
@@ -33,8 +36,11 @@ struct SubmitCommand: AsyncParsableCommand {
 
     @OptionGroup var output: JSONOption
 
-    @Option(help: "Seconds the task may run on the worker.")
+    @Option(help: "Seconds the task may run on the worker (counted from its start there).")
     var timeout: Double = 300
+
+    @Option(name: .customLong("wait-timeout"), help: "With --wait: seconds to wait for the result before giving up (default: no limit).")
+    var waitTimeout: Double?
 
     @Option(name: .customLong("metadata"), help: "Metadata to attach, as key=value (repeatable).")
     var metadata: [String] = []
@@ -56,6 +62,10 @@ struct SubmitCommand: AsyncParsableCommand {
         if timeout <= 0 { throw ValidationError("--timeout must be positive") }
         for item in metadata where !item.contains("=") { throw ValidationError("--metadata expects key=value, got '\(item)'") }
         if wait && stream { throw ValidationError("use --wait or --stream, not both") }
+        if let waitTimeout {
+            if waitTimeout <= 0 { throw ValidationError("--wait-timeout must be positive") }
+            if !wait { throw ValidationError("--wait-timeout only applies with --wait") }
+        }
     }
 
     func run() async throws {
@@ -72,6 +82,7 @@ struct SubmitCommand: AsyncParsableCommand {
                                   metadata: meta, bundle: runtime.bundle, idempotencyKey: idempotencyKey, maxRetries: maxRetries,
                                   traceparent: traceparent ?? ProcessInfo.processInfo.environment["TRACEPARENT"].flatMap { $0.isEmpty ? nil : $0 })
         }
+        if wait || stream { await Waiting.warnIfNoLiveWorker(broker) }
         if stream {
             let style: EventPrinter.Style = output.json ? .json : (detailed ? .detailed : .plain)
             let printer = EventPrinter(style: style)
@@ -95,10 +106,11 @@ struct SubmitCommand: AsyncParsableCommand {
         }
         if wait {
             do {
-                printResult(try await handle.result(), json: output.json, taskID: handle.taskID)
+                printResult(try await handle.result(timeout: waitTimeout.map { .milliseconds(Int64($0 * 1000)) }, outageLimit: Waiting.outageLimit),
+                            json: output.json,
+                            taskID: handle.taskID)
             } catch {
-                Terminal.error("orbiter: \(error)")
-                throw Exit.failed
+                throw Waiting.failure(error, taskID: handle.taskID, waitTimeout: waitTimeout)
             }
             return
         }

@@ -43,21 +43,15 @@ public struct EventSubscriber: Sendable {
                     try TaskID.validate(taskID)
                     let key = broker.keys.events(taskID)
                     var last = from
-                    var backoff = Duration.milliseconds(100)
-                    var outage: ContinuousClock.Instant?
+                    var outage = OutageBackoff(limit: .seconds(60))
                     while !Task.isCancelled {
                         let reply: RedisReply
                         do {
                             reply = try await broker.client.blocking(["XREAD", "COUNT", 1000, "BLOCK", 2000, "STREAMS", key, last])
-                            outage = nil
-                            backoff = .milliseconds(100)
+                            outage.reset()
                         } catch RedisError.connection {
                             // Redis restarting: resume after the last event seen, for up to a minute.
-                            let since = outage ?? ContinuousClock.now
-                            outage = since
-                            guard ContinuousClock.now - since < .seconds(60) else { throw RedisError.connection("Redis unreachable for a minute while following task \(taskID)") }
-                            try await Task.sleep(for: backoff)
-                            backoff = min(backoff * 2, .seconds(2))
+                            try await outage.wait(orThrow: "Redis unreachable for a minute while following task \(taskID)")
                             continue
                         }
                         let events = StreamReplies.events(StreamReplies.firstStream(reply))
