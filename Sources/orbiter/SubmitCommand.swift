@@ -88,15 +88,14 @@ struct SubmitCommand: AsyncParsableCommand {
             let printer = EventPrinter(style: style)
             var final: StatusEvent?
             do {
-                for try await event in handle.stream() {
+                for try await event in handle.stream(outageLimit: Waiting.outageLimit) {
                     if case .status(let s) = event, s.status.isTerminal { final = s }
                     printer.show(event)
                 }
                 printer.finish()
             } catch {
                 printer.finish()
-                Terminal.error("orbiter: \(error)")
-                throw Exit.failed
+                throw Waiting.failure(error, taskID: handle.taskID, waitTimeout: nil)
             }
             if final?.status != .completed {
                 if style != .json { Terminal.error("orbiter: task \(handle.taskID) ended \(final?.status.rawValue ?? "without a status")\(final.map { $0.message.isEmpty ? "" : ": \($0.message)" } ?? "")") }

@@ -74,7 +74,7 @@ struct TaskResultCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "result",
         abstract: "Wait for a task and print its output. Exit 1 when it failed, was cancelled, is not found or --timeout passed.",
-        discussion: "Rides out a Redis restart; exits 2 when Redis stays unreachable for a minute.")
+        discussion: "Rides out a Redis restart; exits 2 when Redis stays unreachable for a minute (ORBITER_REDIS_OUTAGE_SECONDS).")
 
     @Argument(help: "The task id.") var id: String
     @Option(help: "Seconds to wait before giving up.") var timeout: Double?
@@ -145,10 +145,9 @@ struct TaskEventsCommand: AsyncParsableCommand {
         }
         if follow {
             do {
-                for try await stored in subscriber.stream(id, from: from) { show(stored) }
+                for try await stored in subscriber.stream(id, from: from, outageLimit: Waiting.outageLimit) { show(stored) }
             } catch {
-                Terminal.error("orbiter: \(error)")
-                throw Exit.failed
+                throw Waiting.failure(error, taskID: id, waitTimeout: nil)
             }
         } else {
             let events = try await reportingErrors { try await subscriber.replay(id, from: from) }

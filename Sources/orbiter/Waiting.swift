@@ -3,7 +3,8 @@ import Foundation
 import OrbiterDistributed
 import OrbiterRedis
 
-/// Waiting for a task from the CLI (`submit --wait`, `task result`): warnings and exit statuses.
+/// Waiting for a task from the CLI (`submit --wait`/`--stream`, `task result`, `task events
+/// --follow`): warnings and exit statuses.
 enum Waiting {
     /// How long a wait rides out an unreachable Redis before exit status 2:
     /// `ORBITER_REDIS_OUTAGE_SECONDS`, default 60.

@@ -172,13 +172,18 @@ final class EdgeCLITests: XCTestCase {
         let submitted = try await OrbiterBinary.run(["submit", "examples/calculator.lua", "1 + 1"], environment: env)
         let id = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let waiting = try OrbiterBinary.start(["task", "result", id], environment: env)
+        let following = try OrbiterBinary.start(["task", "events", id, "--follow"], environment: env)
         try await waiting.waitFor { _, err in err.contains("no live worker") }
+        try await Task.sleep(for: .milliseconds(300))
         redis.stop()
         let started = ContinuousClock.now
         let r = try await waiting.finish(timeout: .seconds(30))
         XCTAssertEqual(r.status, 2, r.stderr)
         XCTAssertLessThan(ContinuousClock.now - started, .seconds(10))
         XCTAssertTrue(r.stderr.contains("Redis unreachable") && r.stderr.contains("while waiting for task \(id)"), r.stderr)
+        let f = try await following.finish(timeout: .seconds(30))
+        XCTAssertEqual(f.status, 2, f.stderr)
+        XCTAssertTrue(f.stderr.contains("Redis unreachable") && f.stderr.contains("while following task \(id)"), f.stderr)
     }
 
     // MARK: Provider settings on workers

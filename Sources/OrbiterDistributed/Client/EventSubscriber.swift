@@ -28,13 +28,14 @@ public struct EventSubscriber: Sendable {
 
     /// Live events after `from`, ending after the terminal `status` event. Blocks on the stream
     /// (no polling); when nothing arrives for a while it checks the task still exists, so a
-    /// deleted or expired task ends the stream with an error instead of hanging.
-    public func stream(_ taskID: String, from: String = "0") -> AsyncThrowingStream<StoredEvent, any Error> {
-        follow(taskID, from: from) { $0 }
+    /// deleted or expired task ends the stream with an error instead of hanging. It rides out a
+    /// Redis restart, ending with `RedisError.connection` only when Redis stays away for `outageLimit`.
+    public func stream(_ taskID: String, from: String = "0", outageLimit: Duration = .seconds(60)) -> AsyncThrowingStream<StoredEvent, any Error> {
+        follow(taskID, from: from, outageLimit: outageLimit) { $0 }
     }
 
     /// `stream`, handing each event through `transform` in the same task (no second stream).
-    func follow<Element: Sendable>(_ taskID: String, from: String,
+    func follow<Element: Sendable>(_ taskID: String, from: String, outageLimit: Duration = .seconds(60),
                                    _ transform: @escaping @Sendable (StoredEvent) -> Element) -> AsyncThrowingStream<Element, any Error> {
         let broker = self.broker
         return AsyncThrowingStream { continuation in
@@ -43,7 +44,7 @@ public struct EventSubscriber: Sendable {
                     try TaskID.validate(taskID)
                     let key = broker.keys.events(taskID)
                     var last = from
-                    var outage = OutageBackoff(limit: .seconds(60))
+                    var outage = OutageBackoff(limit: outageLimit)
                     while !Task.isCancelled {
                         let reply: RedisReply
                         do {
@@ -51,7 +52,7 @@ public struct EventSubscriber: Sendable {
                             outage.reset()
                         } catch RedisError.connection {
                             // Redis restarting: resume after the last event seen, for up to a minute.
-                            try await outage.wait(orThrow: "Redis unreachable for a minute while following task \(taskID)")
+                            try await outage.wait(orThrow: "Redis unreachable for \(outageLimit) while following task \(taskID)")
                             continue
                         }
                         let events = StreamReplies.events(StreamReplies.firstStream(reply))

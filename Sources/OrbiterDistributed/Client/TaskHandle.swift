@@ -112,8 +112,8 @@ public struct TaskHandle: Sendable {
     /// Live events, from the first one (however late this is called) to the terminal `status`.
     /// The same `StreamEvent` types as `run.stream`; without `detailed` the stream still ends
     /// with the terminal `status` event, so consumers know it is over.
-    public func stream(from: String = "0") -> AsyncThrowingStream<StreamEvent, any Error> {
-        EventSubscriber(broker: broker).follow(taskID, from: from) { $0.event }
+    public func stream(from: String = "0", outageLimit: Duration = .seconds(60)) -> AsyncThrowingStream<StreamEvent, any Error> {
+        EventSubscriber(broker: broker).follow(taskID, from: from, outageLimit: outageLimit) { $0.event }
     }
 
     /// Cancels the task: a pending one never runs; a running one is stopped by its worker;
