@@ -10,13 +10,17 @@ struct SubmitCommand: AsyncParsableCommand {
         commandName: "submit",
         abstract: "Submit an agent or swarm script as a task for workers (orbiter start worker).",
         discussion: """
-            Without --wait or --stream, prints the task id alone on stdout. The script and every
-            module it requires travel with the task: workers need no copy of your files.
-            With --wait or --stream it warns when no worker of the queue is alive, and it rides out a
-            Redis restart (for up to a minute). --wait-timeout bounds the wait on this side; the task
-            stays queued.
-            Exit status: 0 submitted (or completed with --wait/--stream), 1 the task failed or was
-            cancelled or --wait-timeout passed, 2 usage error, script error or Redis unreachable.
+            Without --wait or --stream, prints the task id alone on stdout. The script and every module \
+            it requires travel with the task: workers need no copy of your files. With ORBITER_SECRET \
+            set, the task is signed for this queue and id; the signature expires the task's timeout \
+            plus a day after submit (ORBITER_SIGNATURE_WINDOW seconds).
+
+            With --wait or --stream it warns when no worker of the queue is alive, and it rides out a \
+            Redis restart for up to a minute (ORBITER_REDIS_OUTAGE_SECONDS). --wait-timeout bounds the \
+            wait on this side; the task stays queued.
+
+            Exit status: 0 submitted (or completed with --wait/--stream), 1 the task failed or was \
+            cancelled or --wait-timeout passed, 2 usage error, script error, or Redis unreachable.
             """)
 
     @Argument(help: "The Lua script that returns an agent or swarm.")

@@ -19,15 +19,15 @@ struct StartWorkerCommand: AsyncParsableCommand {
         commandName: "worker",
         abstract: "Run tasks from a Redis queue.",
         discussion: """
-            Runs up to --concurrency tasks at once in sandboxed Lua (one state per script, shared by its
-            tasks; --isolate-tasks gives each task a fresh one). On SIGINT or
-            SIGTERM it stops claiming, lets running tasks finish for up to --drain-timeout seconds,
-            cancels what is left, and exits 0; a second signal exits at once.
+            Runs up to --concurrency tasks at once in sandboxed Lua (one state per script, shared by its \
+            tasks; --isolate-tasks gives each task a fresh one). On SIGINT or SIGTERM it stops claiming, \
+            lets running tasks finish for up to --drain-timeout seconds, cancels what is left, and exits 0; \
+            a second signal exits at once.
 
-            Model endpoints and keys are this worker's own (OPENAI_BASE_URL, OPENAI_API_KEY, ...,
-            read once at start). A submitted agent's base_url or api_key_env fails its task with a
-            configuration error unless allowed here with --allow-base-url or --allow-api-key-env.
-            With ORBITER_SECRET set, only tasks signed with the same secret for this queue run.
+            Model endpoints and keys are this worker's own (OPENAI_BASE_URL, OPENAI_API_KEY, ..., read \
+            once at start). A submitted agent's base_url or api_key_env fails its task with a \
+            configuration error unless allowed with --allow-base-url or --allow-api-key-env. With \
+            ORBITER_SECRET set, only tasks signed with the same secret for this queue run.
             """)
 
     @Option(help: "Tasks to run at once.")
@@ -52,8 +52,8 @@ struct StartWorkerCommand: AsyncParsableCommand {
     var metricsPort: Int?
 
     @Option(name: .customLong("allow-base-url"),
-            help: ArgumentHelp("A base_url that submitted agents may set (repeatable; exact match, trailing slash ignored).",
-                               discussion: "This worker's key for that provider is sent there.", valueName: "url"))
+            help: ArgumentHelp("A base_url submitted agents may set; this worker's key for that provider is sent there (repeatable; exact match, trailing slash ignored).",
+                               valueName: "url"))
     var allowBaseURL: [String] = []
 
     @Option(name: .customLong("allow-api-key-env"),

@@ -31,7 +31,7 @@ public struct QueueSettings: Sendable, Hashable {
         self.maxQueueLength = maxQueueLength
         self.maxEventsPerTask = maxEventsPerTask
         self.secret = secret
-        self.signatureWindow = signatureWindow
+        self.signatureWindow = max(0, signatureWindow)
     }
 
     /// A day: long enough for any queue backlog and retries, short enough that a leaked signed
