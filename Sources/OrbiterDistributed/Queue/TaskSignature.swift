@@ -6,8 +6,9 @@ import OrbiterCore
 ///
 /// A task's signature binds its payload to the queue, the task id, the bundle hash, the creation
 /// time and an expiry, so a signed payload copied under another id or onto another queue, or run
-/// after its expiry, is refused. The HMAC is over a versioned canonical message, lines joined by
-/// `\n`:
+/// after its expiry, is refused. The HMAC is over a versioned canonical message: six header lines,
+/// each ended by `\n`, then the payload JSON text as stored (last, so it needs no framing; queue
+/// names, task ids, numbers and hashes hold no newline):
 ///
 ///     orbiter-task-v2
 ///     <queue>
@@ -15,7 +16,7 @@ import OrbiterCore
 ///     <created_at, ms since 1970>
 ///     <expires_at, ms since 1970>
 ///     <bundle sha256, or empty>
-///     <sha256 of the payload JSON text, hex>
+///     <payload JSON text>
 ///
 /// and stored as `v2.<created_at>.<expires_at>.<bundle>.<hmac hex>`, so a worker checks it before
 /// it reads anything else of the payload. Checks use the constant-time
@@ -36,9 +37,10 @@ struct TaskSignature: Sendable {
     }
 
     static func message(queue: String, taskID: String, claims: Claims, payload: String) -> [UInt8] {
-        let payloadHash = Crypto.SHA256.hash(data: Array(payload.utf8)).hexString
-        return Array(["orbiter-task-v2", queue, taskID, String(claims.createdAtMs), String(claims.expiresAtMs), claims.bundle,
-                      payloadHash].joined(separator: "\n").utf8)
+        let header = "orbiter-task-v2\n\(queue)\n\(taskID)\n\(claims.createdAtMs)\n\(claims.expiresAtMs)\n\(claims.bundle)\n"
+        var message = Array(header.utf8)
+        message.append(contentsOf: payload.utf8)
+        return message
     }
 
     func sign(queue: String, taskID: String, claims: Claims, payload: String) -> String {
