@@ -1,3 +1,4 @@
+import Foundation
 import OrbiterCore
 import OrbiterModels
 import OrbiterTestSupport
@@ -166,5 +167,31 @@ struct ProviderFailureTests {
         #expect(error.message == "cannot connect to http://127.0.0.1:\(port)/v1/chat/completions: connection refused (after 3 attempts)")
         #expect(error.retryable)
         #expect(error.status == nil)
+    }
+
+    @Test func aServerThatNeverAnswersHitsTheResponseTimeoutNotTheConnectTimeout() async throws {
+        // A socket that listens but never accepts: the kernel completes the connection, the
+        // request is sent, and no response head ever comes.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        #expect(listen(fd, 8) == 0)
+        let port = Int(UInt16(bigEndian: addr.sin_port))
+        var options = fastOptions
+        options.retry = .none
+        options.responseTimeout = .milliseconds(300)
+        let provider = try makeProvider("openai:gpt-4o", environment: ["OPENAI_BASE_URL": "http://127.0.0.1:\(port)/v1", "OPENAI_API_KEY": "k"],
+                                        options: options)
+        let started = ContinuousClock.now
+        let outcome = await complete(provider, weatherRequest())
+        let error = try #require(outcome.modelError)
+        #expect((outcome.finishedAt - started).seconds < 2)
+        #expect(error.message == "no response from http://127.0.0.1:\(port)/v1/chat/completions within 0.3 s")
+        #expect(error.retryable)
     }
 }
