@@ -44,7 +44,7 @@ public struct QueueSettings: Sendable, Hashable {
         guard let secret else { return "" }
         let created = TaskSignature.milliseconds(payload.createdAt)
         let expires = created + TaskSignature.milliseconds(min(payload.timeout, 1e9)) + Int64(signatureWindow) * 1000
-        return TaskSignature(secret: secret).sign(queue: queue, taskID: taskID,
+        return TaskSignature.forSecret(secret).sign(queue: queue, taskID: taskID,
                                                   claims: .init(createdAtMs: created, expiresAtMs: expires, bundle: payload.bundle ?? ""),
                                                   payload: payloadText)
     }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import OrbiterCore
+import Synchronization
 
 /// Signed tasks and authenticated checkpoints (with `ORBITER_SECRET`), HMAC-SHA256 by swift-crypto.
 ///
@@ -24,9 +25,23 @@ import OrbiterCore
 struct TaskSignature: Sendable {
     static let version = "v2"
     private let key: SymmetricKey
+    private let secret: String
 
     init(secret: String) {
+        self.secret = secret
         key = SymmetricKey(data: Array(secret.utf8))
+    }
+
+    private static let cache = Mutex<TaskSignature?>(nil)
+
+    /// The signer for `secret`, made once and reused across tasks.
+    static func forSecret(_ secret: String) -> TaskSignature {
+        cache.withLock { cached in
+            if let cached, cached.secret == secret { return cached }
+            let made = TaskSignature(secret: secret)
+            cached = made
+            return made
+        }
     }
 
     /// The fields a signature carries besides its MAC.
@@ -37,8 +52,12 @@ struct TaskSignature: Sendable {
     }
 
     static func message(queue: String, taskID: String, claims: Claims, payload: String) -> [UInt8] {
-        let header = "orbiter-task-v2\n\(queue)\n\(taskID)\n\(claims.createdAtMs)\n\(claims.expiresAtMs)\n\(claims.bundle)\n"
-        var message = Array(header.utf8)
+        var message: [UInt8] = []
+        message.reserveCapacity(200 + payload.utf8.count)
+        for line in ["orbiter-task-v2", queue, taskID, String(claims.createdAtMs), String(claims.expiresAtMs), claims.bundle] {
+            message.append(contentsOf: line.utf8)
+            message.append(0x0A)
+        }
         message.append(contentsOf: payload.utf8)
         return message
     }
@@ -56,7 +75,8 @@ struct TaskSignature: Sendable {
         guard !signature.isEmpty else {
             throw DistributedError.badPayload("signature: the task is not signed, and this worker requires signed tasks (set ORBITER_SECRET where you submit)")
         }
-        let parts = signature.split(separator: ".", omittingEmptySubsequences: false)
+        // Split on bytes: a signature is ASCII, and Character splitting would cost more than the HMAC.
+        let parts = signature.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).map { Substring($0) }
         guard parts.count == 5, parts[0] == Self.version, let created = Int64(parts[1]), let expires = Int64(parts[2]),
               let mac = Self.bytes(hex: parts[4]) else {
             throw DistributedError.badPayload("signature: not a \(Self.version) task signature (a task signed by an older orbiter, or a forged one); submit it again")

@@ -11,7 +11,7 @@ extension Worker {
             if first { log("ORBITER_SECRET is not set: this worker runs task scripts without checking who sent them", level: .warning) }
             return try TaskPayload(jsonText: text)
         }
-        let claims = try TaskSignature(secret: secret).verify(signature, queue: broker.keys.queue, taskID: taskID, payload: text,
+        let claims = try TaskSignature.forSecret(secret).verify(signature, queue: broker.keys.queue, taskID: taskID, payload: text,
                                                               nowMs: TaskBroker.nowMs())
         let payload = try TaskPayload(jsonText: text)
         try TaskSignature.check(claims, against: payload)
@@ -26,7 +26,7 @@ extension Worker {
     /// The checkpoint as stored: with a secret, authenticated for this task.
     func sealCheckpoint(_ json: String, taskID: String) -> String {
         guard let secret = configuration.settings.secret else { return json }
-        return TaskSignature(secret: secret).sealCheckpoint(json, queue: broker.keys.queue, taskID: taskID)
+        return TaskSignature.forSecret(secret).sealCheckpoint(json, queue: broker.keys.queue, taskID: taskID)
     }
 
     /// The checkpoint to resume from, or nil. With a secret, one that is not authenticated for this
@@ -35,7 +35,7 @@ extension Worker {
         guard !stored.isEmpty else { return nil }
         var json = stored
         if let secret = configuration.settings.secret {
-            switch TaskSignature(secret: secret).openCheckpoint(stored, queue: broker.keys.queue, taskID: taskID) {
+            switch TaskSignature.forSecret(secret).openCheckpoint(stored, queue: broker.keys.queue, taskID: taskID) {
             case .success(let opened):
                 json = opened
             case .failure(let refusal):
