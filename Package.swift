@@ -86,7 +86,7 @@ let package = Package(
                 ], path: "Tests/Support", swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterCoreTests", dependencies: ["OrbiterCore"], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterLuaTests", dependencies: ["OrbiterLua", "OrbiterCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "OrbiterRedisTests", dependencies: ["OrbiterRedis"], swiftSettings: swiftSettings),
+        .testTarget(name: "OrbiterRedisTests", dependencies: ["OrbiterRedis", "OrbiterTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterModelsTests", dependencies: ["OrbiterModels", "OrbiterTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterDistributedTests", dependencies: [
                     "OrbiterDistributed", "OrbiterLua", "OrbiterTestSupport",

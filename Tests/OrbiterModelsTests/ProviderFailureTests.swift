@@ -172,16 +172,9 @@ struct ProviderFailureTests {
     @Test func aServerThatNeverAnswersHitsTheResponseTimeoutNotTheConnectTimeout() async throws {
         // A socket that listens but never accepts: the kernel completes the connection, the
         // request is sent, and no response head ever comes.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        #expect(listen(fd, 8) == 0)
-        let port = Int(UInt16(bigEndian: addr.sin_port))
+        let silent = SilentListener()
+        defer { withExtendedLifetime(silent) {} }
+        let port = silent.port
         var options = fastOptions
         options.retry = .none
         options.responseTimeout = .milliseconds(300)
