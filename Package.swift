@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // HMAC-SHA256 with a constant-time check, SHA-256 (already in the graph through the HTTP stack).
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // System libraries: a module map and a shim header of static inline wrappers for C macros.
@@ -39,16 +41,20 @@ let package = Package(
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis",
                        providers: [.apt(["libhiredis-dev"])]),
 
-        .target(name: "OrbiterCore", swiftSettings: swiftSettings),
+        .target(name: "OrbiterCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: swiftSettings),
         .target(name: "OrbiterLua", dependencies: ["CLua", "OrbiterCore"],
                 resources: [.copy("Prelude")], swiftSettings: swiftSettings),
         .target(name: "OrbiterRedis", dependencies: ["CHiredis"], swiftSettings: swiftSettings),
         .target(name: "OrbiterModels", dependencies: [
                     "OrbiterCore",
                     .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                    .product(name: "NIOCore", package: "swift-nio"),
+                    .product(name: "NIOPosix", package: "swift-nio"),
                 ], swiftSettings: swiftSettings),
         .target(name: "OrbiterDistributed", dependencies: [
                     "OrbiterCore", "OrbiterLua", "OrbiterRedis",
+                    .product(name: "Crypto", package: "swift-crypto"),
                     .product(name: "Logging", package: "swift-log"),
                     .product(name: "CoreMetrics", package: "swift-metrics"),
                     .product(name: "Prometheus", package: "swift-prometheus"),
@@ -80,7 +86,7 @@ let package = Package(
                 ], path: "Tests/Support", swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterCoreTests", dependencies: ["OrbiterCore"], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterLuaTests", dependencies: ["CLua", "OrbiterLua", "OrbiterCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "OrbiterRedisTests", dependencies: ["OrbiterRedis"], swiftSettings: swiftSettings),
+        .testTarget(name: "OrbiterRedisTests", dependencies: ["OrbiterRedis", "OrbiterTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterModelsTests", dependencies: ["OrbiterModels", "OrbiterTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterDistributedTests", dependencies: [
                     "OrbiterDistributed", "OrbiterLua", "OrbiterTestSupport",

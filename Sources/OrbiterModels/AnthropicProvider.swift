@@ -13,11 +13,11 @@ public struct AnthropicProvider: ModelProvider {
 
     /// - Parameter baseURL: the host root (`https://api.anthropic.com`); `/v1/messages` is appended
     ///   (only `/messages` when the URL already ends in `/v1`).
-    public init(model: String, baseURL: String = Self.defaultBaseURL, apiKey: String, httpClient: HTTPClient = .shared,
+    public init(model: String, baseURL: String = Self.defaultBaseURL, apiKey: String, httpClient: HTTPClient? = nil,
                 options: HTTPProviderOptions = HTTPProviderOptions(), name: String = "anthropic") {
         let base = URLJoin.trimmingTrailingSlash(baseURL)
         url = base.hasSuffix("/v1") ? base + "/messages" : base + "/v1/messages"
-        transport = StreamingTransport(provider: name, model: model, client: httpClient, options: options, apiKey: APIKey(apiKey))
+        transport = StreamingTransport(provider: name, model: model, client: ProviderHTTPClient.or(httpClient, options), options: options, apiKey: APIKey(apiKey))
     }
 
     /// Streams one Messages API reply, forwarding text and thinking as they arrive.

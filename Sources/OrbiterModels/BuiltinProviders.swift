@@ -13,11 +13,13 @@ public enum BuiltinProviders {
     /// - `anthropic`: key from `ANTHROPIC_API_KEY`, base URL from `ANTHROPIC_BASE_URL`.
     /// - `ollama`: the OpenAI protocol at `OLLAMA_HOST` + `/v1`, no key.
     /// An agent's `settings.baseURL` replaces the base URL and `settings.apiKeyEnv` names the key's variable.
-    /// `httpClient` is made when the first HTTP model is, so offline runs start no network threads.
+    /// `httpClient` is made when the first HTTP model is, so offline runs start no network threads;
+    /// by default one with `options.connectTimeout` that fails a refused connection at once.
     public static func register(in registry: ProviderRegistry = .shared,
                                 environment: [String: String] = ProcessInfo.processInfo.environment,
-                                httpClient: @autoclosure @escaping @Sendable () -> HTTPClient = .shared,
+                                httpClient: @autoclosure @escaping @Sendable () -> HTTPClient? = nil,
                                 options: HTTPProviderOptions = HTTPProviderOptions()) {
+        let httpClient: @Sendable () -> HTTPClient = { ProviderHTTPClient.or(httpClient(), options) }
         registry.register("openai") { model, settings in
             let envBase = environment["OPENAI_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
             let baseURL = settings.baseURL ?? envBase ?? OpenAICompatibleProvider.defaultBaseURL

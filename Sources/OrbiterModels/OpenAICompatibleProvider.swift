@@ -14,10 +14,10 @@ public struct OpenAICompatibleProvider: ModelProvider {
     ///   - name: the provider name used in errors (`openai`, `ollama`, …).
     ///   - baseURL: up to and including `/v1`; `/chat/completions` is appended.
     ///   - apiKey: sent as a bearer token; nil for servers that need none.
-    public init(name: String, model: String, baseURL: String, apiKey: String?, httpClient: HTTPClient = .shared,
+    public init(name: String, model: String, baseURL: String, apiKey: String?, httpClient: HTTPClient? = nil,
                 options: HTTPProviderOptions = HTTPProviderOptions()) {
         self.baseURL = URLJoin.trimmingTrailingSlash(baseURL)
-        transport = StreamingTransport(provider: name, model: model, client: httpClient, options: options, apiKey: APIKey(apiKey))
+        transport = StreamingTransport(provider: name, model: model, client: ProviderHTTPClient.or(httpClient, options), options: options, apiKey: APIKey(apiKey))
     }
 
     /// Streams one Chat Completions reply, forwarding text and reasoning as they arrive.

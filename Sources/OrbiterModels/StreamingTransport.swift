@@ -45,7 +45,8 @@ struct StreamingTransport: Sendable {
                     failure.retryable = false
                     throw failure
                 }
-                guard failure.retryable, attempt < options.retry.maxAttempts else {
+                let retryHere = (error as? ConnectFailure).map { ConnectProblem($0.underlying).retryHere } ?? true
+                guard failure.retryable, retryHere, attempt < options.retry.maxAttempts else {
                     if attempt > 1 { failure.message += " (after \(attempt) attempts)" }
                     throw failure
                 }
@@ -105,12 +106,11 @@ struct StreamingTransport: Sendable {
     private static func read(_ request: HTTPClientRequest, client: HTTPClient, options: HTTPProviderOptions,
                              activity: StreamActivity, into continuation: AsyncThrowingStream<[UInt8], any Error>.Continuation) async {
         do {
-            let started = ContinuousClock.now
             let response: HTTPClientResponse
             do {
-                response = try await client.execute(request, timeout: .nanoseconds(nanoseconds(options.connectTimeout)))
+                response = try await client.execute(request, timeout: .nanoseconds(nanoseconds(options.responseTimeout)))
             } catch {
-                throw Task.isCancelled ? error : ConnectFailure(underlying: error, url: request.url, waited: .now - started)
+                throw Task.isCancelled ? error : ConnectFailure(underlying: error, url: request.url)
             }
             activity.touch()
             let status = Int(response.status.code)

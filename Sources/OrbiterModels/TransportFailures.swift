@@ -12,7 +12,6 @@ struct HTTPStatusFailure: Error {
 struct ConnectFailure: Error {
     var underlying: any Error
     var url: String
-    var waited: Duration
 }
 
 /// The connection failed after the response head arrived (cut, reset, …).
@@ -55,15 +54,7 @@ enum FailureClassifier {
         case let e as BodyFailure:
             return (failure("stream interrupted: \(describe(e.underlying))", retryable: true), nil)
         case let e as ConnectFailure:
-            if let http = e.underlying as? HTTPClientError, http == .deadlineExceeded {
-                return (failure("no response from \(e.url) within \(seconds(options.connectTimeout)) s", retryable: true), nil)
-            }
-            // AsyncHTTPClient itself keeps retrying a refused connection until the deadline; once the
-            // whole window is spent, another round of attempts would only multiply the wait.
-            let spent = e.waited >= options.connectTimeout * 0.9
-            let message = spent ? "could not connect to \(e.url) within \(seconds(options.connectTimeout)) s"
-                                : "connection to \(e.url) failed"
-            return (failure("\(message): \(describe(e.underlying))", retryable: !spent), nil)
+            return (failure(ConnectProblem(e.underlying).message(url: e.url, options: options), retryable: true), nil)
         default:
             return (failure("connection failed: \(describe(error))", retryable: true), nil)
         }

@@ -11,6 +11,7 @@ struct Orbiter: AsyncParsableCommand {
         abstract: "Run LLM agents, swarms and tools written in Lua — in this process or on Redis workers.",
         discussion: """
             Exit status: 0 when the run completed, 1 when it failed, 2 for a usage or script error.
+            A closed stdout (e.g. `orbiter run ... | head -1`) ends orbiter at once with status 0.
             Models: "openai:<model>", "anthropic:<model>", "ollama:<model>", or an orbiter.model written in Lua.
             """,
         version: "orbiter \(OrbiterVersion.current)",
@@ -19,6 +20,7 @@ struct Orbiter: AsyncParsableCommand {
 
     /// Parses and runs, mapping every usage error to exit status 2 (ArgumentParser's default is 64).
     static func main() async {
+        Terminal.ignoreSIGPIPE()
         BuiltinProviders.register()
         do {
             var command = try parseAsRoot()

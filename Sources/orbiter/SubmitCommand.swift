@@ -10,10 +10,17 @@ struct SubmitCommand: AsyncParsableCommand {
         commandName: "submit",
         abstract: "Submit an agent or swarm script as a task for workers (orbiter start worker).",
         discussion: """
-            Without --wait or --stream, prints the task id alone on stdout. The script and every
-            module it requires travel with the task: workers need no copy of your files.
-            Exit status: 0 submitted (or completed with --wait/--stream), 1 the task failed or was
-            cancelled, 2 usage error, script error or Redis unreachable.
+            Without --wait or --stream, prints the task id alone on stdout. The script and every module \
+            it requires travel with the task: workers need no copy of your files. With ORBITER_SECRET \
+            set, the task is signed for this queue and id; the signature expires the task's timeout \
+            plus a day after submit (ORBITER_SIGNATURE_WINDOW seconds).
+
+            With --wait or --stream it warns when no worker of the queue is alive, and it rides out a \
+            Redis restart for up to a minute (ORBITER_REDIS_OUTAGE_SECONDS). --wait-timeout bounds the \
+            wait on this side; the task stays queued.
+
+            Exit status: 0 submitted (or completed with --wait/--stream), 1 the task failed or was \
+            cancelled or --wait-timeout passed, 2 usage error, script error, or Redis unreachable.
             """)
 
     @Argument(help: "The Lua script that returns an agent or swarm.")
@@ -33,8 +40,11 @@ struct SubmitCommand: AsyncParsableCommand {
 
     @OptionGroup var output: JSONOption
 
-    @Option(help: "Seconds the task may run on the worker.")
+    @Option(help: "Seconds the task may run on the worker (counted from its start there).")
     var timeout: Double = 300
+
+    @Option(name: .customLong("wait-timeout"), help: "With --wait: seconds to wait for the result before giving up (default: no limit).")
+    var waitTimeout: Double?
 
     @Option(name: .customLong("metadata"), help: "Metadata to attach, as key=value (repeatable).")
     var metadata: [String] = []
@@ -56,6 +66,10 @@ struct SubmitCommand: AsyncParsableCommand {
         if timeout <= 0 { throw ValidationError("--timeout must be positive") }
         for item in metadata where !item.contains("=") { throw ValidationError("--metadata expects key=value, got '\(item)'") }
         if wait && stream { throw ValidationError("use --wait or --stream, not both") }
+        if let waitTimeout {
+            if waitTimeout <= 0 { throw ValidationError("--wait-timeout must be positive") }
+            if !wait { throw ValidationError("--wait-timeout only applies with --wait") }
+        }
     }
 
     func run() async throws {
@@ -72,20 +86,20 @@ struct SubmitCommand: AsyncParsableCommand {
                                   metadata: meta, bundle: runtime.bundle, idempotencyKey: idempotencyKey, maxRetries: maxRetries,
                                   traceparent: traceparent ?? ProcessInfo.processInfo.environment["TRACEPARENT"].flatMap { $0.isEmpty ? nil : $0 })
         }
+        if wait || stream { await Waiting.warnIfNoLiveWorker(broker) }
         if stream {
             let style: EventPrinter.Style = output.json ? .json : (detailed ? .detailed : .plain)
             let printer = EventPrinter(style: style)
             var final: StatusEvent?
             do {
-                for try await event in handle.stream() {
+                for try await event in handle.stream(outageLimit: Waiting.outageLimit) {
                     if case .status(let s) = event, s.status.isTerminal { final = s }
                     printer.show(event)
                 }
                 printer.finish()
             } catch {
                 printer.finish()
-                Terminal.error("orbiter: \(error)")
-                throw Exit.failed
+                throw Waiting.failure(error, taskID: handle.taskID, waitTimeout: nil)
             }
             if final?.status != .completed {
                 if style != .json { Terminal.error("orbiter: task \(handle.taskID) ended \(final?.status.rawValue ?? "without a status")\(final.map { $0.message.isEmpty ? "" : ": \($0.message)" } ?? "")") }
@@ -95,10 +109,11 @@ struct SubmitCommand: AsyncParsableCommand {
         }
         if wait {
             do {
-                printResult(try await handle.result(), json: output.json, taskID: handle.taskID)
+                printResult(try await handle.result(timeout: waitTimeout.map { .milliseconds(Int64($0 * 1000)) }, outageLimit: Waiting.outageLimit),
+                            json: output.json,
+                            taskID: handle.taskID)
             } catch {
-                Terminal.error("orbiter: \(error)")
-                throw Exit.failed
+                throw Waiting.failure(error, taskID: handle.taskID, waitTimeout: waitTimeout)
             }
             return
         }

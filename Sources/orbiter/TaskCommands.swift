@@ -72,7 +72,9 @@ struct TaskStatusCommand: AsyncParsableCommand {
 
 struct TaskResultCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "result", abstract: "Wait for a task and print its output. Exit 1 when it failed, was cancelled or is not found.")
+        commandName: "result",
+        abstract: "Wait for a task and print its output. Exit 1 when it failed, was cancelled, is not found or --timeout passed.",
+        discussion: "Rides out a Redis restart; exits 2 when Redis stays unreachable for a minute (ORBITER_REDIS_OUTAGE_SECONDS).")
 
     @Argument(help: "The task id.") var id: String
     @Option(help: "Seconds to wait before giving up.") var timeout: Double?
@@ -82,11 +84,12 @@ struct TaskResultCommand: AsyncParsableCommand {
     func run() async throws {
         let broker = try await redis.broker()
         let handle = try reportingErrorsSync { try broker.handle(for: id) }
+        if let state = try? await handle.status(), !state.status.isFinished { await Waiting.warnIfNoLiveWorker(broker) }
         do {
-            printResult(try await handle.result(timeout: timeout.map { .milliseconds(Int64($0 * 1000)) }), json: output.json)
+            printResult(try await handle.result(timeout: timeout.map { .milliseconds(Int64($0 * 1000)) }, outageLimit: Waiting.outageLimit),
+                        json: output.json)
         } catch {
-            Terminal.error("orbiter: \(error)")
-            throw Exit.failed
+            throw Waiting.failure(error, taskID: id, waitTimeout: timeout)
         }
     }
 }
@@ -142,10 +145,9 @@ struct TaskEventsCommand: AsyncParsableCommand {
         }
         if follow {
             do {
-                for try await stored in subscriber.stream(id, from: from) { show(stored) }
+                for try await stored in subscriber.stream(id, from: from, outageLimit: Waiting.outageLimit) { show(stored) }
             } catch {
-                Terminal.error("orbiter: \(error)")
-                throw Exit.failed
+                throw Waiting.failure(error, taskID: id, waitTimeout: nil)
             }
         } else {
             let events = try await reportingErrors { try await subscriber.replay(id, from: from) }

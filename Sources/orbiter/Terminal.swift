@@ -2,13 +2,42 @@ import Foundation
 
 /// Writes to stdout and stderr without buffering, so streamed text appears as it arrives even
 /// when piped (Swift 6 refuses the C `stdout` global).
+///
+/// A closed stdout (`orbiter run … | head -1`, `| true`) ends the process at once and quietly with
+/// status 0: whoever reads has all they wanted. SIGPIPE is ignored (`ignoreSIGPIPE`), so a write
+/// to a closed pipe fails with EPIPE instead of killing the process. Errors writing to stderr are
+/// ignored.
 enum Terminal {
     static func out(_ text: String) {
-        FileHandle.standardOutput.write(Data(text.utf8))
+        if !write(text, to: 1) { _exit(0) }
     }
 
     static func err(_ text: String) {
-        FileHandle.standardError.write(Data(text.utf8))
+        _ = write(text, to: 2)
+    }
+
+    /// Called first thing: writes to a closed pipe then fail with EPIPE, handled above.
+    static func ignoreSIGPIPE() {
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// Writes all of `text`; false when the reader has gone (EPIPE) or the descriptor is unusable.
+    private static func write(_ text: String, to fd: Int32) -> Bool {
+        var text = text
+        return text.withUTF8 { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = systemWrite(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n > 0 {
+                    offset += n
+                } else if n < 0 && (errno == EINTR || errno == EAGAIN) {
+                    if errno == EAGAIN { usleep(1000) }
+                } else {
+                    return false
+                }
+            }
+            return true
+        }
     }
 
     /// `orbiter: <message>` on stderr.
@@ -26,4 +55,9 @@ enum Terminal {
     static func readStdin() -> String {
         String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
     }
+}
+
+/// `write(2)`; at file scope, where `write` is not shadowed by `Terminal.write`.
+private func systemWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+    write(fd, bytes, count)
 }

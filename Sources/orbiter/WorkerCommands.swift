@@ -19,10 +19,15 @@ struct StartWorkerCommand: AsyncParsableCommand {
         commandName: "worker",
         abstract: "Run tasks from a Redis queue.",
         discussion: """
-            Runs up to --concurrency tasks at once in sandboxed Lua (one state per script, shared by its
-            tasks; --isolate-tasks gives each task a fresh one). On SIGINT or
-            SIGTERM it stops claiming, lets running tasks finish for up to --drain-timeout seconds,
-            cancels what is left, and exits 0; a second signal exits at once.
+            Runs up to --concurrency tasks at once in sandboxed Lua (one state per script, shared by its \
+            tasks; --isolate-tasks gives each task a fresh one). On SIGINT or SIGTERM it stops claiming, \
+            lets running tasks finish for up to --drain-timeout seconds, cancels what is left, and exits 0; \
+            a second signal exits at once.
+
+            Model endpoints and keys are this worker's own (OPENAI_BASE_URL, OPENAI_API_KEY, ..., read \
+            once at start). A submitted agent's base_url or api_key_env fails its task with a \
+            configuration error unless allowed with --allow-base-url or --allow-api-key-env. With \
+            ORBITER_SECRET set, only tasks signed with the same secret for this queue run.
             """)
 
     @Option(help: "Tasks to run at once.")
@@ -46,6 +51,19 @@ struct StartWorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("metrics-port"), help: "Serve GET /metrics (Prometheus) and GET /healthz on this port.")
     var metricsPort: Int?
 
+    @Option(name: .customLong("allow-base-url"),
+            help: ArgumentHelp("A base_url submitted agents may set; this worker's key for that provider is sent there (repeatable; exact match, trailing slash ignored).",
+                               valueName: "url"))
+    var allowBaseURL: [String] = []
+
+    @Option(name: .customLong("allow-api-key-env"),
+            help: ArgumentHelp("An environment variable that submitted agents may name as api_key_env (repeatable).", valueName: "name"))
+    var allowAPIKeyEnv: [String] = []
+
+    @Option(name: .customLong("metrics-label-limit"),
+            help: "Distinct tool and model names from tasks that get their own metrics label (more are counted as 'other').")
+    var metricsLabelLimit: Int = 100
+
     @Flag(name: .customLong("isolate-tasks"), help: "A fresh Lua state for every task (slower; no globals shared between tasks of a script).")
     var isolateTasks = false
 
@@ -60,6 +78,10 @@ struct StartWorkerCommand: AsyncParsableCommand {
         if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         if heartbeatTTL < 1 { throw ValidationError("--heartbeat-ttl must be at least 1") }
         if drainTimeout < 0 { throw ValidationError("--drain-timeout must not be negative") }
+        if metricsLabelLimit < 0 { throw ValidationError("--metrics-label-limit must not be negative") }
+        for url in allowBaseURL where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+            throw ValidationError("--allow-base-url expects an http:// or https:// URL, got '\(url)'")
+        }
     }
 
     func run() async throws {
@@ -75,6 +97,8 @@ struct StartWorkerCommand: AsyncParsableCommand {
                 luaOptions: .shipped(log: { line in logger.info("\(line)", metadata: ["source": "lua"]) }),
                 logger: logger, metricsFactory: exporter.factory), toolRegistry: folder?.registry)
             configuration.isolateTasks = isolateTasks
+            configuration.providerPolicy = ProviderPolicy(allowedBaseURLs: allowBaseURL, allowedAPIKeyEnvs: allowAPIKeyEnv)
+            configuration.metricsLabels = MetricsLabelPolicy(limit: metricsLabelLimit)
             return try Worker(configuration: configuration)
         }
         var server: MetricsServer?

@@ -1,3 +1,4 @@
+import Foundation
 import OrbiterCore
 import OrbiterModels
 import OrbiterTestSupport
@@ -152,21 +153,38 @@ struct ProviderFailureTests {
         }
     }
 
-    @Test func refusedConnectionFailsWithinTheConnectTimeout() async throws {
+    @Test func refusedConnectionFailsAtOnceWithAClearMessage() async throws {
         let closed = try await FakeModelServer.start()
         let port = closed.port
         try await closed.stop()
         let env = ["OPENAI_BASE_URL": "http://127.0.0.1:\(port)/v1", "OPENAI_API_KEY": "sk-test"]
-        var options = fastOptions
-        options.connectTimeout = .milliseconds(500)
-        let provider = try makeProvider("openai:gpt-4o", environment: env, options: options)
+        let provider = try makeProvider("openai:gpt-4o", environment: env, options: fastOptions)
         let started = ContinuousClock.now
         let outcome = await complete(provider, weatherRequest())
         let error = try #require(outcome.modelError)
-        // The HTTP client retries connecting inside the window; we do not multiply it by our attempts.
+        // No waiting out a connect timeout: each attempt fails as soon as the connection is refused.
         #expect((outcome.finishedAt - started).seconds < 1.5)
-        #expect(error.message.hasPrefix("could not connect to http://127.0.0.1:\(port)/v1/chat/completions within 0.5 s"))
-        #expect(error.message.contains("refused"))
+        #expect(error.message == "cannot connect to http://127.0.0.1:\(port)/v1/chat/completions: connection refused (after 3 attempts)")
+        #expect(error.retryable)
         #expect(error.status == nil)
+    }
+
+    @Test func aServerThatNeverAnswersHitsTheResponseTimeoutNotTheConnectTimeout() async throws {
+        // A socket that listens but never accepts: the kernel completes the connection, the
+        // request is sent, and no response head ever comes.
+        let silent = SilentListener()
+        defer { withExtendedLifetime(silent) {} }
+        let port = silent.port
+        var options = fastOptions
+        options.retry = .none
+        options.responseTimeout = .milliseconds(300)
+        let provider = try makeProvider("openai:gpt-4o", environment: ["OPENAI_BASE_URL": "http://127.0.0.1:\(port)/v1", "OPENAI_API_KEY": "k"],
+                                        options: options)
+        let started = ContinuousClock.now
+        let outcome = await complete(provider, weatherRequest())
+        let error = try #require(outcome.modelError)
+        #expect((outcome.finishedAt - started).seconds < 2)
+        #expect(error.message == "no response from http://127.0.0.1:\(port)/v1/chat/completions within 0.3 s")
+        #expect(error.retryable)
     }
 }

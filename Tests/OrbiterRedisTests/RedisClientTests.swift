@@ -6,6 +6,7 @@ import Glibc
 import Darwin
 #endif
 @testable import OrbiterRedis
+import OrbiterTestSupport
 
 /// Tests against the shared server from `ORBITER_TEST_REDIS_URL` (keys are unique per test).
 @Suite struct RedisClientTests {
@@ -275,20 +276,9 @@ import Darwin
 
     @Test func silentServerHonoursConnectTimeout() async throws {
         // A listening socket that never accepts: TCP connects, but no Redis ever answers.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                _ = bind(fd, sa, len)
-                _ = listen(fd, 16)
-                _ = getsockname(fd, sa, &len)
-            }
-        }
-        let port = Int(UInt16(bigEndian: addr.sin_port))
+        let silent = SilentListener()
+        defer { withExtendedLifetime(silent) {} }
+        let port = silent.port
         for url in ["redis://127.0.0.1:\(port)", "redis://:pw@127.0.0.1:\(port)/2"] {
             let client = RedisClient(url: try RedisURL(url), connectTimeout: .milliseconds(300))
             defer { client.close() }

@@ -28,13 +28,14 @@ public struct EventSubscriber: Sendable {
 
     /// Live events after `from`, ending after the terminal `status` event. Blocks on the stream
     /// (no polling); when nothing arrives for a while it checks the task still exists, so a
-    /// deleted or expired task ends the stream with an error instead of hanging.
-    public func stream(_ taskID: String, from: String = "0") -> AsyncThrowingStream<StoredEvent, any Error> {
-        follow(taskID, from: from) { $0 }
+    /// deleted or expired task ends the stream with an error instead of hanging. It rides out a
+    /// Redis restart, ending with `RedisError.connection` only when Redis stays away for `outageLimit`.
+    public func stream(_ taskID: String, from: String = "0", outageLimit: Duration = .seconds(60)) -> AsyncThrowingStream<StoredEvent, any Error> {
+        follow(taskID, from: from, outageLimit: outageLimit) { $0 }
     }
 
     /// `stream`, handing each event through `transform` in the same task (no second stream).
-    func follow<Element: Sendable>(_ taskID: String, from: String,
+    func follow<Element: Sendable>(_ taskID: String, from: String, outageLimit: Duration = .seconds(60),
                                    _ transform: @escaping @Sendable (StoredEvent) -> Element) -> AsyncThrowingStream<Element, any Error> {
         let broker = self.broker
         return AsyncThrowingStream { continuation in
@@ -43,21 +44,15 @@ public struct EventSubscriber: Sendable {
                     try TaskID.validate(taskID)
                     let key = broker.keys.events(taskID)
                     var last = from
-                    var backoff = Duration.milliseconds(100)
-                    var outage: ContinuousClock.Instant?
+                    var outage = OutageBackoff(limit: outageLimit)
                     while !Task.isCancelled {
                         let reply: RedisReply
                         do {
                             reply = try await broker.client.blocking(["XREAD", "COUNT", 1000, "BLOCK", 2000, "STREAMS", key, last])
-                            outage = nil
-                            backoff = .milliseconds(100)
+                            outage.reset()
                         } catch RedisError.connection {
                             // Redis restarting: resume after the last event seen, for up to a minute.
-                            let since = outage ?? ContinuousClock.now
-                            outage = since
-                            guard ContinuousClock.now - since < .seconds(60) else { throw RedisError.connection("Redis unreachable for a minute while following task \(taskID)") }
-                            try await Task.sleep(for: backoff)
-                            backoff = min(backoff * 2, .seconds(2))
+                            try await outage.wait(orThrow: "Redis unreachable for \(outageLimit) while following task \(taskID)")
                             continue
                         }
                         let events = StreamReplies.events(StreamReplies.firstStream(reply))

@@ -35,22 +35,33 @@ public struct TaskHandle: Sendable {
     /// "Task <id> failed: <error>", "cancelled", or `waitTimedOut`. Waits by blocking on the
     /// task's event stream, not by polling; the terminal entry carries the outcome, so a task
     /// submitted here costs no read besides the wait.
-    public func result(timeout: Duration? = nil) async throws -> JSONValue {
+    ///
+    /// Like `stream()`, it rides out a Redis restart: while Redis is unreachable it retries with
+    /// backoff, then reads the task's state again; it throws `RedisError.connection` only when
+    /// Redis stays away for `outageLimit`.
+    public func result(timeout: Duration? = nil, outageLimit: Duration = .seconds(60)) async throws -> JSONValue {
         let deadline = timeout.map { ContinuousClock.now + $0 }
         var readState = !isFresh
+        var outage = OutageBackoff(limit: outageLimit)
         while true {
-            if readState {
-                guard let state = try await status() else { throw DistributedError.taskNotFound(taskID) }
-                switch state.status {
-                case .completed: return state.result ?? ["output": ""]
-                case .failed: throw DistributedError.taskFailed(id: taskID, error: state.error ?? "unknown error")
-                case .cancelled: throw DistributedError.taskCancelled(taskID)
-                case .pending, .running, .retrying: break
+            do {
+                if readState {
+                    guard let state = try await status() else { throw DistributedError.taskNotFound(taskID) }
+                    outage.reset()
+                    switch state.status {
+                    case .completed: return state.result ?? ["output": ""]
+                    case .failed: throw DistributedError.taskFailed(id: taskID, error: state.error ?? "unknown error")
+                    case .cancelled: throw DistributedError.taskCancelled(taskID)
+                    case .pending, .running, .retrying: break
+                    }
                 }
-            }
-            readState = true
-            if let terminal = try await waitForTerminalEntry(deadline: deadline), let value = try outcome(of: terminal) {
-                return value
+                readState = true
+                if let terminal = try await waitForTerminalEntry(deadline: deadline), let value = try outcome(of: terminal) {
+                    return value
+                }
+            } catch RedisError.connection(let message) {
+                if let deadline, ContinuousClock.now >= deadline { throw DistributedError.waitTimedOut(id: taskID, seconds: 0) }
+                try await outage.wait(orThrow: "Redis unreachable for \(outageLimit) while waiting for task \(taskID) (\(message))")
             }
         }
     }
@@ -101,8 +112,8 @@ public struct TaskHandle: Sendable {
     /// Live events, from the first one (however late this is called) to the terminal `status`.
     /// The same `StreamEvent` types as `run.stream`; without `detailed` the stream still ends
     /// with the terminal `status` event, so consumers know it is over.
-    public func stream(from: String = "0") -> AsyncThrowingStream<StreamEvent, any Error> {
-        EventSubscriber(broker: broker).follow(taskID, from: from) { $0.event }
+    public func stream(from: String = "0", outageLimit: Duration = .seconds(60)) -> AsyncThrowingStream<StreamEvent, any Error> {
+        EventSubscriber(broker: broker).follow(taskID, from: from, outageLimit: outageLimit) { $0.event }
     }
 
     /// Cancels the task: a pending one never runs; a running one is stopped by its worker;
@@ -110,5 +121,30 @@ public struct TaskHandle: Sendable {
     @discardableResult
     public func cancel() async throws -> CancelOutcome {
         try await broker.cancel(taskID)
+    }
+}
+
+/// Backoff while Redis is unreachable: 100 ms doubling to 2 s, until `limit` has passed since the
+/// outage began.
+struct OutageBackoff {
+    let limit: Duration
+    private var since: ContinuousClock.Instant?
+    private var delay = Duration.milliseconds(100)
+
+    init(limit: Duration) { self.limit = limit }
+
+    /// A successful round trip: the next failure starts a new outage.
+    mutating func reset() {
+        since = nil
+        delay = .milliseconds(100)
+    }
+
+    /// Sleeps before the next try, or throws `RedisError.connection(message)` once the outage is too long.
+    mutating func wait(orThrow message: @autoclosure () -> String) async throws {
+        let start = since ?? ContinuousClock.now
+        since = start
+        guard ContinuousClock.now - start < limit else { throw RedisError.connection(message()) }
+        try await Task.sleep(for: delay)
+        delay = min(delay * 2, .seconds(2))
     }
 }

@@ -5,7 +5,8 @@ import Synchronization
 
 /// The worker's metrics, made from a factory passed in (so several workers in one process can
 /// each report to their own registry). Every label has bounded values: queue, status, model,
-/// direction, tool, Redis operation; never a task id.
+/// direction, tool, Redis operation; never a task id. Tool and model names come from payloads,
+/// so they pass through a `BoundedLabel` (see `MetricsLabelPolicy`).
 final class WorkerMetrics: Sendable {
     private let factory: any MetricsFactory
     private let queue: String
@@ -19,10 +20,16 @@ final class WorkerMetrics: Sendable {
     private let depth: [String: Meter]
     /// Made on first use (their labels come from the tasks), then reused.
     private let dynamic = Mutex<[String: any Sendable]>([:])
+    private let toolLabel: BoundedLabel
+    private let modelLabel: BoundedLabel
 
-    init(factory: any MetricsFactory, queue: String) {
+    init(factory: any MetricsFactory, queue: String, labels: MetricsLabelPolicy = MetricsLabelPolicy(),
+         isKnownTool: @escaping @Sendable (String) -> Bool = { _ in false }) {
         self.factory = factory
         self.queue = queue
+        toolLabel = BoundedLabel(limit: labels.limit, maxLength: labels.maxLength, isKnown: isKnownTool)
+        let models = labels.knownModels
+        modelLabel = BoundedLabel(limit: labels.limit, maxLength: labels.maxLength, isKnown: { models.contains($0) })
         let q = [("queue", queue)]
         completed = Counter(label: "orbiter_tasks_completed_total", dimensions: q, factory: factory)
         failed = Counter(label: "orbiter_tasks_failed_total", dimensions: q, factory: factory)
@@ -79,7 +86,7 @@ final class WorkerMetrics: Sendable {
     func observe(_ event: StreamEvent) {
         switch event {
         case .usage(let u):
-            let model = u.model.isEmpty ? "unknown" : u.model
+            let model = u.model.isEmpty ? "unknown" : modelLabel.value(for: u.model)
             for (direction, count) in [("input", u.usage.inputTokens), ("output", u.usage.outputTokens)] where count > 0 {
                 cached("tokens:\(model):\(direction)") {
                     Counter(label: "orbiter_llm_tokens_total", dimensions: [("queue", queue), ("model", model), ("direction", direction)],
@@ -87,8 +94,9 @@ final class WorkerMetrics: Sendable {
                 }.increment(by: count)
             }
         case .toolResult(let r):
-            cached("tool:\(r.toolName)") {
-                CoreMetrics.Timer(label: "orbiter_tool_duration_seconds", dimensions: [("queue", queue), ("tool", r.toolName)], factory: factory)
+            let tool = toolLabel.value(for: r.toolName)
+            cached("tool:\(tool)") {
+                CoreMetrics.Timer(label: "orbiter_tool_duration_seconds", dimensions: [("queue", queue), ("tool", tool)], factory: factory)
             }.recordNanoseconds(Int64(r.durationMs * 1_000_000))
         default:
             break

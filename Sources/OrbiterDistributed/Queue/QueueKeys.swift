@@ -33,7 +33,7 @@ public struct QueueKeys: Sendable, Hashable {
     /// The per-minute counter of tasks that ended with `status`.
     func counter(_ status: String, minute: Int64) -> String { prefix + ":count:\(status):\(minute)" }
     /// The idempotency key's slot; `nil` gives the "no key" marker the submit script ignores.
-    func idempotency(_ key: String?) -> String { prefix + ":idem:" + (key.map { SHA256.hex($0) } ?? "") }
+    func idempotency(_ key: String?) -> String { prefix + ":idem:" + (key.map { ContentHash.sha256Hex($0) } ?? "") }
     func task(_ id: String) -> String { prefix + ":task:" + id }
     func events(_ id: String) -> String { prefix + ":events:" + id }
     func bundle(_ sha: String) -> String { prefix + ":bundle:" + sha }

@@ -12,24 +12,40 @@ public struct QueueSettings: Sendable, Hashable {
     public var maxQueueLength: Int
     /// Cap of one task's event stream.
     public var maxEventsPerTask: Int
-    /// Signs submitted payloads and makes workers refuse unsigned or tampered ones
-    /// (HMAC-SHA256). Defaults to `ORBITER_SECRET`.
+    /// Signs submitted tasks and makes workers refuse unsigned, tampered, replayed or expired
+    /// ones, and authenticates checkpoints (HMAC-SHA256; see `TaskSignature`). Defaults to
+    /// `ORBITER_SECRET`.
     public var secret: String?
+    /// Seconds a signed task may wait for a worker: its signature expires this long after submit
+    /// plus the task's timeout. Default 86,400 (a day), or `ORBITER_SIGNATURE_WINDOW`.
+    public var signatureWindow: Int
 
     public init(taskTTL: Int = 86_400, eventsTTL: Int = 3_600, bundleTTL: Int = 7 * 86_400,
                 maxQueueLength: Int = 1_000_000, maxEventsPerTask: Int = 100_000,
-                secret: String? = ProcessInfo.processInfo.environment["ORBITER_SECRET"].flatMap { $0.isEmpty ? nil : $0 }) {
+                secret: String? = ProcessInfo.processInfo.environment["ORBITER_SECRET"].flatMap { $0.isEmpty ? nil : $0 },
+                signatureWindow: Int = ProcessInfo.processInfo.environment["ORBITER_SIGNATURE_WINDOW"].flatMap { Int($0) }
+                    ?? QueueSettings.defaultSignatureWindow) {
         self.taskTTL = taskTTL
         self.eventsTTL = eventsTTL
         self.bundleTTL = bundleTTL
         self.maxQueueLength = maxQueueLength
         self.maxEventsPerTask = maxEventsPerTask
         self.secret = secret
+        self.signatureWindow = max(0, signatureWindow)
     }
 
-    /// The payload's signature under `secret` (hex), or "" without a secret.
-    func signature(of payload: String) -> String {
+    /// A day: long enough for any queue backlog and retries, short enough that a leaked signed
+    /// task is not good forever.
+    public static let defaultSignatureWindow = 86_400
+
+    /// The task's signature under `secret` (see `TaskSignature`), or "" without a secret. It
+    /// expires `signatureWindow` seconds plus the task's timeout after the payload's `createdAt`.
+    func signature(taskID: String, queue: String, payload: TaskPayload, payloadText: String) -> String {
         guard let secret else { return "" }
-        return SHA256.hmac(key: Array(secret.utf8), message: Array(payload.utf8)).hexString
+        let created = TaskSignature.milliseconds(payload.createdAt)
+        let expires = created + TaskSignature.milliseconds(min(payload.timeout, 1e9)) + Int64(signatureWindow) * 1000
+        return TaskSignature.forSecret(secret).sign(queue: queue, taskID: taskID,
+                                                  claims: .init(createdAtMs: created, expiresAtMs: expires, bundle: payload.bundle ?? ""),
+                                                  payload: payloadText)
     }
 }

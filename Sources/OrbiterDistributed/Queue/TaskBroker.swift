@@ -42,7 +42,7 @@ public final class TaskBroker: Sendable {
                     QueueScripts.submit,
                     keys: [keys.task(taskID), keys.stream, keys.index, keys.bundle(sha.isEmpty ? "none" : sha), keys.idempotency(idempotencyKey)],
                     args: [taskID, payloadText, sendBundle ? bundle!.jsonString : "", String(Self.nowMs()), sha,
-                           settings.bundleTTL, settings.maxQueueLength, settings.signature(of: payloadText), settings.taskTTL])
+                           settings.bundleTTL, settings.maxQueueLength, settings.signature(taskID: taskID, queue: keys.queue, payload: payload, payloadText: payloadText), settings.taskTTL])
                 if !sha.isEmpty { _ = storedBundles.withLock { $0.insert(sha) } }
                 guard let parts = reply.array, parts.count == 2, let id = parts[1].string else {
                     throw DistributedError.badPayload("unexpected reply to submit: \(reply)")

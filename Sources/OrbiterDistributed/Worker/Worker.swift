@@ -18,7 +18,7 @@ public final class Worker: Sendable {
     private let bundles = Mutex<[String: ScriptBundle]>([:])
     private let runtimes = Mutex<[String: LuaRuntime]>([:])
     private let startedAt = Date()
-    private let warnedUnsigned = Mutex(false)
+    let warnedUnsigned = Mutex(false)
     let metrics: WorkerMetrics
     /// Connected and claiming (what `/healthz` reports).
     private let healthy = Mutex(false)
@@ -29,7 +29,8 @@ public final class Worker: Sendable {
         guard configuration.leaseSeconds >= 1 else { throw DistributedError.invalidArgument("lease must be at least 1 s") }
         guard configuration.maxRetries >= 0 else { throw DistributedError.invalidArgument("max retries must not be negative") }
         self.configuration = configuration
-        self.metrics = WorkerMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory, queue: configuration.queue)
+        self.metrics = WorkerMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory, queue: configuration.queue,
+                                     labels: configuration.metricsLabels, isKnownTool: { [configuration] in configuration.offersTool($0) })
         self.broker = try TaskBroker(redisURL: configuration.redisURL, queue: configuration.queue, settings: configuration.settings)
     }
 
@@ -227,16 +228,16 @@ public final class Worker: Sendable {
             log(line(), level: level, task: taskID, agent: agentName, trace: traceID)
         }
         do {
-            try verifySignature(payloadText, signature: signature)
-            let payload = try TaskPayload(jsonText: payloadText)
+            let payload = try checkedPayload(payloadText, signature: signature, taskID: taskID)
             maxRetries = payload.maxRetries ?? configuration.maxRetries
             agentName = payload.node["name"]?.stringValue ?? ""
             traceID = payload.metadata[TraceContext.metadataKey].flatMap(TraceContext.init(traceparent:))?.traceID
             metrics.waited(since: payload.createdAt)
             // One info line per task (its outcome, below); the start is for debugging.
             taskLog("task \(taskID) started: \(agentName) (attempt \(attempt))", level: .debug)
+            try checkProviderSettings(payload.node)
             let node = try await rebuild(payload)
-            let resume = checkpoint.isEmpty ? nil : try? Checkpoint(json: JSONValue.parse(checkpoint))
+            let resume = openCheckpoint(checkpoint, taskID: taskID, agentName: agentName, trace: traceID)
             if let resume {
                 await publisher.publish(.status(StatusEvent(status: .resumed, agentName: agentName,
                                                             message: "resumed after step \(resume.steps) (attempt \(attempt))")))
@@ -245,7 +246,7 @@ public final class Worker: Sendable {
                 try await Run().execute(node, input: payload.input, messages: payload.messages, detailed: payload.detailed,
                                         resume: resume, checkpoint: { [client = self.client, taskKey = self.keys.task(taskID)] state in
                     // Best effort: a lost checkpoint only means more work after a takeover.
-                    _ = try? await client.send(["HSET", taskKey, "checkpoint", state.json.jsonString])
+                    _ = try? await client.send(["HSET", taskKey, "checkpoint", self.sealCheckpoint(state.json.jsonString, taskID: taskID)])
                 }) { event in
                     self.metrics.observe(event)
                     await publisher.publish(event)
@@ -419,17 +420,6 @@ public final class Worker: Sendable {
         } catch {
             log("task \(taskID): could not schedule a retry (\(error))", task: taskID)
         }
-    }
-
-    private func verifySignature(_ payload: String, signature: String) throws {
-        guard configuration.settings.secret != nil else {
-            let first = warnedUnsigned.withLock { warned -> Bool in defer { warned = true }; return !warned }
-            if first { log("ORBITER_SECRET is not set: this worker runs task scripts without checking who sent them", level: .warning) }
-            return
-        }
-        let expected = configuration.settings.signature(of: payload)
-        guard !signature.isEmpty else { throw DistributedError.badPayload("signature: the task is not signed, and this worker requires signed tasks") }
-        guard expected == signature else { throw DistributedError.badPayload("signature: the payload does not match its signature (tampered, or signed with another secret)") }
     }
 
     /// Moves delayed retries whose time has come back onto the queue, and drops index entries of

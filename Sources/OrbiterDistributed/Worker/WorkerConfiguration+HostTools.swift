@@ -8,3 +8,10 @@ extension WorkerConfiguration {
         toolRegistry.snapshot().merging(hostTools) { _, swift in swift }
     }
 }
+
+extension WorkerConfiguration {
+    /// Whether `name` is one of this worker's own tools (a Swift host tool or one of its tool folder).
+    func offersTool(_ name: String) -> Bool {
+        hostTools[name] != nil || toolRegistry.snapshot()[name] != nil
+    }
+}

@@ -34,6 +34,10 @@ public struct WorkerConfiguration: Sendable {
     /// Tools that change while the worker runs (a hot-reloaded `--tools` folder); each task takes
     /// a snapshot when it starts. `hostTools` wins on a name offered by both.
     public var toolRegistry = HostToolRegistry()
+    /// Which `base_url`/`api_key_env` of shipped agents this worker honours (none by default).
+    public var providerPolicy = ProviderPolicy()
+    /// Tool and model label values of the Prometheus metrics (see `MetricsLabelPolicy`).
+    public var metricsLabels = MetricsLabelPolicy()
     /// Where the worker logs; each task's lines carry `task_id`, `worker_id`, `agent` and
     /// `trace_id` metadata. Silent by default (libraries never print).
     public var logger: Logger

@@ -16,7 +16,7 @@ public struct ScriptBundle: Sendable, Hashable {
     public init(entry: String, modules: [String: String]) {
         self.entry = entry
         self.modules = modules
-        self.sha256 = SHA256.hex(Self.canonical(entry: entry, modules: modules))
+        self.sha256 = ContentHash.sha256Hex(Self.canonical(entry: entry, modules: modules))
     }
 
     private static func canonical(entry: String, modules: [String: String]) -> String {

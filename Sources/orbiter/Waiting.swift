@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import OrbiterDistributed
+import OrbiterRedis
+
+/// Waiting for a task from the CLI (`submit --wait`/`--stream`, `task result`, `task events
+/// --follow`): warnings and exit statuses.
+enum Waiting {
+    /// How long a wait rides out an unreachable Redis before exit status 2:
+    /// `ORBITER_REDIS_OUTAGE_SECONDS`, default 60.
+    static var outageLimit: Duration {
+        let seconds = ProcessInfo.processInfo.environment["ORBITER_REDIS_OUTAGE_SECONDS"].flatMap(Double.init) ?? 60
+        return .milliseconds(Int64(max(0, seconds) * 1000))
+    }
+
+    /// Says so on stderr when no worker of the queue is alive: the task would wait for one.
+    static func warnIfNoLiveWorker(_ broker: TaskBroker) async {
+        guard let stats = try? await broker.stats(), stats.workersAlive == 0 else { return }
+        let queue = broker.keys.queue
+        Terminal.error("orbiter: warning: no live worker on queue '\(queue)'; the task waits until one starts (orbiter start worker --queue \(queue))")
+    }
+
+    /// Reports why a wait ended without the task's result and returns the exit status: 2 when
+    /// Redis stayed unreachable, 1 when the task failed or was cancelled, or the wait timed out.
+    static func failure(_ error: any Error, taskID: String, waitTimeout: Double?) -> ExitCode {
+        switch error {
+        case RedisError.connection:
+            Terminal.error("orbiter: \(error)")
+            return Exit.usage
+        case DistributedError.waitTimedOut:
+            let after = waitTimeout.map { " after \(formatSeconds($0)) s" } ?? ""
+            Terminal.error("orbiter: gave up waiting for task \(taskID)\(after); it is still queued or running "
+                           + "(orbiter task result \(taskID) waits again, orbiter task cancel \(taskID) stops it)")
+            return Exit.failed
+        default:
+            Terminal.error("orbiter: \(error)")
+            return Exit.failed
+        }
+    }
+
+    private static func formatSeconds(_ s: Double) -> String { s.rounded() == s ? String(Int(s)) : String(s) }
+}
