@@ -62,12 +62,18 @@ final class RunningTasks: Sendable {
         for stop in overdue { stop(.timeout) }
     }
 
-    func remove(_ id: String) { _ = entries.withLock { $0.removeValue(forKey: id) } }
+    /// Forgets a task (only the run holding `lease`, when given: a worker that took over its own
+    /// lapsed lease runs the task anew while the old run winds down).
+    func remove(_ id: String, lease: String? = nil) {
+        entries.withLock { all in
+            if lease == nil || all[id]?.lease == lease { all.removeValue(forKey: id) }
+        }
+    }
 
-    /// Stops one task; false when it is not running here.
+    /// Stops one task (only the run holding `lease`, when given); false when it is not running here.
     @discardableResult
-    func stop(_ id: String, reason: StopReason) -> Bool {
-        guard let entry = entries.withLock({ $0[id] }) else { return false }
+    func stop(_ id: String, lease: String? = nil, reason: StopReason) -> Bool {
+        guard let entry = entries.withLock({ $0[id] }), lease == nil || entry.lease == lease else { return false }
         entry.stop(reason)
         return true
     }

@@ -177,7 +177,7 @@ public final class Worker: Sendable {
                     tasks.addTask {
                         await self.process(claim, payloadText: payload, attempt: attempt, signature: signature, checkpoint: checkpoint,
                                            lease: lease)
-                        self.running.remove(claim.taskID)
+                        self.running.remove(claim.taskID, lease: lease)
                         slots.continuation.yield()
                     }
                 }
@@ -230,7 +230,7 @@ public final class Worker: Sendable {
         metrics.inFlight.increment()
         defer { metrics.inFlight.decrement() }
         let publisher = EventPublisher(client: client, keys: keys, taskID: taskID, lease: lease, settings: configuration.settings) { [self] in
-            if running.stop(taskID, reason: .leaseLost) {
+            if running.stop(taskID, lease: lease, reason: .leaseLost) {
                 log("task \(taskID): event refused: the lease is lost (another worker took the task over); run cancelled",
                     level: .warning, task: taskID)
             }
@@ -523,8 +523,8 @@ public final class Worker: Sendable {
                                                 args: [QueueKeys.group, configuration.workerID] + leases.map { $0.entryID as any RedisArgument }
                                                     + leases.map { $0.lease as any RedisArgument })
                 for position in (lost.array ?? []).compactMap(\.int) where position >= 1 && Int(position) <= leases.count {
-                    let taskID = leases[Int(position) - 1].taskID
-                    if running.stop(taskID, reason: .leaseLost) {
+                    let (taskID, _, lease) = leases[Int(position) - 1]
+                    if running.stop(taskID, lease: lease, reason: .leaseLost) {
                         log("task \(taskID): lease lost (another worker took it over while this one stalled); run cancelled",
                             level: .warning, task: taskID)
                     }
