@@ -2,14 +2,19 @@
 # Chaos proof that no task is lost: N tasks whose scripted model sleeps 50–500 ms, 3 workers, and
 # a loop that kill -9s a random worker every few seconds and starts a new one. Midway, Redis (AOF
 # on) is shut down and restarted. At the end every task must be `completed` exactly once: one
-# result, one terminal event, none lost, none stuck. Prints the counts; exits 1 on any violation.
+# task per submit, one result, one terminal event, none lost, none stuck. Prints the counts
+# (tasks, kills, lost, duplicated); exits 1 on any loss or duplicate.
 #
-#   scripts/chaos.sh [N]        (default 2000; uses the release build, building it if needed,
-#                               or the binary in $ORBITER_BIN)
+#   scripts/chaos.sh [N]          full run (default 2000 tasks, a kill every 3 s, a Redis restart)
+#   scripts/chaos.sh --quick [N]  reduced run for CI (default 300 tasks, one kill -9 of a worker,
+#                                 one Redis restart; a couple of minutes at most)
+# Uses the release build (building it if needed), or the binary in $ORBITER_BIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
-N=${1:-2000}
+quick=0
+if [ "${1:-}" = "--quick" ]; then quick=1; shift; fi
+if [ $quick -eq 1 ]; then N=${1:-300}; else N=${1:-2000}; fi
 orbiter_install_packages
 if [ -z "${ORBITER_BIN:-}" ]; then
   [ -x .build/release/orbiter ] || orbiter_build_release --product orbiter
@@ -37,12 +42,20 @@ for i in 1 2 3; do start_worker $i; done
 next=4
 
 echo "chaos: submitting $N tasks (logs in $logdir)"
-submit_all() {
-  for i in $(seq 1 "$N"); do
+# Submitters in parallel slices (4 in the quick run, whose debug binary starts more slowly).
+slices=1
+[ $quick -eq 1 ] && slices=4
+submit_slice() {
+  for i in $(seq "$1" "$slices" "$N"); do
     until "$bin" submit scripts/chaos/sleepy.lua "task-$i" --queue $queue --idempotency-key "chaos-$i" >>"$logdir/ids" 2>>"$logdir/submit.err"; do
       sleep 0.2   # Redis restarting: try again (the idempotency key keeps it to one task)
     done
   done
+}
+submit_all() {
+  local s
+  for s in $(seq 1 "$slices"); do submit_slice "$s" & done
+  wait
 }
 submit_all &
 submitter=$!
@@ -50,18 +63,20 @@ submitter=$!
 kills=0
 restarted=0
 start=$(date +%s)
+period=3; restart_at=9; limit=600
+[ $quick -eq 1 ] && { period=2; restart_at=4; limit=240; }
 while true; do
-  sleep 3
-  # kill -9 a random live worker and start a replacement
+  sleep $period
+  # kill -9 a random live worker and start a replacement (once in the quick run)
   victim_index=$(( RANDOM % ${#pids[@]} ))
   victim=${pids[$victim_index]}
-  if kill -0 "$victim" 2>/dev/null; then
+  if { [ $quick -eq 0 ] || [ $kills -eq 0 ]; } && kill -0 "$victim" 2>/dev/null; then
     kill -9 "$victim" 2>/dev/null || true
     kills=$((kills + 1))
     start_worker $next
     next=$((next + 1))
   fi
-  if [ $restarted -eq 0 ] && [ $(( $(date +%s) - start )) -ge 9 ]; then
+  if [ $restarted -eq 0 ] && [ $(( $(date +%s) - start )) -ge $restart_at ]; then
     echo "chaos: restarting Redis (AOF on)"
     redis-cli -p "$ORBITER_REDIS_PORT" shutdown >/dev/null 2>&1 || true
     sleep 1
@@ -75,30 +90,42 @@ while true; do
     echo "chaos: $done_count/$N finished, $kills workers killed"
     [ "$done_count" -ge "$N" ] && break
   fi
-  if [ $(( $(date +%s) - start )) -gt 600 ]; then echo "chaos: giving up after 600 s"; break; fi
+  if [ $(( $(date +%s) - start )) -gt $limit ]; then echo "chaos: giving up after $limit s"; break; fi
 done
 wait $submitter || true
 
-python3 - "$ORBITER_REDIS_PORT" "$queue" "$N" "$kills" <<'PY'
+python3 - "$ORBITER_REDIS_PORT" "$queue" "$N" "$kills" "$restarted" <<'PY'
 import json, subprocess, sys
-port, queue, n, kills = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+port, queue, n, kills, restarts = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 def r(*args):
     return subprocess.run(["redis-cli", "-p", port, "--raw", *args], capture_output=True, text=True).stdout
 ids = [l for l in r("ZRANGE", "{orbiter:%s}:index" % queue, "0", "-1").split("\n") if l]
-counts, bad, retried = {}, [], 0
+counts, bad, retried, by_input, duplicated = {}, [], 0, {}, 0
 for tid in ids:
-    status = r("HGET", "{orbiter:%s}:task:%s" % (queue, tid), "status").strip()
+    key = "{orbiter:%s}:task:%s" % (queue, tid)
+    status = r("HGET", key, "status").strip()
     counts[status] = counts.get(status, 0) + 1
-    attempts = int(r("HGET", "{orbiter:%s}:task:%s" % (queue, tid), "attempts").strip() or 0)
+    attempts = int(r("HGET", key, "attempts").strip() or 0)
     retried += attempts > 1
+    try:
+        task_input = json.loads(r("HGET", key, "payload")).get("input", "?")
+    except ValueError:
+        task_input = "?"
     events = r("XRANGE", "{orbiter:%s}:events:%s" % (queue, tid), "-", "+").split("\n")
     terminal = sum(1 for e in events if e.startswith("{") and json.loads(e).get("type") == "status"
                    and json.loads(e).get("status") in ("completed", "error", "cancelled"))
-    if status != "completed" or terminal != 1:
+    if terminal > 1:
+        duplicated += 1
+    if status == "completed" and terminal == 1:
+        by_input[task_input] = by_input.get(task_input, 0) + 1
+    else:
         bad.append((tid, status, terminal))
-print(f"chaos: {len(ids)} tasks submitted (expected {n}); statuses {counts}; {retried} taken over after a kill; {kills} workers killed")
-if len(ids) != n or bad:
-    print(f"chaos: FAILED: {len(bad)} tasks not completed exactly once, e.g. {bad[:5]}")
+duplicated += sum(c - 1 for c in by_input.values() if c > 1)
+lost = sum(1 for i in range(1, n + 1) if by_input.get("task-%d" % i, 0) == 0)
+print(f"chaos: tasks {n} submitted, {len(ids)} stored; statuses {counts}; {retried} taken over; "
+      f"kills {kills}; redis restarts {restarts}; lost {lost}; duplicated {duplicated}")
+if lost or duplicated or len(ids) != n or bad:
+    print(f"chaos: FAILED: lost {lost}, duplicated {duplicated}, stored {len(ids)} of {n}; not completed exactly once: {len(bad)}, e.g. {bad[:5]}")
     sys.exit(1)
-print(f"chaos: {n} passed, 0 failed")
+print(f"chaos: {n} passed, 0 lost, 0 duplicated")
 PY

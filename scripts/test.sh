@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against real parts: installs what is missing, starts a private
 # redis-server on a free loopback port (ORBITER_TEST_REDIS_URL), runs `swift test`, and always
-# stops that Redis. Extra arguments go to `swift test` (e.g. --filter OrbiterLuaTests).
+# stops that Redis. Extra arguments go to `swift test` (e.g. --filter OrbiterLuaTests). A full run
+# (no arguments) then runs the reduced chaos proof (`scripts/chaos.sh --quick` with the debug
+# binary: a few hundred tasks, a kill -9 and a Redis restart; fails on any lost or duplicated task).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -12,3 +14,6 @@ export ORBITER_TEST_REDIS_URL="redis://127.0.0.1:$ORBITER_REDIS_PORT"
 echo "orbiter: test Redis at $ORBITER_TEST_REDIS_URL" >&2
 swift build --build-tests
 swift test --skip-build "$@"
+if [ $# -eq 0 ]; then
+  ORBITER_BIN="$(swift build --show-bin-path)/orbiter" scripts/chaos.sh --quick
+fi

@@ -13,9 +13,9 @@ struct RedisOptions: ParsableArguments {
     var queue: String = "default"
 
     /// A broker connected now, so a wrong URL or a down Redis fails fast with exit status 2.
-    func broker() async throws -> TaskBroker {
+    func broker(settings: QueueSettings = QueueSettings()) async throws -> TaskBroker {
         do {
-            let broker = try TaskBroker(redisURL: redisURL, queue: queue)
+            let broker = try TaskBroker(redisURL: redisURL, queue: queue, settings: settings)
             try await broker.client.connect()
             return broker
         } catch {
@@ -40,6 +40,7 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
     } catch let error as DistributedError {
         Terminal.error("orbiter: \(error)")
         if case .taskNotFound = error { throw Exit.failed }
+        if case .queueFull = error { throw Exit.failed }
         throw Exit.usage
     } catch {
         Terminal.error("orbiter: \(error)")

@@ -55,6 +55,11 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-retries"), help: "Retries after retryable failures (provider 5xx/429/network, a lost worker); default: the worker's.")
     var maxRetries: Int?
 
+    @Option(name: .customLong("max-pending"), help: ArgumentHelp(
+        "Refuse the task (exit 1, nothing stored) while the queue holds this many tasks waiting or running.",
+        discussion: "Default: $ORBITER_MAX_PENDING, else no limit. Queued tasks are never trimmed away."))
+    var maxPending: Int?
+
     @Option(help: ArgumentHelp("A W3C traceparent to continue (default: TRACEPARENT, else a new trace).",
                                discussion: "The worker logs the task with this trace's id as trace_id."))
     var traceparent: String?
@@ -63,6 +68,7 @@ struct SubmitCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let maxRetries, maxRetries < 0 { throw ValidationError("--max-retries must not be negative") }
+        if let maxPending, maxPending < 0 { throw ValidationError("--max-pending must not be negative (0: no limit)") }
         if timeout <= 0 { throw ValidationError("--timeout must be positive") }
         for item in metadata where !item.contains("=") { throw ValidationError("--metadata expects key=value, got '\(item)'") }
         if wait && stream { throw ValidationError("use --wait or --stream, not both") }
@@ -80,7 +86,9 @@ struct SubmitCommand: AsyncParsableCommand {
             let parts = item.split(separator: "=", maxSplits: 1)
             meta[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
         }
-        let broker = try await redis.broker()
+        var settings = QueueSettings()
+        if let maxPending { settings.maxPending = maxPending }
+        let broker = try await redis.broker(settings: settings)
         let handle = try await reportingErrors {
             try await distributed(root, text, broker: broker, detailed: detailed || (stream && !output.json), timeout: timeout,
                                   metadata: meta, bundle: runtime.bundle, idempotencyKey: idempotencyKey, maxRetries: maxRetries,

@@ -7,18 +7,6 @@ import OrbiterTestSupport
 import XCTest
 
 final class CancellationTests: DistributedTestCase {
-    func sleeper(_ seconds: Double) throws -> Runnable {
-        try load(try script("""
-            local orbiter = require "orbiter"
-            local nap = orbiter.tool { name = "nap", run = function() orbiter.sleep(\(seconds)) return "rested" end }
-            local m = orbiter.model { name = "m", respond = function(req)
-              if req.messages[#req.messages].role == "tool" then return "woke up" end
-              return { tool_calls = { { name = "nap", arguments = {} } } }
-            end }
-            return orbiter.agent { name = "sleeper", model = m, tools = { nap } }
-            """)).1
-    }
-
     func testCancelPendingNeverRuns() async throws {
         let handle = try await distributed(try sleeper(0), "x", redisURL: redisURL, queue: queue)
         let outcome = try await handle.cancel()

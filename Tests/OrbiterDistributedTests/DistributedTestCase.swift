@@ -93,6 +93,19 @@ class DistributedTestCase: XCTestCase {
         }
     }
 
+    /// An agent whose one tool sleeps `seconds`, then answers "woke up".
+    func sleeper(_ seconds: Double) throws -> Runnable {
+        try load(try script("""
+            local orbiter = require "orbiter"
+            local nap = orbiter.tool { name = "nap", run = function() orbiter.sleep(\(seconds)) return "rested" end }
+            local m = orbiter.model { name = "m", respond = function(req)
+              if req.messages[#req.messages].role == "tool" then return "woke up" end
+              return { tool_calls = { { name = "nap", arguments = {} } } }
+            end }
+            return orbiter.agent { name = "sleeper", model = m, tools = { nap } }
+            """)).1
+    }
+
     /// The calculator agent (tool + scripted model), with an optional sleep in the tool.
     func calculator(toolSleep: Double = 0) throws -> String {
         try script("""

@@ -34,18 +34,20 @@ final class QueueScriptTests: DistributedTestCase {
         let broker = try broker()
         let (id, entry) = try await submitRaw(broker)
         let start = try await broker.start([ClaimedEntry(entryID: entry, taskID: id)], workerID: "w1", now: 2000)
-        guard case .run(_, let attempt, _, _)? = start.first else { return XCTFail("not started: \(start)") }
+        guard case .run(_, let attempt, _, _, let lease)? = start.first else { return XCTFail("not started: \(start)") }
         XCTAssertEqual(attempt, 1)
         let again = try await broker.start([ClaimedEntry(entryID: entry, taskID: id)], workerID: "w2", now: 2000)
         XCTAssertEqual(again, [.drop(reason: "running")])
-        func finish(_ worker: String) async throws -> Int64? {
+        func finish(_ worker: String, _ token: String? = nil) async throws -> Int64? {
             try await broker.client.run(QueueScripts.finish, keys: [broker.keys.task(id), broker.keys.stream, broker.keys.events(id), broker.keys.dead,
                                                                    broker.keys.counter("completed", minute: 0)],
                                         args: [QueueKeys.group, worker, "completed", #"{"output":"ok"}"#, "", #"{"type":"status","status":"completed","agent_name":"a","message":""}"#,
-                                               "3000", 60, 60, id, "1"]).int
+                                               "3000", 60, 60, id, "1", token ?? lease]).int
         }
         let value3 = try await finish("w2")
         XCTAssertEqual(value3, 0)
+        let stale = try await finish("w1", "not-the-lease")
+        XCTAssertEqual(stale, 0, "the running worker with another run's lease token cannot finish")
         let value4 = try await finish("w1")
         XCTAssertEqual(value4, 1)
         let value5 = try await finish("w1")
@@ -69,10 +71,11 @@ final class QueueScriptTests: DistributedTestCase {
         let outcomes = try await broker.start([ClaimedEntry(entryID: first.1, taskID: first.0), ClaimedEntry(entryID: second.1, taskID: second.0),
                                                gone, ClaimedEntry(entryID: third.1, taskID: third.0)], workerID: "w1", now: 2000)
         XCTAssertEqual(outcomes.count, 4)
-        guard case .run(let payload, 1, "", "") = outcomes[0], case .run(_, 1, "", "") = outcomes[3] else {
+        guard case .run(let payload, 1, "", "", let lease1) = outcomes[0], case .run(_, 1, "", "", let lease4) = outcomes[3] else {
             return XCTFail("the pending tasks start: \(outcomes)")
         }
         XCTAssertTrue(payload.contains("\"input\""), payload)
+        XCTAssertNotEqual(lease1, lease4, "each start gets its own lease token")
         XCTAssertEqual(outcomes[1], .drop(reason: "cancelled"))
         XCTAssertEqual(outcomes[2], .drop(reason: "missing"))
         for id in [first.0, third.0] {
@@ -89,29 +92,33 @@ final class QueueScriptTests: DistributedTestCase {
         let (id, _) = try await submitRaw(broker)
         let claimed = try await broker.client.send(["XREADGROUP", "GROUP", QueueKeys.group, "w1", "COUNT", 1, "STREAMS", broker.keys.stream, ">"])
         let entry = StreamReplies.firstStream(claimed)[0].id
-        _ = try await broker.start([ClaimedEntry(entryID: entry, taskID: id)], workerID: "w1", now: 2000)
-        let stolen = try await broker.client.run(QueueScripts.renew, keys: [broker.keys.stream, broker.keys.task(id)],
-                                                 args: [QueueKeys.group, "w2", entry])
-        XCTAssertEqual(stolen.int, 0, "a worker that does not run the task cannot take its lease")
+        let started = try await broker.start([ClaimedEntry(entryID: entry, taskID: id)], workerID: "w1", now: 2000)
+        guard case .run(_, _, _, _, let lease)? = started.first else { return XCTFail("not started: \(started)") }
+        func renew(_ worker: String, _ token: String) async throws -> [Int64] {
+            try await broker.client.run(QueueScripts.renew, keys: [broker.keys.stream, broker.keys.task(id)],
+                                        args: [QueueKeys.group, worker, entry, token]).array?.compactMap(\.int) ?? [-1]
+        }
+        let stolen = try await renew("w2", lease)
+        XCTAssertEqual(stolen, [], "a worker that does not run the task cannot take its lease")
         let pending = try await broker.client.send(["XPENDING", broker.keys.stream, QueueKeys.group, "-", "+", 10])
         XCTAssertEqual(pending.array?.first?.array?[1].string, "w1")
-        let renewed = try await broker.client.run(QueueScripts.renew, keys: [broker.keys.stream, broker.keys.task(id)],
-                                                  args: [QueueKeys.group, "w1", entry])
-        XCTAssertEqual(renewed.int, 1)
+        let renewed = try await renew("w1", lease)
+        XCTAssertEqual(renewed, [], "renewed, nothing lost")
+        let lost = try await renew("w1", "an-older-lease")
+        XCTAssertEqual(lost, [1], "a run whose token is not the task's lost its lease")
     }
 
-    func testSubmitRefusesADuplicateIdAndAMissingBundle() async throws {
+    func testSubmitAnswersExistingForAKnownIdAndRefusesAMissingBundle() async throws {
         let broker = try broker()
         let id = TaskID.make()
         let args: [any RedisArgument] = [id, "{}", "", "1000", "", 60, 1000, "", 60]
         let keys = [broker.keys.task(id), broker.keys.stream, broker.keys.index, broker.keys.bundle("none"), broker.keys.idempotency(nil)]
-        _ = try await broker.client.run(QueueScripts.submit, keys: keys, args: args)
-        do {
-            _ = try await broker.client.run(QueueScripts.submit, keys: keys, args: args)
-            XCTFail()
-        } catch RedisError.server(let m) {
-            XCTAssertTrue(m.hasPrefix("EXISTS"), m)
-        }
+        let first = try await broker.client.run(QueueScripts.submit, keys: keys, args: args)
+        XCTAssertEqual(first.array?.map(\.string), ["new", id])
+        let again = try await broker.client.run(QueueScripts.submit, keys: keys, args: args)
+        XCTAssertEqual(again.array?.map(\.string), ["existing", id], "a resent submit (lost reply) makes no second task")
+        let queued = try await broker.client.send(["XLEN", broker.keys.stream]).int
+        XCTAssertEqual(queued, 1)
         let id2 = TaskID.make()
         do {
             _ = try await broker.client.run(QueueScripts.submit, keys: [broker.keys.task(id2), broker.keys.stream, broker.keys.index, broker.keys.bundle("abc"), broker.keys.idempotency(nil)],

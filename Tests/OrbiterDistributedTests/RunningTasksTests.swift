@@ -8,7 +8,7 @@ final class RunningTasksTests: XCTestCase {
         let running = RunningTasks()
         let stopped = Mutex<[String: [StopReason]]>([:])
         func add(_ id: String, _ deadline: ContinuousClock.Instant?) {
-            running.add(id, entryID: "1-\(id)", deadline: deadline) { reason in stopped.withLock { $0[id, default: []].append(reason) } }
+            running.add(id, entryID: "1-\(id)", lease: "l", deadline: deadline) { reason in stopped.withLock { $0[id, default: []].append(reason) } }
         }
         let start = ContinuousClock.now
         add("soon", start + .milliseconds(10))

@@ -14,6 +14,8 @@ public enum DistributedError: Error, CustomStringConvertible, Sendable, Equatabl
     case waitTimedOut(id: String, seconds: Double)
     /// A payload could not be read (corrupt, unknown version, missing bundle).
     case badPayload(String)
+    /// The queue holds its `maxPending` tasks already; the submit stored nothing.
+    case queueFull(queue: String, message: String)
 
     public var description: String {
         switch self {
@@ -23,6 +25,7 @@ public enum DistributedError: Error, CustomStringConvertible, Sendable, Equatabl
         case .taskCancelled(let id): return "Task \(id) was cancelled"
         case .waitTimedOut(let id, let s): return "timed out after \(s) s waiting for task \(id)"
         case .badPayload(let m): return "bad task payload: \(m)"
+        case .queueFull(let queue, let m): return "queue '\(queue)' is full: \(m)"
         }
     }
 }

@@ -17,6 +17,8 @@ enum QueueScripts {
     static let stats = load("stats")
     static let renew = load("renew")
     static let release = load("release")
+    static let checkpoint = load("checkpoint")
+    static let append = load("append")
 
     private static func load(_ name: String) -> RedisScript {
         guard let url = Bundle.module.url(forResource: name, withExtension: "lua", subdirectory: "Scripts"),

@@ -7,9 +7,10 @@ public struct QueueSettings: Sendable, Hashable {
     public var taskTTL: Int
     public var eventsTTL: Int
     public var bundleTTL: Int
-    /// Approximate cap of the queue stream (entries are deleted as tasks end, so this only bounds
-    /// a queue that nobody works on).
-    public var maxQueueLength: Int
+    /// Submits are refused (`DistributedError.queueFull`) while the queue holds this many tasks
+    /// waiting or running; 0 sets no limit. Defaults to `ORBITER_MAX_PENDING`, else 0. Queued tasks
+    /// are never trimmed away.
+    public var maxPending: Int
     /// Cap of one task's event stream.
     public var maxEventsPerTask: Int
     /// Signs submitted tasks and makes workers refuse unsigned, tampered, replayed or expired
@@ -21,14 +22,14 @@ public struct QueueSettings: Sendable, Hashable {
     public var signatureWindow: Int
 
     public init(taskTTL: Int = 86_400, eventsTTL: Int = 3_600, bundleTTL: Int = 7 * 86_400,
-                maxQueueLength: Int = 1_000_000, maxEventsPerTask: Int = 100_000,
+                maxPending: Int = ProcessInfo.processInfo.environment["ORBITER_MAX_PENDING"].flatMap { Int($0) } ?? 0, maxEventsPerTask: Int = 100_000,
                 secret: String? = ProcessInfo.processInfo.environment["ORBITER_SECRET"].flatMap { $0.isEmpty ? nil : $0 },
                 signatureWindow: Int = ProcessInfo.processInfo.environment["ORBITER_SIGNATURE_WINDOW"].flatMap { Int($0) }
                     ?? QueueSettings.defaultSignatureWindow) {
         self.taskTTL = taskTTL
         self.eventsTTL = eventsTTL
         self.bundleTTL = bundleTTL
-        self.maxQueueLength = maxQueueLength
+        self.maxPending = maxPending
         self.maxEventsPerTask = maxEventsPerTask
         self.secret = secret
         self.signatureWindow = max(0, signatureWindow)

@@ -10,8 +10,9 @@ struct ClaimedEntry: Sendable {
 /// What `start.lua` made of one claimed entry.
 enum StartOutcome: Sendable, Equatable {
     /// Run it: the stored payload text, this attempt's number (1 = first), the payload's HMAC
-    /// signature ("" when unsigned) and the last checkpoint's JSON ("" when none).
-    case run(payload: String, attempt: Int, signature: String, checkpoint: String)
+    /// signature ("" when unsigned), the last checkpoint's JSON ("" when none) and this run's lease
+    /// token (its checkpoints, events and outcome are accepted only with it).
+    case run(payload: String, attempt: Int, signature: String, checkpoint: String, lease: String)
     /// Not runnable any more (cancelled, finished or deleted while it waited); the entry is gone.
     case drop(reason: String)
 }
@@ -21,17 +22,18 @@ extension TaskBroker {
     func start(_ claims: [ClaimedEntry], workerID: String, now: Int64 = TaskBroker.nowMs()) async throws -> [StartOutcome] {
         guard !claims.isEmpty else { return [] }
         let reply = try await client.run(QueueScripts.start, keys: [keys.stream] + claims.map { keys.task($0.taskID) },
-                                         args: [QueueKeys.group, workerID, String(now)] + claims.map { $0.entryID as any RedisArgument })
+                                         args: [QueueKeys.group, workerID, String(now), RandomBytes.take(8).hexString]
+                                            + claims.map { $0.entryID as any RedisArgument })
         guard let items = reply.array, items.count == claims.count else {
             throw DistributedError.badPayload("start: unexpected reply \(reply)")
         }
         return items.map { item in
             let parts = item.array ?? []
-            guard parts.first?.string == "run", parts.count >= 5 else {
+            guard parts.first?.string == "run", parts.count >= 6 else {
                 return .drop(reason: parts.count > 1 ? parts[1].string ?? "?" : "?")
             }
             return .run(payload: parts[1].string ?? "", attempt: Int(parts[2].int ?? 1), signature: parts[3].string ?? "",
-                        checkpoint: parts[4].string ?? "")
+                        checkpoint: parts[4].string ?? "", lease: parts[5].string ?? "")
         }
     }
 }

@@ -25,31 +25,46 @@ public final class TaskBroker: Sendable {
     static func nowMs() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
 
     /// Stores and queues a task; returns its id. With an `idempotencyKey` seen within the task TTL,
-    /// returns that earlier task's id instead and stores nothing.
-    public func submit(_ payload: TaskPayload, bundle: ScriptBundle?, idempotencyKey: String? = nil) async throws -> String {
-        try await store(payload, bundle: bundle, idempotencyKey: idempotencyKey).id
+    /// returns that earlier task's id instead and stores nothing. The id is chosen here before
+    /// anything is sent (or given as `taskID`), so a submit whose reply was lost is sent again with
+    /// the same id and never makes a second task. Throws `queueFull` when the queue holds
+    /// `settings.maxPending` tasks.
+    public func submit(_ payload: TaskPayload, bundle: ScriptBundle?, idempotencyKey: String? = nil, taskID: String? = nil) async throws -> String {
+        try await store(payload, bundle: bundle, idempotencyKey: idempotencyKey, taskID: taskID).id
     }
 
+    /// A submit whose reply was lost is sent again this many times (same id), a moment apart.
+    static let lostReplyRetries = 3
+
     /// `submit`, also saying whether the task is new (false: an earlier one with the same key).
-    func store(_ payload: TaskPayload, bundle: ScriptBundle?, idempotencyKey: String?) async throws -> (id: String, isNew: Bool) {
-        let taskID = TaskID.make()
+    func store(_ payload: TaskPayload, bundle: ScriptBundle?, idempotencyKey: String?, taskID chosen: String? = nil) async throws -> (id: String, isNew: Bool) {
+        if let chosen { try TaskID.validate(chosen) }
+        let taskID = chosen ?? TaskID.make()
         let payloadText = payload.json.jsonString
         let sha = bundle?.sha256 ?? ""
         var sendBundle = bundle != nil && !storedBundles.withLock { $0.contains(sha) }
+        var resends = 0
         while true {
             do {
                 let reply = try await client.run(
                     QueueScripts.submit,
                     keys: [keys.task(taskID), keys.stream, keys.index, keys.bundle(sha.isEmpty ? "none" : sha), keys.idempotency(idempotencyKey)],
                     args: [taskID, payloadText, sendBundle ? bundle!.jsonString : "", String(Self.nowMs()), sha,
-                           settings.bundleTTL, settings.maxQueueLength, settings.signature(taskID: taskID, queue: keys.queue, payload: payload, payloadText: payloadText), settings.taskTTL])
+                           settings.bundleTTL, settings.maxPending, settings.signature(taskID: taskID, queue: keys.queue, payload: payload, payloadText: payloadText), settings.taskTTL])
                 if !sha.isEmpty { _ = storedBundles.withLock { $0.insert(sha) } }
                 guard let parts = reply.array, parts.count == 2, let id = parts[1].string else {
                     throw DistributedError.badPayload("unexpected reply to submit: \(reply)")
                 }
-                return (id, parts[0].string == "new")
+                // "existing" with our own id: an earlier send of this submit was stored (its reply was lost).
+                return (id, parts[0].string == "new" || id == taskID)
             } catch RedisError.server(let message) where message.hasPrefix("NOBUNDLE") && !sendBundle {
                 sendBundle = true
+            } catch RedisError.server(let message) where message.hasPrefix("FULL ") {
+                throw DistributedError.queueFull(queue: keys.queue, message: String(message.dropFirst(5)))
+            } catch RedisError.connection where resends < Self.lostReplyRetries && !Task.isCancelled {
+                // The submit may or may not have been stored: send it again with the same id.
+                resends += 1
+                try await Task.sleep(for: .milliseconds(50 << resends))
             }
         }
     }
@@ -58,7 +73,7 @@ public final class TaskBroker: Sendable {
     public func requeue(_ taskID: String) async throws -> String {
         try TaskID.validate(taskID)
         let reply = try await client.run(QueueScripts.requeue, keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.index],
-                                         args: [taskID, String(Self.nowMs()), settings.maxQueueLength])
+                                         args: [taskID, String(Self.nowMs())])
         return reply.string ?? "?"
     }
 

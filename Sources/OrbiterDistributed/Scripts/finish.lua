@@ -1,8 +1,8 @@
 -- finish: a running task ends `completed`, `failed` or `cancelled`, with its one terminal event.
 --
 -- Writes the outcome, appends the terminal `status` event, acknowledges and deletes the queue
--- entry, sets the TTLs and counts the outcome. A task no longer running on this worker (e.g.
--- taken over after its lease lapsed) is left alone.
+-- entry, sets the TTLs and counts the outcome. A task no longer running under this run's lease
+-- (e.g. taken over after its lease lapsed, even by the same worker) is left alone.
 -- KEYS[1] task hash      {orbiter:Q}:task:<id>
 -- KEYS[2] queue stream   {orbiter:Q}:queue
 -- KEYS[3] events stream  {orbiter:Q}:events:<id>
@@ -20,9 +20,10 @@
 -- ARGV[10] task id
 -- ARGV[11] "1" to copy the result JSON into the terminal event's stream entry (small results), so
 --          a waiting client has the outcome without another read; "" to leave it in the hash only
--- Returns 1 when finished, 0 when the task was not running on this worker.
-local state = redis.call('HMGET', KEYS[1], 'status', 'worker_id', 'entry', 'attempts')
-if state[1] ~= 'running' or state[2] ~= ARGV[2] then
+-- ARGV[12] lease token of the run (from start.lua)
+-- Returns 1 when finished, 0 when the task was not running under this worker's lease.
+local state = redis.call('HMGET', KEYS[1], 'status', 'worker_id', 'entry', 'attempts', 'lease')
+if state[1] ~= 'running' or state[2] ~= ARGV[2] or state[5] ~= ARGV[12] then
   return 0
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'completed_at', ARGV[7], 'result', ARGV[4], 'error', ARGV[5])

@@ -6,7 +6,6 @@
 -- ARGV[2] at most this many tasks
 -- ARGV[3] task key prefix {orbiter:Q}:task: — task keys are built here; they share the queue's
 --         hash tag, so they live in this script's slot on Redis Cluster too
--- ARGV[4] approximate cap of the queue stream's length
 -- Returns the number of tasks promoted.
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 local promoted = 0
@@ -14,7 +13,7 @@ for _, id in ipairs(due) do
   redis.call('ZREM', KEYS[1], id)
   local task = ARGV[3] .. id
   if redis.call('HGET', task, 'status') == 'retrying' then
-    local entry = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'task', id)
+    local entry = redis.call('XADD', KEYS[2], '*', 'task', id)
     redis.call('HSET', task, 'entry', entry)
     promoted = promoted + 1
   end

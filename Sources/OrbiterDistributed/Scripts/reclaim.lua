@@ -1,8 +1,11 @@
--- reclaim: a task whose worker stopped renewing its lease (it died) is taken over.
+-- reclaim: a task whose worker stopped renewing its lease (it died or stalled) is taken over.
 --
--- Called by the worker that just took the queue entry with XAUTOCLAIM. A task that has used
--- all its attempts is failed and dead-lettered; otherwise it becomes `retrying` and the caller
--- starts it (start.lua) like a fresh claim.
+-- Called by the worker that just took the queue entry with XAUTOCLAIM. The old run's lease token
+-- is removed, so a stalled owner that wakes up can no longer write. A task whose cancel was
+-- requested while its worker was gone ends `cancelled`; one that has used all its attempts (each
+-- start counts one, so a task that crashes every worker that runs it ends here) is failed and
+-- dead-lettered; otherwise it becomes `retrying` and the caller starts it (start.lua) like a
+-- fresh claim.
 -- KEYS[1] task hash      {orbiter:Q}:task:<id>
 -- KEYS[2] queue stream   {orbiter:Q}:queue
 -- KEYS[3] events stream  {orbiter:Q}:events:<id>
@@ -16,25 +19,36 @@
 -- ARGV[7] task TTL seconds
 -- ARGV[8] events TTL seconds
 -- ARGV[9] task id
--- Returns "run" (start it now), "dead" (failed: out of attempts), or "drop" (nothing to run).
-local status = redis.call('HGET', KEYS[1], 'status')
+-- ARGV[10] terminal `status cancelled` event JSON (for a task cancelled while its worker was gone)
+-- Returns "run" (start it now), "dead" (failed: out of attempts), "cancelled", or "drop"
+-- (nothing to run).
+local state = redis.call('HMGET', KEYS[1], 'status', 'worker_id', 'attempts', 'cancel_requested')
+local status = state[1]
 if status == 'pending' or status == 'retrying' then return 'run' end
 if status ~= 'running' then
   redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
   redis.call('XDEL', KEYS[2], ARGV[2])
   return 'drop'
 end
-local lost = redis.call('HGET', KEYS[1], 'worker_id') or '?'
-local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
-if attempts >= tonumber(ARGV[4]) then
-  local reason = 'worker ' .. lost .. ' was lost and the task used all ' .. attempts .. ' attempts'
-  redis.call('HSET', KEYS[1], 'status', 'failed', 'error', reason, 'completed_at', ARGV[3])
+local lost = state[2] or '?'
+local attempts = tonumber(state[3] or '0')
+redis.call('HDEL', KEYS[1], 'lease')
+local function close(outcome, reason, event)
+  redis.call('HSET', KEYS[1], 'status', outcome, 'error', reason, 'completed_at', ARGV[3])
   redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
   redis.call('XDEL', KEYS[2], ARGV[2])
-  redis.call('XADD', KEYS[3], '*', 'event', ARGV[6])
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', 10000, '*', 'task', ARGV[9], 'reason', reason, 'attempts', attempts, 'at', ARGV[3])
+  redis.call('XADD', KEYS[3], '*', 'event', event, 'outcome', outcome, 'error', reason)
   redis.call('EXPIRE', KEYS[1], ARGV[7])
   redis.call('EXPIRE', KEYS[3], ARGV[8])
+end
+if state[4] == '1' then
+  close('cancelled', 'cancelled while its worker ' .. lost .. ' was lost', ARGV[10])
+  return 'cancelled'
+end
+if attempts >= tonumber(ARGV[4]) then
+  local reason = 'worker ' .. lost .. ' was lost and the task used all ' .. attempts .. ' attempts'
+  close('failed', reason, ARGV[6])
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', 10000, '*', 'task', ARGV[9], 'reason', reason, 'attempts', attempts, 'at', ARGV[3])
   return 'dead'
 end
 redis.call('HSET', KEYS[1], 'status', 'retrying', 'error', 'worker ' .. lost .. ' was lost')

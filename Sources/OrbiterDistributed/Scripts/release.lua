@@ -7,19 +7,18 @@
 -- KEYS[1]      queue stream  {orbiter:Q}:queue
 -- KEYS[2..n+1] task hashes   {orbiter:Q}:task:<id>, one per entry
 -- ARGV[1]      consumer group
--- ARGV[2]      approximate cap of the queue stream's length
--- ARGV[3..n+2] the claimed entry ids, in the order of KEYS[2..]
--- ARGV[n+3..]  the task ids, in the same order
+-- ARGV[2..n+1] the claimed entry ids, in the order of KEYS[2..]
+-- ARGV[n+2..]  the task ids, in the same order
 -- Returns the number of tasks put back on the queue.
 local n = #KEYS - 1
 local released = 0
 for i = 1, n do
-  local task, entry, id = KEYS[i + 1], ARGV[i + 2], ARGV[i + 2 + n]
+  local task, entry, id = KEYS[i + 1], ARGV[i + 1], ARGV[i + 1 + n]
   local status = redis.call('HGET', task, 'status')
   if status == 'pending' or status == 'retrying' then
     redis.call('XACK', KEYS[1], ARGV[1], entry)
     redis.call('XDEL', KEYS[1], entry)
-    local fresh = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'task', id)
+    local fresh = redis.call('XADD', KEYS[1], '*', 'task', id)
     redis.call('HSET', task, 'entry', fresh)
     released = released + 1
   elseif status ~= 'running' then

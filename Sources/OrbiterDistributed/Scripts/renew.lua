@@ -1,18 +1,25 @@
--- renew: a worker renews the leases of the tasks it is still running, and only those.
+-- renew: a worker renews the leases of the tasks it is still running, and learns which it lost.
 --
 -- XCLAIM with min-idle 0 resets an entry's idle time, but would also take back an entry another
--- worker has just taken over; checking the task's worker first keeps a slow worker from doing so.
--- KEYS[1]   queue stream  {orbiter:Q}:queue
--- KEYS[2..] task hashes   {orbiter:Q}:task:<id>, one per entry in ARGV[3..]
--- ARGV[1] consumer group
--- ARGV[2] worker id (the consumer)
--- ARGV[3..] queue entry ids, in the order of KEYS[2..]
--- Returns the number of leases renewed.
-local renewed = 0
-for i = 2, #KEYS do
-  if redis.call('HGET', KEYS[i], 'worker_id') == ARGV[2] and redis.call('HGET', KEYS[i], 'status') == 'running' then
-    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i + 1], 'JUSTID')
-    renewed = renewed + 1
+-- worker has just taken over; checking the task's lease token first keeps a slow worker from
+-- doing so. A lease is lost when the task's token is no longer the one this run was started with
+-- (another worker took it over, or reclaim failed or cancelled it); the worker cancels that run.
+-- A run that ended (finished or scheduled a retry under its own token) is neither renewed nor lost.
+-- KEYS[1]      queue stream  {orbiter:Q}:queue
+-- KEYS[2..n+1] task hashes   {orbiter:Q}:task:<id>, one per lease
+-- ARGV[1]      consumer group
+-- ARGV[2]      worker id (the consumer)
+-- ARGV[3..n+2] queue entry ids, in the order of KEYS[2..]
+-- ARGV[n+3..]  lease tokens, in the same order
+-- Returns the positions (1-based, in KEYS[2..] order) of the leases this worker lost.
+local n = #KEYS - 1
+local lost = {}
+for i = 1, n do
+  local state = redis.call('HMGET', KEYS[i + 1], 'status', 'worker_id', 'lease')
+  if state[3] ~= ARGV[i + 2 + n] then
+    lost[#lost + 1] = i
+  elseif state[1] == 'running' and state[2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i + 2], 'JUSTID')
   end
 end
-return renewed
+return lost

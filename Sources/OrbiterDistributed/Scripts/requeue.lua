@@ -7,14 +7,13 @@
 -- KEYS[4] time index     {orbiter:Q}:index
 -- ARGV[1] task id
 -- ARGV[2] now, milliseconds since 1970
--- ARGV[3] approximate cap of the queue stream's length
 -- Returns "requeued", "not_found", or the status that cannot be requeued.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'not_found' end
 if status ~= 'failed' and status ~= 'cancelled' then return status end
-local entry = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'task', ARGV[1])
+local entry = redis.call('XADD', KEYS[2], '*', 'task', ARGV[1])
 redis.call('HSET', KEYS[1], 'status', 'pending', 'entry', entry, 'attempts', 0, 'requeued_at', ARGV[2])
-redis.call('HDEL', KEYS[1], 'error', 'result', 'started_at', 'completed_at', 'worker_id', 'cancel_requested', 'checkpoint')
+redis.call('HDEL', KEYS[1], 'error', 'result', 'started_at', 'completed_at', 'worker_id', 'cancel_requested', 'checkpoint', 'lease', 'seq')
 redis.call('PERSIST', KEYS[1])
 redis.call('DEL', KEYS[3])
 redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])

@@ -10,8 +10,10 @@
 -- ARGV[4] the error that caused the retry
 -- ARGV[5] `status retrying` event JSON
 -- ARGV[6] task id
--- Returns 1, or 0 when the task was not running on this worker.
-if redis.call('HGET', KEYS[1], 'status') ~= 'running' or redis.call('HGET', KEYS[1], 'worker_id') ~= ARGV[2] then
+-- ARGV[7] lease token of the run (from start.lua)
+-- Returns 1, or 0 when the task was not running under this worker's lease.
+local state = redis.call('HMGET', KEYS[1], 'status', 'worker_id', 'lease')
+if state[1] ~= 'running' or state[2] ~= ARGV[2] or state[3] ~= ARGV[7] then
   return 0
 end
 redis.call('HSET', KEYS[1], 'status', 'retrying', 'error', ARGV[4], 'retry_at', ARGV[3])

@@ -10,18 +10,25 @@
 -- ARGV[4] created_at, milliseconds since 1970
 -- ARGV[5] bundle sha256, or "" for a task without a bundle
 -- ARGV[6] bundle TTL seconds (refreshed on every submit)
--- ARGV[7] approximate cap of the queue stream's length (acknowledged entries are deleted anyway)
+-- ARGV[7] max pending: refuse the task when the queue stream already holds this many entries
+--         (tasks waiting or running; 0 = no limit). Entries are never trimmed.
 -- ARGV[8] payload signature (HMAC-SHA256 hex) or ""
 -- ARGV[9] idempotency TTL seconds (used with KEYS[5])
 -- KEYS[5] idempotency key {orbiter:Q}:idem:<key>, or {orbiter:Q}:idem: when none is given
--- Returns {"new", task id} or {"existing", task id} (same idempotency key seen within its TTL),
--- or an error: "EXISTS ..." / "NOBUNDLE ...".
+-- Returns {"new", task id}, or {"existing", task id} when the idempotency key was seen within its
+-- TTL or a task with this id exists already (a retry after a lost reply: the client chose the id,
+-- so a retried submit never makes a second task); or an error: "FULL ..." / "NOBUNDLE ...".
 if string.sub(KEYS[5], -6) ~= ':idem:' then
   local existing = redis.call('GET', KEYS[5])
   if existing then return {'existing', existing} end
 end
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return redis.error_reply('EXISTS task ' .. ARGV[1] .. ' already exists')
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'existing', ARGV[1]} end
+local limit = tonumber(ARGV[7]) or 0
+if limit > 0 then
+  local held = redis.call('XLEN', KEYS[2])
+  if held >= limit then
+    return redis.error_reply('FULL ' .. held .. ' tasks waiting or running (max pending ' .. limit .. '); try again later')
+  end
 end
 if ARGV[5] ~= '' then
   if ARGV[3] ~= '' then
@@ -30,7 +37,7 @@ if ARGV[5] ~= '' then
     return redis.error_reply('NOBUNDLE script bundle ' .. ARGV[5] .. ' is not stored')
   end
 end
-local entry = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*', 'task', ARGV[1])
+local entry = redis.call('XADD', KEYS[2], '*', 'task', ARGV[1])
 redis.call('HSET', KEYS[1], 'status', 'pending', 'payload', ARGV[2], 'created_at', ARGV[4],
   'attempts', 0, 'entry', entry, 'bundle', ARGV[5], 'signature', ARGV[8])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])

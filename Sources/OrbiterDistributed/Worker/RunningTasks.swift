@@ -2,13 +2,17 @@ import Synchronization
 
 /// Why a running task is being stopped early.
 enum StopReason: Sendable {
-    case requested, timeout, shutdown
+    /// `leaseLost`: another worker took the task over (this one stalled past its lease); the run
+    /// stops at once and records nothing.
+    case requested, timeout, shutdown, leaseLost
 }
 
 /// The tasks a worker is running now, with a way to stop each one.
 final class RunningTasks: Sendable {
     private struct Entry {
         var entryID: String
+        /// The run's lease token (from start.lua).
+        var lease: String
         /// When the task's own timeout runs out (nil: no deadline, or already stopped for it).
         var deadline: ContinuousClock.Instant?
         var stop: @Sendable (StopReason) -> Void
@@ -21,11 +25,14 @@ final class RunningTasks: Sendable {
     var ids: [String] { entries.withLock { Array($0.keys).sorted() } }
     var count: Int { entries.withLock { $0.count } }
 
-    /// Task ids with the queue entry ids they hold (their leases).
-    var leases: [(taskID: String, entryID: String)] { entries.withLock { $0.map { ($0.key, $0.value.entryID) } } }
+    /// Task ids with the queue entry ids and lease tokens they hold.
+    var leases: [(taskID: String, entryID: String, lease: String)] {
+        entries.withLock { $0.map { ($0.key, $0.value.entryID, $0.value.lease) } }
+    }
 
-    func add(_ id: String, entryID: String, deadline: ContinuousClock.Instant? = nil, stop: @escaping @Sendable (StopReason) -> Void) {
-        entries.withLock { $0[id] = Entry(entryID: entryID, deadline: deadline, stop: stop) }
+    func add(_ id: String, entryID: String, lease: String, deadline: ContinuousClock.Instant? = nil,
+             stop: @escaping @Sendable (StopReason) -> Void) {
+        entries.withLock { $0[id] = Entry(entryID: entryID, lease: lease, deadline: deadline, stop: stop) }
         if let deadline {
             earliestDeadline.withLock { earliest in earliest = min(earliest ?? deadline, deadline) }
         }
@@ -55,12 +62,18 @@ final class RunningTasks: Sendable {
         for stop in overdue { stop(.timeout) }
     }
 
-    func remove(_ id: String) { _ = entries.withLock { $0.removeValue(forKey: id) } }
+    /// Forgets a task (only the run holding `lease`, when given: a worker that took over its own
+    /// lapsed lease runs the task anew while the old run winds down).
+    func remove(_ id: String, lease: String? = nil) {
+        entries.withLock { all in
+            if lease == nil || all[id]?.lease == lease { all.removeValue(forKey: id) }
+        }
+    }
 
-    /// Stops one task; false when it is not running here.
+    /// Stops one task (only the run holding `lease`, when given); false when it is not running here.
     @discardableResult
-    func stop(_ id: String, reason: StopReason) -> Bool {
-        guard let entry = entries.withLock({ $0[id] }) else { return false }
+    func stop(_ id: String, lease: String? = nil, reason: StopReason) -> Bool {
+        guard let entry = entries.withLock({ $0[id] }), lease == nil || entry.lease == lease else { return false }
         entry.stop(reason)
         return true
     }
@@ -84,6 +97,17 @@ final class StopSignal: Sendable {
     private let state = Mutex(State())
 
     var isStopped: Bool { state.withLock { $0.stopped } }
+
+    /// Calls `handler` once when the signal fires (at once if it has).
+    func onStop(_ handler: @escaping @Sendable () -> Void) {
+        let now = state.withLock { s -> Bool in
+            guard !s.stopped else { return true }
+            s.nextID += 1
+            s.onStop[s.nextID] = handler
+            return false
+        }
+        if now { handler() }
+    }
 
     func stop() {
         let handlers = state.withLock { s -> [@Sendable () -> Void] in

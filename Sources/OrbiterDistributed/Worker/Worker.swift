@@ -22,6 +22,8 @@ public final class Worker: Sendable {
     let metrics: WorkerMetrics
     /// Connected and claiming (what `/healthz` reports).
     private let healthy = Mutex(false)
+    /// Where the next XAUTOCLAIM sweep continues, so the whole pending list is visited over time.
+    private let reclaimCursor = Mutex("0-0")
 
     public init(configuration: WorkerConfiguration) throws {
         guard configuration.concurrency >= 1 else { throw DistributedError.invalidArgument("concurrency must be at least 1") }
@@ -96,6 +98,11 @@ public final class Worker: Sendable {
         if policy != "noeviction" {
             log("warning: Redis maxmemory-policy is '\(policy)'; use 'noeviction' so Redis never drops queued tasks", level: .warning)
         }
+        if let reply = try? await client.send(["CONFIG", "GET", "appendonly"]), let items = reply.array, items.count == 2,
+           items[1].string == "no" {
+            log("warning: Redis has appendonly no; a Redis restart loses every task and event written since its last snapshot. "
+                + "Use 'appendonly yes' (appendfsync everysec or always) for durable queues", level: .warning)
+        }
     }
 
     // MARK: Claiming
@@ -105,6 +112,8 @@ public final class Worker: Sendable {
         let maintenanceInterval = Duration.milliseconds(max(200, configuration.leaseSeconds * 1000 / 3))
         let blockMs = min(1000, max(100, configuration.leaseSeconds * 1000 / 3))
         var nextMaintenance = ContinuousClock.now
+        // A stop wakes a loop that waits for a free slot, so draining starts at once.
+        stopSignal.onStop { slots.continuation.yield() }
         await withDiscardingTaskGroup { tasks in
             var backoff = Duration.milliseconds(100)
             while !stopSignal.isStopped {
@@ -161,14 +170,15 @@ public final class Worker: Sendable {
                     continue
                 }
                 for (claim, outcome) in zip(claims, outcomes) {
-                    guard case .run(let payload, let attempt, let signature, let checkpoint) = outcome else {
+                    guard case .run(let payload, let attempt, let signature, let checkpoint, let lease) = outcome else {
                         if case .drop(let reason) = outcome { log("task \(claim.taskID): skipped (\(reason))", task: claim.taskID) }
                         continue
                     }
-                    running.add(claim.taskID, entryID: claim.entryID) { _ in } // reserve the slot until the task registers its stop handle
+                    running.add(claim.taskID, entryID: claim.entryID, lease: lease) { _ in } // reserve the slot until the task registers its stop handle
                     tasks.addTask {
-                        await self.process(claim, payloadText: payload, attempt: attempt, signature: signature, checkpoint: checkpoint)
-                        self.running.remove(claim.taskID)
+                        await self.process(claim, payloadText: payload, attempt: attempt, signature: signature, checkpoint: checkpoint,
+                                           lease: lease)
+                        self.running.remove(claim.taskID, lease: lease)
                         slots.continuation.yield()
                     }
                 }
@@ -191,7 +201,7 @@ public final class Worker: Sendable {
             }
             guard !claims.isEmpty else { return }
             let released = try await client.run(QueueScripts.release, keys: [keys.stream] + claims.map { keys.task($0.taskID) },
-                                                 args: [QueueKeys.group, configuration.settings.maxQueueLength]
+                                                 args: [QueueKeys.group as any RedisArgument]
                                                     + claims.map { $0.entryID as any RedisArgument } + claims.map { $0.taskID as any RedisArgument })
             if let count = released.int, count > 0 { log("put \(count) claimed but unstarted task(s) back on the queue") }
         } catch {
@@ -214,12 +224,18 @@ public final class Worker: Sendable {
 
     // MARK: One task
 
-    private func process(_ claim: ClaimedEntry, payloadText: String, attempt: Int, signature: String, checkpoint: String) async {
+    private func process(_ claim: ClaimedEntry, payloadText: String, attempt: Int, signature: String, checkpoint: String,
+                         lease: String) async {
         let taskID = claim.taskID, entryID = claim.entryID
         let clock = ContinuousClock.now
         metrics.inFlight.increment()
         defer { metrics.inFlight.decrement() }
-        let publisher = EventPublisher(client: client, key: keys.events(taskID), settings: configuration.settings)
+        let publisher = EventPublisher(client: client, keys: keys, taskID: taskID, lease: lease, settings: configuration.settings) { [self] in
+            if running.stop(taskID, lease: lease, reason: .leaseLost) {
+                log("task \(taskID): event refused: the lease is lost (another worker took the task over); run cancelled",
+                    level: .warning, task: taskID)
+            }
+        }
         let stopReason = Mutex<StopReason?>(nil)
         var agentName = ""
         var maxRetries = configuration.maxRetries
@@ -245,15 +261,17 @@ public final class Worker: Sendable {
             let work = Task {
                 try await Run().execute(node, input: payload.input, messages: payload.messages, detailed: payload.detailed,
                                         resume: resume, checkpoint: { [client = self.client, taskKey = self.keys.task(taskID)] state in
-                    // Best effort: a lost checkpoint only means more work after a takeover.
-                    _ = try? await client.send(["HSET", taskKey, "checkpoint", self.sealCheckpoint(state.json.jsonString, taskID: taskID)])
+                    // Best effort: a lost checkpoint only means more work after a takeover. Refused
+                    // (0) once the run lost its lease: the new owner's checkpoint is the one that counts.
+                    _ = try? await client.run(QueueScripts.checkpoint, keys: [taskKey],
+                                              args: [lease, self.sealCheckpoint(state.json.jsonString, taskID: taskID)])
                 }) { event in
                     self.metrics.observe(event)
                     await publisher.publish(event)
                 }
             }
             // The timeout sweep (`timeoutLoop`) stops the run with `.timeout` once the deadline passes.
-            running.add(taskID, entryID: entryID, deadline: .now + .seconds(min(payload.timeout, 1e9))) { reason in
+            running.add(taskID, entryID: entryID, lease: lease, deadline: .now + .seconds(min(payload.timeout, 1e9))) { reason in
                 stopReason.withLock { $0 = $0 ?? reason }
                 work.cancel()
             }
@@ -269,6 +287,9 @@ public final class Worker: Sendable {
             let reason = stopReason.withLock { $0 }
             let isCancel = error is CancellationError
             switch (reason, isCancel) {
+            case (.leaseLost?, _):
+                // Another worker owns the task now and records its outcome; this run writes nothing more.
+                publisher.finalStatus = "abandoned: its lease was lost to another worker"
             case (.timeout?, true):
                 let timeout = OrbiterError.timeout(seconds: (try? TaskPayload(jsonText: payloadText).timeout) ?? 0)
                 await publisher.publish(.error(ErrorEvent(error: timeout.description, errorType: timeout.typeName, agentName: agentName)))
@@ -361,8 +382,12 @@ public final class Worker: Sendable {
                                                        keys.counter(status.rawValue, minute: now / 60_000)],
                                                 args: [QueueKeys.group, configuration.workerID, status.rawValue, result, error,
                                                        StreamEvent.status(terminal).jsonString, String(now), settings.taskTTL,
-                                                       settings.eventsTTL, taskID, result.utf8.count <= Self.resultInEventLimit ? "1" : ""]) }
-                if done.int == 0 { log("task \(taskID): no longer running on this worker; outcome '\(status.rawValue)' not recorded", task: taskID) }
+                                                       settings.eventsTTL, taskID, result.utf8.count <= Self.resultInEventLimit ? "1" : "",
+                                                       publisher.lease]) }
+                if done.int == 0 {
+                    log("task \(taskID): no longer running under this worker's lease; outcome '\(status.rawValue)' not recorded",
+                        level: .warning, task: taskID)
+                }
                 break
             } catch RedisError.connection(let message) where ContinuousClock.now < giveUp && !Task.isCancelled {
                 if !warned { log("task \(taskID): Redis unavailable (\(message)); will record '\(status.rawValue)' when it is back", task: taskID) }
@@ -416,7 +441,7 @@ public final class Worker: Sendable {
         do {
             _ = try await client.run(QueueScripts.retry, keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.delayed],
                                      args: [QueueKeys.group, configuration.workerID, String(TaskBroker.nowMs() + ms), error,
-                                            event.jsonString, taskID])
+                                            event.jsonString, taskID, publisher.lease])
         } catch {
             log("task \(taskID): could not schedule a retry (\(error))", task: taskID)
         }
@@ -427,15 +452,20 @@ public final class Worker: Sendable {
     private func promoteDelayed() async throws {
         let now = TaskBroker.nowMs()
         _ = try await client.run(QueueScripts.promote, keys: [keys.delayed, keys.stream],
-                                 args: [String(now), 100, keys.taskPrefix, configuration.settings.maxQueueLength])
+                                 args: [String(now), 100, keys.taskPrefix])
         _ = try await client.send(["ZREMRANGEBYSCORE", keys.index, "-inf", "(" + String(now - Int64(configuration.settings.taskTTL) * 1000)])
     }
 
-    /// Takes over entries whose lease expired (their worker stopped renewing: it died).
+    /// Takes over entries whose lease expired (their worker stopped renewing: it died). Redis looks
+    /// at no more than about 10×COUNT pending entries per call, so each sweep continues where the
+    /// last one stopped (Redis answers the cursor `0-0` after the end): entries of a dead worker
+    /// behind many live ones are reached too.
     private func reclaimExpired(limit: Int) async throws -> [(id: String, fields: [String: String])] {
+        let cursor = reclaimCursor.withLock { $0 }
         let reply = try await client.send(["XAUTOCLAIM", keys.stream, QueueKeys.group, configuration.workerID,
-                                           configuration.leaseSeconds * 1000, "0-0", "COUNT", limit])
+                                           configuration.leaseSeconds * 1000, cursor, "COUNT", limit])
         guard let parts = reply.array, parts.count >= 2 else { return [] }
+        reclaimCursor.withLock { $0 = parts[0].string ?? "0-0" }
         var runnable: [(id: String, fields: [String: String])] = []
         for entry in StreamReplies.entries(parts[1]) {
             guard let taskID = entry.fields["task"] else {
@@ -448,10 +478,13 @@ public final class Worker: Sendable {
             let retrying = StreamEvent.status(StatusEvent(status: .retrying, agentName: agentName,
                                                           message: "worker lost; \(configuration.workerID) takes the task over"))
             let dead = StreamEvent.status(StatusEvent(status: .error, agentName: agentName, message: "worker lost and no attempts left"))
+            let cancelled = StreamEvent.status(StatusEvent(status: .cancelled, agentName: agentName,
+                                                           message: "cancelled by request while its worker was lost"))
             let outcome = try await client.run(QueueScripts.reclaim,
                                                keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.dead],
                                                args: [QueueKeys.group, entry.id, String(TaskBroker.nowMs()), allowed, retrying.jsonString,
-                                                      dead.jsonString, configuration.settings.taskTTL, configuration.settings.eventsTTL, taskID])
+                                                      dead.jsonString, configuration.settings.taskTTL, configuration.settings.eventsTTL, taskID,
+                                                      cancelled.jsonString])
             switch outcome.string {
             case "run":
                 log("task \(taskID): lease expired; taking it over", task: taskID)
@@ -460,6 +493,9 @@ public final class Worker: Sendable {
                 metrics.failed.increment()
                 metrics.deadLettered.increment()
                 log("task \(taskID): lease expired and no attempts left; failed", level: .warning, task: taskID, agent: agentName)
+            case "cancelled":
+                metrics.cancelled.increment()
+                log("task \(taskID): lease expired and a cancel was requested; cancelled, not run again", task: taskID, agent: agentName)
             default: break
             }
         }
@@ -474,8 +510,16 @@ public final class Worker: Sendable {
             let leases = running.leases
             guard !leases.isEmpty else { continue }
             do {
-                _ = try await client.run(QueueScripts.renew, keys: [keys.stream] + leases.map { keys.task($0.taskID) },
-                                         args: [QueueKeys.group, configuration.workerID] + leases.map { $0.entryID as any RedisArgument })
+                let lost = try await client.run(QueueScripts.renew, keys: [keys.stream] + leases.map { keys.task($0.taskID) },
+                                                args: [QueueKeys.group, configuration.workerID] + leases.map { $0.entryID as any RedisArgument }
+                                                    + leases.map { $0.lease as any RedisArgument })
+                for position in (lost.array ?? []).compactMap(\.int) where position >= 1 && Int(position) <= leases.count {
+                    let (taskID, _, lease) = leases[Int(position) - 1]
+                    if running.stop(taskID, lease: lease, reason: .leaseLost) {
+                        log("task \(taskID): lease lost (another worker took it over while this one stalled); run cancelled",
+                            level: .warning, task: taskID)
+                    }
+                }
             } catch is CancellationError {
                 return
             } catch {
@@ -543,16 +587,38 @@ public final class Worker: Sendable {
 
 /// Publishes a task's events to its stream in order. The run's own terminal status events are
 /// left out: `finish` appends the one authoritative terminal event atomically with the outcome.
+///
+/// Each event is appended by `append.lua` under the run's lease token with its number in the run,
+/// so an append retried after a lost reply is stored once, and a run that lost its lease (another
+/// worker took the task over) cannot mix its events into the new owner's: the first refused append
+/// calls `onLeaseLost`, which cancels the run.
 final class EventPublisher: Sendable {
     private let client: RedisClient
+    private let taskKey: String
     private let key: String
+    /// The run's lease token (from start.lua): its events, checkpoints and outcome count only with it.
+    let lease: String
     private let settings: QueueSettings
-    private let state = Mutex<(first: Bool, sawError: Bool, finalStatus: String?)>((true, false, nil))
+    private let onLeaseLost: @Sendable () -> Void
+    private struct State {
+        var seq = 0
+        /// An append is under way; later ones wait in `waiters`, in order.
+        var sending = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        var lost = false
+        var sawError = false
+        var finalStatus: String?
+    }
+    private let state = Mutex(State())
 
-    init(client: RedisClient, key: String, settings: QueueSettings) {
+    init(client: RedisClient, keys: QueueKeys, taskID: String, lease: String, settings: QueueSettings,
+         onLeaseLost: @escaping @Sendable () -> Void) {
         self.client = client
-        self.key = key
+        self.taskKey = keys.task(taskID)
+        self.key = keys.events(taskID)
+        self.lease = lease
         self.settings = settings
+        self.onLeaseLost = onLeaseLost
     }
 
     /// Whether an `error` event was published (so the worker does not report it twice).
@@ -565,23 +631,48 @@ final class EventPublisher: Sendable {
 
     func publish(_ event: StreamEvent) async {
         if event.isTerminal { return }
-        let isFirst = state.withLock { s -> Bool in
-            defer { s.first = false }
+        // One append at a time, numbered in the order they go out (a swarm's parallel agents
+        // publish concurrently; a number must never overtake a smaller one).
+        let free = state.withLock { s -> Bool in
             if case .error = event { s.sawError = true }
-            return s.first
+            if s.sending { return false }
+            s.sending = true
+            return true
         }
-        let add: [any RedisArgument] = ["XADD", key, "MAXLEN", "~", settings.maxEventsPerTask, "*", "event", event.jsonString]
+        if !free {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { s -> Bool in
+                    if !s.sending { s.sending = true; return true }
+                    s.waiters.append(c)
+                    return false
+                }
+                if now { c.resume() }
+            }
+        }
+        defer {
+            let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                if s.waiters.isEmpty { s.sending = false; return nil }
+                return s.waiters.removeFirst()
+            }
+            next?.resume()
+        }
+        guard let seq = state.withLock({ s -> Int? in
+            guard !s.lost else { return nil }
+            s.seq += 1
+            return s.seq
+        }) else { return }
+        let args: [any RedisArgument] = [lease, seq, event.jsonString, settings.maxEventsPerTask, settings.eventsTTL + settings.taskTTL]
         // While Redis is unreachable the run waits here (up to two minutes) rather than lose the
-        // event; streams stay complete and in order.
+        // event; streams stay complete and in order. The retry sends the same number, so an
+        // append whose reply was lost is not stored twice.
         var backoff = Duration.milliseconds(50)
         let giveUp = ContinuousClock.now + .seconds(120)
         while true {
             do {
-                if isFirst {
-                    // A TTL from the first event on, so a stream whose task never finishes still expires.
-                    _ = try await client.pipeline([add, ["EXPIRE", key, settings.eventsTTL + settings.taskTTL]])
-                } else {
-                    _ = try await client.send(add)
+                let reply = try await client.run(QueueScripts.append, keys: [taskKey, key], args: args)
+                if reply.int == 0 {
+                    state.withLock { $0.lost = true }
+                    onLeaseLost()
                 }
                 return
             } catch RedisError.connection where ContinuousClock.now < giveUp && !Task.isCancelled {
