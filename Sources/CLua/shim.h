@@ -11,6 +11,7 @@
 #include <string.h>
 #include <stdio.h>
 #include <time.h>
+#include <sys/prctl.h>
 #include "budget.h"
 #include "pattern.h"
 
@@ -91,6 +92,9 @@ static inline void orbiter_lua_set_pattern_functions(lua_State *L) {
 }
 static inline void orbiter_lua_set_globals(lua_State *L) { lua_rawseti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS); }
 static inline int orbiter_lua_ridx_globals(void) { return LUA_RIDX_GLOBALS; }
+/// Names the calling OS thread (at most 15 bytes show), and reads that name back.
+static inline void orbiter_set_thread_name(const char *name) { prctl(PR_SET_NAME, name, 0, 0, 0); }
+static inline void orbiter_thread_name(char *buffer16) { prctl(PR_GET_NAME, buffer16, 0, 0, 0); buffer16[15] = 0; }
 static inline int orbiter_lua_checkstack(lua_State *L, int n) { return lua_checkstack(L, n); }
 
 #endif

@@ -1,3 +1,4 @@
+import CLua
 import Foundation
 import XCTest
 import OrbiterCore
@@ -237,6 +238,21 @@ final class SandboxTests: XCTestCase {
         XCTAssertLessThan(latency, .milliseconds(250))
     }
 
+    func testLuaComputesOnLuaThreadsNotTheCooperativePool() async throws {
+        let threads = LogLines()
+        var options = sandboxed(callTime: .seconds(10))
+        options.log = { line in threads.append("\(line) \(currentThreadName())") }
+        let runtime = try load(toolScript("""
+            orbiter.tool { name = "long", run = function() local t = os.clock() while os.clock() - t < 0.05 do end orbiter.log("long") end }
+            orbiter.tool { name = "short", run = function() orbiter.log("short") end }
+            """), options: options)
+        _ = try await runtime.callTool("short", arguments: [:])
+        _ = try await runtime.callTool("long", arguments: [:])
+        let lines = threads.all
+        XCTAssertEqual(lines.count, 2)
+        XCTAssertTrue(lines.allSatisfy { $0.contains(" orbiter-lua-") }, "\(lines)")
+    }
+
     func testPrintGoesToTheLogNotStdout() async throws {
         let lines = LogLines()
         var options = sandboxed()
@@ -247,9 +263,17 @@ final class SandboxTests: XCTestCase {
     }
 }
 
+/// The OS name of the calling thread (Foundation's `Thread.name` does not always show it).
+func currentThreadName() -> String {
+    var buffer = [CChar](repeating: 0, count: 16)
+    orbiter_thread_name(&buffer)
+    return String(cString: buffer)
+}
+
 final class LogLines: @unchecked Sendable {
     private let lock = NSLock()
     private var lines: [String] = []
     func append(_ line: String) { lock.withLock { lines.append(line) } }
     var all: [String] { lock.withLock { lines } }
 }
+

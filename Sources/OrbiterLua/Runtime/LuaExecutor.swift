@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import CLua
 
 /// A serial executor on a thread of its own: Lua runs here, never on Swift's cooperative pool.
 ///
@@ -13,7 +14,10 @@ public final class LuaExecutor: SerialExecutor, @unchecked Sendable {
     private var closures: [() -> Void] = []
 
     init(name: String) {
-        let thread = Thread { [unowned self] in self.work() }
+        let thread = Thread { [unowned self] in
+            orbiter_set_thread_name(name) // else it keeps the name of the thread that made it
+            self.work()
+        }
         thread.name = name
         thread.stackSize = 16 << 20 // Lua's C recursion (200 levels) and JSON conversion (200) fit easily
         thread.start()
