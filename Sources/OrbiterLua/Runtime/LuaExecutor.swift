@@ -2,12 +2,13 @@ import Foundation
 import Synchronization
 import CLua
 
-/// A serial executor on a thread of its own: Lua runs here, never on Swift's cooperative pool.
+/// A task executor on a thread of its own, where Lua computes instead of Swift's cooperative pool.
 ///
-/// A tool stuck in a CPU-bound loop blocks only its Lua thread (and, until the next preemption
-/// slice, the states that share it); lease renewals, Redis I/O and other tasks go on. Runtimes
-/// take threads from `LuaExecutor.shared` round-robin.
-public final class LuaExecutor: SerialExecutor, @unchecked Sendable {
+/// A call that outlasts its first slice continues here (`withTaskExecutorPreference`), so a tool
+/// stuck in a CPU-bound loop blocks only its Lua thread (and, until its next preemption slice, the
+/// calls that share it); lease renewals, Redis I/O and other tasks go on. Scripts load here too.
+/// Runtimes take threads from `LuaExecutor.shared` round-robin.
+public final class LuaExecutor: TaskExecutor, @unchecked Sendable {
     // Guarded by `condition`.
     private let condition = NSCondition()
     private var jobs: [UnownedJob] = []
@@ -31,10 +32,6 @@ public final class LuaExecutor: SerialExecutor, @unchecked Sendable {
         condition.unlock()
     }
 
-    public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
-        UnownedSerialExecutor(ordinary: self)
-    }
-
     /// Runs `body` on this executor's thread (serially with the actors it runs) and returns its value.
     func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
@@ -55,7 +52,7 @@ public final class LuaExecutor: SerialExecutor, @unchecked Sendable {
             swap(&calls, &closures)
             condition.unlock()
             for call in calls { call() }
-            for job in batch { job.runSynchronously(on: asUnownedSerialExecutor()) }
+            for job in batch { job.runSynchronously(on: asUnownedTaskExecutor()) }
             batch.removeAll(keepingCapacity: true)
             calls.removeAll(keepingCapacity: true)
         }

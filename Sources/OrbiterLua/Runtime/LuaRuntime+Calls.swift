@@ -56,20 +56,47 @@ extension LuaRuntime {
         }
 
         if entry.needsHook { orbiter_lua_arm_hook(thread, 0) }
-        var nargs: Int32 = 1
+        var call = LuaCall(thread: thread, entry: entry, nargs: 1, what: what)
+        // Most calls end within their first slice: they run where the caller is, with no thread
+        // hop. One that computes longer moves to this runtime's Lua thread for the rest, so it
+        // never holds a thread of the cooperative pool for more than that first slice.
+        call.entry.slice = options.preemptionSlice.map { min($0, Self.inlineSlice) }
+        if let value = try await drive(&call, inline: true) { return value }
+        call.entry.slice = options.preemptionSlice
+        return try await withTaskExecutorPreference(executor) {
+            await Task.yield() // continue on the Lua thread
+            return try await drive(&call, inline: false)!
+        }
+    }
+
+    /// How long a call runs on its caller's thread before it moves to a Lua thread.
+    static let inlineSlice = Duration.milliseconds(2)
+
+    /// One call in progress: its coroutine and limits.
+    struct LuaCall {
+        let thread: OpaquePointer
+        var entry: LuaEntry
+        var nargs: Int32
+        let what: String
+    }
+
+    /// Resumes the call until it ends (its value) or, when `inline`, until its slice is used up (nil).
+    private func drive(_ call: inout LuaCall, inline: Bool) async throws -> JSONValue? {
+        let (L, thread, what) = (state.L, call.thread, call.what)
+        let co = LuaStack(thread)
         while true {
-            if let deadline = entry.deadline, ContinuousClock.now > deadline {
+            if let deadline = call.entry.deadline, ContinuousClock.now > deadline {
                 discard(thread)
                 throw LuaError(message: "\(what): time limit exceeded (\(options.callTimeLimit!))")
             }
-            if cancel.isSet || Task.isCancelled {
+            if call.entry.cancel?.isSet == true || Task.isCancelled {
                 discard(thread)
                 throw CancellationError()
             }
             var nresults: Int32 = 0
-            entry.enter(state.budget)
-            let status = lua_resume(thread, L, nargs, &nresults)
-            entry.leave(state.budget)
+            call.entry.enter(state.budget)
+            let status = lua_resume(thread, L, call.nargs, &nresults)
+            call.entry.leave(state.budget)
             switch status {
             case LUA_OK:
                 defer { co.setTop(0) }
@@ -82,9 +109,10 @@ extension LuaRuntime {
                     throw LuaError(message: "\(what) returned a value that cannot be sent as JSON: \(error.message)")
                 }
             case LUA_YIELD where nresults == 0 && state.budget.pointee.preempted != 0:
+                call.nargs = 0
+                if inline { return nil }
                 // The call used up its slice: let the other calls (and actors) on this thread run.
                 await Task.yield()
-                nargs = 0
             case LUA_YIELD:
                 guard nresults >= 2, lua_touserdata(thread, -nresults) == HostFunctions.marker else {
                     discard(thread)
@@ -93,14 +121,14 @@ extension LuaRuntime {
                 let op = co.string(at: -nresults + 1) ?? ""
                 let args = (2..<nresults).map { try? co.json(at: -nresults + $0) }
                 co.setTop(0)
-                nargs = try await performHostCall(op, args, deadline: entry.deadline, what: what)
+                call.nargs = try await performHostCall(op, args, deadline: call.entry.deadline, what: what)
             default:
                 let interrupted = LuaEntry.interruption(state.budget)
                 let message = co.popErrorMessage()
                 discard(thread)
                 if interrupted == 3 { throw CancellationError() }
                 if interrupted == 1 { throw LuaError(message: "\(message) (\(options.callTimeLimit!) per call)") }
-                if status == LUA_ERRMEM, let limit = options.taskMemoryLimit {
+                if status == LUA_ERRMEM, let limit = options.taskMemoryLimit, let account = call.entry.account {
                     throw LuaError(message: "\(what): \(message) (the task holds \(LuaStack.describe(bytes: account.held)) of its \(LuaStack.describe(bytes: Int64(limit))))")
                 }
                 throw LuaError(message: message)

@@ -4,13 +4,17 @@ import OrbiterCore
 
 /// One script's Lua state and everything that calls into it: loading, tool calls, model calls.
 ///
-/// An actor, because a Lua state must never be touched from two threads, and one that runs on a
-/// Lua thread of its own (`LuaExecutor`), never on Swift's cooperative pool: a CPU-bound tool
-/// cannot stall lease renewals, Redis I/O or tasks of other scripts. Each tool or model call runs
-/// in its own coroutine; when Lua waits (`orbiter.sleep`) the coroutine yields to Swift, the actor
-/// awaits, and other calls run meanwhile, so tools look synchronous to their authors while many
-/// run at once. A call that computes for longer than a preemption slice is yielded too (where Lua
-/// allows it), so calls sharing a state take turns.
+/// An actor, because a Lua state must never be touched from two threads. Each tool or model call
+/// runs in its own coroutine; when Lua waits (`orbiter.sleep`) the coroutine yields to Swift, the
+/// actor awaits, and other calls run meanwhile, so tools look synchronous to their authors while
+/// many run at once.
+///
+/// Lua computes on threads of its own (`LuaExecutor`), not on Swift's cooperative pool: a call
+/// starts where its caller is (most end within microseconds, and a hop to another thread would
+/// cost more than the call), but once it has computed for 2 ms it is yielded and moved to the
+/// runtime's Lua thread, where it goes on in slices (`preemptionSlice`) that let the other calls
+/// of the state run. So a CPU-bound tool cannot stall lease renewals, Redis I/O or other tasks
+/// for more than those 2 ms; scripts load on the Lua thread too (`load(bundle:options:)`).
 ///
 /// Every entry into Lua — the script's top-level code, describing its root, tool and model
 /// calls — runs under the same limits: wall clock, instructions, cancellation and memory.
@@ -58,9 +62,8 @@ public actor LuaRuntime {
     let options: Options
     /// Registry reference of the host-only table (`registry`, `describe`) the prelude returned.
     let internalRef: Int32
-    /// The Lua thread this runtime runs on.
+    /// The Lua thread this runtime loads on and moves long calls to.
     nonisolated let executor: LuaExecutor
-    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     /// The script and its modules, as loaded.
     public nonisolated let bundle: ScriptBundle
