@@ -130,7 +130,7 @@ final class LossPathTests: DistributedTestCase {
         func append(_ lease: String, _ seq: Int, _ text: String) async throws -> Int64? {
             let json = StreamEvent.text(TextEvent(text: text, agentName: "sleeper")).jsonString
             return try await broker.client.run(QueueScripts.append, keys: [broker.keys.task(id), broker.keys.events(id)],
-                                               args: [lease, seq, json, 1000, 60]).int
+                                               args: [lease, seq, 1000, 60, json]).int
         }
         let staleCheckpoint = try await checkpoint(first.lease, #"{"stale":true}"#)
         XCTAssertEqual(staleCheckpoint, 0)

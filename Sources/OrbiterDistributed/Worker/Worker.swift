@@ -588,8 +588,8 @@ public final class Worker: Sendable {
 /// Publishes a task's events to its stream in order. The run's own terminal status events are
 /// left out: `finish` appends the one authoritative terminal event atomically with the outcome.
 ///
-/// Each event is appended by `append.lua` under the run's lease token with its number in the run,
-/// so an append retried after a lost reply is stored once, and a run that lost its lease (another
+/// Events are appended by `append.lua` (in batches of what queued up meanwhile) under the run's
+/// lease token with their numbers in the run, so an append retried after a lost reply is stored once, and a run that lost its lease (another
 /// worker took the task over) cannot mix its events into the new owner's: the first refused append
 /// calls `onLeaseLost`, which cancels the run.
 final class EventPublisher: Sendable {
@@ -601,10 +601,14 @@ final class EventPublisher: Sendable {
     private let settings: QueueSettings
     private let onLeaseLost: @Sendable () -> Void
     private struct State {
+        /// The number of the last event given out, and of the last one stored (or given up on).
         var seq = 0
-        /// An append is under way; later ones wait in `waiters`, in order.
+        var committed = 0
+        /// Numbered events not yet sent, in order.
+        var pending: [(seq: Int, json: String)] = []
+        /// An append is under way: its sender also sends what queues up meanwhile.
         var sending = false
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        var waiters: [(seq: Int, continuation: CheckedContinuation<Void, Never>)] = []
         var lost = false
         var sawError = false
         var finalStatus: String?
@@ -629,57 +633,83 @@ final class EventPublisher: Sendable {
         set { state.withLock { $0.finalStatus = newValue } }
     }
 
+    /// Appends the event and returns once it is stored (or refused). Events are numbered in the
+    /// order they arrive (a swarm's parallel agents publish concurrently; a number never
+    /// overtakes a smaller one). While one append is under way, the events that arrive queue up
+    /// and go out together in the next one: a run streaming many small events pays one round trip
+    /// and one script call per batch, not per event.
     func publish(_ event: StreamEvent) async {
         if event.isTerminal { return }
-        // One append at a time, numbered in the order they go out (a swarm's parallel agents
-        // publish concurrently; a number must never overtake a smaller one).
-        let free = state.withLock { s -> Bool in
+        let json = event.jsonString
+        let (mine, leads) = state.withLock { s -> (Int?, Bool) in
             if case .error = event { s.sawError = true }
-            if s.sending { return false }
-            s.sending = true
-            return true
-        }
-        if !free {
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let now = state.withLock { s -> Bool in
-                    if !s.sending { s.sending = true; return true }
-                    s.waiters.append(c)
-                    return false
-                }
-                if now { c.resume() }
-            }
-        }
-        defer {
-            let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
-                if s.waiters.isEmpty { s.sending = false; return nil }
-                return s.waiters.removeFirst()
-            }
-            next?.resume()
-        }
-        guard let seq = state.withLock({ s -> Int? in
-            guard !s.lost else { return nil }
+            guard !s.lost else { return (nil, false) }
             s.seq += 1
-            return s.seq
-        }) else { return }
-        let args: [any RedisArgument] = [lease, seq, event.jsonString, settings.maxEventsPerTask, settings.eventsTTL + settings.taskTTL]
-        // While Redis is unreachable the run waits here (up to two minutes) rather than lose the
-        // event; streams stay complete and in order. The retry sends the same number, so an
-        // append whose reply was lost is not stored twice.
+            s.pending.append((s.seq, json))
+            if s.sending { return (s.seq, false) }
+            s.sending = true
+            return (s.seq, true)
+        }
+        guard let mine else { return }
+        if leads {
+            await sendPending()
+            return
+        }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let done = state.withLock { s -> Bool in
+                if s.committed >= mine || s.lost { return true }
+                s.waiters.append((mine, c))
+                return false
+            }
+            if done { c.resume() }
+        }
+    }
+
+    /// Sends what is pending, batch after batch, until nothing is; then lets the next publisher lead.
+    private func sendPending() async {
+        while true {
+            guard let batch = state.withLock({ s -> [(seq: Int, json: String)]? in
+                if s.pending.isEmpty || s.lost {
+                    s.sending = false
+                    s.pending = []
+                    return nil
+                }
+                defer { s.pending = [] }
+                return s.pending
+            }) else { return }
+            let stored = await append(batch)
+            let ready = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+                s.committed = batch.last!.seq
+                if !stored { s.lost = true }
+                let (done, waiting) = s.waiters.reduce(into: ([CheckedContinuation<Void, Never>](), [(seq: Int, continuation: CheckedContinuation<Void, Never>)]())) {
+                    if $1.seq <= s.committed || s.lost { $0.0.append($1.continuation) } else { $0.1.append($1) }
+                }
+                s.waiters = waiting
+                return done
+            }
+            for c in ready { c.resume() }
+            if !stored { onLeaseLost() }
+        }
+    }
+
+    /// One `append.lua` call; false when the lease is lost. While Redis is unreachable the run
+    /// waits here (up to two minutes) rather than lose events; streams stay complete and in order.
+    /// The retry sends the same numbers, so an append whose reply was lost is not stored twice.
+    private func append(_ batch: [(seq: Int, json: String)]) async -> Bool {
+        var args: [any RedisArgument] = [lease, batch[0].seq, settings.maxEventsPerTask, settings.eventsTTL + settings.taskTTL]
+        args.reserveCapacity(4 + batch.count)
+        for event in batch { args.append(event.json) }
         var backoff = Duration.milliseconds(50)
         let giveUp = ContinuousClock.now + .seconds(120)
         while true {
             do {
                 let reply = try await client.run(QueueScripts.append, keys: [taskKey, key], args: args)
-                if reply.int == 0 {
-                    state.withLock { $0.lost = true }
-                    onLeaseLost()
-                }
-                return
+                return reply.int != 0
             } catch RedisError.connection where ContinuousClock.now < giveUp && !Task.isCancelled {
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(2))
             } catch {
-                return
+                return true // given up: the run goes on without these events
             }
         }
     }
