@@ -226,29 +226,16 @@ public final class Worker: Sendable {
 
     private func process(_ claim: ClaimedEntry, payloadText: String, attempt: Int, signature: String, checkpoint: String,
                          lease: String) async {
-        let taskID = claim.taskID
+        let taskID = claim.taskID, entryID = claim.entryID
+        let clock = ContinuousClock.now
+        metrics.inFlight.increment()
+        defer { metrics.inFlight.decrement() }
         let publisher = EventPublisher(client: client, keys: keys, taskID: taskID, lease: lease, settings: configuration.settings) { [self] in
             if running.stop(taskID, lease: lease, reason: .leaseLost) {
                 log("task \(taskID): event refused: the lease is lost (another worker took the task over); run cancelled",
                     level: .warning, task: taskID)
             }
         }
-        // The run hands its events to the publisher, whose sender (owned here) appends them in
-        // batches; the outcome is recorded only after every event is stored (`flush`).
-        await withDiscardingTaskGroup { group in
-            group.addTask { await publisher.sendEvents() }
-            await execute(claim, payloadText: payloadText, attempt: attempt, signature: signature, checkpoint: checkpoint,
-                          lease: lease, publisher: publisher)
-            publisher.close()
-        }
-    }
-
-    private func execute(_ claim: ClaimedEntry, payloadText: String, attempt: Int, signature: String, checkpoint: String,
-                         lease: String, publisher: EventPublisher) async {
-        let taskID = claim.taskID, entryID = claim.entryID
-        let clock = ContinuousClock.now
-        metrics.inFlight.increment()
-        defer { metrics.inFlight.decrement() }
         let stopReason = Mutex<StopReason?>(nil)
         var agentName = ""
         var maxRetries = configuration.maxRetries
@@ -380,7 +367,6 @@ public final class Worker: Sendable {
 
     private func finish(_ taskID: String, status: TaskStatus, result: String, error: String, terminal: StatusEvent,
                         publisher: EventPublisher) async {
-        await publisher.flush()
         publisher.finalStatus = status.rawValue
         let now = TaskBroker.nowMs()
         let settings = configuration.settings
@@ -443,7 +429,6 @@ public final class Worker: Sendable {
     }
 
     private func retry(_ taskID: String, attempt: Int, error: String, agentName: String, publisher: EventPublisher) async {
-        await publisher.flush()
         let base = configuration.retryBaseDelay
         let exponential = base * (1 << min(attempt - 1, 16))
         let capped = min(exponential, .seconds(60))
@@ -603,10 +588,8 @@ public final class Worker: Sendable {
 /// Publishes a task's events to its stream in order. The run's own terminal status events are
 /// left out: `finish` appends the one authoritative terminal event atomically with the outcome.
 ///
-/// Events are appended by `append.lua`, by a sender of their own in batches of what queued up
-/// while the previous append was under way (a model streaming hundreds of deltas pays a round
-/// trip per batch, not per delta), under the run's lease token with their numbers in the run, so
-/// an append retried after a lost reply is stored once, and a run that lost its lease (another
+/// Events are appended by `append.lua` (in batches of what queued up meanwhile) under the run's
+/// lease token with their numbers in the run, so an append retried after a lost reply is stored once, and a run that lost its lease (another
 /// worker took the task over) cannot mix its events into the new owner's: the first refused append
 /// calls `onLeaseLost`, which cancels the run.
 final class EventPublisher: Sendable {
@@ -623,9 +606,8 @@ final class EventPublisher: Sendable {
         var committed = 0
         /// Numbered events not yet sent, in order.
         var pending: [(seq: Int, json: String)] = []
-        var closed = false
-        /// The sender, waiting for events (it ignores cancellation: what was published is sent).
-        var bell: CheckedContinuation<Void, Never>?
+        /// An append is under way: its sender also sends what queues up meanwhile.
+        var sending = false
         var waiters: [(seq: Int, continuation: CheckedContinuation<Void, Never>)] = []
         var lost = false
         var sawError = false
@@ -651,84 +633,58 @@ final class EventPublisher: Sendable {
         set { state.withLock { $0.finalStatus = newValue } }
     }
 
-    /// Hands the event to the sender and returns at once, unless `maxBacklog` events already
-    /// wait: then it waits for them (a run that outpaces Redis, or runs while Redis is away, is
-    /// held back, never loses events). Events are numbered in the order they arrive (a swarm's
-    /// parallel agents publish concurrently; a number never overtakes a smaller one).
+    /// Appends the event and returns once it is stored (or refused). Events are numbered in the
+    /// order they arrive (a swarm's parallel agents publish concurrently; a number never
+    /// overtakes a smaller one). While one append is under way, the events that arrive queue up
+    /// and go out together in the next one: a run streaming many small events pays one round trip
+    /// and one script call per batch, not per event.
     func publish(_ event: StreamEvent) async {
         if event.isTerminal { return }
         let json = event.jsonString
-        let (mine, bell) = state.withLock { s -> (Int?, CheckedContinuation<Void, Never>?) in
+        let (mine, leads) = state.withLock { s -> (Int?, Bool) in
             if case .error = event { s.sawError = true }
-            guard !s.lost, !s.closed else { return (nil, nil) }
+            guard !s.lost else { return (nil, false) }
             s.seq += 1
             s.pending.append((s.seq, json))
-            defer { s.bell = nil }
-            return (s.pending.count > Self.maxBacklog ? s.seq : nil, s.bell)
+            if s.sending { return (s.seq, false) }
+            s.sending = true
+            return (s.seq, true)
         }
-        bell?.resume()
-        if let mine { await stored(through: mine) }
-    }
-
-    /// Waits until every event published so far is stored (or refused, or given up on).
-    func flush() async {
-        await stored(through: state.withLock { $0.seq })
-    }
-
-    /// No more events: the sender ends once it has sent what is pending.
-    func close() {
-        let bell = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            s.closed = true
-            defer { s.bell = nil }
-            return s.bell
+        guard let mine else { return }
+        if leads {
+            await sendPending()
+            return
         }
-        bell?.resume()
-    }
-
-    /// Events waiting to be sent before `publish` holds the run back.
-    static let maxBacklog = 1024
-
-    private func stored(through seq: Int) async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let done = state.withLock { s -> Bool in
-                if s.committed >= seq || s.lost { return true }
-                s.waiters.append((seq, c))
+                if s.committed >= mine || s.lost { return true }
+                s.waiters.append((mine, c))
                 return false
             }
             if done { c.resume() }
         }
     }
 
-    /// The sender: appends what is pending, all of it in one call, until closed and drained.
-    func sendEvents() async {
+    /// Sends what is pending, batch after batch, until nothing is; then lets the next publisher lead.
+    private func sendPending() async {
         while true {
-            let (batch, finished) = state.withLock { s -> ([(seq: Int, json: String)], Bool) in
-                if s.lost { s.pending = [] }
-                defer { s.pending = [] }
-                return (s.pending, s.pending.isEmpty && s.closed)
-            }
-            if finished { return }
-            if batch.isEmpty {
-                await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                    let ready = state.withLock { s -> Bool in
-                        if !s.pending.isEmpty || s.closed { return true }
-                        s.bell = c
-                        return false
-                    }
-                    if ready { c.resume() }
+            guard let batch = state.withLock({ s -> [(seq: Int, json: String)]? in
+                if s.pending.isEmpty || s.lost {
+                    s.sending = false
+                    s.pending = []
+                    return nil
                 }
-                continue
-            }
+                defer { s.pending = [] }
+                return s.pending
+            }) else { return }
             let stored = await append(batch)
             let ready = state.withLock { s -> [CheckedContinuation<Void, Never>] in
                 s.committed = batch.last!.seq
                 if !stored { s.lost = true }
-                var done: [CheckedContinuation<Void, Never>] = []
-                s.waiters.removeAll { waiter in
-                    guard waiter.seq <= s.committed || s.lost else { return false }
-                    done.append(waiter.continuation)
-                    return true
+                let (done, waiting) = s.waiters.reduce(into: ([CheckedContinuation<Void, Never>](), [(seq: Int, continuation: CheckedContinuation<Void, Never>)]())) {
+                    if $1.seq <= s.committed || s.lost { $0.0.append($1.continuation) } else { $0.1.append($1) }
                 }
+                s.waiters = waiting
                 return done
             }
             for c in ready { c.resume() }
