@@ -17,7 +17,9 @@ local get_weather = orbiter.tool {
 
 return orbiter.agent {
   name = "assistant",
-  model = os.getenv("ORBITER_MODEL") or "openai:gpt-4o-mini",
+  -- os.getenv exists where you run the script, not on workers (they run it sandboxed and take
+  -- the model from the task), so ask for it only where it is there.
+  model = (os.getenv and os.getenv("ORBITER_MODEL")) or "openai:gpt-4o-mini",
   instructions = "You are a helpful assistant. Use get_weather for weather questions.",
   tools = { get_weather },
   max_steps = 10,

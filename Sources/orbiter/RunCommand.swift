@@ -31,6 +31,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Run again whenever the script or a module it requires changes (Ctrl-C to stop).")
     var watch = false
 
+    @Flag(help: "Run the script as a worker would: sandboxed (no io, os.getenv, debug...) with the workers' limits.")
+    var sandbox = false
+
     @OptionGroup var toolFolder: ToolFolderOptions
 
     func validate() throws {
@@ -43,7 +46,7 @@ struct RunCommand: AsyncParsableCommand {
             try await watchLoop(folder: folder)
             return
         }
-        let (_, loaded) = try ScriptLoading.load(script, hostTools: folder?.registry.snapshot() ?? [:])
+        let (_, loaded) = try ScriptLoading.load(script, hostTools: folder?.registry.snapshot() ?? [:], sandboxed: sandbox)
         guard try await runOnce(loaded, input: resolveInput(input)) else { throw Exit.failed }
     }
 

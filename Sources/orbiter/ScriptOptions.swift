@@ -6,9 +6,10 @@ import OrbiterLua
 /// Loads the script named on the command line, turning any load error into `path:line: message`
 /// on stderr and exit status 2.
 enum ScriptLoading {
-    static func load(_ path: String, hostTools: [String: Tool]? = nil) throws -> (runtime: LuaRuntime, root: Runnable) {
+    /// - Parameter sandboxed: load it as a worker would (sandbox and worker limits).
+    static func load(_ path: String, hostTools: [String: Tool]? = nil, sandboxed: Bool = false) throws -> (runtime: LuaRuntime, root: Runnable) {
         do {
-            let runtime = try LuaRuntime(file: path, options: options(for: path))
+            let runtime = try LuaRuntime(file: path, options: options(for: path, sandboxed: sandboxed))
             return (runtime, try runtime.root(hostTools: hostTools))
         } catch {
             Terminal.error("\(String(describing: error))")
@@ -18,9 +19,28 @@ enum ScriptLoading {
 }
 
 extension ScriptLoading {
-    /// Options for a script run from the command line: trusted, `orbiter.log` lines on stderr.
-    static func options(for path: String) -> LuaRuntime.Options {
-        .init(log: { line in Terminal.err(Terminal.dim("[\((path as NSString).lastPathComponent)] ") + line + "\n") })
+    /// Options for a script run from the command line: trusted (or, `sandboxed`, as a worker runs
+    /// it), `orbiter.log` lines on stderr.
+    static func options(for path: String, sandboxed: Bool = false) -> LuaRuntime.Options {
+        let log: @Sendable (String) -> Void = { line in Terminal.err(Terminal.dim("[\((path as NSString).lastPathComponent)] ") + line + "\n") }
+        return sandboxed ? .shipped(log: log) : .init(log: log)
+    }
+
+    /// Loads the script's bundle as a worker does (sandboxed, from the bundle alone) and warns on
+    /// stderr when that fails although the local load worked: the task would fail on every worker.
+    /// Returns whether it loads there.
+    @discardableResult
+    static func warnIfWorkersCannotLoad(_ runtime: LuaRuntime, path: String) -> Bool {
+        var options = LuaRuntime.Options.shipped()
+        options.callTimeLimit = .seconds(5) // a script that loops there is reported in 5 s, not a worker's 60
+        do {
+            _ = try LuaRuntime(bundle: runtime.bundle, options: options)
+            return true
+        } catch {
+            Terminal.error("warning: \(path) loads here but not on a worker, where scripts run sandboxed (no io, " +
+                           "os.getenv, debug; see the README's threat model): \(error). Try it with `orbiter run --sandbox`.")
+            return false
+        }
     }
 }
 

@@ -80,6 +80,7 @@ struct SubmitCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (runtime, root) = try ScriptLoading.load(script)
+        ScriptLoading.warnIfWorkersCannotLoad(runtime, path: script)
         let text = resolveInput(input)
         var meta: [String: String] = [:]
         for item in metadata {

@@ -93,7 +93,10 @@ end
 
 --- Pauses the current tool or model for `seconds` without blocking anything else.
 function orbiter.sleep(seconds)
-  if type(seconds) ~= "number" or seconds < 0 then error("orbiter.sleep: expects a number of seconds >= 0", 2) end
+  -- NaN and infinities would return at once or never; a day is more than any call may take.
+  if type(seconds) ~= "number" or seconds ~= seconds or seconds < 0 or seconds > 86400 then
+    error("orbiter.sleep: expects a number of seconds from 0 to 86400, got " .. tostring(seconds), 2)
+  end
   return host_call("sleep", seconds)
 end
 
