@@ -92,6 +92,17 @@ final class RunCommandTests: XCTestCase {
         XCTAssertEqual(bad.status, 2)
         XCTAssertTrue(bad.stderr.contains(".lua:2:") && bad.stderr.contains("unknown model provider 'nope'"), bad.stderr)
     }
+    func testARespondThatReturnsNothingFailsTheRun() async throws {
+        let path = try script("""
+            local orbiter = require "orbiter"
+            local m = orbiter.model { name = "m", respond = function() end }
+            return orbiter.agent { name = "a", model = m }
+            """)
+        let r = try await OrbiterBinary.run(["run", path, "x"])
+        XCTAssertEqual(r.status, 1, r.stdout)
+        XCTAssertTrue(r.stderr.contains("model 'm': respond returned nothing"), r.stderr)
+    }
+
 }
 
 /// The swarm examples run offline, one per mode.
@@ -109,4 +120,5 @@ final class SwarmExampleTests: XCTestCase {
         XCTAssertTrue(team.stdout.contains(#""agent_name":"coder""#))
         XCTAssertTrue(team.stdout.contains(#"Done. [code: Write a greeter] [review: looks good]"#), team.stdout)
     }
+
 }

@@ -12,8 +12,10 @@ struct LuaModelProvider: ModelProvider {
     var account: LuaTaskAccount? = nil
 
     func complete(_ request: ModelRequest, onEvent: (ModelStreamEvent) async throws -> Void) async throws {
-        let reply = try await runtime.callModel(name, request: Self.requestTable(request), account: account)
         let what = "model '\(name)'"
+        guard let reply = try await runtime.callModel(name, request: Self.requestTable(request), account: account) else {
+            throw OrbiterError.script("\(what): respond returned nothing; return a string or a table {content = ..., tool_calls = ...}")
+        }
         switch reply {
         case .string(let text):
             if !text.isEmpty { try await onEvent(.text(text)) }

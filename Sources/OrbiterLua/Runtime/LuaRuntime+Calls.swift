@@ -6,15 +6,16 @@ extension LuaRuntime {
     /// - Parameter account: the task charged for the memory the call adds (`nil`: a fresh one).
     public func callTool(_ name: String, arguments: JSONValue, account: LuaTaskAccount? = nil) async throws -> JSONValue {
         try await call(kind: "tools", name: name, function: "run", argument: arguments, what: "tool '\(name)'", account: account)
+            ?? .string("") // a tool that returns nothing returns ""
     }
 
-    /// Calls model `name`'s `respond(request)` and returns what it returned.
-    func callModel(_ name: String, request: JSONValue, account: LuaTaskAccount? = nil) async throws -> JSONValue {
+    /// Calls model `name`'s `respond(request)` and returns what it returned (nil: nothing).
+    func callModel(_ name: String, request: JSONValue, account: LuaTaskAccount? = nil) async throws -> JSONValue? {
         try await call(kind: "models", name: name, function: "respond", argument: request, what: "model '\(name)'", account: account)
     }
 
     private func call(kind: String, name: String, function: String, argument: JSONValue, what: String,
-                      account: LuaTaskAccount?) async throws -> JSONValue {
+                      account: LuaTaskAccount?) async throws -> JSONValue? {
         let cancel = LuaCancelFlag()
         return try await withTaskCancellationHandler {
             try await run(kind: kind, name: name, function: function, argument: argument, what: what,
@@ -25,7 +26,7 @@ extension LuaRuntime {
     }
 
     private func run(kind: String, name: String, function: String, argument: JSONValue, what: String,
-                     account: LuaTaskAccount, cancel: LuaCancelFlag) async throws -> JSONValue {
+                     account: LuaTaskAccount, cancel: LuaCancelFlag) async throws -> JSONValue? {
         let L = state.L
         let s = state.stack
         guard let thread = s.hostAllocating({ lua_newthread(L) }) else { throw LuaError(message: "\(what): cannot create a coroutine") }
@@ -61,11 +62,12 @@ extension LuaRuntime {
         // hop. One that computes longer moves to this runtime's Lua thread for the rest, so it
         // never holds a thread of the cooperative pool for more than that first slice.
         call.entry.slice = options.preemptionSlice.map { min($0, Self.inlineSlice) }
-        if let value = try await drive(&call, inline: true) { return value }
+        if case .ended(let value) = try await drive(&call, inline: true) { return value }
         call.entry.slice = options.preemptionSlice
         return try await withTaskExecutorPreference(executor) {
             await Task.yield() // continue on the Lua thread
-            return try await drive(&call, inline: false)!
+            guard case .ended(let value) = try await drive(&call, inline: false) else { return nil } // (never preempted there)
+            return value
         }
     }
 
@@ -80,8 +82,16 @@ extension LuaRuntime {
         let what: String
     }
 
-    /// Resumes the call until it ends (its value) or, when `inline`, until its slice is used up (nil).
-    private func drive(_ call: inout LuaCall, inline: Bool) async throws -> JSONValue? {
+    /// How far `drive` got.
+    enum Progress {
+        /// The call returned: its value, or nil when it returned nothing.
+        case ended(JSONValue?)
+        /// Inline, the call used up its first slice.
+        case preempted
+    }
+
+    /// Resumes the call until it ends or, when `inline`, until its slice is used up.
+    private func drive(_ call: inout LuaCall, inline: Bool) async throws -> Progress {
         let (L, thread, what) = (state.L, call.thread, call.what)
         let co = LuaStack(thread)
         while true {
@@ -102,15 +112,15 @@ extension LuaRuntime {
                 defer { co.setTop(0) }
                 // A call that hit its limit fails, even when the script caught the error.
                 if let failure = budgetFailure(what) { throw failure }
-                if nresults == 0 || lua_type(thread, -nresults) == LUA_TNIL { return .string("") }
+                if nresults == 0 || lua_type(thread, -nresults) == LUA_TNIL { return .ended(nil) }
                 do {
-                    return try co.json(at: -nresults, path: "return value")
+                    return .ended(try co.json(at: -nresults, path: "return value"))
                 } catch let error as LuaError {
                     throw LuaError(message: "\(what) returned a value that cannot be sent as JSON: \(error.message)")
                 }
             case LUA_YIELD where nresults == 0 && state.budget.pointee.preempted != 0:
                 call.nargs = 0
-                if inline { return nil }
+                if inline { return .preempted }
                 // The call used up its slice: let the other calls (and actors) on this thread run.
                 await Task.yield()
             case LUA_YIELD:
