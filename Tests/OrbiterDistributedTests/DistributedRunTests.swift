@@ -7,6 +7,20 @@ import OrbiterTestSupport
 import XCTest
 
 final class DistributedRunTests: DistributedTestCase {
+    func testAWaitThatTimesOutNamesTheTimeItWaited() async throws {
+        let (_, agent) = try load(try calculator())
+        let handle = try await distributed(agent, "1 + 1", redisURL: redisURL, queue: queue) // no worker: it stays pending
+        let start = ContinuousClock.now
+        do {
+            _ = try await handle.result(timeout: .milliseconds(400))
+            XCTFail("no worker runs it")
+        } catch let error as DistributedError {
+            XCTAssertEqual(error, .waitTimedOut(id: handle.taskID, seconds: 0.4))
+            XCTAssertTrue("\(error)".contains("timed out after 0.4 s"), "\(error)")
+        }
+        XCTAssertGreaterThanOrEqual(ContinuousClock.now - start, .milliseconds(400))
+    }
+
     func testStreamedEventsMatchALocalRun() async throws {
         let (_, agent) = try load(try calculator())
         let local = try await collect(OrbiterCore.run.stream(agent, "2 + 40", detailed: true))

@@ -41,6 +41,8 @@ public struct TaskHandle: Sendable {
     /// Redis stays away for `outageLimit`.
     public func result(timeout: Duration? = nil, outageLimit: Duration = .seconds(60)) async throws -> JSONValue {
         let deadline = timeout.map { ContinuousClock.now + $0 }
+        let timedOut = DistributedError.waitTimedOut(id: taskID, seconds: timeout.map {
+            Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0)
         var readState = !isFresh
         var outage = OutageBackoff(limit: outageLimit)
         while true {
@@ -56,11 +58,12 @@ public struct TaskHandle: Sendable {
                     }
                 }
                 readState = true
-                if let terminal = try await waitForTerminalEntry(deadline: deadline), let value = try outcome(of: terminal) {
+                if let terminal = try await waitForTerminalEntry(deadline: deadline, timedOut: timedOut),
+                   let value = try outcome(of: terminal) {
                     return value
                 }
             } catch RedisError.connection(let message) {
-                if let deadline, ContinuousClock.now >= deadline { throw DistributedError.waitTimedOut(id: taskID, seconds: 0) }
+                if let deadline, ContinuousClock.now >= deadline { throw timedOut }
                 try await outage.wait(orThrow: "Redis unreachable for \(outageLimit) while waiting for task \(taskID) (\(message))")
             }
         }
@@ -79,7 +82,8 @@ public struct TaskHandle: Sendable {
 
     /// Blocks on the event stream until its terminal entry (returned with its fields), or until a
     /// quiet spell shows the task finished without one (nil).
-    private func waitForTerminalEntry(deadline: ContinuousClock.Instant?) async throws -> [String: String]? {
+    /// `timedOut` is thrown once `deadline` passes (it names the whole wait).
+    private func waitForTerminalEntry(deadline: ContinuousClock.Instant?, timedOut: DistributedError) async throws -> [String: String]? {
         let key = broker.keys.events(taskID)
         var last = "0"
         while true {
@@ -87,9 +91,7 @@ public struct TaskHandle: Sendable {
             if let deadline {
                 let left = deadline - ContinuousClock.now
                 let ms = Int(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
-                guard ms > 0 else {
-                    throw DistributedError.waitTimedOut(id: taskID, seconds: Double(ms) / 1000)
-                }
+                guard ms > 0 else { throw timedOut }
                 blockMs = min(blockMs, ms)
             }
             let reply = try await broker.client.blocking(["XREAD", "COUNT", 1000, "BLOCK", blockMs, "STREAMS", key, last])
@@ -102,9 +104,7 @@ public struct TaskHandle: Sendable {
                 // Nothing for a while: re-check the state (covers an expired stream), then wait again.
                 guard let state = try await status() else { throw DistributedError.taskNotFound(taskID) }
                 if state.status.isFinished { return nil }
-                if let deadline, ContinuousClock.now >= deadline {
-                    throw DistributedError.waitTimedOut(id: taskID, seconds: 0)
-                }
+                if let deadline, ContinuousClock.now >= deadline { throw timedOut }
             }
         }
     }
