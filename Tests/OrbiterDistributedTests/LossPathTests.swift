@@ -274,6 +274,7 @@ final class LossPathTests: DistributedTestCase {
         }
         let without = try await startLogged()
         XCTAssertTrue(without.contains { $0.hasPrefix("warning:") && $0.contains("Redis has appendonly no") }, "\(without)")
+        XCTAssertFalse(without.contains { $0.contains("warning: warning") }, "the level is said once: \(without)")
         _ = try await broker.client.send(["CONFIG", "SET", "appendonly", "yes"])
         let with: [String]
         do {

@@ -96,11 +96,11 @@ public final class Worker: Sendable {
         guard let reply = try? await client.send(["CONFIG", "GET", "maxmemory-policy"]), let items = reply.array, items.count == 2,
               let policy = items[1].string else { return }
         if policy != "noeviction" {
-            log("warning: Redis maxmemory-policy is '\(policy)'; use 'noeviction' so Redis never drops queued tasks", level: .warning)
+            log("Redis maxmemory-policy is '\(policy)'; use 'noeviction' so Redis never drops queued tasks", level: .warning)
         }
         if let reply = try? await client.send(["CONFIG", "GET", "appendonly"]), let items = reply.array, items.count == 2,
            items[1].string == "no" {
-            log("warning: Redis has appendonly no; a Redis restart loses every task and event written since its last snapshot. "
+            log("Redis has appendonly no; a Redis restart loses every task and event written since its last snapshot. "
                 + "Use 'appendonly yes' (appendfsync everysec or always) for durable queues", level: .warning)
         }
     }
