@@ -16,7 +16,7 @@ struct RunCommand: AsyncParsableCommand {
     @Argument(help: "The Lua script that returns an agent or swarm.")
     var script: String
 
-    @Argument(help: "The input text; '-' or absent reads stdin.")
+    @Argument(help: "The input text; '-' or absent reads stdin (its final line break dropped). Put '--' before an input that starts with '-'.")
     var input: String?
 
     @Flag(help: "Show every event (steps, usage, status), not just text and tool calls.")

@@ -52,8 +52,12 @@ enum Terminal {
     static func red(_ s: String) -> String { stderrIsTTY ? "\u{1B}[31m\(s)\u{1B}[0m" : s }
 
     /// Reads all of stdin as UTF-8.
+    /// All of stdin, without the one line break that ends it (`echo text |` sends "text\n"; the
+    /// model should see "text").
     static func readStdin() -> String {
-        String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        var text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        if text.hasSuffix("\n") || text.hasSuffix("\r\n") { text.removeLast() } // "\r\n" is one Character
+        return text
     }
 }
 

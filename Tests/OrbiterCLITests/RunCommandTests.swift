@@ -103,6 +103,22 @@ final class RunCommandTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("model 'm': respond returned nothing"), r.stderr)
     }
 
+
+    func testPipedInputLosesItsFinalLineBreakAndDashInputsFollowDoubleDash() async throws {
+        let path = try script("""
+            local orbiter = require "orbiter"
+            local m = orbiter.model { name = "m", respond = function(req)
+              return ("%q"):format(req.messages[#req.messages].content)
+            end }
+            return orbiter.agent { name = "echo", model = m }
+            """)
+        let piped = try await OrbiterBinary.run(["run", path], stdin: "piped input\n")
+        XCTAssertEqual(piped.stdout, "\"piped input\"\n", piped.stderr)
+        let crlf = try await OrbiterBinary.run(["run", path], stdin: "two\nlines\r\n")
+        XCTAssertEqual(crlf.stdout, "\"two\\\nlines\"\n", crlf.stderr)
+        let dash = try await OrbiterBinary.run(["run", path, "--", "-3 + 5"])
+        XCTAssertEqual(dash.stdout, "\"-3 + 5\"\n", dash.stderr)
+    }
 }
 
 /// The swarm examples run offline, one per mode.
