@@ -48,9 +48,6 @@ struct LuaEntry {
     var preemptible: OpaquePointer?
     var slice: Duration?
 
-    /// Whether any limit needs the hook.
-    var needsHook: Bool { deadline != nil || instructionsLeft != nil || cancel != nil || slice != nil }
-
     func enter(_ budget: UnsafeMutablePointer<OrbiterLuaBudget>) {
         let now = orbiter_now_ns()
         budget.pointee.deadline_ns = deadline.map { Self.monotonicNanoseconds(until: $0, now: now) } ?? 0

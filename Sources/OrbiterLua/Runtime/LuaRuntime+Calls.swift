@@ -3,7 +3,8 @@ import OrbiterCore
 
 extension LuaRuntime {
     /// Calls tool `name`'s `run(args)`; its first return value is the result.
-    /// - Parameter account: the task charged for the memory the call adds (`nil`: a fresh one).
+    /// - Parameter account: the task charged for the memory the call adds (`nil`: a fresh one,
+    ///   where the state caps memory per task).
     public func callTool(_ name: String, arguments: JSONValue, account: LuaTaskAccount? = nil) async throws -> JSONValue {
         try await call(kind: "tools", name: name, function: "run", argument: arguments, what: "tool '\(name)'", account: account)
             ?? .string("") // a tool that returns nothing returns ""
@@ -19,14 +20,14 @@ extension LuaRuntime {
         let cancel = LuaCancelFlag()
         return try await withTaskCancellationHandler {
             try await run(kind: kind, name: name, function: function, argument: argument, what: what,
-                          account: account ?? LuaTaskAccount(), cancel: cancel)
+                          account: account ?? (options.taskMemoryLimit == nil ? nil : LuaTaskAccount()), cancel: cancel)
         } onCancel: {
             cancel.set()
         }
     }
 
     private func run(kind: String, name: String, function: String, argument: JSONValue, what: String,
-                     account: LuaTaskAccount, cancel: LuaCancelFlag) async throws -> JSONValue? {
+                     account: LuaTaskAccount?, cancel: LuaCancelFlag) async throws -> JSONValue? {
         let L = state.L
         let s = state.stack
         guard let thread = s.hostAllocating({ lua_newthread(L) }) else { throw LuaError(message: "\(what): cannot create a coroutine") }
@@ -56,7 +57,7 @@ extension LuaRuntime {
             throw LuaError(message: "\(what): arguments: \(error.message)")
         }
 
-        if entry.needsHook { orbiter_lua_arm_hook(thread, 0) }
+        orbiter_lua_arm_hook(thread, 0) // cancellation alone needs it
         var call = LuaCall(thread: thread, entry: entry, nargs: 1, what: what)
         // Most calls end within their first slice: they run where the caller is, with no thread
         // hop. One that computes longer moves to this runtime's Lua thread for the rest, so it
