@@ -49,7 +49,7 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(name: .customLong("metadata"), help: "Metadata to attach, as key=value (repeatable).")
     var metadata: [String] = []
 
-    @Option(name: .customLong("idempotency-key"), help: "Submitting again with the same key (within 24 h) returns the first task.")
+    @Option(name: .customLong("idempotency-key"), help: "Submitting the same script and input again with this key (within 24 h) returns the first task; other work with it is refused.")
     var idempotencyKey: String?
 
     @Option(name: .customLong("max-retries"), help: "Retries after retryable failures (provider 5xx/429/network, a lost worker); default: the worker's.")
@@ -70,6 +70,9 @@ struct SubmitCommand: AsyncParsableCommand {
         if let maxRetries, maxRetries < 0 { throw ValidationError("--max-retries must not be negative") }
         if let maxPending, maxPending < 0 { throw ValidationError("--max-pending must not be negative (0: no limit)") }
         if timeout <= 0 { throw ValidationError("--timeout must be positive") }
+        if let idempotencyKey, idempotencyKey.allSatisfy(\.isWhitespace) {
+            throw ValidationError("--idempotency-key is empty; give a key that names the work (e.g. order-42), or leave the option out")
+        }
         for item in metadata where !item.contains("=") { throw ValidationError("--metadata expects key=value, got '\(item)'") }
         if wait && stream { throw ValidationError("use --wait or --stream, not both") }
         if let waitTimeout {

@@ -44,7 +44,25 @@ struct TaskListCommand: AsyncParsableCommand {
 }
 
 struct TaskStatusCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show a task's state. Exit 1 when not found.")
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show a task's state. Exit 1 when not found.",
+        discussion: "An output longer than 4 KiB is cut there in text (the line after says how long it is); --json shows all of it.")
+
+    /// Bytes of a task's output `status` prints in text.
+    static let outputLimit = 4096
+
+    /// The first `outputLimit` bytes of `output` (whole characters), then how long it is and
+    /// where to read all of it.
+    func clipped(_ output: String, taskID: String) -> String {
+        let total = output.utf8.count
+        guard total > Self.outputLimit else { return output }
+        var bytes = 0
+        let head = output.prefix { c in
+            bytes += c.utf8.count
+            return bytes <= Self.outputLimit
+        }
+        return "\(head)\n… (\(describeSize(total)) in total; use --json or orbiter task result \(taskID) for all of it)"
+    }
 
     @Argument(help: "The task id.") var id: String
     @OptionGroup var redis: RedisOptions
@@ -53,7 +71,7 @@ struct TaskStatusCommand: AsyncParsableCommand {
     func run() async throws {
         let broker = try await redis.broker()
         guard let task = try await reportingErrors({ try await broker.status(id) }) else {
-            Terminal.error("orbiter: task \(id) not found")
+            Terminal.error("orbiter: " + (await notFoundMessage(id, on: broker)))
             throw Exit.failed
         }
         if output.json {
@@ -64,7 +82,7 @@ struct TaskStatusCommand: AsyncParsableCommand {
                      "started:   \(formatTime(task.startedAt))", "completed: \(formatTime(task.completedAt))",
                      "worker:    \(task.workerID ?? "-")", "attempts:  \(task.attempts)"]
         if let error = task.error { lines.append("error:     \(error)") }
-        if let output = task.result?["output"]?.stringValue { lines.append("output:    \(output)") }
+        if let output = task.result?["output"]?.stringValue { lines.append("output:    \(clipped(output, taskID: task.taskID))") }
         for (k, v) in task.metadata.sorted(by: { $0.key < $1.key }) { lines.append("metadata:  \(k)=\(v)") }
         Terminal.out(lines.joined(separator: "\n") + "\n")
     }
@@ -89,7 +107,7 @@ struct TaskResultCommand: AsyncParsableCommand {
             printResult(try await handle.result(timeout: timeout.map { .milliseconds(Int64($0 * 1000)) }, outageLimit: Waiting.outageLimit),
                         json: output.json)
         } catch {
-            throw Waiting.failure(error, taskID: id, waitTimeout: timeout)
+            throw await Waiting.failure(error, taskID: id, waitTimeout: timeout, broker: broker)
         }
     }
 }
@@ -110,7 +128,7 @@ struct TaskCancelCommand: AsyncParsableCommand {
         case .cancelled: (word, message) = ("cancelled", "task \(id) cancelled; it will not run")
         case .cancelling: (word, message) = ("cancelling", "task \(id) is running; its worker has been told to stop it")
         case .alreadyFinished(let s): (word, message) = ("already_\(s.rawValue)", "task \(id) was already \(s.rawValue); nothing changed")
-        case .notFound: (word, message) = ("not_found", "task \(id) not found")
+        case .notFound: (word, message) = ("not_found", await notFoundMessage(id, on: broker))
         }
         if output.json {
             Terminal.out(JSONValue.object(["task_id": .string(id), "outcome": .string(word)]).jsonString + "\n")
@@ -147,12 +165,12 @@ struct TaskEventsCommand: AsyncParsableCommand {
             do {
                 for try await stored in subscriber.stream(id, from: from, outageLimit: Waiting.outageLimit) { show(stored) }
             } catch {
-                throw Waiting.failure(error, taskID: id, waitTimeout: nil)
+                throw await Waiting.failure(error, taskID: id, waitTimeout: nil, broker: broker)
             }
         } else {
             let events = try await reportingErrors { try await subscriber.replay(id, from: from) }
             if events.isEmpty, try await reportingErrors({ try await broker.status(id) }) == nil {
-                Terminal.error("orbiter: task \(id) not found")
+                Terminal.error("orbiter: " + (await notFoundMessage(id, on: broker)))
                 throw Exit.failed
             }
             events.forEach(show)
@@ -184,28 +202,41 @@ struct TaskRetryCommand: AsyncParsableCommand {
 
     @Argument(help: "The task id.") var id: String
     @OptionGroup var redis: RedisOptions
+    @OptionGroup var output: JSONOption
 
     func run() async throws {
         let broker = try await redis.broker()
         let outcome = try await reportingErrors { try await broker.requeue(id) }
+        // --json: {"task_id", "outcome": "requeued" | "not_found" | "not_retryable", "status" (when not retryable)}
+        var json: [String: JSONValue] = ["task_id": .string(id), "outcome": .string(outcome)]
+        let problem: String?
         switch outcome {
-        case "requeued": Terminal.out("task \(id) requeued\n")
-        case "not_found":
-            Terminal.error("orbiter: task \(id) not found")
-            throw Exit.failed
+        case "requeued": problem = nil
+        case "not_found": problem = await notFoundMessage(id, on: broker)
         default:
-            Terminal.error("orbiter: task \(id) is \(outcome); only failed or cancelled tasks can be retried")
-            throw Exit.failed
+            json["outcome"] = "not_retryable"
+            json["status"] = .string(outcome)
+            problem = "task \(id) is \(outcome); only failed or cancelled tasks can be retried"
         }
+        if output.json {
+            Terminal.out(JSONValue.object(json).jsonString + "\n")
+        } else if let problem {
+            Terminal.error("orbiter: " + problem)
+        } else {
+            Terminal.out("task \(id) requeued\n")
+        }
+        if problem != nil { throw Exit.failed }
     }
 }
 
 struct TaskPurgeCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "purge", abstract: "Delete finished tasks and their events.")
+    static let configuration = CommandConfiguration(
+        commandName: "purge", abstract: "Delete finished tasks with their events and dead-letter entries (task dead, queue stats).")
 
     @Option(help: "completed, failed or cancelled.") var status: String
     @Option(name: .customLong("older-than"), help: "Age, e.g. 3600, 90s, 30m, 12h, 7d.") var olderThan: String
     @OptionGroup var redis: RedisOptions
+    @OptionGroup var output: JSONOption
 
     func validate() throws {
         guard let s = TaskStatus(rawValue: status), s.isFinished else {
@@ -216,9 +247,33 @@ struct TaskPurgeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let broker = try await redis.broker()
-        let n = try await reportingErrors { try await broker.purge(status: TaskStatus(rawValue: status)!, olderThan: parseAge(olderThan)!) }
-        Terminal.out("purged \(n) \(status) task(s)\n")
+        let age = parseAge(olderThan)!
+        let n = try await reportingErrors { try await broker.purge(status: TaskStatus(rawValue: status)!, olderThan: age) }
+        if output.json {
+            Terminal.out(JSONValue.object(["queue": .string(redis.queue), "status": .string(status), "older_than_s": .double(age),
+                                           "purged": .int(n)]).jsonString + "\n")
+        } else {
+            Terminal.out("purged \(n) \(status) task(s)\n")
+        }
     }
+}
+
+/// Says that a task is not on the queue asked, and names the queue it is on when another known
+/// queue holds it (else how to look elsewhere).
+func notFoundMessage(_ id: String, on broker: TaskBroker) async -> String {
+    let queue = broker.keys.queue
+    if let other = try? await broker.otherQueue(holding: id) {
+        return "task \(id) not found on queue '\(queue)'; it is on queue '\(other)': pass --queue \(other)"
+    }
+    return "task \(id) not found on queue '\(queue)' (it never existed there, or its results expired; "
+        + "pass --queue NAME if it was submitted to another queue)"
+}
+
+/// `512 bytes`, `3.2 KiB`, `5.0 MiB`.
+func describeSize(_ bytes: Int) -> String {
+    if bytes < 1024 { return "\(bytes) bytes" }
+    let (value, unit) = bytes < 1 << 20 ? (Double(bytes) / 1024, "KiB") : (Double(bytes) / Double(1 << 20), "MiB")
+    return String(format: "%.1f", value) + " " + unit
 }
 
 /// Seconds in `90`, `90s`, `30m`, `12h`, `7d`.

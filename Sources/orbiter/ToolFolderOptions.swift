@@ -9,11 +9,14 @@ struct ToolFolderOptions: ParsableArguments {
             help: "A folder of trusted *.lua tool files offered to agents by name (orbiter.use_tool); reloaded when they change.")
     var directory: String?
 
-    /// Loads the folder once (bad files are logged and skipped); `nil` without `--tools`.
-    func load(log: @escaping @Sendable (String) -> Void) async throws -> ToolFolder? {
+    /// Loads the folder once (bad files are logged to `warn`, default `log`, and skipped); `nil`
+    /// without `--tools`. `luaOptions` are the limits of each file's state (default: trusted,
+    /// `orbiter.log` to `log`).
+    func load(log: @escaping @Sendable (String) -> Void, warn: (@Sendable (String) -> Void)? = nil,
+              luaOptions: LuaRuntime.Options? = nil) async throws -> ToolFolder? {
         guard let directory else { return nil }
         do {
-            let folder = try ToolFolder(directory: directory, log: log)
+            let folder = try ToolFolder(directory: directory, options: luaOptions, log: log, warn: warn)
             await folder.scan()
             return folder
         } catch {

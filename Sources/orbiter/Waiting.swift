@@ -38,5 +38,15 @@ enum Waiting {
         }
     }
 
+    /// `failure`, for a wait on `broker`'s queue: a task not found there is looked for on the
+    /// other queues, and the message names the one it is on.
+    static func failure(_ error: any Error, taskID: String, waitTimeout: Double?, broker: TaskBroker) async -> ExitCode {
+        if case DistributedError.taskNotFound = error {
+            Terminal.error("orbiter: " + (await notFoundMessage(taskID, on: broker)))
+            return Exit.failed
+        }
+        return failure(error, taskID: taskID, waitTimeout: waitTimeout)
+    }
+
     private static func formatSeconds(_ s: Double) -> String { s.rounded() == s ? String(Int(s)) : String(s) }
 }

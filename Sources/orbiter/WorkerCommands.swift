@@ -21,8 +21,9 @@ struct StartWorkerCommand: AsyncParsableCommand {
         discussion: """
             Runs up to --concurrency tasks at once in sandboxed Lua (one state per script, shared by its \
             tasks; --isolate-tasks gives each task a fresh one). On SIGINT or SIGTERM it stops claiming, \
-            lets running tasks finish for up to --drain-timeout seconds, cancels what is left, and exits 0; \
-            a second signal exits at once.
+            lets running tasks finish for up to --drain-timeout seconds, puts what is left back on the \
+            queue (another worker resumes each task from its last checkpoint), and exits 0; a second \
+            signal exits at once. A --worker-id held by a live worker is refused (exit 2).
 
             Model endpoints and keys are this worker's own (OPENAI_BASE_URL, OPENAI_API_KEY, ..., read \
             once at start). A submitted agent's base_url or api_key_env fails its task with a \
@@ -33,13 +34,14 @@ struct StartWorkerCommand: AsyncParsableCommand {
     @Option(help: "Tasks to run at once.")
     var concurrency: Int = 4
 
-    @Option(name: .customLong("worker-id"), help: "A unique id (default: <hostname>-<pid>).")
+    @Option(name: .customLong("worker-id"), help: "A unique id (default: <hostname>-<pid>); refused while a live worker holds it.")
     var workerID: String?
 
     @Option(name: .customLong("heartbeat-ttl"), help: "Seconds a heartbeat stays valid; `worker list` shows the worker dead after it.")
     var heartbeatTTL: Int = 30
 
-    @Option(name: .customLong("drain-timeout"), help: "Seconds running tasks may finish after a stop signal.")
+    @Option(name: .customLong("drain-timeout"),
+            help: "Seconds running tasks may finish after a stop signal; then they go back on the queue for another worker.")
     var drainTimeout: Double = 30
 
     @Option(help: "Seconds a running task's lease lasts; renewed while this worker lives, taken over by another worker after.")
@@ -87,14 +89,21 @@ struct StartWorkerCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = logging.logger(label: "orbiter.worker")
         let log: @Sendable (String) -> Void = { line in logger.info("\(line)") }
+        // `orbiter.log` lines, with the task they come from (`LuaLogContext`: task_id, agent, trace_id).
+        let luaLog: @Sendable (String) -> Void = { line in
+            var metadata: Logger.Metadata = ["source": "lua"]
+            for (key, value) in LuaLogContext.metadata { metadata[key] = .string(value) }
+            logger.info("\(line)", metadata: metadata)
+        }
         let exporter = PrometheusExporter()
-        let folder = try await toolFolder.load(log: log)
+        let folder = try await toolFolder.load(log: log, warn: { line in logger.warning("\(line)") },
+                                               luaOptions: LuaRuntime.Options(log: luaLog))
         let worker = try reportingErrorsSync {
             var configuration = configured(WorkerConfiguration(
                 redisURL: redis.redisURL, queue: redis.queue, concurrency: concurrency, workerID: workerID,
                 heartbeatTTL: heartbeatTTL, drainTimeout: .milliseconds(Int64(drainTimeout * 1000)),
                 leaseSeconds: lease, maxRetries: maxRetries,
-                luaOptions: .shipped(log: { line in logger.info("\(line)", metadata: ["source": "lua"]) }),
+                luaOptions: .shipped(log: luaLog),
                 logger: logger, metricsFactory: exporter.factory), toolRegistry: folder?.registry)
             configuration.isolateTasks = isolateTasks
             configuration.providerPolicy = ProviderPolicy(allowedBaseURLs: allowBaseURL, allowedAPIKeyEnvs: allowAPIKeyEnv)
@@ -175,7 +184,9 @@ struct WorkerGroupCommand: AsyncParsableCommand {
 
 struct WorkerListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "list", abstract: "List workers seen in the last day; dead ones missed their heartbeat.")
+        commandName: "list",
+        abstract: "List workers seen in the last day: running, draining, stopped, or dead (missed their heartbeat).",
+        discussion: "Dead and stopped workers keep the counts of their last heartbeat. Times in --json are seconds since 1970.")
 
     @OptionGroup var redis: RedisOptions
     @OptionGroup var output: JSONOption
@@ -192,9 +203,10 @@ struct WorkerListCommand: AsyncParsableCommand {
             return
         }
         for w in workers {
-            let state = w.alive ? (w.fields["status"] ?? "alive") : "dead"
             let tasks = (try? JSONValue.parse(w.fields["current_tasks"] ?? "[]"))?.arrayValue?.count ?? 0
-            Terminal.out("\(w.id)  \(state)  running \(tasks)/\(w.fields["concurrency"] ?? "?")  processed \(w.fields["tasks_processed"] ?? "0")  failed \(w.fields["tasks_failed"] ?? "0")  last heartbeat \(formatTime(w.lastHeartbeat))\n")
+            let load = "running \(tasks)/\(w.fields["concurrency"] ?? "?")"
+            let running = w.alive ? "  \(load)" : w.state == "dead" ? "  \(load) when last seen" : ""
+            Terminal.out("\(w.id)  \(w.state)\(running)  processed \(w.fields["tasks_processed"] ?? "0")  failed \(w.fields["tasks_failed"] ?? "0")  last heartbeat \(formatTime(w.lastHeartbeat))\n")
         }
     }
 }

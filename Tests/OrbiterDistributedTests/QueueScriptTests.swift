@@ -172,11 +172,32 @@ final class QueueScriptTests: DistributedTestCase {
         let alive = try await broker.workers().first { $0.id == "hb-worker" }
         XCTAssertEqual(alive?.fields["version"], OrbiterVersion.current)
         XCTAssertEqual(alive?.fields["concurrency"], "4")
+        let (_, agent) = try load(try calculator())
+        _ = try await distributed(agent, "1 + 1", broker: broker).result(timeout: .seconds(10))
+        try await eventually("the count in a heartbeat") {
+            try await broker.workers().first { $0.id == "hb-worker" }?.fields["tasks_processed"] == "1"
+        }
+        let info = try await broker.workers().first { $0.id == "hb-worker" }
+        let json = try XCTUnwrap(info?.json)
+        let now = Date().timeIntervalSince1970
+        for key in ["last_heartbeat", "started_at"] {
+            let seconds = try XCTUnwrap(json[key]?.doubleValue, key)
+            XCTAssertLessThan(abs(seconds - now), 60, "\(key) is in seconds since 1970: \(seconds)")
+        }
+        XCTAssertNil(json["instance"], "the instance token stays internal")
         workers[0].0.stop()
         _ = await workers[0].1.result
+        let stopped = try await broker.workers().first { $0.id == "hb-worker" }
+        XCTAssertEqual(stopped?.state, "stopped")
+        XCTAssertEqual(stopped?.alive, false, "a stopped worker is not alive")
+        // As if it had been killed: the last heartbeat said running, and it is older than the TTL.
+        _ = try await broker.client.send(["HSET", broker.keys.worker("hb-worker"), "status", "running"])
         try await Task.sleep(for: .milliseconds(1300))
         let listed = try await broker.workers().first { $0.id == "hb-worker" }
         XCTAssertEqual(listed?.alive, false, "a worker whose heartbeat expired is dead")
+        XCTAssertEqual(listed?.state, "dead")
+        XCTAssertEqual(listed?.fields["tasks_processed"], "1", "a dead worker keeps its counts")
+        XCTAssertEqual(listed?.fields["concurrency"], "4")
     }
 
     func testTaskIdsAreValidAndDistinctAcrossRandomPoolRefills() throws {

@@ -9,19 +9,7 @@ import XCTest
 /// step: tools of checkpointed steps do not run again.
 final class ResumeTests: DistributedTestCase {
     func testAKilledWorkersTaskResumesFromItsCheckpoint() async throws {
-        let (_, agent) = try load(try script("""
-            local orbiter = require "orbiter"
-            local first = orbiter.tool { name = "first", run = function() return "one" end }
-            local slow = orbiter.tool { name = "slow", run = function() orbiter.sleep(2) return "two" end }
-            local m = orbiter.model { name = "m", respond = function(req)
-              local tools = 0
-              for _, msg in ipairs(req.messages) do if msg.role == "tool" then tools = tools + 1 end end
-              if tools == 0 then return { tool_calls = { { name = "first", arguments = {} } } } end
-              if tools == 1 then return { tool_calls = { { name = "slow", arguments = {} } } } end
-              return "done after " .. tools .. " tools"
-            end }
-            return orbiter.agent { name = "resumable", model = m, tools = { first, slow } }
-            """))
+        let (_, agent) = try load(try script(TestAgents.twoSteps()))
         let doomed = try OrbiterBinary.start(["start", "worker", "--queue", queue, "--lease", "1", "--worker-id", "doomed"],
                                              environment: ["ORBITER_REDIS_URL": redisURL])
         try await doomed.waitFor { _, err in err.contains("worker doomed started") }

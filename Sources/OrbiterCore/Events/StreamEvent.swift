@@ -43,6 +43,14 @@ public enum StreamEvent: Sendable, Hashable {
     /// The types sent when `detailed` is off.
     public static let basicTypes: Set<String> = ["text", "tool_call", "error"]
 
+    /// Whether this event is of a type sent when `detailed` is off (`basicTypes`).
+    public var isBasic: Bool {
+        switch self {
+        case .text, .toolCall, .error: return true
+        default: return false
+        }
+    }
+
     /// True for a `status` event that ends a run (`completed`, `error`, `cancelled`).
     public var isTerminal: Bool {
         if case .status(let s) = self { return s.status.isTerminal }

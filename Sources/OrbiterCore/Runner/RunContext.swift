@@ -10,12 +10,7 @@ struct RunContext: Sendable {
 
     /// Sends an event, dropping the detailed-only kinds when `detailed` is off.
     func emit(_ event: StreamEvent) async {
-        if !detailed {
-            switch event {
-            case .text, .toolCall, .error: break
-            default: return
-            }
-        }
+        if !detailed && !event.isBasic { return }
         await sink(event)
     }
 

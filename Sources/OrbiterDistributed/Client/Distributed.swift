@@ -14,7 +14,9 @@ import OrbiterLua
 ///   - redisURL: default `ORBITER_REDIS_URL`, else `redis://127.0.0.1:6379`.
 ///   - timeout: seconds the run may take on the worker (it then fails with `TimeoutError`).
 ///   - metadata: stored with the task and shown by `status()`.
-///   - idempotencyKey: a second submit with the same key (within the task TTL) returns the first task.
+///   - idempotencyKey: a second submit with the same key and the same work (agent, bundle, input,
+///     messages) within the task TTL returns the first task; with other work it throws
+///     `DistributedError.idempotencyConflict`. An empty key is refused.
 ///   - maxRetries: retries after retryable failures (default: the worker's, 3).
 ///   - traceparent: a W3C `traceparent` to continue; default `TraceContext.current`, else a new
 ///     trace. Stored in the task's metadata as `traceparent` (same trace id, a new span id); the

@@ -82,7 +82,8 @@ final class WorkerMetrics: Sendable {
         depth["dead"]?.set(stats.dead)
     }
 
-    /// Token and tool-time metrics from a run's events (usage events come only from detailed runs).
+    /// Token and tool-time metrics from a run's events (a worker's runs are always detailed inside,
+    /// so every task counts, whether or not it asked for detailed events).
     func observe(_ event: StreamEvent) {
         switch event {
         case .usage(let u):

@@ -16,6 +16,11 @@ public enum DistributedError: Error, CustomStringConvertible, Sendable, Equatabl
     case badPayload(String)
     /// The queue holds its `maxPending` tasks already; the submit stored nothing.
     case queueFull(queue: String, message: String)
+    /// The idempotency key was given before (within the task TTL) for other work: another agent,
+    /// script or input. Nothing was stored.
+    case idempotencyConflict(key: String, taskID: String)
+    /// Another live worker holds this worker id (its heartbeat is fresh); the worker did not start.
+    case workerIDInUse(workerID: String, queue: String, detail: String)
 
     public var description: String {
         switch self {
@@ -26,6 +31,12 @@ public enum DistributedError: Error, CustomStringConvertible, Sendable, Equatabl
         case .waitTimedOut(let id, let s): return "timed out after \(s) s waiting for task \(id)"
         case .badPayload(let m): return "bad task payload: \(m)"
         case .queueFull(let queue, let m): return "queue '\(queue)' is full: \(m)"
+        case .idempotencyConflict(let key, let id):
+            return "idempotency key '\(key)' was already used for task \(id) with a different agent or input; "
+                + "use a new key for new work (the same agent and input with this key return that task)"
+        case .workerIDInUse(let worker, let queue, let detail):
+            return "worker id '\(worker)' is in use by a live worker on queue '\(queue)' (\(detail)); "
+                + "start this one with another --worker-id, or stop that worker first"
         }
     }
 }

@@ -11,6 +11,10 @@ public struct QueueKeys: Sendable, Hashable {
     /// The consumer group every worker of the queue reads with.
     public static let group = "workers"
 
+    /// A set of the queues that were submitted to or worked on, so a task id can be found on
+    /// another queue than the one asked (outside any queue's hash tag: read on its own).
+    public static let registry = "orbiter:queues"
+
     /// Checks the name: letters, digits, `-`, `_`, `.`, `:` (at most 64).
     public init(queue: String) throws {
         guard !queue.isEmpty, queue.count <= 64,

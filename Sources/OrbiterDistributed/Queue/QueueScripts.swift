@@ -19,6 +19,7 @@ enum QueueScripts {
     static let release = load("release")
     static let checkpoint = load("checkpoint")
     static let append = load("append")
+    static let handback = load("handback")
 
     private static func load(_ name: String) -> RedisScript {
         guard let url = Bundle.module.url(forResource: name, withExtension: "lua", subdirectory: "Scripts"),

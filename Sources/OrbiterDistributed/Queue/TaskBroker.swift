@@ -12,6 +12,8 @@ public final class TaskBroker: Sendable {
     public let settings: QueueSettings
     /// Bundles this process knows are stored (so they are not sent again on every submit).
     private let storedBundles = Mutex<Set<String>>([])
+    /// Whether this broker has added its queue to `QueueKeys.registry`.
+    private let registered = Mutex(false)
 
     /// Connects lazily to `redisURL` (default `ORBITER_REDIS_URL`, else `redis://127.0.0.1:6379`).
     public init(redisURL: String? = nil, queue: String = "default", settings: QueueSettings = QueueSettings(),
@@ -25,7 +27,9 @@ public final class TaskBroker: Sendable {
     static func nowMs() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
 
     /// Stores and queues a task; returns its id. With an `idempotencyKey` seen within the task TTL,
-    /// returns that earlier task's id instead and stores nothing. The id is chosen here before
+    /// returns that earlier task's id instead and stores nothing — when the earlier task has the
+    /// same work (`TaskPayload.workDigest`: agent, bundle, input, messages); a key reused for other
+    /// work throws `idempotencyConflict`, and an empty key `invalidArgument`. The id is chosen here before
     /// anything is sent (or given as `taskID`), so a submit whose reply was lost is sent again with
     /// the same id and never makes a second task. Throws `queueFull` when the queue holds
     /// `settings.maxPending` tasks.
@@ -39,7 +43,11 @@ public final class TaskBroker: Sendable {
     /// `submit`, also saying whether the task is new (false: an earlier one with the same key).
     func store(_ payload: TaskPayload, bundle: ScriptBundle?, idempotencyKey: String?, taskID chosen: String? = nil) async throws -> (id: String, isNew: Bool) {
         if let chosen { try TaskID.validate(chosen) }
+        if let idempotencyKey, idempotencyKey.allSatisfy(\.isWhitespace) {
+            throw DistributedError.invalidArgument("the idempotency key is empty; give a key that names the work (e.g. order-42), or none")
+        }
         let taskID = chosen ?? TaskID.make()
+        await registerQueue()
         let payloadText = payload.json.jsonString
         let sha = bundle?.sha256 ?? ""
         var sendBundle = bundle != nil && !storedBundles.withLock { $0.contains(sha) }
@@ -50,7 +58,8 @@ public final class TaskBroker: Sendable {
                     QueueScripts.submit,
                     keys: [keys.task(taskID), keys.stream, keys.index, keys.bundle(sha.isEmpty ? "none" : sha), keys.idempotency(idempotencyKey)],
                     args: [taskID, payloadText, sendBundle ? bundle!.jsonString : "", String(Self.nowMs()), sha,
-                           settings.bundleTTL, settings.maxPending, settings.signature(taskID: taskID, queue: keys.queue, payload: payload, payloadText: payloadText), settings.taskTTL])
+                           settings.bundleTTL, settings.maxPending, settings.signature(taskID: taskID, queue: keys.queue, payload: payload, payloadText: payloadText), settings.taskTTL,
+                           idempotencyKey == nil ? "" : payload.workDigest])
                 if !sha.isEmpty { _ = storedBundles.withLock { $0.insert(sha) } }
                 guard let parts = reply.array, parts.count == 2, let id = parts[1].string else {
                     throw DistributedError.badPayload("unexpected reply to submit: \(reply)")
@@ -59,6 +68,8 @@ public final class TaskBroker: Sendable {
                 return (id, parts[0].string == "new" || id == taskID)
             } catch RedisError.server(let message) where message.hasPrefix("NOBUNDLE") && !sendBundle {
                 sendBundle = true
+            } catch RedisError.server(let message) where message.hasPrefix("IDEMPOTENCY ") {
+                throw DistributedError.idempotencyConflict(key: idempotencyKey ?? "", taskID: String(message.dropFirst(12)))
             } catch RedisError.server(let message) where message.hasPrefix("FULL ") {
                 throw DistributedError.queueFull(queue: keys.queue, message: String(message.dropFirst(5)))
             } catch RedisError.connection where resends < Self.lostReplyRetries && !Task.isCancelled {
@@ -67,6 +78,24 @@ public final class TaskBroker: Sendable {
                 try await Task.sleep(for: .milliseconds(50 << resends))
             }
         }
+    }
+
+    /// Adds this queue to `QueueKeys.registry` (once per broker), so `otherQueue(holding:)`
+    /// finds its tasks from elsewhere. Best effort: it only serves that hint.
+    func registerQueue() async {
+        guard !registered.withLock({ $0 }) else { return }
+        if (try? await client.send(["SADD", QueueKeys.registry, keys.queue])) != nil { registered.withLock { $0 = true } }
+    }
+
+    /// Another known queue (one submitted to or worked on) that holds a task with this id, for a
+    /// "not found" that can say where the task is; nil when none does.
+    public func otherQueue(holding taskID: String) async throws -> String? {
+        try TaskID.validate(taskID)
+        let others = (try await client.send(["SMEMBERS", QueueKeys.registry]).array ?? []).compactMap(\.string)
+            .filter { $0 != keys.queue }.sorted().compactMap { try? QueueKeys(queue: $0) }
+        guard !others.isEmpty else { return nil }
+        let found = try await client.pipeline(others.map { ["EXISTS", $0.task(taskID)] })
+        return zip(others, found).first { $0.1.int == 1 }?.0.queue
     }
 
     /// Runs a failed or cancelled task again from the start (its old events are dropped).
@@ -88,20 +117,23 @@ public final class TaskBroker: Sendable {
     }
 
     /// Deletes finished tasks with `status` created more than `olderThan` seconds ago, with their
-    /// events; returns how many.
+    /// events and their dead-letter entries (`deadLetters`, the `dead` count of `stats`); returns
+    /// how many.
     public func purge(status: TaskStatus, olderThan: Double) async throws -> Int {
         guard status.isFinished else {
             throw DistributedError.invalidArgument("only finished tasks can be purged (completed, failed, cancelled), not \(status.rawValue)")
         }
         let cutoff = Self.nowMs() - Int64(olderThan * 1000)
-        var purged = 0
+        var purged: Set<String> = []
         var offset = 0
         while true {
             let ids = try await client.send(["ZRANGEBYSCORE", keys.index, "-inf", cutoff, "LIMIT", offset, 500]).array?.compactMap(\.string) ?? []
             if ids.isEmpty { break }
             let statuses = try await client.pipeline(ids.map { ["HGET", keys.task($0), "status"] })
+            // Index entries whose task expired go too (they are not counted).
             var doomed: [String] = []
             for (id, s) in zip(ids, statuses) {
+                if s.string == status.rawValue { purged.insert(id) }
                 if s.string == status.rawValue || s.isNull { doomed.append(id) }
             }
             offset += ids.count - doomed.count
@@ -109,11 +141,25 @@ public final class TaskBroker: Sendable {
                 _ = try await client.pipeline(doomed.flatMap { id -> [[any RedisArgument]] in
                     [["DEL", keys.task(id), keys.events(id)], ["ZREM", keys.index, id]]
                 })
-                purged += doomed.filter { id in zip(ids, statuses).contains { $0.0 == id && !$0.1.isNull } }.count
             }
             if ids.count < 500 { break }
         }
-        return purged
+        try await dropDeadLetters(of: purged)
+        return purged.count
+    }
+
+    /// Removes the dead-letter entries of these (purged) tasks.
+    private func dropDeadLetters(of taskIDs: Set<String>) async throws {
+        guard !taskIDs.isEmpty else { return }
+        var start = "-"
+        let page = 1000
+        while true {
+            let entries = StreamReplies.entries(try await client.send(["XRANGE", keys.dead, start, "+", "COUNT", page]))
+            let doomed = entries.filter { taskIDs.contains($0.fields["task"] ?? "") }.map(\.id)
+            if !doomed.isEmpty { _ = try await client.send((["XDEL", keys.dead] + doomed).map { $0 as any RedisArgument }) }
+            guard entries.count == page, let last = entries.last else { return }
+            start = "(" + last.id
+        }
     }
 
     /// A handle for a task id on this queue, sharing this broker's connection.
@@ -139,8 +185,8 @@ public final class TaskBroker: Sendable {
         case "cancelled": return .cancelled
         case "cancelling": return .cancelling
         case "not_found": return .notFound
-        case let s?: return .alreadyFinished(TaskStatus(rawValue: s) ?? .failed)
-        case nil: throw DistributedError.badPayload("unexpected reply to cancel: \(reply)")
+        case let s? where s.hasPrefix("already:"): return .alreadyFinished(TaskStatus(rawValue: String(s.dropFirst(8))) ?? .failed)
+        default: throw DistributedError.badPayload("unexpected reply to cancel: \(reply)")
         }
     }
 
@@ -223,13 +269,20 @@ public struct DeadLetter: Sendable {
     }
 }
 
-/// A worker as its heartbeat describes it.
+/// A worker as its last heartbeat describes it (kept a day, so a dead worker keeps its counts).
 public struct WorkerInfo: Sendable {
     public var id: String
     public var fields: [String: String]
     public var lastHeartbeat: Date
-    /// False when the last heartbeat is older than the worker's heartbeat TTL.
+    /// False when the worker stopped, or its last heartbeat is older than its heartbeat TTL.
     public var alive: Bool
+
+    /// `stopped` (it stopped cleanly), `dead` (its heartbeat lapsed), else what it reported
+    /// (`running`, `draining`).
+    public var state: String {
+        if fields["status"] == "stopped" { return "stopped" }
+        return alive ? fields["status"] ?? "running" : "dead"
+    }
 
     init(id: String, lastSeenMs: Double, hash: RedisReply) {
         self.id = id
@@ -243,14 +296,22 @@ public struct WorkerInfo: Sendable {
         self.fields = fields
         lastHeartbeat = Date(timeIntervalSince1970: lastSeenMs / 1000)
         let ttl = Double(fields["heartbeat_ttl"] ?? "") ?? 30
-        alive = !fields.isEmpty && Date().timeIntervalSince(lastHeartbeat) <= ttl
+        alive = !fields.isEmpty && fields["status"] != "stopped" && Date().timeIntervalSince(lastHeartbeat) <= ttl
     }
 
+    /// When the worker started (its heartbeats carry it in milliseconds).
+    public var startedAt: Date? {
+        fields["started_at"].flatMap(Double.init).map { Date(timeIntervalSince1970: $0 / 1000) }
+    }
+
+    /// Times are seconds since 1970 (`last_heartbeat`, `started_at`), as everywhere in `--json`.
     public var json: JSONValue {
-        var d: [String: JSONValue] = ["worker_id": .string(id), "alive": .bool(alive), "last_heartbeat": .double(lastHeartbeat.timeIntervalSince1970)]
-        for (k, v) in fields where k != "last_heartbeat" {
+        var d: [String: JSONValue] = ["worker_id": .string(id), "alive": .bool(alive), "state": .string(state),
+                                      "last_heartbeat": .double(lastHeartbeat.timeIntervalSince1970)]
+        for (k, v) in fields where !["last_heartbeat", "started_at", "instance"].contains(k) {
             d[k] = Int(v).map(JSONValue.int) ?? (try? JSONValue.parse(v)).flatMap { $0.arrayValue != nil ? $0 : nil } ?? .string(v)
         }
+        d["started_at"] = startedAt.map { .double($0.timeIntervalSince1970) } ?? .null
         return .object(d)
     }
 }

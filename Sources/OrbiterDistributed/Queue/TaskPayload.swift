@@ -49,6 +49,15 @@ public struct TaskPayload: Sendable {
         ])
     }
 
+    /// SHA-256 of the work itself — the agent or swarm, its bundle, the input and the messages —
+    /// and not of when, how or by whom it was submitted (`created_at`, timeout, metadata, trace):
+    /// an idempotency key stands for one piece of work.
+    public var workDigest: String {
+        let work: JSONValue = ["agent": node, "bundle": bundle.map(JSONValue.string) ?? .null, "input": .string(input),
+                               "messages": .array(messages.map(\.json))]
+        return ContentHash.sha256Hex(work.jsonString)
+    }
+
     /// Reads a stored payload; every problem is a `badPayload` naming the field.
     public init(jsonText: String) throws {
         let json: JSONValue

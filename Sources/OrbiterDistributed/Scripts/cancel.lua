@@ -10,7 +10,8 @@
 -- ARGV[5] events TTL seconds
 -- ARGV[6] control channel prefix ({orbiter:Q}:control:); the worker id is appended
 -- ARGV[7] task id
--- Returns "cancelled", "cancelling", "not_found", or the status the task already had.
+-- Returns "cancelled" (it was waiting and now never runs), "cancelling", "not_found", or
+-- "already:<status>" for a task that had ended (completed, failed or cancelled) and is left as it is.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'not_found' end
 if status == 'pending' or status == 'retrying' then
@@ -31,4 +32,4 @@ if status == 'running' then
   if worker then redis.call('PUBLISH', ARGV[6] .. worker, 'cancel ' .. ARGV[7]) end
   return 'cancelling'
 end
-return status
+return 'already:' .. status

@@ -14,13 +14,21 @@
 --         (tasks waiting or running; 0 = no limit). Entries are never trimmed.
 -- ARGV[8] payload signature (HMAC-SHA256 hex) or ""
 -- ARGV[9] idempotency TTL seconds (used with KEYS[5])
+-- ARGV[10] digest of the work (agent, bundle, input, messages), stored with the idempotency key
+--          as "<task id> <digest>"; the key given again with another digest is refused
 -- KEYS[5] idempotency key {orbiter:Q}:idem:<key>, or {orbiter:Q}:idem: when none is given
 -- Returns {"new", task id}, or {"existing", task id} when the idempotency key was seen within its
--- TTL or a task with this id exists already (a retry after a lost reply: the client chose the id,
--- so a retried submit never makes a second task); or an error: "FULL ..." / "NOBUNDLE ...".
+-- TTL with the same digest or a task with this id exists already (a retry after a lost reply: the
+-- client chose the id, so a retried submit never makes a second task); or an error: "FULL ..." /
+-- "NOBUNDLE ..." / "IDEMPOTENCY <task id>" (the key belongs to that task, submitted with other work).
 if string.sub(KEYS[5], -6) ~= ':idem:' then
   local existing = redis.call('GET', KEYS[5])
-  if existing then return {'existing', existing} end
+  if existing then
+    local id, digest = string.match(existing, '^(%S+) (%S+)$')
+    if not id then return {'existing', existing} end -- stored without a digest (an older client)
+    if digest ~= ARGV[10] then return redis.error_reply('IDEMPOTENCY ' .. id) end
+    return {'existing', id}
+  end
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'existing', ARGV[1]} end
 local limit = tonumber(ARGV[7]) or 0
@@ -42,6 +50,6 @@ redis.call('HSET', KEYS[1], 'status', 'pending', 'payload', ARGV[2], 'created_at
   'attempts', 0, 'entry', entry, 'bundle', ARGV[5], 'signature', ARGV[8])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 if string.sub(KEYS[5], -6) ~= ':idem:' then
-  redis.call('SET', KEYS[5], ARGV[1], 'EX', ARGV[9])
+  redis.call('SET', KEYS[5], ARGV[1] .. ' ' .. ARGV[10], 'EX', ARGV[9])
 end
 return {'new', ARGV[1]}

@@ -2,6 +2,7 @@ import Synchronization
 
 /// Why a running task is being stopped early.
 enum StopReason: Sendable {
+    /// `shutdown`: the worker is stopping (drain time up); the task goes back on the queue.
     /// `leaseLost`: another worker took the task over (this one stalled past its lease); the run
     /// stops at once and records nothing.
     case requested, timeout, shutdown, leaseLost

@@ -18,6 +18,8 @@ public final class Worker: Sendable {
     private let bundles = Mutex<[String: ScriptBundle]>([:])
     private let runtimes = Mutex<[String: LuaRuntime]>([:])
     private let startedAt = Date()
+    /// This process's claim on its worker id (see `heartbeat.lua`).
+    private let instance = RandomBytes.take(8).hexString
     let warnedUnsigned = Mutex(false)
     let metrics: WorkerMetrics
     /// Connected and claiming (what `/healthz` reports).
@@ -42,15 +44,23 @@ public final class Worker: Sendable {
     func log(_ line: @autoclosure () -> String, level: Logger.Level = .info, task: String? = nil, agent: String? = nil,
              trace: String? = nil, step: Int? = nil) {
         guard configuration.logger.logLevel <= level else { return }
-        var metadata: Logger.Metadata = ["worker_id": .string(configuration.workerID)]
-        if let task { metadata["task_id"] = .string(task) }
-        if let agent, !agent.isEmpty { metadata["agent"] = .string(agent) }
-        if let trace { metadata["trace_id"] = .string(trace) }
+        var metadata = logMetadata(task: task, agent: agent, trace: trace).mapValues(Logger.MetadataValue.string)
         if let step { metadata["step"] = .stringConvertible(step) }
         configuration.logger.log(level: level, "\(line())", metadata: metadata)
     }
 
-    /// Stop claiming; running tasks get `drainTimeout` to finish, then are cancelled. `run()` returns after.
+    /// The worker's id, and the task's id, agent and trace id where known: the metadata of the
+    /// worker's log lines, and (`LuaLogContext`) of the `orbiter.log` lines of a task's Lua code.
+    func logMetadata(task: String?, agent: String?, trace: String?) -> [String: String] {
+        var metadata = ["worker_id": configuration.workerID]
+        if let task { metadata["task_id"] = task }
+        if let agent, !agent.isEmpty { metadata["agent"] = agent }
+        if let trace { metadata["trace_id"] = trace }
+        return metadata
+    }
+
+    /// Stop claiming; running tasks get `drainTimeout` to finish, then go back on the queue (another
+    /// worker resumes each from its last checkpoint). `run()` returns after.
     public func stop() {
         healthy.withLock { $0 = false }
         stopSignal.stop()
@@ -65,6 +75,8 @@ public final class Worker: Sendable {
     /// Works until `stop()` (or cancellation of the calling task), then drains and returns.
     public func run() async throws {
         try await client.connect()
+        try await sendHeartbeat(status: "running", mode: "start")
+        await broker.registerQueue()
         do {
             _ = try await client.send(["XGROUP", "CREATE", keys.stream, QueueKeys.group, "0", "MKSTREAM"])
         } catch RedisError.server(let message) where message.hasPrefix("BUSYGROUP") {}
@@ -86,7 +98,7 @@ public final class Worker: Sendable {
             // The claim loop returns once drained; the helpers then stop.
             _ = try await group.next()
             group.cancelAll()
-            try? await sendHeartbeat(status: "stopped")
+            try? await sendHeartbeat(status: "stopped", mode: "stop")
         }
         healthy.withLock { $0 = false }
         log("worker \(configuration.workerID) stopped after \(counters.processed) tasks")
@@ -147,7 +159,7 @@ public final class Worker: Sendable {
                 } catch {
                     if stopSignal.isStopped || Task.isCancelled { break }
                     healthy.withLock { $0 = false }
-                    log("cannot read the queue (\(error)); retrying in \(backoff)")
+                    log("cannot read the queue (\(error)); retrying in \(backoff)", level: .warning)
                     try? await Task.sleep(for: backoff)
                     backoff = min(backoff * 2, .seconds(5))
                     continue
@@ -156,7 +168,7 @@ public final class Worker: Sendable {
                 for entry in entries {
                     guard let taskID = entry.fields["task"] else {
                         _ = try? await client.pipeline([["XACK", keys.stream, QueueKeys.group, entry.id], ["XDEL", keys.stream, entry.id]])
-                        log("dropped queue entry \(entry.id) without a task id")
+                        log("dropped queue entry \(entry.id) without a task id", level: .warning)
                         continue
                     }
                     claims.append(ClaimedEntry(entryID: entry.id, taskID: taskID))
@@ -166,7 +178,7 @@ public final class Worker: Sendable {
                     outcomes = try await metrics.redis("start") { try await broker.start(claims, workerID: configuration.workerID) }
                 } catch {
                     // The entries stay claimed but unstarted; their leases lapse and a worker takes them over.
-                    log("could not start \(claims.count) task(s) (\(error)); they stay queued")
+                    log("could not start \(claims.count) task(s) (\(error)); they stay queued", level: .warning)
                     continue
                 }
                 for (claim, outcome) in zip(claims, outcomes) {
@@ -217,7 +229,8 @@ public final class Worker: Sendable {
             try? await Task.sleep(for: .milliseconds(20))
         }
         if running.count > 0 {
-            log("cancelling \(running.count) task(s) still running after the drain timeout")
+            log("drain timeout: putting \(running.count) task(s) still running back on the queue, for other workers to resume",
+                level: .warning)
             for id in running.ids { running.stop(id, reason: .shutdown) }
         }
     }
@@ -252,14 +265,19 @@ public final class Worker: Sendable {
             // One info line per task (its outcome, below); the start is for debugging.
             taskLog("task \(taskID) started: \(agentName) (attempt \(attempt))", level: .debug)
             try checkProviderSettings(payload.node)
-            let node = try await rebuild(payload)
+            // The task's Lua code (loading its script, its tool and model calls) logs as the task.
+            let luaContext = logMetadata(task: taskID, agent: agentName, trace: traceID)
+            let node = try await LuaLogContext.$metadata.withValue(luaContext) { try await rebuild(payload) }
             let resume = openCheckpoint(checkpoint, taskID: taskID, agentName: agentName, trace: traceID)
             if let resume {
                 await publisher.publish(.status(StatusEvent(status: .resumed, agentName: agentName,
                                                             message: "resumed after step \(resume.steps) (attempt \(attempt))")))
             }
-            let work = Task {
-                try await Run().execute(node, input: payload.input, messages: payload.messages, detailed: payload.detailed,
+            // The run is always detailed, so every task's tool times and token counts reach the
+            // metrics; a task that did not ask for detail publishes only the basic events.
+            let publishes: @Sendable (StreamEvent) -> Bool = { [detailed = payload.detailed] in detailed || $0.isBasic }
+            let work = LuaLogContext.$metadata.withValue(luaContext) { Task {
+                try await Run().execute(node, input: payload.input, messages: payload.messages, detailed: true,
                                         resume: resume, checkpoint: { [client = self.client, taskKey = self.keys.task(taskID)] state in
                     // Best effort: a lost checkpoint only means more work after a takeover. Refused
                     // (0) once the run lost its lease: the new owner's checkpoint is the one that counts.
@@ -267,9 +285,9 @@ public final class Worker: Sendable {
                                               args: [lease, self.sealCheckpoint(state.json.jsonString, taskID: taskID)])
                 }) { event in
                     self.metrics.observe(event)
-                    await publisher.publish(event)
+                    if publishes(event) { await publisher.publish(event) }
                 }
-            }
+            } }
             // The timeout sweep (`timeoutLoop`) stops the run with `.timeout` once the deadline passes.
             running.add(taskID, entryID: entryID, lease: lease, deadline: .now + .seconds(min(payload.timeout, 1e9))) { reason in
                 stopReason.withLock { $0 = $0 ?? reason }
@@ -295,10 +313,10 @@ public final class Worker: Sendable {
                 await publisher.publish(.error(ErrorEvent(error: timeout.description, errorType: timeout.typeName, agentName: agentName)))
                 await finish(taskID, status: .failed, result: "", error: timeout.description,
                              terminal: .init(status: .error, agentName: agentName, message: timeout.description), publisher: publisher)
-            case (.requested?, true), (.shutdown?, true):
-                let message = reason == .requested ? "cancelled by request" : "cancelled: worker shut down"
-                await finish(taskID, status: .cancelled, result: "", error: message,
-                             terminal: .init(status: .cancelled, agentName: agentName, message: message), publisher: publisher)
+            case (.requested?, true):
+                await finishCancelled(taskID, agentName: agentName, publisher: publisher)
+            case (.shutdown?, true):
+                await handBack(taskID, agentName: agentName, publisher: publisher)
             default:
                 let message = errorMessage(error)
                 if Self.isRetryable(error), attempt <= maxRetries {
@@ -390,16 +408,46 @@ public final class Worker: Sendable {
                 }
                 break
             } catch RedisError.connection(let message) where ContinuousClock.now < giveUp && !Task.isCancelled {
-                if !warned { log("task \(taskID): Redis unavailable (\(message)); will record '\(status.rawValue)' when it is back", task: taskID) }
+                if !warned {
+                    log("task \(taskID): Redis unavailable (\(message)); will record '\(status.rawValue)' when it is back", level: .warning, task: taskID)
+                }
                 warned = true
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(5))
             } catch {
-                log("task \(taskID): could not record outcome '\(status.rawValue)' (\(error))", task: taskID)
+                log("task \(taskID): could not record outcome '\(status.rawValue)' (\(error))", level: .error, task: taskID)
                 break
             }
         }
         counters.finished(failed: status != .completed)
+    }
+
+    private func finishCancelled(_ taskID: String, agentName: String, publisher: EventPublisher) async {
+        let message = "cancelled by request"
+        await finish(taskID, status: .cancelled, result: "", error: message,
+                     terminal: .init(status: .cancelled, agentName: agentName, message: message), publisher: publisher)
+    }
+
+    /// A task still running when the drain time is up goes back on the queue (not cancelled):
+    /// another worker claims it and resumes it from its last checkpoint.
+    private func handBack(_ taskID: String, agentName: String, publisher: EventPublisher) async {
+        let event = StreamEvent.status(StatusEvent(status: .retrying, agentName: agentName,
+                                                   message: "worker \(configuration.workerID) stopped before the task finished; "
+                                                       + "back on the queue for another worker to resume"))
+        publisher.finalStatus = "put back on the queue (this worker is stopping)"
+        do {
+            let reply = try await client.run(QueueScripts.handback, keys: [keys.task(taskID), keys.stream, keys.events(taskID)],
+                                             args: [QueueKeys.group, configuration.workerID, publisher.lease, taskID, event.jsonString])
+            switch reply.string {
+            case "requeued": break
+            case "cancel": await finishCancelled(taskID, agentName: agentName, publisher: publisher)
+            default:
+                publisher.finalStatus = "left as it is (no longer running under this worker's lease)"
+            }
+        } catch {
+            log("task \(taskID): could not put it back on the queue (\(error)); another worker takes it over once its lease lapses",
+                level: .warning, task: taskID, agent: agentName)
+        }
     }
 
     /// Most entries claimed (and started, in one script call) at once: big enough to amortise the
@@ -443,7 +491,7 @@ public final class Worker: Sendable {
                                      args: [QueueKeys.group, configuration.workerID, String(TaskBroker.nowMs() + ms), error,
                                             event.jsonString, taskID, publisher.lease])
         } catch {
-            log("task \(taskID): could not schedule a retry (\(error))", task: taskID)
+            log("task \(taskID): could not schedule a retry (\(error))", level: .error, task: taskID)
         }
     }
 
@@ -523,7 +571,7 @@ public final class Worker: Sendable {
             } catch is CancellationError {
                 return
             } catch {
-                log("could not renew leases (\(error))")
+                log("could not renew leases (\(error))", level: .warning)
             }
         }
     }
@@ -539,20 +587,33 @@ public final class Worker: Sendable {
             } catch is CancellationError {
                 return
             } catch {
-                log("heartbeat failed (\(error))")
+                log("heartbeat failed (\(error))", level: .warning)
             }
             try await Task.sleep(for: interval)
         }
     }
 
-    private func sendHeartbeat(status: String) async throws {
+    /// `mode`: "start" (refused with `workerIDInUse` while another live process holds this worker
+    /// id), "beat", or "stop".
+    private func sendHeartbeat(status: String, mode: String = "beat") async throws {
         let current = JSONValue.array(running.ids.map(JSONValue.string)).jsonString
-        _ = try await metrics.redis("heartbeat") { try await client.run(QueueScripts.heartbeat, keys: [keys.worker(configuration.workerID), keys.workers],
-                                 args: [configuration.workerID, String(TaskBroker.nowMs()), configuration.heartbeatTTL,
+        do {
+            _ = try await metrics.redis("heartbeat") { try await client.run(QueueScripts.heartbeat, keys: [keys.worker(configuration.workerID), keys.workers],
+                                 args: [configuration.workerID, String(TaskBroker.nowMs()), configuration.heartbeatTTL, instance, mode,
                                         "status", status, "tasks_processed", counters.processed, "tasks_failed", counters.failed,
                                         "current_tasks", current, "concurrency", configuration.concurrency,
                                         "hostname", ProcessInfo.processInfo.hostName, "version", OrbiterVersion.current,
                                         "started_at", String(Int64(startedAt.timeIntervalSince1970 * 1000)), "queue", keys.queue]) }
+        } catch RedisError.server(let message) where message.hasPrefix("INUSE ") {
+            // "INUSE <ms since its last heartbeat> <its heartbeat TTL s> <its hostname>"
+            let parts = message.split(separator: " ", maxSplits: 3).map(String.init)
+            let ago = (Double(parts.count > 1 ? parts[1] : "") ?? 0) / 1000
+            let ttl = parts.count > 2 ? parts[2] : "?", host = parts.count > 3 ? parts[3] : "?"
+            throw DistributedError.workerIDInUse(
+                workerID: configuration.workerID, queue: keys.queue,
+                detail: "its last heartbeat came \(String(format: "%.1f", ago)) s ago from host \(host); if that worker was killed, "
+                    + "the id is free \(ttl) s after its last heartbeat")
+        }
     }
 
     /// The cancel flag backs up the Pub/Sub message, which a reconnecting worker could miss.
@@ -578,7 +639,7 @@ public final class Worker: Sendable {
                 return
             } catch {
                 if Task.isCancelled { return }
-                log("control channel lost (\(error)); resubscribing")
+                log("control channel lost (\(error)); resubscribing", level: .warning)
                 try await Task.sleep(for: .seconds(1))
             }
         }

@@ -14,7 +14,8 @@ public struct WorkerConfiguration: Sendable {
     public var workerID: String
     /// Seconds a heartbeat stays valid; sent every third of it.
     public var heartbeatTTL: Int
-    /// On SIGTERM/SIGINT: how long running tasks may go on before they are cancelled.
+    /// On `stop()` (SIGTERM/SIGINT): how long running tasks may go on; then they go back on the
+    /// queue, for another worker to resume from their last checkpoint.
     public var drainTimeout: Duration
     public var settings: QueueSettings
     /// Limits of the Lua state each task gets (sandboxed by default: tasks carry others' code).

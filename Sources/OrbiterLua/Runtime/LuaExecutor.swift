@@ -33,10 +33,12 @@ public final class LuaExecutor: TaskExecutor, @unchecked Sendable {
     }
 
     /// Runs `body` on this executor's thread (serially with the actors it runs) and returns its value.
+    /// `LuaLogContext.metadata` goes along, so a script's top level logs as the task loading it.
     func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
+        let metadata = LuaLogContext.metadata
+        return try await withCheckedThrowingContinuation { continuation in
             condition.lock()
-            closures.append { continuation.resume(with: Result { try body() }) }
+            closures.append { continuation.resume(with: Result { try LuaLogContext.$metadata.withValue(metadata) { try body() } }) }
             condition.signal()
             condition.unlock()
         }

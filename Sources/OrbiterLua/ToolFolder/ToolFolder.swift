@@ -15,6 +15,7 @@ public actor ToolFolder {
     public nonisolated let registry: HostToolRegistry
     private let options: LuaRuntime.Options
     private let log: @Sendable (String) -> Void
+    private let warn: @Sendable (String) -> Void
 
     /// One successfully loaded file.
     private struct Loaded {
@@ -32,9 +33,11 @@ public actor ToolFolder {
     /// - Parameters:
     ///   - options: limits of each file's Lua state; trusted (not sandboxed) by default, since the
     ///     folder belongs to whoever runs the host.
-    ///   - log: where "reloaded ..." and error lines go.
+    ///   - log: where "loaded ...", "reloaded ..." and "removed ..." lines go.
+    ///   - warn: where problems go — a file that does not load, a tool defined twice (default: `log`).
     public init(directory: String, registry: HostToolRegistry = HostToolRegistry(),
-                options: LuaRuntime.Options? = nil, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
+                options: LuaRuntime.Options? = nil, log: @escaping @Sendable (String) -> Void = { _ in },
+                warn: (@Sendable (String) -> Void)? = nil) throws {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw LuaError(message: "\(directory): no such folder (--tools expects a folder of *.lua tool files)")
@@ -43,6 +46,7 @@ public actor ToolFolder {
         self.registry = registry
         self.options = options ?? LuaRuntime.Options(log: log)
         self.log = log
+        self.warn = warn ?? log
     }
 
     /// Loads what changed since the last scan and publishes the result. Returns whether the set
@@ -98,7 +102,7 @@ public actor ToolFolder {
             return true
         } catch {
             let kept = previous.map { "keeping v\($0.version)" } ?? "not loaded"
-            log("\(error) (\(kept))")
+            warn("\(error) (\(kept))")
             return false
         }
     }
@@ -110,7 +114,7 @@ public actor ToolFolder {
         for path in loaded.keys.sorted() {
             for (name, tool) in loaded[path]?.tools ?? [:] {
                 if let first = owner[name] {
-                    log("\(path): tool '\(name)' is also defined in \(first); offering the one in \(first)")
+                    warn("\(path): tool '\(name)' is also defined in \(first); offering the one in \(first)")
                     continue
                 }
                 owner[name] = path

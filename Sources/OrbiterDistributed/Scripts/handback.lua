@@ -1,0 +1,29 @@
+-- handback: a stopping worker puts a task it could not finish within its drain time back on the
+-- queue, instead of cancelling it.
+--
+-- The task becomes `retrying` with a fresh queue entry, so another worker claims it at once and
+-- resumes it from its last checkpoint (as after a takeover; the start counts as an attempt). The
+-- run's lease token is removed, so nothing more of this run is accepted. A task whose cancel was
+-- requested meanwhile is left running: the caller finishes it `cancelled`.
+-- KEYS[1] task hash      {orbiter:Q}:task:<id>
+-- KEYS[2] queue stream   {orbiter:Q}:queue
+-- KEYS[3] events stream  {orbiter:Q}:events:<id>
+-- ARGV[1] consumer group
+-- ARGV[2] worker id (only the worker running the task may hand it back)
+-- ARGV[3] lease token of the run (from start.lua)
+-- ARGV[4] task id
+-- ARGV[5] `status retrying` event JSON
+-- Returns "requeued", "cancel" (a cancel was requested: finish it cancelled), or "lost" (the task
+-- is not running under this worker's lease: taken over, or ended).
+local state = redis.call('HMGET', KEYS[1], 'status', 'worker_id', 'entry', 'lease', 'cancel_requested')
+if state[1] ~= 'running' or state[2] ~= ARGV[2] or state[4] ~= ARGV[3] then return 'lost' end
+if state[5] == '1' then return 'cancel' end
+if state[3] then
+  redis.call('XACK', KEYS[2], ARGV[1], state[3])
+  redis.call('XDEL', KEYS[2], state[3])
+end
+local entry = redis.call('XADD', KEYS[2], '*', 'task', ARGV[4])
+redis.call('HSET', KEYS[1], 'status', 'retrying', 'entry', entry)
+redis.call('HDEL', KEYS[1], 'lease')
+redis.call('XADD', KEYS[3], '*', 'event', ARGV[5])
+return 'requeued'

@@ -1,0 +1,21 @@
+/// Lua scripts that several test targets run.
+public enum TestAgents {
+    /// An agent of two steps: tool `first` answers at once (so step 1 is checkpointed), then tool
+    /// `slow` sleeps `slowSeconds`; the reply is "done after 2 tools". For stopping or killing a
+    /// worker mid-task and seeing another resume it.
+    public static func twoSteps(slowSeconds: Double = 2) -> String {
+        """
+        local orbiter = require "orbiter"
+        local first = orbiter.tool { name = "first", run = function() return "one" end }
+        local slow = orbiter.tool { name = "slow", run = function() orbiter.sleep(\(slowSeconds)) return "two" end }
+        local m = orbiter.model { name = "m", respond = function(req)
+          local tools = 0
+          for _, msg in ipairs(req.messages) do if msg.role == "tool" then tools = tools + 1 end end
+          if tools == 0 then return { tool_calls = { { name = "first", arguments = {} } } } end
+          if tools == 1 then return { tool_calls = { { name = "slow", arguments = {} } } } end
+          return "done after " .. tools .. " tools"
+        end }
+        return orbiter.agent { name = "resumable", model = m, tools = { first, slow } }
+        """
+    }
+}
