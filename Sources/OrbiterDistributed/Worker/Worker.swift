@@ -72,7 +72,9 @@ public final class Worker: Sendable {
     /// Tasks finished so far (completed, failed or cancelled).
     public var tasksProcessed: Int { counters.processed }
 
-    /// Works until `stop()` (or cancellation of the calling task), then drains and returns.
+    /// Works until `stop()` (or cancellation of the calling task), then drains and returns. Throws
+    /// `DistributedError.workerIDInUse`, before claiming anything, when another live worker holds
+    /// this worker's id on the queue.
     public func run() async throws {
         try await client.connect()
         try await sendHeartbeat(status: "running", mode: "start")

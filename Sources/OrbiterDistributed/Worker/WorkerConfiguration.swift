@@ -10,7 +10,8 @@ public struct WorkerConfiguration: Sendable {
     public var queue: String
     /// Tasks run at once in this process.
     public var concurrency: Int
-    /// Unique per process; defaults to `<hostname>-<pid>`.
+    /// Unique per process; defaults to `<hostname>-<pid>`. `Worker.run()` throws `workerIDInUse`
+    /// while another live worker holds it.
     public var workerID: String
     /// Seconds a heartbeat stays valid; sent every third of it.
     public var heartbeatTTL: Int
