@@ -19,7 +19,7 @@ struct ChatCommand: AsyncParsableCommand {
     @Argument(help: "The Lua script that returns an agent or swarm.")
     var script: String
 
-    @Option(name: .long, help: "Override max_steps of every agent.")
+    @Option(name: .long, parsing: .unconditional, help: "Override max_steps of every agent.")
     var maxSteps: Int?
 
     @OptionGroup var toolFolder: ToolFolderOptions

@@ -25,7 +25,7 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Print events as JSON lines on stdout.")
     var json = false
 
-    @Option(name: .long, help: "Override max_steps of every agent.")
+    @Option(name: .long, parsing: .unconditional, help: "Override max_steps of every agent.")
     var maxSteps: Int?
 
     @Flag(help: "Run again whenever the script or a module it requires changes (Ctrl-C to stop).")
@@ -47,7 +47,7 @@ struct RunCommand: AsyncParsableCommand {
             return
         }
         let (_, loaded) = try ScriptLoading.load(script, hostTools: folder?.registry.snapshot() ?? [:], sandboxed: sandbox)
-        guard try await runOnce(loaded, input: resolveInput(input)) else { throw Exit.failed }
+        guard try await runOnce(loaded, input: try resolveInput(input)) else { throw Exit.failed }
     }
 
     /// Runs the root once, streaming its events; returns whether it completed.

@@ -140,7 +140,7 @@ public actor LuaRuntime {
         let s = state.stack
         let entry = context.modules.entry
         let chunk = context.modules.chunkName(entry)
-        try s.load(context.modules.modules[entry] ?? "", chunkName: chunk)
+        try s.load(try LuaSourceText.prepared(context.modules.modules[entry] ?? "", chunkName: chunk), chunkName: chunk)
         // Definition errors name the user's line: the hook records it while the script runs.
         state.budget.pointee.track_lines = 1
         try withTopLevelLimits(state, options: options, what: chunk) { try s.pcall(0, 1) }
