@@ -100,14 +100,17 @@ struct SubmitCommand: AsyncParsableCommand {
         if wait || stream { await Waiting.warnIfNoLiveWorker(broker) }
         if stream {
             let style: EventPrinter.Style = output.json ? .json : (detailed ? .detailed : .plain)
-            let printer = EventPrinter(style: style)
+            let printer = EventPrinter(style: style, root: root)
             var final: StatusEvent?
             do {
                 for try await event in handle.stream(outageLimit: Waiting.outageLimit) {
                     if case .status(let s) = event, s.status.isTerminal { final = s }
                     printer.show(event)
                 }
-                printer.finish()
+                // A swarm's output is printed after its members' progress, as `orbiter run` does.
+                let result = printer.members && final?.status == .completed
+                    ? try await handle.result(outageLimit: Waiting.outageLimit)["output"]?.stringValue : nil
+                printer.finish(output: result)
             } catch {
                 printer.finish()
                 throw Waiting.failure(error, taskID: handle.taskID, waitTimeout: nil)

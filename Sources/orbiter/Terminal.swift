@@ -51,6 +51,7 @@ enum Terminal {
 
     static func dim(_ s: String) -> String { stderrIsTTY ? "\u{1B}[2m\(s)\u{1B}[0m" : s }
     static func red(_ s: String) -> String { stderrIsTTY ? "\u{1B}[31m\(s)\u{1B}[0m" : s }
+    static func cyan(_ s: String) -> String { stderrIsTTY ? "\u{1B}[36m\(s)\u{1B}[0m" : s }
 
     /// All of stdin, without the one line break that ends it (`echo text |` sends "text\n"; the
     /// model should see "text"). Refuses (exit status 2) input that is not UTF-8.
