@@ -83,8 +83,7 @@ enum ProviderHTTPClient {
         clients.withLock { all in
             if let client = all[connectTimeout] { return client }
             var configuration = HTTPClient.Configuration.singletonConfiguration
-            let (seconds, attoseconds) = connectTimeout.components
-            configuration.timeout = .init(connect: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000), read: nil)
+            configuration.timeout = .init(connect: .nanoseconds(connectTimeout.inNanoseconds), read: nil)
             configuration.connectionPool.retryConnectionEstablishment = false
             configuration.redirectConfiguration = .disallow
             let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)

@@ -1,3 +1,5 @@
+import OrbiterCore
+
 /// How often and how patiently a provider retries a failed request.
 ///
 /// Rate limits and overloaded servers are routine for model APIs, so transient failures (connection
@@ -28,9 +30,7 @@ public struct RetryPolicy: Sendable, Hashable {
     /// The wait before attempt `attempt + 1`, after attempt `attempt` (1-based) failed.
     func delay(afterAttempt attempt: Int, retryAfter: Duration?) -> Duration {
         if let retryAfter { return min(retryAfter, maxRetryAfter) }
-        let exponent = min(attempt - 1, 30)
-        let ceiling = min(baseDelay * (1 << exponent), maxDelay)
-        // Full jitter in [ceiling/2, ceiling]: spreads out clients that failed together.
-        return ceiling * Double.random(in: 0.5...1.0)
+        // Jitter in [ceiling/2, ceiling]: spreads out clients that failed together.
+        return Backoff(initial: baseDelay, maximum: maxDelay, jitter: 0.5...1.0).delay(afterFailure: attempt)
     }
 }

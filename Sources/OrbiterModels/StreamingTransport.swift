@@ -108,7 +108,7 @@ struct StreamingTransport: Sendable {
         do {
             let response: HTTPClientResponse
             do {
-                response = try await client.execute(request, timeout: .nanoseconds(nanoseconds(options.responseTimeout)))
+                response = try await client.execute(request, timeout: .nanoseconds(options.responseTimeout.inNanoseconds))
             } catch {
                 throw Task.isCancelled ? error : ConnectFailure(underlying: error, url: request.url)
             }
@@ -151,10 +151,5 @@ struct StreamingTransport: Sendable {
                 return
             }
         }
-    }
-
-    private static func nanoseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import AsyncHTTPClient
 import OrbiterCore
 
@@ -86,7 +87,30 @@ enum FailureClassifier {
         }
         let trimmed = body.trimmedWhitespace()
         if trimmed.isEmpty { return "HTTP \(status) with an empty body" }
-        return trimmed.count > 500 ? String(trimmed.prefix(500)) + "…" : trimmed
+        if let page = htmlSummary(trimmed) { return page }
+        return oneLine(trimmed)
+    }
+
+    /// A proxy's or load balancer's HTML error page as one line: its title (or first heading),
+    /// not the whole page.
+    static func htmlSummary(_ body: String) -> String? {
+        let lower = body.lowercased()
+        guard lower.hasPrefix("<!doctype html") || lower.hasPrefix("<html") || lower.contains("<body") else { return nil }
+        func element(_ tag: String) -> String? {
+            guard let open = lower.range(of: "<\(tag)"), let openEnd = lower[open.upperBound...].firstIndex(of: ">"),
+                  let close = lower.range(of: "</\(tag)>", range: openEnd..<lower.endIndex) else { return nil }
+            let inner = body[lower.index(after: openEnd)..<close.lowerBound]
+            let text = inner.replacingOccurrences(of: "<[^>]*>", with: " ", options: .regularExpression)
+            let line = oneLine(text)
+            return line.isEmpty ? nil : line
+        }
+        return "an HTML page: " + (element("title") ?? element("h1") ?? "no title") + " (body not shown)"
+    }
+
+    /// Whitespace runs collapsed to one space, at most 300 characters.
+    static func oneLine(_ text: String) -> String {
+        let flat = text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        return flat.count > 300 ? String(flat.prefix(300)) + "…" : flat
     }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import OrbiterCore
 import OrbiterLua
+import Synchronization
 
 /// `orbiter chat SCRIPT`: a conversation with an agent, reloading the script between turns.
 struct ChatCommand: AsyncParsableCommand {
@@ -13,13 +14,15 @@ struct ChatCommand: AsyncParsableCommand {
             turns. Before each turn the script and its modules are reloaded if they changed (a script
             that no longer loads prints path:line: message and the previous version answers).
             Commands: /reset clears the conversation, /events toggles detailed events on stderr,
-            /quit (or end of input) leaves.
+            /quit (or end of input) leaves; start a message with // to send one that begins with /.
+            Ctrl-C during a reply cancels that turn (the conversation stays as it was before it);
+            Ctrl-C at the prompt leaves.
             """)
 
     @Argument(help: "The Lua script that returns an agent or swarm.")
     var script: String
 
-    @Option(name: .long, help: "Override max_steps of every agent.")
+    @Option(name: .long, parsing: .unconditional, help: "Override max_steps of every agent.")
     var maxSteps: Int?
 
     @OptionGroup var toolFolder: ToolFolderOptions
@@ -37,7 +40,20 @@ struct ChatCommand: AsyncParsableCommand {
         }
         var history: [Message] = []
         var showEvents = false
-        Terminal.err(Terminal.dim("chatting with \(reloader.name): /reset, /events, /quit") + "\n")
+        // Ctrl-C cancels the turn under way; at the prompt it leaves.
+        let currentTurn = Mutex<Task<[Message]?, Never>?>(nil)
+        let interrupts = SignalWatcher(signals: [SIGINT]) { _ in
+            let cancelled = currentTurn.withLock { turn -> Bool in
+                turn?.cancel()
+                return turn != nil
+            }
+            if !cancelled {
+                Terminal.out("\n")
+                Foundation.exit(130)
+            }
+        }
+        defer { interrupts.cancel() }
+        Terminal.err(Terminal.dim("chatting with \(reloader.name): \(Self.commands.joined(separator: ", ")); Ctrl-C cancels a reply") + "\n")
         Terminal.out("you> ")
         for await line in LineReader.stdinLines() {
             let text = line.trimmingCharacters(in: .whitespaces)
@@ -52,14 +68,26 @@ struct ChatCommand: AsyncParsableCommand {
                 Terminal.err(Terminal.dim("(detailed events \(showEvents ? "on" : "off"))") + "\n")
             case "":
                 break
+            case _ where text.hasPrefix("/") && !text.hasPrefix("//"):
+                let name = text.split(separator: " ", maxSplits: 1)[0]
+                Terminal.error("unknown command \(name); commands: \(Self.commands.joined(separator: ", ")) "
+                               + "(start a message with // to send one that begins with /)")
             default:
+                let message = text.hasPrefix("//") ? String(text.dropFirst()) : text
                 await folder?.scan()
                 switch reloader.refresh() {
                 case .unchanged: break
                 case .reloaded: Terminal.err(Terminal.dim("(reloaded \(reloader.name))") + "\n")
                 case .failed(let message): Terminal.error(message + " (keeping the previous version)")
                 }
-                if let messages = await turn(text, history: history, reloader: reloader, folder: folder, showEvents: showEvents) {
+                let events = showEvents, past = history, runtime = reloader.runtime, name = reloader.name
+                let turn = Task { await self.turn(message, history: past, runtime: runtime, name: name, folder: folder, showEvents: events) }
+                currentTurn.withLock { $0 = turn }
+                let messages = await turn.value
+                currentTurn.withLock { $0 = nil }
+                if turn.isCancelled {
+                    Terminal.err(Terminal.dim("(reply cancelled; the conversation is as it was before it — Ctrl-C again to leave)") + "\n")
+                } else if let messages {
                     history = messages
                 }
             }
@@ -68,24 +96,27 @@ struct ChatCommand: AsyncParsableCommand {
         Terminal.out("\n")
     }
 
+    /// What can be typed instead of a message.
+    static let commands = ["/reset", "/events", "/quit"]
+
     /// One exchange; returns the conversation after it, or `nil` when the turn failed.
-    private func turn(_ text: String, history: [Message], reloader: ScriptReloader, folder: ToolFolder?,
+    private func turn(_ text: String, history: [Message], runtime: LuaRuntime?, name: String, folder: ToolFolder?,
                       showEvents: Bool) async -> [Message]? {
-        let printer = EventPrinter(style: showEvents ? .detailed : .plain)
-        guard let runtime = reloader.runtime else { return nil }
+        guard let runtime else { return nil }
         var root: Runnable
         do {
             root = try runtime.root(hostTools: folder?.registry.snapshot() ?? [:])
         } catch {
-            Terminal.error("\(reloader.name): \(errorMessage(error))")
+            Terminal.error("\(name): \(errorMessage(error))")
             return nil
         }
         if let maxSteps { root = root.withMaxSteps(maxSteps) }
+        let printer = EventPrinter(style: showEvents ? .detailed : .plain, root: root)
         do {
-            let result = try await OrbiterCore.run.execute(root, input: text, messages: history, detailed: true) { event in
+            let result = try await OrbiterCore.run.execute(root, input: text, messages: history, detailed: EventPrinter.runsDetailed) { event in
                 printer.show(event)
             }
-            printer.finish()
+            printer.finish(output: result.output)
             return result.messages
         } catch {
             printer.finish()

@@ -1,48 +1,113 @@
 import OrbiterCore
+import Synchronization
 
 /// Shows a run's events: reply text on stdout as it streams, the rest on stderr for a person, or
 /// every event as one JSON object a line on stdout (`--json`).
-struct EventPrinter: Sendable {
+///
+/// stdout carries the run's answer, the same text `submit --wait` prints. A single agent's text
+/// streams there as it comes. In a swarm or group the members' text is progress: it streams to
+/// stderr a line at a time, each line prefixed with its member's name (parallel branches never mix
+/// within a line), and the run's output goes to stdout when it completes (`finish(output:)`).
+///
+/// `--json` lines: text, tool calls and errors, then one terminal status (completed, error or
+/// cancelled), as a worker's stream has; with `--detailed` every event.
+final class EventPrinter: Sendable {
     enum Style: Sendable { case plain, detailed, json }
     let style: Style
+    /// With `.json`: every event, not only text, tool calls, errors and the terminal status.
+    let jsonDetailed: Bool
+    /// The run is a swarm or group: members' text is progress, the output comes at the end.
+    let members: Bool
 
-    /// Whether the run must produce detailed events for this style.
-    static func needsDetailed(style: Style, detailedFlag: Bool) -> Bool {
-        style == .json ? detailedFlag : true
+    init(style: Style, jsonDetailed: Bool = true, root: Runnable? = nil) {
+        self.style = style
+        self.jsonDetailed = jsonDetailed
+        if case .agent = root { members = false } else { members = root != nil }
     }
 
-    /// Tracks whether stdout ends mid-line, to finish it before other output.
-    final class State: @unchecked Sendable {
-        // Only touched from the single task that consumes the event stream.
+    /// Events are produced detailed for every style; the printer leaves out what its style does not show.
+    static let runsDetailed = true
+
+    /// What has been written so far. Parallel branches may report at once (chat's sink), hence the lock.
+    private struct State {
+        /// stdout ends mid-line.
         var midLine = false
         var lastTextAgent: String?
+        /// Per member: text of its line not yet shown (swarms).
+        var partial: [String: String] = [:]
     }
 
-    let state = State()
+    private let state = Mutex<State>(State())
 
     func show(_ event: StreamEvent) {
         switch style {
         case .json:
-            Terminal.out(event.jsonString + "\n")
+            if jsonDetailed || Self.isBasic(event) { Terminal.out(event.jsonString + "\n") }
         case .plain, .detailed:
             if case .text(let e) = event {
-                // In a swarm, each agent's text starts on a line of its own.
-                if let last = state.lastTextAgent, last != e.agentName, state.midLine { Terminal.out("\n") }
-                state.lastTextAgent = e.agentName
-                Terminal.out(e.text)
-                state.midLine = !e.text.hasSuffix("\n")
+                members ? memberText(e) : replyText(e)
                 return
             }
+            if members, case .step(let e) = event, e.status == .completed { endMemberLine(e.agentName) }
             guard let line = describe(event) else { return }
             Terminal.err(line + "\n")
         }
     }
 
-    /// Ends the reply with a newline if it had none.
-    func finish() {
-        if style != .json, state.midLine {
-            Terminal.out("\n")
-            state.midLine = false
+    /// The events `--json` shows without `--detailed`: those of a non-detailed run plus its end.
+    static func isBasic(_ event: StreamEvent) -> Bool {
+        switch event {
+        case .text, .toolCall, .error: return true
+        case .status(let s): return s.status.isTerminal
+        default: return false
+        }
+    }
+
+    private func replyText(_ e: TextEvent) {
+        state.withLock { state in
+            // Each agent's text starts on a line of its own.
+            if let last = state.lastTextAgent, last != e.agentName, state.midLine { Terminal.out("\n") }
+            state.lastTextAgent = e.agentName
+            Terminal.out(e.text)
+            state.midLine = !e.text.hasSuffix("\n")
+        }
+    }
+
+    /// A member's complete lines go to stderr with its name; the rest waits for its line to end.
+    private func memberText(_ e: TextEvent) {
+        state.withLock { state in
+            var pending = (state.partial[e.agentName] ?? "") + e.text
+            while let newline = pending.firstIndex(of: "\n") {
+                Terminal.err(prefix(e.agentName) + pending[..<newline] + "\n")
+                pending = String(pending[pending.index(after: newline)...])
+            }
+            state.partial[e.agentName] = pending
+        }
+    }
+
+    private func endMemberLine(_ agent: String) {
+        state.withLock { state in
+            guard let rest = state.partial.removeValue(forKey: agent), !rest.isEmpty else { return }
+            Terminal.err(prefix(agent) + rest + "\n")
+        }
+    }
+
+    private func prefix(_ agent: String) -> String { Terminal.cyan("[\(agent)]") + " " }
+
+    /// Ends the reply with a newline if it had none; for a swarm, shows what members left
+    /// unfinished and prints `output` (the run's result) on stdout.
+    func finish(output: String? = nil) {
+        guard style != .json else { return }
+        if members {
+            for agent in state.withLock({ $0.partial.keys.sorted() }) { endMemberLine(agent) }
+            if let output { Terminal.out(output.hasSuffix("\n") || output.isEmpty ? output : output + "\n") }
+            return
+        }
+        state.withLock { state in
+            if state.midLine {
+                Terminal.out("\n")
+                state.midLine = false
+            }
         }
     }
 
@@ -78,9 +143,11 @@ struct EventPrinter: Sendable {
     }
 
     private func breakLine() -> String {
-        if state.midLine {
-            state.midLine = false
-            Terminal.out("\n")
+        state.withLock { state in
+            if state.midLine {
+                state.midLine = false
+                Terminal.out("\n")
+            }
         }
         return ""
     }

@@ -8,8 +8,11 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Run an agent or swarm script in this process, streaming its reply.",
         discussion: """
-            The reply streams to stdout; tool calls and errors go to stderr. With --json, events are
-            printed one JSON object per line on stdout (all event types with --detailed).
+            The reply streams to stdout; tool calls and errors go to stderr. For a swarm, each member's
+            text streams to stderr with its name in front of every line, and the swarm's output (what
+            `submit --wait` prints) goes to stdout at the end. With --json, events are printed one JSON
+            object per line on stdout: text, tool calls, errors and the final status (every event type
+            with --detailed).
             Exit status: 0 completed, 1 the run failed, 2 usage or script error.
             """)
 
@@ -25,7 +28,7 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Print events as JSON lines on stdout.")
     var json = false
 
-    @Option(name: .long, help: "Override max_steps of every agent.")
+    @Option(name: .long, parsing: .unconditional, help: "Override max_steps of every agent.")
     var maxSteps: Int?
 
     @Flag(help: "Run again whenever the script or a module it requires changes (Ctrl-C to stop).")
@@ -47,7 +50,7 @@ struct RunCommand: AsyncParsableCommand {
             return
         }
         let (_, loaded) = try ScriptLoading.load(script, hostTools: folder?.registry.snapshot() ?? [:], sandboxed: sandbox)
-        guard try await runOnce(loaded, input: resolveInput(input)) else { throw Exit.failed }
+        guard try await runOnce(loaded, input: try resolveInput(input)) else { throw Exit.failed }
     }
 
     /// Runs the root once, streaming its events; returns whether it completed.
@@ -55,13 +58,12 @@ struct RunCommand: AsyncParsableCommand {
         var root = loaded
         if let maxSteps { root = root.withMaxSteps(maxSteps) }
         let style: EventPrinter.Style = json ? .json : (detailed ? .detailed : .plain)
-        let printer = EventPrinter(style: style)
-        let stream = OrbiterCore.run.stream(root, text, detailed: EventPrinter.needsDetailed(style: style, detailedFlag: detailed))
+        let printer = EventPrinter(style: style, jsonDetailed: detailed, root: root)
         do {
-            for try await event in stream {
+            let result = try await OrbiterCore.run.execute(root, input: text, detailed: EventPrinter.runsDetailed) { event in
                 printer.show(event)
             }
-            printer.finish()
+            printer.finish(output: result.output)
             return true
         } catch {
             printer.finish()

@@ -6,7 +6,7 @@ extension RunCommand {
     /// file to change and runs again, until interrupted. A script that fails to load prints
     /// `path:line: message` and is retried after the next change.
     func watchLoop(folder: ToolFolder?) async throws {
-        let text = resolveInput(input)
+        let text = try resolveInput(input)
         let reloader = ScriptReloader(path: script)
         while true {
             await folder?.scan()

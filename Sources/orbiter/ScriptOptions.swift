@@ -44,10 +44,31 @@ extension ScriptLoading {
     }
 }
 
-/// The input argument: text, or `-`/absent for stdin.
-func resolveInput(_ input: String?) -> String {
-    guard let input, input != "-" else { return Terminal.readStdin() }
+/// The input argument: text, or `-`/absent for stdin. Input that is not UTF-8 is refused (exit
+/// status 2) rather than passed on with U+FFFD in place of its bytes: the model would answer a
+/// different question.
+func resolveInput(_ input: String?) throws -> String {
+    guard let input, input != "-" else {
+        if isatty(0) == 1 {
+            Terminal.err(Terminal.dim("orbiter: reading the input from the terminal: type it, then press Ctrl-D on an empty line "
+                                      + "(or pass it as an argument)") + "\n")
+        }
+        return try Terminal.readStdin()
+    }
+    // Swift decodes arguments with repair; the raw bytes tell whether this one was UTF-8.
+    if input.contains("\u{FFFD}"), let raw = rawArgument(decodingTo: input), String(validatingCString: raw) == nil {
+        Terminal.error("orbiter: the input argument is not UTF-8 text; convert it first (e.g. iconv -f latin1 -t utf-8)")
+        throw Exit.usage
+    }
     return input
+}
+
+/// The C string of the command-line argument Swift decoded as `text`.
+private func rawArgument(decodingTo text: String) -> UnsafeMutablePointer<CChar>? {
+    for i in 0..<Int(CommandLine.argc) {
+        if let arg = CommandLine.unsafeArgv[i], String(cString: arg) == text { return arg }
+    }
+    return nil
 }
 
 extension Runnable {

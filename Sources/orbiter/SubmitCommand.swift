@@ -40,10 +40,10 @@ struct SubmitCommand: AsyncParsableCommand {
 
     @OptionGroup var output: JSONOption
 
-    @Option(help: "Seconds the task may run on the worker (counted from its start there).")
+    @Option(parsing: .unconditional, help: "Seconds the task may run on the worker (counted from its start there).")
     var timeout: Double = 300
 
-    @Option(name: .customLong("wait-timeout"), help: "With --wait: seconds to wait for the result before giving up (default: no limit).")
+    @Option(name: .customLong("wait-timeout"), parsing: .unconditional, help: "With --wait: seconds to wait for the result before giving up (default: no limit).")
     var waitTimeout: Double?
 
     @Option(name: .customLong("metadata"), help: "Metadata to attach, as key=value (repeatable).")
@@ -52,10 +52,10 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(name: .customLong("idempotency-key"), help: "Submitting the same script and input again with this key (within 24 h) returns the first task; other work with it is refused.")
     var idempotencyKey: String?
 
-    @Option(name: .customLong("max-retries"), help: "Retries after retryable failures (provider 5xx/429/network, a lost worker); default: the worker's.")
+    @Option(name: .customLong("max-retries"), parsing: .unconditional, help: "Retries after retryable failures (provider 5xx/429/network, a lost worker); default: the worker's.")
     var maxRetries: Int?
 
-    @Option(name: .customLong("max-pending"), help: ArgumentHelp(
+    @Option(name: .customLong("max-pending"), parsing: .unconditional, help: ArgumentHelp(
         "Refuse the task (exit 1, nothing stored) while the queue holds this many tasks waiting or running.",
         discussion: "Default: $ORBITER_MAX_PENDING, else no limit. Queued tasks are never trimmed away."))
     var maxPending: Int?
@@ -69,14 +69,16 @@ struct SubmitCommand: AsyncParsableCommand {
     func validate() throws {
         if let maxRetries, maxRetries < 0 { throw ValidationError("--max-retries must not be negative") }
         if let maxPending, maxPending < 0 { throw ValidationError("--max-pending must not be negative (0: no limit)") }
-        if timeout <= 0 { throw ValidationError("--timeout must be positive") }
+        if !(timeout > 0 && timeout.isFinite) { throw ValidationError("--timeout must be a positive number of seconds") }
         if let idempotencyKey, idempotencyKey.allSatisfy(\.isWhitespace) {
             throw ValidationError("--idempotency-key is empty; give a key that names the work (e.g. order-42), or leave the option out")
         }
-        for item in metadata where !item.contains("=") { throw ValidationError("--metadata expects key=value, got '\(item)'") }
+        for item in metadata where !item.contains("=") || item.hasPrefix("=") {
+            throw ValidationError("--metadata expects key=value with a non-empty key, got '\(item)'")
+        }
         if wait && stream { throw ValidationError("use --wait or --stream, not both") }
         if let waitTimeout {
-            if waitTimeout <= 0 { throw ValidationError("--wait-timeout must be positive") }
+            if !(waitTimeout > 0 && waitTimeout.isFinite) { throw ValidationError("--wait-timeout must be a positive number of seconds") }
             if !wait { throw ValidationError("--wait-timeout only applies with --wait") }
         }
     }
@@ -84,7 +86,7 @@ struct SubmitCommand: AsyncParsableCommand {
     func run() async throws {
         let (runtime, root) = try ScriptLoading.load(script)
         ScriptLoading.warnIfWorkersCannotLoad(runtime, path: script)
-        let text = resolveInput(input)
+        let text = try resolveInput(input)
         var meta: [String: String] = [:]
         for item in metadata {
             let parts = item.split(separator: "=", maxSplits: 1)
@@ -101,14 +103,17 @@ struct SubmitCommand: AsyncParsableCommand {
         if wait || stream { await Waiting.warnIfNoLiveWorker(broker) }
         if stream {
             let style: EventPrinter.Style = output.json ? .json : (detailed ? .detailed : .plain)
-            let printer = EventPrinter(style: style)
+            let printer = EventPrinter(style: style, root: root)
             var final: StatusEvent?
             do {
                 for try await event in handle.stream(outageLimit: Waiting.outageLimit) {
                     if case .status(let s) = event, s.status.isTerminal { final = s }
                     printer.show(event)
                 }
-                printer.finish()
+                // A swarm's output is printed after its members' progress, as `orbiter run` does.
+                let result = printer.members && final?.status == .completed
+                    ? try await handle.result(outageLimit: Waiting.outageLimit)["output"]?.stringValue : nil
+                printer.finish(output: result)
             } catch {
                 printer.finish()
                 throw Waiting.failure(error, taskID: handle.taskID, waitTimeout: nil)

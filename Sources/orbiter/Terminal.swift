@@ -1,4 +1,5 @@
 import Foundation
+import OrbiterCore
 
 /// Writes to stdout and stderr without buffering, so streamed text appears as it arrives even
 /// when piped (Swift 6 refuses the C `stdout` global).
@@ -50,12 +51,19 @@ enum Terminal {
 
     static func dim(_ s: String) -> String { stderrIsTTY ? "\u{1B}[2m\(s)\u{1B}[0m" : s }
     static func red(_ s: String) -> String { stderrIsTTY ? "\u{1B}[31m\(s)\u{1B}[0m" : s }
+    static func cyan(_ s: String) -> String { stderrIsTTY ? "\u{1B}[36m\(s)\u{1B}[0m" : s }
 
-    /// Reads all of stdin as UTF-8.
     /// All of stdin, without the one line break that ends it (`echo text |` sends "text\n"; the
-    /// model should see "text").
-    static func readStdin() -> String {
-        var text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+    /// model should see "text"). Refuses (exit status 2) input that is not UTF-8.
+    static func readStdin() throws -> String {
+        let data = FileHandle.standardInput.readDataToEndOfFile()
+        guard var text = String(validating: data, as: UTF8.self) else {
+            let bytes = Array(data)
+            let offset = UTF8Text.firstInvalidOffset(bytes) ?? 0
+            error(String(format: "orbiter: the input on stdin is not UTF-8 text (byte 0x%02X at offset %d); convert it first "
+                         + "(e.g. iconv -f latin1 -t utf-8)", bytes[offset], offset))
+            throw Exit.usage
+        }
         if text.hasSuffix("\n") || text.hasSuffix("\r\n") { text.removeLast() } // "\r\n" is one Character
         return text
     }

@@ -19,31 +19,8 @@ final class EdgeCLITests: XCTestCase {
         return try script("local orbiter = require \"orbiter\"\nreturn orbiter.agent { \(fields) }\n")
     }
 
-    /// Runs `bash -c command` with `$ORBITER` set to the binary; returns status and output.
-    struct ShellOutcome {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    func shell(_ command: String, environment: [String: String] = [:]) async throws -> ShellOutcome {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", command]
-        process.currentDirectoryURL = OrbiterBinary.repositoryRoot
-        var env = ProcessInfo.processInfo.environment
-        env["ORBITER"] = OrbiterBinary.path
-        for (k, v) in environment { env[k] = v }
-        process.environment = env
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile(), stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return ShellOutcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                     stderr: String(decoding: stderr, as: UTF8.self))
+    func shell(_ command: String, environment: [String: String] = [:]) async throws -> OrbiterBinary.Outcome {
+        try await OrbiterBinary.shell(command, environment: environment)
     }
 
     // MARK: A closed stdout

@@ -38,7 +38,7 @@ final class RunCommandTests: XCTestCase {
             let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
             return obj["type"] as! String
         }
-        XCTAssertEqual(basicTypes, ["tool_call", "text", "text", "text"])
+        XCTAssertEqual(basicTypes, ["tool_call", "text", "text", "text", "status"])
         let detailed = try await OrbiterBinary.run(["run", "--json", "--detailed", "examples/calculator.lua", "2 + 3"])
         let types = try detailed.stdout.split(separator: "\n").map { line -> String in
             let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]

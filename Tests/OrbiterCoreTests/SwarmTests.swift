@@ -96,4 +96,22 @@ final class SwarmTests: XCTestCase {
         XCTAssertLessThan(ContinuousClock.now - start, .milliseconds(390))
         XCTAssertEqual(r2.output, "d1\n\ne1")
     }
+
+    func testFlowsParseNestedParenthesesAndPointAtTheMistake() throws {
+        let members = ["a", "b", "c", "d"]
+        XCTAssertEqual(try SwarmFlow(parsing: "((a | b) >> c)", members: members).stages, [["a", "b"], ["c"]])
+        XCTAssertEqual(try SwarmFlow(parsing: "a | b >> c", members: members).stages, [["a", "b"], ["c"]])
+        XCTAssertEqual(try SwarmFlow(parsing: "(a >> (b)) >> (c | (d))", members: members).stages, [["a"], ["b"], ["c", "d"]])
+        XCTAssertEqual(try SwarmFlow(parsing: " a>>b ", members: members).stages, [["a"], ["b"]])
+        func message(_ flow: String) -> String {
+            do { _ = try SwarmFlow(parsing: flow, members: members); return "" } catch { return "\(error)" }
+        }
+        XCTAssertTrue(message("(a >> b) | c").contains("must be one agent, not a sequence"), message("(a >> b) | c"))
+        XCTAssertTrue(message("(a | b").contains("'(' at column 1 is not closed"), message("(a | b"))
+        XCTAssertTrue(message("a >> ").contains("expected an agent name or '(', found the end (column 6)"), message("a >> "))
+        XCTAssertTrue(message("a ) b").contains("unexpected ')' (column 3)"), message("a ) b"))
+        XCTAssertTrue(message("a >> x").contains("unknown agent 'x'; members are: a, b, c, d"), message("a >> x"))
+        XCTAssertTrue(message("a >> (b | a)").contains("agent 'a' appears twice"), message("a >> (b | a)"))
+        XCTAssertTrue(message("").contains("it is empty"), message(""))
+    }
 }

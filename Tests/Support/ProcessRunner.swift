@@ -30,6 +30,28 @@ public enum OrbiterBinary {
         return try await process.finish(timeout: timeout)
     }
 
+    /// Runs `bash -c command` in the repository root with `$ORBITER` set to the binary (for pipes,
+    /// raw bytes and terminals: `script -qec "$ORBITER run …" /dev/null`).
+    public static func shell(_ command: String, environment: [String: String] = [:]) async throws -> Outcome {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", command]
+        process.currentDirectoryURL = repositoryRoot
+        var env = ProcessInfo.processInfo.environment
+        env["ORBITER"] = path
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile(), stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                       stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
     /// Starts `orbiter args...` in the background; call `finish` or `terminate` on the result.
     public static func start(_ args: [String], environment: [String: String] = [:], stdin: String? = nil) throws -> Running {
         let (running, input) = try launch(args, environment: environment)

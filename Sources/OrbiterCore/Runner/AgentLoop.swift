@@ -162,7 +162,7 @@ struct AgentLoop: Sendable {
                 + (available.keys.sorted().joined(separator: ", ").nilIfEmpty ?? "(none)")
         }
         let elapsed = ContinuousClock.now - clock
-        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let ms = elapsed.inMilliseconds
         await context.emit(.toolResult(ToolResultEvent(
             toolName: call.name, toolCallID: call.id, arguments: parsed ?? .string(call.arguments), result: output,
             error: failure, success: failure == nil, durationMs: ms, agentName: agent.name)))

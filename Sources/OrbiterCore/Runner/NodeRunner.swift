@@ -2,31 +2,64 @@
 struct NodeRunner: Sendable {
     let context: RunContext
 
-    /// The output and transcript of one node run on `input` after `history`.
-    func run(_ node: Runnable, input: String, history: [Message]) async throws -> (output: String, messages: [Message]) {
+    /// The output and transcript of one node run on `input` after `history`. `path` names the
+    /// node in checkpoints (`Checkpoint`).
+    func run(_ node: Runnable, input: String, history: [Message], path: String) async throws -> (output: String, messages: [Message]) {
         switch node {
         case .agent(let agent):
-            switch try await AgentLoop(agent: agent, context: context).run(messages: history + [.user(input)]) {
+            let (loop, start) = agentLoop(agent, path: path, start: history + [.user(input)])
+            switch try await loop.run(messages: start) {
             case .finished(let output, let messages): return (output, messages)
             case .handoff(_, let messages): return (outputOf(messages), messages)
             }
         case .group(let group):
+            let members = group.agents.enumerated().map { (memberPath(path, $0.offset), $0.element) }
             switch group.kind {
-            case .parallel: return try await runParallel(group.agents, input: input, history: history)
-            case .serial: return try await runChain(group.agents.map { [$0] }, input: input, history: history)
+            case .parallel: return try await runParallel(members, input: input, history: history)
+            case .serial: return try await runChain(members.map { [$0] }, input: input, history: history)
             }
         case .swarm(let swarm):
             switch swarm.mode {
             case .workflow:
-                let byName = Dictionary(uniqueKeysWithValues: swarm.agents.map { ($0.name, $0) })
+                let byName = Dictionary(uniqueKeysWithValues: swarm.agents.enumerated().map {
+                    ($0.element.name, (memberPath(path, $0.offset), $0.element))
+                })
                 let stages = try swarm.workflowStages().map { $0.map { byName[$0]! } }
                 return try await runChain(stages, input: input, history: history)
             case .handoff:
-                return try await runHandoff(swarm, input: input, history: history)
+                return try await runHandoff(swarm, input: input, history: history, path: path)
             case .team:
-                return try await runTeam(swarm, input: input, history: history)
+                return try await runTeam(swarm, input: input, history: history, path: path)
             }
         }
+    }
+
+    /// A member's run: its recorded output when a resumed checkpoint says it finished, else a
+    /// run whose end is recorded.
+    private func runMember(_ member: Runnable, path: String, input: String) async throws -> String {
+        if case .finished(let output)? = context.checkpoints?.progress(at: path) { return output }
+        await announce(member)
+        let output = try await run(member, input: input, history: [], path: path).output
+        await context.checkpoints?.finished(path, output: output)
+        return output
+    }
+
+    /// An agent's step loop at `path`, resuming from its recorded transcript when there is one and
+    /// recording each completed step.
+    private func agentLoop(_ agent: Agent, path: String, start: [Message], extraTools: [Tool] = [],
+                           handoffTargets: [String] = []) -> (loop: AgentLoop, start: [Message]) {
+        var loop = AgentLoop(agent: agent, extraTools: extraTools, handoffTargets: handoffTargets, context: context)
+        var messages = start
+        if case .running(let progress)? = context.checkpoints?.progress(at: path), progress.agent == nil {
+            messages = progress.messages
+            loop.stepsDone = progress.steps
+        }
+        if let checkpoints = context.checkpoints {
+            loop.onStepCompleted = { transcript, steps in
+                await checkpoints.record(AgentProgress(messages: transcript, steps: steps), at: path)
+            }
+        }
+        return (loop, messages)
     }
 
     private func outputOf(_ messages: [Message]) -> String {
@@ -39,13 +72,12 @@ struct NodeRunner: Sendable {
 
     /// Stages in order, each stage's output the next one's input. The transcript is the history,
     /// the user's input, and the final output: a conversation that can be continued.
-    private func runChain(_ stages: [[Runnable]], input: String, history: [Message]) async throws -> (output: String, messages: [Message]) {
+    private func runChain(_ stages: [[(path: String, node: Runnable)]], input: String,
+                          history: [Message]) async throws -> (output: String, messages: [Message]) {
         var current = input
         for stage in stages {
             if stage.count == 1 {
-                await announce(stage[0])
-                current = try await run(stage[0], input: current, history: [])
-                    .output
+                current = try await runMember(stage[0].node, path: stage[0].path, input: current)
             } else {
                 current = try await runParallel(stage, input: current, history: []).output
             }
@@ -54,12 +86,12 @@ struct NodeRunner: Sendable {
     }
 
     /// All members at once on the same input; outputs joined in member order, separated by a blank line.
-    private func runParallel(_ members: [Runnable], input: String, history: [Message]) async throws -> (output: String, messages: [Message]) {
+    private func runParallel(_ members: [(path: String, node: Runnable)], input: String,
+                             history: [Message]) async throws -> (output: String, messages: [Message]) {
         let outputs = try await withThrowingTaskGroup(of: (Int, String).self) { group in
             for (index, member) in members.enumerated() {
                 group.addTask {
-                    await announce(member)
-                    return (index, try await run(member, input: input, history: []).output)
+                    (index, try await runMember(member.node, path: member.path, input: input))
                 }
             }
             var outputs = Array(repeating: "", count: members.count)
@@ -71,19 +103,34 @@ struct NodeRunner: Sendable {
     }
 
     /// The first member answers; a `transfer_to_<name>` call (or a reply that is exactly a target's
-    /// name) passes the whole conversation on, up to `max_handoffs` times.
-    private func runHandoff(_ swarm: Swarm, input: String, history: [Message]) async throws -> (output: String, messages: [Message]) {
+    /// name) passes the whole conversation on, up to `max_handoffs` times. The checkpoint at the
+    /// swarm's path names the agent holding the conversation.
+    private func runHandoff(_ swarm: Swarm, input: String, history: [Message],
+                            path: String) async throws -> (output: String, messages: [Message]) {
         let byName = Dictionary(uniqueKeysWithValues: swarm.agents.map { ($0.name, $0) })
         var current = swarm.agents[0]
         var messages = history + [.user(input)]
         var handoffs = 0
+        var stepsDone = 0
+        if case .running(let progress)? = context.checkpoints?.progress(at: path), let agent = progress.agent,
+           let member = byName[agent] {
+            (current, messages, handoffs, stepsDone) = (member, progress.messages, progress.handoffs, progress.steps)
+        }
         while true {
             await announce(current)
             guard case .agent(let agent) = current else {
-                let result = try await run(current, input: lastUserText(messages) ?? input, history: [])
+                let result = try await run(current, input: lastUserText(messages) ?? input, history: [],
+                                           path: memberPath(path, swarm.agents.firstIndex { $0.name == current.name } ?? 0))
                 return (result.output, messages + [.assistant(result.output)])
             }
-            let loop = AgentLoop(agent: agent, handoffTargets: agent.handoffs.filter { byName[$0] != nil }, context: context)
+            var loop = AgentLoop(agent: agent, handoffTargets: agent.handoffs.filter { byName[$0] != nil }, context: context)
+            loop.stepsDone = stepsDone
+            if let checkpoints = context.checkpoints {
+                let hops = handoffs
+                loop.onStepCompleted = { transcript, steps in
+                    await checkpoints.record(AgentProgress(messages: transcript, steps: steps, agent: agent.name, handoffs: hops), at: path)
+                }
+            }
             switch try await loop.run(messages: messages) {
             case .finished(let output, let transcript):
                 return (output, transcript)
@@ -96,6 +143,8 @@ struct NodeRunner: Sendable {
                 }
                 messages = transcript
                 current = byName[target]!
+                stepsDone = 0
+                await context.checkpoints?.record(AgentProgress(messages: messages, steps: 0, agent: target, handoffs: handoffs), at: path)
             }
         }
     }
@@ -105,24 +154,28 @@ struct NodeRunner: Sendable {
     }
 
     /// The first member leads with a `delegate_to_<member>` tool per other member; a delegated
-    /// run's output is that tool's result. Tools are added to a copy, per run.
-    private func runTeam(_ swarm: Swarm, input: String, history: [Message]) async throws -> (output: String, messages: [Message]) {
+    /// run's output is that tool's result. Tools are added to a copy, per run. The leader's steps
+    /// are checkpointed (delegations inside a step that did not complete run again).
+    private func runTeam(_ swarm: Swarm, input: String, history: [Message],
+                         path: String) async throws -> (output: String, messages: [Message]) {
         guard case .agent(let leader) = swarm.agents[0] else {
             throw OrbiterError.invalidConfiguration("swarm '\(swarm.name)': the first member of a team must be an agent (the leader)")
         }
         let runner = self
-        let delegates = swarm.agents.dropFirst().map { member in
+        let delegates = swarm.agents.enumerated().dropFirst().map { index, member in
             Tool(name: "delegate_to_\(member.name)", description: "Give a task to the team member '\(member.name)' and get its answer.",
                  parameters: ["type": "object", "properties": ["task": ["type": "string", "description": "What the member should do"]],
                               "required": ["task"]]) { args in
                 await runner.announce(member)
-                let result = try await runner.run(member, input: args["task"]?.stringValue ?? "", history: [])
+                // Each delegation starts afresh: the same member may be asked several times.
+                let result = try await NodeRunner(context: runner.context.withoutCheckpoints)
+                    .run(member, input: args["task"]?.stringValue ?? "", history: [], path: memberPath(path, index))
                 return .string(result.output)
             }
         }
         await announce(swarm.agents[0])
-        let loop = AgentLoop(agent: leader, extraTools: delegates, context: context)
-        switch try await loop.run(messages: history + [.user(input)]) {
+        let (loop, start) = agentLoop(leader, path: memberPath(path, 0), start: history + [.user(input)], extraTools: delegates)
+        switch try await loop.run(messages: start) {
         case .finished(let output, let transcript): return (output, transcript)
         case .handoff(_, let transcript): return (outputOf(transcript), transcript)
         }

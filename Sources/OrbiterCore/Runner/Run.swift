@@ -40,38 +40,21 @@ public struct Run: Sendable {
     /// With `detailed`, `status starting` comes first and one terminal status last. Errors are
     /// reported as an `error` event before the terminal status, then rethrown.
     ///
-    /// For a single agent, `checkpoint` is called after each completed step with the state to
-    /// resume from, and `resume` continues from such a state instead of starting over (tools of
-    /// checkpointed steps are not run again). Swarms always start from the beginning.
+    /// `checkpoint` is called with the run's progress after each completed step and each finished
+    /// swarm member (see `Checkpoint`); `resume` continues from such a state instead of starting
+    /// over: finished members are skipped, and tools of recorded steps are not run again.
     public func execute(_ node: Runnable, input: String, messages: [Message] = [], detailed: Bool,
                         resume: Checkpoint? = nil, checkpoint: (@Sendable (Checkpoint) async -> Void)? = nil,
                         sink: @escaping @Sendable (StreamEvent) async -> Void) async throws -> RunResult {
-        let context = RunContext(detailed: detailed, sink: sink, ledger: .init(), providers: providers)
+        let ledger = RunContext.Ledger()
+        if let resume { ledger.add(usage: resume.usage, steps: resume.steps) }
+        let checkpoints = (checkpoint != nil || resume != nil)
+            ? Checkpointer(resume: resume, ledger: ledger, save: checkpoint ?? { _ in }) : nil
+        let context = RunContext(detailed: detailed, sink: sink, ledger: ledger, providers: providers, checkpoints: checkpoints)
         let name = node.name
         if resume == nil { await context.emit(.status(StatusEvent(status: .starting, agentName: name, message: ""))) }
         do {
-            let result: (output: String, messages: [Message])
-            if case .agent(let agent) = node, resume != nil || checkpoint != nil {
-                var loop = AgentLoop(agent: agent, context: context)
-                var start = messages + [.user(input)]
-                if let resume {
-                    start = resume.messages
-                    loop.stepsDone = resume.steps
-                    context.ledger.add(usage: resume.usage, steps: resume.steps)
-                }
-                if let checkpoint {
-                    let ledger = context.ledger
-                    loop.onStepCompleted = { transcript, steps in
-                        await checkpoint(Checkpoint(messages: transcript, usage: ledger.usage, steps: steps))
-                    }
-                }
-                switch try await loop.run(messages: start) {
-                case .finished(let output, let transcript): result = (output, transcript)
-                case .handoff(_, let transcript): result = (transcript.last(where: { $0.role == .assistant })?.content ?? "", transcript)
-                }
-            } else {
-                result = try await NodeRunner(context: context).run(node, input: input, history: messages)
-            }
+            let result = try await NodeRunner(context: context).run(node, input: input, history: messages, path: "")
             try Task.checkCancellation()
             await context.emit(.status(StatusEvent(status: .completed, agentName: name, message: "")))
             return RunResult(output: result.output, messages: result.messages, usage: context.ledger.usage, steps: context.ledger.steps)
@@ -88,33 +71,6 @@ public struct Run: Sendable {
                                                    message: errorMessage(underlying))))
             throw underlying
         }
-    }
-}
-
-/// Where a single agent's run stands after a completed step: enough to continue it elsewhere.
-public struct Checkpoint: Sendable, Equatable {
-    /// The transcript so far (history, input, and every completed step).
-    public var messages: [Message]
-    /// Usage summed over the completed steps.
-    public var usage: Usage
-    /// Steps completed.
-    public var steps: Int
-
-    public init(messages: [Message], usage: Usage, steps: Int) {
-        self.messages = messages
-        self.usage = usage
-        self.steps = steps
-    }
-
-    public var json: JSONValue {
-        ["messages": .array(messages.map(\.json)), "usage": usage.json, "steps": .int(steps)]
-    }
-
-    public init(json: JSONValue) throws {
-        guard let list = json["messages"]?.arrayValue, let steps = json["steps"]?.intValue else {
-            throw OrbiterError.invalidConfiguration("checkpoint must have 'messages' and 'steps'")
-        }
-        self.init(messages: try list.map(Message.init(json:)), usage: Usage(json: json["usage"]), steps: steps)
     }
 }
 

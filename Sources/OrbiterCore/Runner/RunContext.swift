@@ -7,11 +7,20 @@ struct RunContext: Sendable {
     let sink: @Sendable (StreamEvent) async -> Void
     let ledger: Ledger
     let providers: ProviderRegistry
+    /// Records progress for resuming; `nil` when the run neither checkpoints nor resumes.
+    var checkpoints: Checkpointer? = nil
 
     /// Sends an event, dropping the detailed-only kinds when `detailed` is off.
     func emit(_ event: StreamEvent) async {
         if !detailed && !event.isBasic { return }
         await sink(event)
+    }
+
+    /// The same run without checkpoints, for work that is redone rather than resumed.
+    var withoutCheckpoints: RunContext {
+        var copy = self
+        copy.checkpoints = nil
+        return copy
     }
 
     /// Usage and step totals of the whole run.

@@ -3,18 +3,33 @@ import Synchronization
 
 /// The script bundles loaded in this process, by SHA-256, so `distributed(agent, ...)` can ship
 /// the bundle an agent's Lua tools and models came from without the caller passing it.
+///
+/// Entries are weak: a bundle is found while a runtime that loaded it is alive (an agent's tools
+/// keep theirs alive), so the table holds what is in use, never more, and never forgets it.
 public enum LoadedBundles {
-    private static let bundles = Mutex<[String: ScriptBundle]>([:])
+    private final class Entry: Sendable {
+        weak let runtime: LuaRuntime?
+        init(_ runtime: LuaRuntime) { self.runtime = runtime }
+    }
 
-    static func register(_ bundle: ScriptBundle) {
-        bundles.withLock { all in
-            if all.count > 256 { all.removeAll() } // a bound; callers can always pass the bundle explicitly
-            all[bundle.sha256] = bundle
+    private static let entries = Mutex<[String: [Entry]]>([:])
+
+    static func register(_ runtime: LuaRuntime) {
+        entries.withLock { all in
+            var live = (all[runtime.bundle.sha256] ?? []).filter { $0.runtime != nil }
+            live.append(Entry(runtime))
+            all[runtime.bundle.sha256] = live
+            // Forget bundles whose runtimes are all gone, now and then rather than on every load.
+            if all.count > 64 && all.count.isMultiple(of: 16) {
+                all = all.filter { $0.value.contains { $0.runtime != nil } }
+            }
         }
     }
 
-    /// The bundle with this hash, if a script with it was loaded here.
-    public static func bundle(sha256: String) -> ScriptBundle? { bundles.withLock { $0[sha256] } }
+    /// The bundle with this hash, if a runtime that loaded it is still alive here.
+    public static func bundle(sha256: String) -> ScriptBundle? {
+        entries.withLock { $0[sha256]?.lazy.compactMap(\.runtime).first?.bundle }
+    }
 
     /// The one bundle a node's Lua tools and models come from; `nil` when it uses none.
     /// Mixing scripts in one node is an error: a task carries one bundle.

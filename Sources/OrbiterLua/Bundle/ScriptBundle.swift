@@ -107,18 +107,12 @@ final class ModuleSource: @unchecked Sendable {
         entry = url.lastPathComponent
         let dir = (path as NSString).deletingLastPathComponent
         displayPrefix = dir.isEmpty ? "" : dir + "/"
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw LuaError(message: "\(path): no such file")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else { throw LuaError(message: "\(path): cannot be read") }
-        guard let text = String(validating: Array(data), as: UTF8.self) else {
-            throw LuaError(message: "\(path): not a UTF-8 text file (binary chunks are not accepted)")
-        }
+        let text = try LuaSourceText.read(path: path)
         modules = [entry: text]
         var queue = ScriptBundle.requiredNames(in: text)
         var seen = Set<String>()
         while let name = queue.popLast() {
-            guard seen.insert(name).inserted, let (relative, source) = readFromDisk(name) else { continue }
+            guard seen.insert(name).inserted, let (relative, source) = try readFromDisk(name) else { continue }
             modules[relative] = source
             queue += ScriptBundle.requiredNames(in: source)
         }
@@ -128,25 +122,34 @@ final class ModuleSource: @unchecked Sendable {
 
     func chunkName(_ relative: String) -> String { displayPrefix + relative }
 
-    private func readFromDisk(_ name: String) -> (String, String)? {
+    /// A module's file from the script's folder: `nil` when there is none, an error when it exists
+    /// but is not Lua source.
+    private func readFromDisk(_ name: String) throws -> (String, String)? {
         guard let directory, name != "orbiter" else { return nil }
         for relative in ScriptBundle.candidatePaths(forModule: name) {
             let file = directory.appendingPathComponent(relative).path
-            if let data = FileManager.default.contents(atPath: file), let text = String(validating: Array(data), as: UTF8.self) {
-                return (relative, text)
-            }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            return (relative, try LuaSourceText.read(path: file, shownAs: chunkName(relative)))
         }
         return nil
     }
 
     /// The source and chunk name of module `name`, or a message saying where it was looked for.
     func find(_ name: String) -> Result<(source: String, chunkName: String), LuaError> {
-        for relative in ScriptBundle.candidatePaths(forModule: name) {
-            if let source = modules[relative] { return .success((source, chunkName(relative))) }
-        }
-        if let (relative, source) = readFromDisk(name) {
-            modules[relative] = source
-            return .success((source, chunkName(relative)))
+        do {
+            var found = ScriptBundle.candidatePaths(forModule: name).lazy.compactMap { relative in
+                self.modules[relative].map { (relative, $0) }
+            }.first
+            if found == nil, let fromDisk = try readFromDisk(name) {
+                modules[fromDisk.0] = fromDisk.1
+                found = fromDisk
+            }
+            if let (relative, source) = found {
+                return .success((try LuaSourceText.prepared(source, chunkName: chunkName(relative)), chunkName(relative)))
+            }
+        } catch {
+            return .failure(error as? LuaError ?? LuaError(message: "\(error)"))
         }
         let tried = ScriptBundle.candidatePaths(forModule: name).map { chunkName($0) }.joined(separator: ", ")
         return .failure(LuaError(message: "module '\(name)' not found (looked for \(tried)\(directory == nil ? " in the script bundle" : ""))"))

@@ -30,20 +30,35 @@ local function text_load(chunk, chunkname, mode, env)
   return raw_load(chunk, chunkname, "t", env)
 end
 
-local searchers = {
-  function(name)
-    local loader = preload[name]
-    if loader then return loader, ":preload:" end
-    return sformat("\n\tno field package.preload['%s']", name)
-  end,
-  function(name)
-    local source, where = host.find_module(name)
-    if not source then return "\n\t" .. where end
-    local chunk, err = raw_load(source, "@" .. where, "t")
-    if not chunk then error(err, 0) end
-    return chunk, where
-  end,
-}
+-- `require` for both modes: preload, then the host (script folder or bundle). A module that is not
+-- found is reported with where it was looked for; package.path is never used.
+local function make_require(loaded, pkg)
+  return function(name)
+    if type(name) ~= "string" then error("require: module name must be a string", 2) end
+    local module = loaded[name]
+    if module ~= nil then return module end
+    local loader, where = preload[name], ":preload:"
+    if not loader then
+      local source
+      source, where = host.find_module(name)
+      if not source then
+        if pkg.path ~= "" then
+          where = where .. "; package.path is not used: modules are found by name from the script's folder "
+            .. "(require 'lib.util' reads lib/util.lua)"
+        end
+        error(where, 2)
+      end
+      local err
+      loader, err = raw_load(source, "@" .. where, "t")
+      if not loader then error(err, 0) end
+    end
+    local result = loader(name, where)
+    if result == nil then result = rawget(loaded, name) end
+    if result == nil then result = true end
+    loaded[name] = result
+    return result, where
+  end
+end
 
 -- Protect the metatables scripts can reach: a script must not add a finalizer to them or swap
 -- the string methods of code that runs later.
@@ -55,7 +70,8 @@ if not sandboxed then
   package.loaded.orbiter = orbiter
   _G.orbiter = orbiter
   package.path, package.cpath = "", ""
-  package.searchers = searchers
+  package.searchers = {}
+  require = make_require(package.loaded, package)
   load = text_load
   loadfile, dofile = nil, nil
   package.loadlib = nil
@@ -107,24 +123,7 @@ function env.load(chunk, chunkname, mode, e)
   return text_load(chunk, chunkname, mode, e == nil and env or e)
 end
 
-function env.require(name)
-  if type(name) ~= "string" then error("require: module name must be a string", 2) end
-  local module = loaded[name]
-  if module ~= nil then return module end
-  local messages = {}
-  for _, search in ipairs(searchers) do
-    local loader, where = search(name)
-    if type(loader) == "function" then
-      local result = loader(name, where)
-      if result == nil then result = rawget(loaded, name) end
-      if result == nil then result = true end
-      loaded[name] = result
-      return result, where
-    end
-    messages[#messages + 1] = loader
-  end
-  error(sformat("module '%s' not found:%s", name, table.concat(messages)), 2)
-end
+env.require = make_require(loaded, env.package)
 
 function env.collectgarbage(opt)
   if opt == "count" then return collectgarbage("count") end

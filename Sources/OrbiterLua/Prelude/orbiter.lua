@@ -84,11 +84,12 @@ function json.object(t) return setmetatable(t or {}, object_mt) end
 local co_yield, co_resume, co_status, co_create, co_isyieldable =
   coroutine.yield, coroutine.resume, coroutine.status, coroutine.create, coroutine.isyieldable
 
-local function host_call(op, ...)
+-- Raises, at the caller of orbiter.<op>, when the code is not inside a tool or model call (top
+-- level of a script, describe): there is nothing to yield to. Called (not tail-called) by `op`.
+local function require_host(op)
   if not co_isyieldable() then
     error(sformat("orbiter.%s can only be used inside a tool's run or a model's respond function", op), 3)
   end
-  return co_yield(HOST, op, ...)
 end
 
 --- Pauses the current tool or model for `seconds` without blocking anything else.
@@ -97,7 +98,8 @@ function orbiter.sleep(seconds)
   if type(seconds) ~= "number" or seconds ~= seconds or seconds < 0 or seconds > 86400 then
     error("orbiter.sleep: expects a number of seconds from 0 to 86400, got " .. tostring(seconds), 2)
   end
-  return host_call("sleep", seconds)
+  require_host("sleep")
+  return co_yield(HOST, "sleep", seconds)
 end
 
 -- A user coroutine that calls orbiter.sleep must not swallow our marker: pass it up to Swift and

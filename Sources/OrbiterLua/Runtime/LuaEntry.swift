@@ -56,7 +56,7 @@ struct LuaEntry {
         budget.pointee.cancel = cancel?.pointer
         budget.pointee.interrupted = 0
         budget.pointee.preemptible = preemptible
-        budget.pointee.slice_end_ns = slice.map { now + Self.nanoseconds($0) } ?? 0
+        budget.pointee.slice_end_ns = slice.map { now + $0.inNanoseconds } ?? 0
         budget.pointee.preempted = 0
         budget.pointee.account = account?.pointer
         budget.pointee.task_limit = taskMemoryLimit.map { max(1, $0) } ?? 0
@@ -77,11 +77,7 @@ struct LuaEntry {
     /// Why the budget stopped the last entry, if it did.
     static func interruption(_ budget: UnsafeMutablePointer<OrbiterLuaBudget>) -> Int32 { budget.pointee.interrupted }
 
-    private static func nanoseconds(_ d: Duration) -> Int64 {
-        d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
-    }
-
     private static func monotonicNanoseconds(until deadline: ContinuousClock.Instant, now: Int64) -> Int64 {
-        now + max(nanoseconds(deadline - ContinuousClock.now), 1)
+        now + max((deadline - ContinuousClock.now).inNanoseconds, 1)
     }
 }

@@ -170,8 +170,7 @@ extension LuaRuntime {
             var seconds = args.first??.doubleValue ?? 0
             if let deadline {
                 let left = deadline - ContinuousClock.now
-                let leftSeconds = Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
-                if seconds > leftSeconds {
+                if seconds > left.inSeconds {
                     try await Task.sleep(for: left)
                     throw LuaError(message: "\(what): time limit exceeded (\(options.callTimeLimit!)) while sleeping")
                 }

@@ -36,6 +36,8 @@ public actor LuaRuntime {
         public var sandboxed: Bool
         /// Where `orbiter.log` lines go.
         public var log: @Sendable (String) -> Void
+        /// The model providers `"provider:model"` names are checked against when the script is loaded.
+        public var providers: ProviderRegistry = .shared
 
         public init(memoryLimit: Int? = nil, taskMemoryLimit: Int? = nil, callTimeLimit: Duration? = .seconds(300),
                     instructionLimit: Int? = nil, preemptionSlice: Duration? = .milliseconds(10), sandboxed: Bool = false,
@@ -103,7 +105,7 @@ public actor LuaRuntime {
 
     private init(modules: ModuleSource, options: Options, expectsRoot: Bool = true,
                  executor: LuaExecutor = LuaExecutor.shared.executor()) throws {
-        let context = HostContext(modules: modules, log: options.log, providerNames: { ProviderRegistry.shared.names })
+        let context = HostContext(modules: modules, log: options.log, providerNames: { [providers = options.providers] in providers.names })
         let state = try LuaState(memoryLimit: options.memoryLimit, accounting: options.taskMemoryLimit != nil)
         let internalRef = try Self.installPrelude(state, context: context, sandboxed: options.sandboxed)
         let description = try Self.evaluate(state, context: context, internalRef: internalRef, options: options,
@@ -122,7 +124,7 @@ public actor LuaRuntime {
             return
         }
         self.librarySpecs = [:]
-        LoadedBundles.register(bundle)
+        LoadedBundles.register(self)
         do {
             // Tools named with orbiter.use_tool are bound later, by whichever host runs the root.
             _ = try root()
@@ -140,7 +142,7 @@ public actor LuaRuntime {
         let s = state.stack
         let entry = context.modules.entry
         let chunk = context.modules.chunkName(entry)
-        try s.load(context.modules.modules[entry] ?? "", chunkName: chunk)
+        try s.load(try LuaSourceText.prepared(context.modules.modules[entry] ?? "", chunkName: chunk), chunkName: chunk)
         // Definition errors name the user's line: the hook records it while the script runs.
         state.budget.pointee.track_lines = 1
         try withTopLevelLimits(state, options: options, what: chunk) { try s.pcall(0, 1) }

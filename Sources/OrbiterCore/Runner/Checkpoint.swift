@@ -1,0 +1,167 @@
+import Synchronization
+
+/// Where a run stands: enough to continue it elsewhere after its worker died.
+///
+/// Every node of the run has a path: `""` is the root, `"1"` its second member, `"1/0"` that
+/// member's first member. An agent part-way through records its transcript after each completed
+/// step; a member that finished records its output, so a resumed swarm skips it. Tools of
+/// recorded steps are not run again. (A team's delegations are tool calls of its leader: they are
+/// covered by the leader's steps.)
+public struct Checkpoint: Sendable, Equatable {
+    /// What each node has done, by path.
+    public var nodes: [String: NodeProgress]
+    /// Usage summed over every completed step of the run.
+    public var usage: Usage
+    /// Steps completed in the whole run.
+    public var steps: Int
+
+    public init(nodes: [String: NodeProgress] = [:], usage: Usage = .zero, steps: Int = 0) {
+        self.nodes = nodes
+        self.usage = usage
+        self.steps = steps
+    }
+
+    /// A single agent's checkpoint: its transcript after `steps` steps.
+    public init(messages: [Message], usage: Usage, steps: Int) {
+        self.init(nodes: ["": .running(AgentProgress(messages: messages, steps: steps))], usage: usage, steps: steps)
+    }
+
+    /// The root agent's transcript, when the root is an agent part-way through.
+    public var messages: [Message] {
+        if case .running(let progress)? = nodes[""] { return progress.messages }
+        return []
+    }
+
+    /// `{"version": 2, "nodes": {path: {"output"} | {"messages", "steps", "agent"?, "handoffs"?}}, "usage", "steps"}`.
+    public var json: JSONValue {
+        ["version": 2, "nodes": .object(nodes.mapValues(\.json)), "usage": usage.json, "steps": .int(steps)]
+    }
+
+    /// Reads version 2, or version 1 (`{"messages", "usage", "steps"}`, a single agent's).
+    public init(json: JSONValue) throws {
+        guard let steps = json["steps"]?.intValue else {
+            throw OrbiterError.invalidConfiguration("checkpoint must have 'steps'")
+        }
+        if let list = json["messages"]?.arrayValue {
+            self.init(messages: try list.map(Message.init(json:)), usage: Usage(json: json["usage"]), steps: steps)
+            return
+        }
+        guard let nodes = json["nodes"]?.objectValue else {
+            throw OrbiterError.invalidConfiguration("checkpoint must have 'nodes' (or a version 1 'messages')")
+        }
+        self.init(nodes: try nodes.mapValues(NodeProgress.init(json:)), usage: Usage(json: json["usage"]), steps: steps)
+    }
+}
+
+/// One node's part of a checkpoint.
+public enum NodeProgress: Sendable, Equatable {
+    /// The node finished with this output; a resumed run does not run it again.
+    case finished(output: String)
+    /// An agent (or a handoff swarm's current agent) part-way through.
+    case running(AgentProgress)
+
+    var json: JSONValue {
+        switch self {
+        case .finished(let output): return ["output": .string(output)]
+        case .running(let p):
+            var object: [String: JSONValue] = ["messages": .array(p.messages.map(\.json)), "steps": .int(p.steps)]
+            if let agent = p.agent { object["agent"] = .string(agent) }
+            if p.handoffs > 0 { object["handoffs"] = .int(p.handoffs) }
+            return .object(object)
+        }
+    }
+
+    init(json: JSONValue) throws {
+        if let output = json["output"]?.stringValue {
+            self = .finished(output: output)
+            return
+        }
+        guard let list = json["messages"]?.arrayValue, let steps = json["steps"]?.intValue else {
+            throw OrbiterError.invalidConfiguration("checkpoint node must have 'output', or 'messages' and 'steps'")
+        }
+        self = .running(AgentProgress(messages: try list.map(Message.init(json:)), steps: steps,
+                                      agent: json["agent"]?.stringValue, handoffs: json["handoffs"]?.intValue ?? 0))
+    }
+}
+
+/// An agent's transcript after its completed steps.
+public struct AgentProgress: Sendable, Equatable {
+    /// The conversation so far (history, input, and every completed step).
+    public var messages: [Message]
+    /// Steps this agent completed.
+    public var steps: Int
+    /// In a handoff swarm: the agent holding the conversation, and how many handoffs led there.
+    public var agent: String?
+    public var handoffs: Int
+
+    public init(messages: [Message], steps: Int, agent: String? = nil, handoffs: Int = 0) {
+        self.messages = messages
+        self.steps = steps
+        self.agent = agent
+        self.handoffs = handoffs
+    }
+}
+
+/// Collects a run's progress and hands each new state to the saver, one save at a time, the
+/// latest last (parallel branches report at once).
+final class Checkpointer: Sendable {
+    private struct State {
+        var checkpoint: Checkpoint
+        var saving = false
+        var dirty = false
+    }
+
+    private let state: Mutex<State>
+    private let save: @Sendable (Checkpoint) async -> Void
+    private let ledger: RunContext.Ledger
+
+    init(resume: Checkpoint?, ledger: RunContext.Ledger, save: @escaping @Sendable (Checkpoint) async -> Void) {
+        state = Mutex(State(checkpoint: resume ?? Checkpoint()))
+        self.ledger = ledger
+        self.save = save
+    }
+
+    /// What the resumed checkpoint (or the run since) recorded for `path`.
+    func progress(at path: String) -> NodeProgress? { state.withLock { $0.checkpoint.nodes[path] } }
+
+    /// Records an agent's progress after a completed step and saves.
+    func record(_ progress: AgentProgress, at path: String) async {
+        await update { $0.nodes[path] = .running(progress) }
+    }
+
+    /// Records that the node at `path` finished (dropping what its own members recorded) and saves.
+    func finished(_ path: String, output: String) async {
+        await update { checkpoint in
+            let inside = path.isEmpty ? "" : path + "/"
+            for key in checkpoint.nodes.keys where key != path && key.hasPrefix(inside) { checkpoint.nodes[key] = nil }
+            checkpoint.nodes[path] = .finished(output: output)
+        }
+    }
+
+    private func update(_ change: (inout Checkpoint) -> Void) async {
+        let (usage, steps) = (ledger.usage, ledger.steps)
+        let startSaving = state.withLock { state -> Bool in
+            change(&state.checkpoint)
+            state.checkpoint.usage = usage
+            state.checkpoint.steps = steps
+            state.dirty = true
+            guard !state.saving else { return false }
+            state.saving = true
+            return true
+        }
+        guard startSaving else { return } // the save under way picks this state up next
+        while let next = state.withLock({ state -> Checkpoint? in
+            guard state.dirty else {
+                state.saving = false
+                return nil
+            }
+            state.dirty = false
+            return state.checkpoint
+        }) {
+            await save(next)
+        }
+    }
+}
+
+/// A member's path below its parent's.
+func memberPath(_ parent: String, _ index: Int) -> String { parent.isEmpty ? String(index) : "\(parent)/\(index)" }

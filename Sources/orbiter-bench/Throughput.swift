@@ -1,0 +1,131 @@
+import CLua
+import Foundation
+import OrbiterCore
+import OrbiterDistributed
+import OrbiterLua
+import OrbiterRedis
+import Synchronization
+
+// MARK: - Queue throughput and in-flight capacity
+
+enum Throughput {
+    struct Setup {
+        let broker: TaskBroker
+        let root: Runnable
+        let queue: String
+        let client: RedisClient
+    }
+
+    static func setup(_ o: Options, script: String, name: String) async throws -> Setup {
+        let url = o.string("redis-url", "redis://127.0.0.1:6379")
+        let queue = o.string("queue", "bench")
+        let runtime = try LuaRuntime(file: try writeScript(name, script))
+        let root = try runtime.root()
+        let broker = try TaskBroker(redisURL: url, queue: queue)
+        try await broker.client.connect()
+        return Setup(broker: broker, root: root, queue: queue, client: broker.client)
+    }
+
+    /// Tasks ended (completed + failed) on the queue, from the per-minute counters `finish` keeps.
+    static func finishedCount(_ s: Setup) async throws -> Int {
+        let minute = Int(Date().timeIntervalSince1970 / 60)
+        var cmds: [[any RedisArgument]] = []
+        for m in (minute - 5)...(minute + 1) {
+            cmds.append(["GET", "{orbiter:\(s.queue)}:count:completed:\(m)"])
+            cmds.append(["GET", "{orbiter:\(s.queue)}:count:failed:\(m)"])
+        }
+        return try await s.client.pipeline(cmds).reduce(0) { $0 + Int($1.int ?? 0) }
+    }
+
+    static func failedCount(_ s: Setup) async throws -> Int {
+        let minute = Int(Date().timeIntervalSince1970 / 60)
+        return try await s.client.pipeline(((minute - 5)...(minute + 1)).map { ["GET", "{orbiter:\(s.queue)}:count:failed:\($0)"] })
+            .reduce(0) { $0 + Int($1.int ?? 0) }
+    }
+
+    /// Submits `n` tasks with up to `inflight` submits outstanding, then waits until the queue's
+    /// finished counter has grown by `n`. Returns (wall seconds from first submit to last finish,
+    /// seconds spent submitting).
+    static func submitAndWait(_ s: Setup, n: Int, inflight: Int, detailed: Bool, timeout: Double = 300) async throws -> (Double, Double, [String]) {
+        let base = try await finishedCount(s)
+        let next = Shared(0)
+        let sample = Shared<[String]>([])
+        let t0 = nowNs()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<min(inflight, n) {
+                group.addTask {
+                    while true {
+                        let i = next.withLock { v -> Int in defer { v += 1 }; return v }
+                        if i >= n { return }
+                        let h = try await distributed(s.root, "task \(i)", broker: s.broker, detailed: detailed, timeout: timeout)
+                        if i % max(1, n / 8) == 0 { sample.withLock { $0.append(h.taskID) } }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let submitted = nowNs()
+        let deadline = submitted + UInt64(timeout * 1e9)
+        while try await finishedCount(s) - base < n {
+            if nowNs() > deadline { throw DistributedError.invalidArgument("timed out waiting for \(n) tasks") }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        let t1 = nowNs()
+        return (Double(t1 - t0) / 1e9, Double(submitted - t0) / 1e9, sample.withLock { $0 })
+    }
+
+    static func run(_ o: Options) async throws {
+        let s = try await setup(o, script: Scripts.noop, name: "noop.lua")
+        let n = o.int("n", 20_000)
+        let inflight = o.int("inflight", 256)
+        let detailed = o.flag("detailed")
+        let repeats = o.int("repeats", 1)
+        let pids = o.workerPIDs
+        // Warm up: the bundle gets stored, workers cache it, connections open.
+        let warmup = o.int("warmup", min(200, n))
+        if warmup > 0 { _ = try await submitAndWait(s, n: warmup, inflight: inflight, detailed: detailed) }
+        for r in 0..<repeats {
+            let failedBefore = try await failedCount(s)
+            let cpu0 = pids.map(cpuMs)
+            let cmd0 = try await RedisStats.snapshot(s.client)
+            let (wall, submitS, sample) = try await submitAndWait(s, n: n, inflight: inflight, detailed: detailed)
+            let cmd1 = try await RedisStats.snapshot(s.client)
+            let cpu1 = pids.map(cpuMs)
+            let failed = try await failedCount(s) - failedBefore
+            var eventsPerTask = 0.0
+            let subscriber = try EventSubscriber(o.string("redis-url", "redis://127.0.0.1:6379"), queue: s.queue)
+            for id in sample { eventsPerTask += Double(try await subscriber.replay(id).count) }
+            eventsPerTask /= Double(max(sample.count, 1))
+            let workerCPU = zip(cpu0, cpu1).reduce(0.0) { $0 + ($1.1 - $1.0) }
+            let d = RedisStats.delta(cmd0, cmd1)
+            var fields: [String: JSONValue] = [
+                "scenario": "throughput", "repeat": .int(r), "detailed": .bool(detailed), "workers": .int(pids.count),
+                "tasks": .int(n), "inflight": .int(inflight), "failed": .int(failed), "wall_s": .double(wall),
+                "submit_s": .double(submitS), "tasks_per_s": .double(Double(n) / wall),
+                "submits_per_s": .double(Double(n) / submitS),
+                "events_per_task": .double(eventsPerTask), "events_per_s": .double(eventsPerTask * Double(n) / wall),
+                "worker_cpu_ms_per_task": .double(pids.isEmpty ? .nan : workerCPU / Double(n)),
+                "redis_commands_per_task": .double((d["total"] ?? 0) / Double(n)),
+            ]
+            var perCommand: [String: JSONValue] = [:]
+            for (k, v) in d where k.hasPrefix("cmd.") { perCommand[String(k.dropFirst(4))] = .double(v / Double(n)) }
+            fields["commands_per_task"] = .object(perCommand)
+            emit(fields)
+        }
+    }
+
+    static func inflight(_ o: Options) async throws {
+        let seconds = o.double("sleep", 2)
+        let s = try await setup(o, script: Scripts.sleeper(seconds), name: "sleep.lua")
+        let n = o.int("n", 10_000)
+        let pids = o.workerPIDs
+        let cpu0 = pids.map(cpuMs)
+        let (wall, submitS, _) = try await submitAndWait(s, n: n, inflight: o.int("inflight", 512), detailed: false)
+        let cpu1 = pids.map(cpuMs)
+        let failed = try await failedCount(s)
+        emit(["scenario": "inflight", "tasks": .int(n), "sleep_s": .double(seconds), "wall_s": .double(wall),
+              "submit_s": .double(submitS), "failed": .int(failed),
+              "worker_cpu_ms_per_task": .double(zip(cpu0, cpu1).reduce(0.0) { $0 + ($1.1 - $1.0) } / Double(n)),
+              "worker_hwm_mib": .double(pids.first.map { statusMiB($0, "VmHWM") } ?? .nan)])
+    }
+}
