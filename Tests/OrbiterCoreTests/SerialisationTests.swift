@@ -61,8 +61,8 @@ final class SerialisationTests: XCTestCase {
     func testFlowValidation() {
         let names = ["a", "b", "c"]
         XCTAssertEqual(try SwarmFlow(parsing: "a >> (b | c)", members: names).stages, [["a"], ["b", "c"]])
-        for (flow, fragment) in [("a >> d", "unknown agent 'd'"), ("a >> a", "appears twice"), ("a >> ", "empty stage"),
-                                 ("a | b", "parentheses"), ("(a | b", "unclosed")] {
+        for (flow, fragment) in [("a >> d", "unknown agent 'd'"), ("a >> a", "appears twice"), ("a >> ", "expected an agent name"),
+                                 ("(a >> b) | c", "must be one agent"), ("(a | b", "is not closed")] {
             XCTAssertThrowsError(try SwarmFlow(parsing: flow, members: names)) { error in
                 XCTAssertTrue("\(error)".contains(fragment) && "\(error)".contains(flow), "\(flow): \(error)")
             }
