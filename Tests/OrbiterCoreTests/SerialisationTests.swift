@@ -63,12 +63,14 @@ struct SerialisationTests {
     @Test("flow validation")
     func flowValidation() throws {
         #expect(try SwarmFlow(parsing: "a >> (b | c)", members: ["a", "b", "c"]).stages == [["a"], ["b", "c"]])
+        // `|` binds tighter than `>>`: a parallel stage alone needs no parentheses.
+        #expect(try SwarmFlow(parsing: "a | b", members: ["a", "b", "c"]).stages == [["a", "b"]])
         #expect(throws: (any Error).self) { try Swarm(agents: []).validate() }
     }
 
     @Test("bad flows name the problem and the flow", arguments: [
-        ("a >> d", "unknown agent 'd'"), ("a >> a", "appears twice"), ("a >> ", "empty stage"),
-        ("a | b", "parentheses"), ("(a | b", "unclosed"),
+        ("a >> d", "unknown agent 'd'"), ("a >> a", "appears twice"), ("a >> ", "found the end"),
+        ("(a | b", "is not closed"),
     ])
     func badFlowsNameTheProblem(flow: String, fragment: String) {
         let error = #expect(throws: (any Error).self) { try SwarmFlow(parsing: flow, members: ["a", "b", "c"]) }
