@@ -51,7 +51,8 @@ struct ToolFolderTests {
         #expect(lines.all.contains("loaded \(dir)/search.lua (v1): search"), "\(lines.all)")
     }
 
-    @Test("an edit is picked up by the watcher within a second")
+    /// The time limit ends the polling loop should the edit never be picked up.
+    @Test("an edit is picked up by the watcher within a second", .timeLimit(.minutes(1)))
     func anEditIsPickedUpByTheWatcherWithinASecond() async throws {
         let dir = try makeFolder(["search.lua": searchTool("v1")])
         let lines = LogLines()
