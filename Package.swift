@@ -84,8 +84,9 @@ let package = Package(
                     .product(name: "NIOPosix", package: "swift-nio"),
                     .product(name: "NIOHTTP1", package: "swift-nio"),
                 ], path: "Tests/Support", swiftSettings: swiftSettings),
-        .testTarget(name: "OrbiterCoreTests", dependencies: ["OrbiterCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "OrbiterLuaTests", dependencies: ["CLua", "OrbiterLua", "OrbiterCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "OrbiterCoreTests", dependencies: ["OrbiterCore", "OrbiterTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "OrbiterLuaTests", dependencies: ["CLua", "OrbiterLua", "OrbiterCore", "OrbiterTestSupport"],
+                    swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterRedisTests", dependencies: ["OrbiterRedis", "OrbiterTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterModelsTests", dependencies: ["OrbiterModels", "OrbiterTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterDistributedTests", dependencies: [

@@ -28,23 +28,12 @@ final class ScriptedProvider: ModelProvider {
         try await onEvent(.usage(reply.usage))
         try await onEvent(.finish(reply.calls.isEmpty ? "stop" : "tool_calls"))
     }
-
 }
 
 extension ScriptedProvider.Reply {
     static func text(_ chunks: String..., delay: Duration = .zero) -> Self { Self(chunks: chunks, delay: delay) }
     static func call(_ name: String, _ args: String, id: String = "") -> Self {
         Self(calls: [ToolCall(id: id, name: name, arguments: args)])
-    }
-}
-
-func collect(_ stream: AsyncThrowingStream<StreamEvent, any Error>) async -> (events: [StreamEvent], error: (any Error)?) {
-    var events: [StreamEvent] = []
-    do {
-        for try await e in stream { events.append(e) }
-        return (events, nil)
-    } catch {
-        return (events, error)
     }
 }
 

@@ -1,31 +1,35 @@
-import XCTest
+import Foundation
 import OrbiterCore
 @testable import OrbiterLua
+import OrbiterTestSupport
+import Testing
 
-final class LuaScriptTests: XCTestCase {
-    func assertLoadError(_ source: String, _ fragments: [String], file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertThrowsError(try load(source), file: file, line: line) { error in
-            let text = "\(error)"
-            for f in fragments { XCTAssertTrue(text.contains(f), "expected '\(f)' in: \(text)", file: file, line: line) }
-        }
+/// Serialized: tests spin CPU-bound Lua against time limits, take memory and time overlaps.
+@Suite("Lua scripts", .serialized)
+struct LuaScriptTests {
+    @Test("load errors name the file and line", arguments: [
+        ("local x = \n", ["main.lua:2:", "unexpected symbol"]),
+        ("error('boom')", ["main.lua:1: boom"]),
+        ("local o = require 'orbiter'\nreturn o.agent { name = 'a', model = 'lua:m', max_steps = 0 }", ["main.lua:2:", "max_steps"]),
+        ("local o = require 'orbiter'\n\nreturn o.agent { name = 'a', model = 'nope:x' }", ["main.lua:3:", "unknown model provider 'nope'"]),
+        ("local o = require 'orbiter'\no.tool { name = 't', run = 1 }\nreturn nil", ["main.lua:2:", "'run' must be a function"]),
+        ("local o = require 'orbiter'\nreturn o.agent { name = 'a', model = 'lua:m', max_step = 3 }", ["main.lua:2:", "unknown field 'max_step'"]),
+        ("return 42", ["not an agent or swarm"]),
+        ("return nil", ["returned nothing"]),
+        ("local o = require 'orbiter'\nlocal a = o.agent{name='a', model='lua:m'}\nreturn o.swarm { agents = {a}, flow = 'a >> b' }",
+         ["main.lua:3:", "unknown agent 'b'"]),
+        ("require 'missing.mod'", ["module 'missing.mod' not found", "missing/mod.lua"]),
+        ("local o = require 'orbiter'\nreturn o.agent { name = 'a', model = 'lua:ghost' }", ["no orbiter.model named 'ghost'"]),
+    ])
+    func loadErrorsNameFileAndLine(source: String, fragments: [String]) {
+        let error = #expect(throws: (any Error).self) { try load(source) }
+        guard let error else { return }
+        let text = "\(error)"
+        for f in fragments { #expect(text.contains(f), "expected '\(f)' in: \(text)") }
     }
 
-    func testLoadErrorsNameFileAndLine() {
-        assertLoadError("local x = \n", ["main.lua:2:", "unexpected symbol"])
-        assertLoadError("error('boom')", ["main.lua:1: boom"])
-        assertLoadError("local o = require 'orbiter'\nreturn o.agent { name = 'a', model = 'lua:m', max_steps = 0 }", ["main.lua:2:", "max_steps"])
-        assertLoadError("local o = require 'orbiter'\n\nreturn o.agent { name = 'a', model = 'nope:x' }", ["main.lua:3:", "unknown model provider 'nope'"])
-        assertLoadError("local o = require 'orbiter'\no.tool { name = 't', run = 1 }\nreturn nil", ["main.lua:2:", "'run' must be a function"])
-        assertLoadError("local o = require 'orbiter'\nreturn o.agent { name = 'a', model = 'lua:m', max_step = 3 }", ["main.lua:2:", "unknown field 'max_step'"])
-        assertLoadError("return 42", ["not an agent or swarm"])
-        assertLoadError("return nil", ["returned nothing"])
-        assertLoadError("local o = require 'orbiter'\nlocal a = o.agent{name='a', model='lua:m'}\nreturn o.swarm { agents = {a}, flow = 'a >> b' }",
-                        ["main.lua:3:", "unknown agent 'b'"])
-        assertLoadError("require 'missing.mod'", ["module 'missing.mod' not found", "missing/mod.lua"])
-        assertLoadError("local o = require 'orbiter'\nreturn o.agent { name = 'a', model = 'lua:ghost' }", ["no orbiter.model named 'ghost'"])
-    }
-
-    func testShorthandAndFullSchemas() throws {
+    @Test("shorthand and full parameter schemas")
+    func shorthandAndFullSchemas() throws {
         let runtime = try load("""
             local orbiter = require "orbiter"
             local add = orbiter.tool { name = "add", description = "Add", parameters = { a = "integer", b = { type = "integer", description = "second" } },
@@ -34,14 +38,15 @@ final class LuaScriptTests: XCTestCase {
             local m = orbiter.model { name = "m", respond = function() return "ok" end }
             return orbiter.agent { name = "calc", model = m, tools = { add, full } }
             """)
-        guard case .agent(let agent) = try runtime.root() else { return XCTFail() }
-        XCTAssertEqual(agent.tools[0].spec.parameters, ["type": "object", "properties": ["a": ["type": "integer"], "b": ["type": "integer", "description": "second"]], "required": ["a", "b"]])
-        XCTAssertEqual(agent.tools[1].spec.parameters, ["type": "object", "properties": ["q": ["type": "string"]]])
-        XCTAssertEqual(agent.tools[0].source, ["bundle": .string(runtime.bundle.sha256), "name": "add"])
-        XCTAssertEqual(agent.model, "lua:m")
+        guard case .agent(let agent) = try runtime.root() else { Issue.record("not an agent"); return }
+        #expect(agent.tools[0].spec.parameters == ["type": "object", "properties": ["a": ["type": "integer"], "b": ["type": "integer", "description": "second"]], "required": ["a", "b"]])
+        #expect(agent.tools[1].spec.parameters == ["type": "object", "properties": ["q": ["type": "string"]]])
+        #expect(agent.tools[0].source == ["bundle": .string(runtime.bundle.sha256), "name": "add"])
+        #expect(agent.model == "lua:m")
     }
 
-    func testToolErrorsBecomeFailedResultsAndTheStateSurvives() async throws {
+    @Test("tool errors become failed results and the state survives")
+    func toolErrorsBecomeFailedResultsAndTheStateSurvives() async throws {
         let runtime = try load(toolScript("""
             orbiter.tool { name = "bad", run = function(args) error("no " .. args.what) end }
             orbiter.tool { name = "good", run = function() return "fine" end }
@@ -49,20 +54,21 @@ final class LuaScriptTests: XCTestCase {
         for _ in 0..<1000 {
             do {
                 _ = try await runtime.callTool("bad", arguments: ["what": "luck"])
-                XCTFail()
+                Issue.record("bad should fail")
             } catch {
-                XCTAssertTrue("\(error)".hasSuffix(":2: no luck") || "\(error)".contains("main.lua:2: no luck"), "\(error)")
+                #expect("\(error)".hasSuffix(":2: no luck") || "\(error)".contains("main.lua:2: no luck"), "\(error)")
             }
         }
         let before = await runtime.memoryUsed
         for _ in 0..<1000 { _ = try? await runtime.callTool("bad", arguments: ["what": "luck"]) }
         let after = await runtime.memoryUsed
-        XCTAssertLessThan(after - before, 200_000, "1000 failing calls should not accumulate memory (\(before) → \(after))")
+        #expect(after - before < 200_000, "1000 failing calls should not accumulate memory (\(before) → \(after))")
         let fine = try await runtime.callTool("good", arguments: [:])
-        XCTAssertEqual(fine, "fine")
+        #expect(fine == "fine")
     }
 
-    func testSleepingToolsOverlap() async throws {
+    @Test("sleeping tools overlap")
+    func sleepingToolsOverlap() async throws {
         let runtime = try load(toolScript("""
             orbiter.tool { name = "nap", run = function(args) orbiter.sleep(0.2); orbiter.sleep(0.1); return args.n end }
             """))
@@ -73,11 +79,12 @@ final class LuaScriptTests: XCTestCase {
             for try await r in group { all.append(r) }
             return all
         }
-        XCTAssertEqual(Set(results), Set((0..<5).map { JSONValue.int($0) }))
-        XCTAssertLessThan(ContinuousClock.now - start, .milliseconds(700), "five 300 ms tools on one state should overlap")
+        #expect(Set(results) == Set((0..<5).map { JSONValue.int($0) }))
+        #expect(ContinuousClock.now - start < .milliseconds(700), "five 300 ms tools on one state should overlap")
     }
 
-    func testSleepInsideAUserCoroutinePassesThrough() async throws {
+    @Test("a sleep inside a user coroutine passes through")
+    func sleepInsideAUserCoroutinePassesThrough() async throws {
         let runtime = try load(toolScript("""
             orbiter.tool { name = "co", run = function()
               local gen = coroutine.wrap(function() orbiter.sleep(0.01); coroutine.yield(1); orbiter.sleep(0.01); coroutine.yield(2) end)
@@ -85,10 +92,11 @@ final class LuaScriptTests: XCTestCase {
             end }
             """))
         let value = try await runtime.callTool("co", arguments: [:])
-        XCTAssertEqual(value, 3)
+        #expect(value == 3)
     }
 
-    func testRunawayToolsAreStoppedByLimits() async throws {
+    @Test("runaway tools are stopped by limits")
+    func runawayToolsAreStoppedByLimits() async throws {
         let options = LuaRuntime.Options(callTimeLimit: .milliseconds(300))
         let runtime = try load(toolScript("""
             orbiter.tool { name = "spin", run = function() while true do end end }
@@ -99,38 +107,40 @@ final class LuaScriptTests: XCTestCase {
             let start = ContinuousClock.now
             do {
                 _ = try await runtime.callTool(tool, arguments: [:])
-                XCTFail("\(tool) should be stopped")
+                Issue.record("\(tool) should be stopped")
             } catch {
-                XCTAssertTrue("\(error)".contains("time limit exceeded"), "\(tool): \(error)")
+                #expect("\(error)".contains("time limit exceeded"), "\(tool): \(error)")
             }
-            XCTAssertLessThan(ContinuousClock.now - start, .seconds(2), tool)
+            #expect(ContinuousClock.now - start < .seconds(2), "\(tool)")
         }
         let budget = try load(toolScript("orbiter.tool { name = 'spin', run = function() while true do end end }"),
                               options: .init(callTimeLimit: nil, instructionLimit: 1_000_000))
         do {
             _ = try await budget.callTool("spin", arguments: [:])
-            XCTFail()
+            Issue.record("spin should be stopped")
         } catch {
-            XCTAssertTrue("\(error)".contains("instruction limit exceeded"), "\(error)")
+            #expect("\(error)".contains("instruction limit exceeded"), "\(error)")
         }
     }
 
-    func testMemoryCapFailsTheCallNotTheProcess() async throws {
+    @Test("the memory cap fails the call, not the process")
+    func memoryCapFailsTheCallNotTheProcess() async throws {
         let runtime = try load(toolScript("""
             orbiter.tool { name = "bomb", run = function() local t = {} for i = 1, 1e9 do t[i] = string.rep("x", 1024) .. i end end }
             orbiter.tool { name = "ok", run = function() return "still here" end }
             """), options: .init(memoryLimit: 32 << 20))
         do {
             _ = try await runtime.callTool("bomb", arguments: [:])
-            XCTFail()
+            Issue.record("bomb should fail")
         } catch {
-            XCTAssertTrue("\(error)".contains("not enough memory"), "\(error)")
+            #expect("\(error)".contains("not enough memory"), "\(error)")
         }
         let ok = try await runtime.callTool("ok", arguments: [:])
-        XCTAssertEqual(ok, "still here")
+        #expect(ok == "still here")
     }
 
-    func testSandboxRemovesWhatShippedScriptsMustNotReach() async throws {
+    @Test("the sandbox removes what shipped scripts must not reach")
+    func sandboxRemovesWhatShippedScriptsMustNotReach() async throws {
         let probes = """
             orbiter.tool { name = "probe", run = function()
               return { io = io == nil, execute = os.execute == nil, exit = os.exit == nil, remove = os.remove == nil,
@@ -140,11 +150,12 @@ final class LuaScriptTests: XCTestCase {
             """
         let runtime = try load(toolScript(probes), options: .shipped())
         let result = try await runtime.callTool("probe", arguments: [:])
-        for key in ["io", "execute", "exit", "remove", "debug", "loadlib", "dofile"] { XCTAssertEqual(result[key], true, key) }
-        XCTAssertTrue(result["bytecode"]?.stringValue?.contains("binary chunks are refused") == true, "\(result)")
+        for key in ["io", "execute", "exit", "remove", "debug", "loadlib", "dofile"] { #expect(result[key] == true, "\(key)") }
+        #expect(result["bytecode"]?.stringValue?.contains("binary chunks are refused") == true, "\(result)")
     }
 
-    func testBundleTravelsWithItsModulesAndLoadsWithoutFiles() async throws {
+    @Test("a bundle travels with its modules and loads without files")
+    func bundleTravelsWithItsModulesAndLoadsWithoutFiles() async throws {
         let path = try writeScripts([
             "main.lua": """
                 local orbiter = require "orbiter"
@@ -157,20 +168,25 @@ final class LuaScriptTests: XCTestCase {
             "lib/deep.lua": "return { bang = function(s) return s .. '!' end }",
         ])
         let local = try LuaRuntime(file: path)
-        XCTAssertEqual(Set(local.bundle.modules.keys), ["main.lua", "lib/util.lua", "lib/deep.lua"])
+        #expect(Set(local.bundle.modules.keys) == ["main.lua", "lib/util.lua", "lib/deep.lua"])
         let text = local.bundle.jsonString
         try FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent)
         let bundle = try ScriptBundle(jsonText: text, expectedSHA256: local.bundle.sha256)
         let remote = try LuaRuntime(bundle: bundle)
-        guard case .agent(let agent) = try Runnable.fromDict(try local.root().toDict(), resolver: remote.resolver()) else { return XCTFail() }
-        let out = try await agent.tools[0].body(["s": "hi"])
-        XCTAssertEqual(out, "HI!")
-        XCTAssertThrowsError(try ScriptBundle(jsonText: text.replacingOccurrences(of: "bang", with: "bong"), expectedSHA256: local.bundle.sha256)) {
-            XCTAssertTrue("\($0)".contains("does not match its hash"), "\($0)")
+        guard case .agent(let agent) = try Runnable.fromDict(try local.root().toDict(), resolver: remote.resolver()) else {
+            Issue.record("not an agent")
+            return
         }
+        let out = try await agent.tools[0].body(["s": "hi"])
+        #expect(out == "HI!")
+        let tampered = #expect(throws: (any Error).self) {
+            try ScriptBundle(jsonText: text.replacingOccurrences(of: "bang", with: "bong"), expectedSHA256: local.bundle.sha256)
+        }
+        if let tampered { #expect("\(tampered)".contains("does not match its hash"), "\(tampered)") }
     }
 
-    func testLuaModelRunsAnAgentEndToEnd() async throws {
+    @Test("a Lua model runs an agent end to end")
+    func luaModelRunsAnAgentEndToEnd() async throws {
         let path = try writeScripts(["main.lua": """
             local orbiter = require "orbiter"
             local add = orbiter.tool { name = "add", parameters = { a = "integer", b = "integer" }, run = function(a) return a.a + a.b end }
@@ -184,12 +200,12 @@ final class LuaScriptTests: XCTestCase {
             """])
         let runtime = try LuaRuntime(file: path)
         let (events, error) = await collect(OrbiterCore.run.stream(try runtime.root(), "2+40", detailed: true))
-        XCTAssertNil(error)
+        #expect(error == nil)
         let texts = events.compactMap { if case .text(let t) = $0 { return t.text } else { return nil } }
-        XCTAssertEqual(texts, ["sum ", "42"])
+        #expect(texts == ["sum ", "42"])
         let result = try await OrbiterCore.run(try runtime.root(), "2+40")
-        XCTAssertEqual(result.output, "sum 42")
-        XCTAssertEqual(result.steps, 2)
-        XCTAssertEqual(result.usage.inputTokens, 3)
+        #expect(result.output == "sum 42")
+        #expect(result.steps == 2)
+        #expect(result.usage.inputTokens == 3)
     }
 }

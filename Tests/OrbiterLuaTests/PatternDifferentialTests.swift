@@ -1,13 +1,15 @@
 import CLua
-import XCTest
+import Testing
 
 /// Orbiter's budgeted pattern functions must behave exactly like Lua's own: both run side by side
 /// in one plain Lua state over fixed cases and thousands of generated ones.
-final class PatternDifferentialTests: XCTestCase {
-    func testSameResultsAsLuasOwnMatcher() throws {
+@Suite("Pattern functions against Lua's own")
+struct PatternDifferentialTests {
+    @Test("same results as Lua's own matcher")
+    func sameResultsAsLuasOwnMatcher() throws {
         let budget = UnsafeMutablePointer<OrbiterLuaBudget>.allocate(capacity: 1)
         budget.initialize(to: OrbiterLuaBudget())
-        guard let L = orbiter_lua_newstate(budget, 0) else { return XCTFail("no Lua state") }
+        let L = try #require(orbiter_lua_newstate(budget, 0), "no Lua state")
         defer { lua_close(L); budget.deallocate() }
         luaL_openlibs(L)
         lua_createtable(L, 0, 4)
@@ -81,13 +83,14 @@ final class PatternDifferentialTests: XCTestCase {
             end
             return cases, table.concat(failures, "\\n")
             """
-        XCTAssertEqual(luaL_loadstring(L, script), LUA_OK)
+        #expect(luaL_loadstring(L, script) == LUA_OK)
         guard orbiter_lua_pcall(L, 0, 2, 0) == LUA_OK else {
-            return XCTFail(String(cString: lua_tolstring(L, -1, nil)))
+            Issue.record("\(String(cString: lua_tolstring(L, -1, nil)))")
+            return
         }
         let cases = lua_tointegerx(L, -2, nil)
         let failures = String(cString: lua_tolstring(L, -1, nil))
-        XCTAssertGreaterThan(cases, 4000)
-        XCTAssertEqual(failures, "", "differences from Lua's matcher")
+        #expect(cases > 4000)
+        #expect(failures == "", "differences from Lua's matcher")
     }
 }

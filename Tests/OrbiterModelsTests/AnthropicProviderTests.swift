@@ -5,7 +5,8 @@ import Testing
 
 @Suite("Anthropic provider")
 struct AnthropicProviderTests {
-    @Test func thinkingTextAndToolUseStreamAndTheRequestIsTranslated() async throws {
+    @Test("thinking, text and tool use stream, and the request is translated")
+    func thinkingTextAndToolUseStreamAndTheRequestIsTranslated() async throws {
         try await withServer { server in
             server.enqueue(.anthropicStream([
                 AnthropicEvent.messageStart(inputTokens: 12),
@@ -63,7 +64,8 @@ struct AnthropicProviderTests {
         }
     }
 
-    @Test func errorEventMidStreamThrowsItsMessage() async throws {
+    @Test("an error event mid-stream throws its message")
+    func errorEventMidStreamThrowsItsMessage() async throws {
         try await withServer { server in
             server.enqueue(.anthropicStream([AnthropicEvent.messageStart(inputTokens: 5), AnthropicEvent.textStart(index: 0),
                                              AnthropicEvent.text("Hel", index: 0),
@@ -79,7 +81,8 @@ struct AnthropicProviderTests {
         }
     }
 
-    @Test func overloadedBeforeAnyOutputIsRetried() async throws {
+    @Test("overloaded before any output is retried")
+    func overloadedBeforeAnyOutputIsRetried() async throws {
         try await withServer { server in
             server.enqueue(.anthropicStream([AnthropicEvent.messageStart(inputTokens: 5),
                                              AnthropicEvent.error(type: "overloaded_error", message: "Overloaded")]),
@@ -92,7 +95,8 @@ struct AnthropicProviderTests {
         }
     }
 
-    @Test func httpErrorBodyMessageIsNamed() async throws {
+    @Test("an HTTP error body's message is named")
+    func httpErrorBodyMessageIsNamed() async throws {
         try await withServer { server in
             server.enqueue(.httpError(404, message: "model: claude-nope", type: "not_found_error"))
             let provider = try makeProvider("anthropic:claude-nope", environment: environment(for: server))
@@ -103,7 +107,8 @@ struct AnthropicProviderTests {
         }
     }
 
-    @Test func streamWithoutMessageStopIsAnError() async throws {
+    @Test("a stream without message_stop is an error")
+    func streamWithoutMessageStopIsAnError() async throws {
         try await withServer { server in
             server.enqueue(.anthropicStream([AnthropicEvent.messageStart(inputTokens: 5), AnthropicEvent.textStart(index: 0),
                                              AnthropicEvent.text("half", index: 0)]))
@@ -115,7 +120,8 @@ struct AnthropicProviderTests {
         }
     }
 
-    @Test func maxTokensAndUserTurnAfterToolResults() async throws {
+    @Test("max_tokens, and a user turn after tool results")
+    func maxTokensAndUserTurnAfterToolResults() async throws {
         try await withServer { server in
             server.enqueue(.anthropicReply("ok"))
             let provider = try makeProvider("anthropic:claude-haiku", environment: environment(for: server))

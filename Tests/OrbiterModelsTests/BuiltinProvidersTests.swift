@@ -5,7 +5,8 @@ import Testing
 
 @Suite("Provider registration and configuration")
 struct BuiltinProvidersTests {
-    @Test func unknownProviderListsTheKnownOnes() throws {
+    @Test("an unknown provider lists the known ones")
+    func unknownProviderListsTheKnownOnes() throws {
         let registry = ProviderRegistry()
         BuiltinProviders.register(in: registry, environment: [:])
         #expect(registry.names == ["anthropic", "ollama", "openai"])
@@ -13,7 +14,8 @@ struct BuiltinProvidersTests {
         #expect(error?.description.contains("known providers: anthropic, ollama, openai") == true)
     }
 
-    @Test func missingKeyNamesTheVariableToSet() throws {
+    @Test("a missing key names the variable to set")
+    func missingKeyNamesTheVariableToSet() throws {
         let registry = ProviderRegistry()
         BuiltinProviders.register(in: registry, environment: [:])
         let openAI = #expect(throws: ModelError.self) { try registry.provider(for: "openai:gpt-4o") }
@@ -28,7 +30,8 @@ struct BuiltinProvidersTests {
         _ = try registry.provider(for: "ollama:llama3.2")
     }
 
-    @Test func settingsBaseURLAndKeyVariableOverrideTheEnvironment() async throws {
+    @Test("settings' base URL and key variable override the environment")
+    func settingsBaseURLAndKeyVariableOverrideTheEnvironment() async throws {
         try await withServer { server in
             server.enqueue(.openAIReply("custom"))
             let env = environment(for: server, ["OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "TEAM_KEY": "sk-team"])
@@ -41,7 +44,8 @@ struct BuiltinProvidersTests {
         }
     }
 
-    @Test func openAIBaseURLFromEnvironmentNeedsNoKey() async throws {
+    @Test("OPENAI_BASE_URL from the environment needs no key")
+    func openAIBaseURLFromEnvironmentNeedsNoKey() async throws {
         try await withServer { server in
             server.enqueue(.openAIReply("vllm"))
             let provider = try makeProvider("openai:qwen", environment: ["OPENAI_BASE_URL": server.baseURL + "/v1"])
@@ -52,7 +56,8 @@ struct BuiltinProvidersTests {
         }
     }
 
-    @Test func ollamaUsesOllamaHost() async throws {
+    @Test("Ollama uses OLLAMA_HOST")
+    func ollamaUsesOllamaHost() async throws {
         try await withServer { server in
             server.enqueue(.openAIReply("llama"))
             // Ollama accepts a bare host:port in OLLAMA_HOST.
@@ -67,7 +72,8 @@ struct BuiltinProvidersTests {
         }
     }
 
-    @Test func anthropicBaseURLFromEnvironment() async throws {
+    @Test("ANTHROPIC_BASE_URL from the environment")
+    func anthropicBaseURLFromEnvironment() async throws {
         try await withServer { server in
             server.enqueue(.anthropicReply("proxied"))
             let env = ["ANTHROPIC_API_KEY": "sk-ant", "ANTHROPIC_BASE_URL": server.baseURL + "/proxy/"]

@@ -5,7 +5,8 @@ import Testing
 
 @Suite("OpenAI-compatible provider")
 struct OpenAIProviderTests {
-    @Test func plainTextStreamsAndSendsAWellFormedRequest() async throws {
+    @Test("plain text streams and the request is well formed")
+    func plainTextStreamsAndSendsAWellFormedRequest() async throws {
         try await withServer { server in
             server.enqueue(.openAIStream([OpenAIChunk.delta(["role": "assistant", "content": ""]),
                                           OpenAIChunk.text("Hel"), OpenAIChunk.text("lo"),
@@ -39,7 +40,8 @@ struct OpenAIProviderTests {
         }
     }
 
-    @Test func interleavedToolCallsAreAssembledByIndexAndResultsGoBack() async throws {
+    @Test("interleaved tool calls are assembled by index and results go back")
+    func interleavedToolCallsAreAssembledByIndexAndResultsGoBack() async throws {
         try await withServer { server in
             server.enqueue(.openAIStream([
                 OpenAIChunk.toolCall(index: 0, id: "call_a", name: "get_weather"),
@@ -75,7 +77,8 @@ struct OpenAIProviderTests {
         }
     }
 
-    @Test func reasoningDeltasBecomeReasoningEvents() async throws {
+    @Test("reasoning deltas become reasoning events")
+    func reasoningDeltasBecomeReasoningEvents() async throws {
         try await withServer { server in
             server.enqueue(.openAIStream([OpenAIChunk.reasoning("Think"), OpenAIChunk.reasoning("ing…"),
                                           OpenAIChunk.text("42"), OpenAIChunk.finish("stop")]))
@@ -87,7 +90,8 @@ struct OpenAIProviderTests {
         }
     }
 
-    @Test func connectionIsReusedAcrossReplies() async throws {
+    @Test("the connection is reused across replies")
+    func connectionIsReusedAcrossReplies() async throws {
         try await withServer { server in
             server.enqueue(.openAIReply("one"), .anthropicReply("two"))
             let openAI = try makeProvider("openai:gpt-4o", environment: environment(for: server))
@@ -99,7 +103,8 @@ struct OpenAIProviderTests {
         }
     }
 
-    @Test func sseFramingWithCRLFCommentsAndSplitLines() async throws {
+    @Test("SSE framing with CRLF, comments and split lines")
+    func sseFramingWithCRLFCommentsAndSplitLines() async throws {
         try await withServer { server in
             let chunk = OpenAIChunk.text("Hi").text.replacingCRLF()
             let middle = chunk.index(chunk.startIndex, offsetBy: 20)

@@ -6,7 +6,8 @@ import Testing
 
 @Suite("HTTP failures, retries and timeouts", .serialized)
 struct ProviderFailureTests {
-    @Test func rateLimitHonoursRetryAfterThenSucceeds() async throws {
+    @Test("a rate limit honours Retry-After, then succeeds")
+    func rateLimitHonoursRetryAfterThenSucceeds() async throws {
         try await withServer { server in
             server.enqueue(.httpError(429, message: "Rate limit reached", type: "rate_limit_error", headers: ["Retry-After": "1"]),
                            .openAIReply("ok"))
@@ -17,11 +18,12 @@ struct ProviderFailureTests {
             #expect(outcome.texts == ["ok"])
             #expect(server.requests.count == 2)
             // The computed backoff is 5 ms; only Retry-After explains a wait of about a second.
-            #expect((outcome.finishedAt - started).seconds >= 0.9)
+            #expect((outcome.finishedAt - started).inSeconds >= 0.9)
         }
     }
 
-    @Test func serverErrorForeverFailsAfterAllAttempts() async throws {
+    @Test("a server error forever fails after all attempts")
+    func serverErrorForeverFailsAfterAllAttempts() async throws {
         try await withServer { server in
             server.fallback = .httpError(500, message: "The server had an error while processing your request")
             let provider = try makeProvider("openai:gpt-4o", environment: environment(for: server))
@@ -38,7 +40,8 @@ struct ProviderFailureTests {
         }
     }
 
-    @Test func badRequestIsNotRetried() async throws {
+    @Test("a bad request is not retried")
+    func badRequestIsNotRetried() async throws {
         try await withServer { server in
             server.enqueue(.httpError(400, message: "Invalid schema for function 'get_weather'", type: "invalid_request_error"))
             let provider = try makeProvider("openai:gpt-4o", environment: environment(for: server))
@@ -51,7 +54,8 @@ struct ProviderFailureTests {
         }
     }
 
-    @Test func contextLengthErrorIsNotRetriedEvenAs5xx() async throws {
+    @Test("a context-length error is not retried, even as a 5xx")
+    func contextLengthErrorIsNotRetriedEvenAs5xx() async throws {
         try await withServer { server in
             server.fallback = .httpError(503, message: "This model's maximum context length is 8192 tokens")
             let provider = try makeProvider("openai:gpt-4o", environment: environment(for: server))
@@ -62,7 +66,8 @@ struct ProviderFailureTests {
         }
     }
 
-    @Test func streamCutAfterOutputFailsWithoutRetry() async throws {
+    @Test("a stream cut after output fails without a retry")
+    func streamCutAfterOutputFailsWithoutRetry() async throws {
         try await withServer { server in
             server.enqueue(.cut(after: [OpenAIChunk.text("partial")]), .openAIReply("never sent"))
             let provider = try makeProvider("openai:gpt-4o", environment: environment(for: server))
@@ -76,7 +81,8 @@ struct ProviderFailureTests {
         }
     }
 
-    @Test func streamCutBeforeOutputIsRetried() async throws {
+    @Test("a stream cut before output is retried")
+    func streamCutBeforeOutputIsRetried() async throws {
         try await withServer { server in
             server.enqueue(.cut(after: []), .openAIReply("second try"))
             let provider = try makeProvider("openai:gpt-4o", environment: environment(for: server))
@@ -87,7 +93,8 @@ struct ProviderFailureTests {
         }
     }
 
-    @Test func malformedChunkGivesAClearError() async throws {
+    @Test("a malformed chunk gives a clear error")
+    func malformedChunkGivesAClearError() async throws {
         try await withServer { server in
             server.enqueue(.stream([.raw("data: {\"choices\": [oops\n\n")]))
             let provider = try makeProvider("openai:gpt-4o", environment: environment(for: server))
@@ -99,7 +106,8 @@ struct ProviderFailureTests {
         }
     }
 
-    @Test func stalledStreamHitsTheIdleTimeout() async throws {
+    @Test("a stalled stream hits the idle timeout")
+    func stalledStreamHitsTheIdleTimeout() async throws {
         try await withServer { server in
             server.enqueue(.stall(after: [OpenAIChunk.text("Hi")]))
             var options = fastOptions
@@ -111,12 +119,13 @@ struct ProviderFailureTests {
             #expect(outcome.events == [.text("Hi")])
             #expect(error.message.hasPrefix("stream stalled: no data for 0.3 s"))
             #expect(server.requests.count == 1)
-            let elapsed = (outcome.finishedAt - started).seconds
+            let elapsed = (outcome.finishedAt - started).inSeconds
             #expect(elapsed >= 0.3 && elapsed < 2)
         }
     }
 
-    @Test func cancellationStopsTheRequestPromptly() async throws {
+    @Test("cancellation stops the request promptly")
+    func cancellationStopsTheRequestPromptly() async throws {
         try await withServer { server in
             server.enqueue(.stall(after: [OpenAIChunk.text("Hi")]))
             let provider = try makeProvider("openai:gpt-4o", environment: environment(for: server))
@@ -128,7 +137,7 @@ struct ProviderFailureTests {
             let cancelledAt = ContinuousClock.now
             task.cancel()
             let result = await task.result
-            #expect((ContinuousClock.now - cancelledAt).seconds < 0.5)
+            #expect((ContinuousClock.now - cancelledAt).inSeconds < 0.5)
             #expect(throws: CancellationError.self) { try result.get() }
             // The server sees the connection close: the HTTP request really stopped.
             for _ in 0..<50 where server.closedConnections == 0 { try await Task.sleep(for: .milliseconds(10)) }
@@ -136,7 +145,8 @@ struct ProviderFailureTests {
         }
     }
 
-    @Test func apiKeyNeverAppearsInErrors() async throws {
+    @Test("the API key never appears in errors")
+    func apiKeyNeverAppearsInErrors() async throws {
         try await withServer { server in
             let key = "sk-live-SECRET-0123456789"
             server.enqueue(.httpError(401, message: "Incorrect API key provided: \(key)", type: "invalid_request_error"))
@@ -153,7 +163,8 @@ struct ProviderFailureTests {
         }
     }
 
-    @Test func refusedConnectionFailsAtOnceWithAClearMessage() async throws {
+    @Test("a refused connection fails at once with a clear message")
+    func refusedConnectionFailsAtOnceWithAClearMessage() async throws {
         let closed = try await FakeModelServer.start()
         let port = closed.port
         try await closed.stop()
@@ -163,13 +174,14 @@ struct ProviderFailureTests {
         let outcome = await complete(provider, weatherRequest())
         let error = try #require(outcome.modelError)
         // No waiting out a connect timeout: each attempt fails as soon as the connection is refused.
-        #expect((outcome.finishedAt - started).seconds < 1.5)
+        #expect((outcome.finishedAt - started).inSeconds < 1.5)
         #expect(error.message == "cannot connect to http://127.0.0.1:\(port)/v1/chat/completions: connection refused (after 3 attempts)")
         #expect(error.retryable)
         #expect(error.status == nil)
     }
 
-    @Test func aServerThatNeverAnswersHitsTheResponseTimeoutNotTheConnectTimeout() async throws {
+    @Test("a server that never answers hits the response timeout, not the connect timeout")
+    func aServerThatNeverAnswersHitsTheResponseTimeoutNotTheConnectTimeout() async throws {
         // A socket that listens but never accepts: the kernel completes the connection, the
         // request is sent, and no response head ever comes.
         let silent = SilentListener()
@@ -183,7 +195,7 @@ struct ProviderFailureTests {
         let started = ContinuousClock.now
         let outcome = await complete(provider, weatherRequest())
         let error = try #require(outcome.modelError)
-        #expect((outcome.finishedAt - started).seconds < 2)
+        #expect((outcome.finishedAt - started).inSeconds < 2)
         #expect(error.message == "no response from http://127.0.0.1:\(port)/v1/chat/completions within 0.3 s")
         #expect(error.retryable)
     }

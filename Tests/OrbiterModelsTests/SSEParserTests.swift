@@ -3,7 +3,8 @@ import Testing
 
 @Suite("SSE parser")
 struct SSEParserTests {
-    @Test func handlesAnySplitOfTheBytes() {
+    @Test("handles any split of the bytes")
+    func handlesAnySplitOfTheBytes() {
         let body = ": comment\r\nevent: message_start\r\ndata: {\"a\":\r\ndata: 1}\r\n\r\ndata: é\n\ndata: [DONE]\r\r"
         let expected = [SSEEvent(name: "message_start", data: "{\"a\":\n1}"), SSEEvent(name: nil, data: "é"),
                          SSEEvent(name: nil, data: "[DONE]")]
@@ -17,7 +18,8 @@ struct SSEParserTests {
         }
     }
 
-    @Test func deliversAnUnterminatedLastEvent() {
+    @Test("delivers an unterminated last event")
+    func deliversAnUnterminatedLastEvent() {
         var parser = SSEParser()
         #expect(parser.feed(Array("data:x".utf8)).isEmpty)
         #expect(parser.finish() == SSEEvent(name: nil, data: "x"))

@@ -5,7 +5,8 @@ import Testing
 
 @Suite("Streaming latency", .serialized)
 struct SlowStreamTests {
-    @Test func textIsForwardedAsEachChunkArrives() async throws {
+    @Test("text is forwarded as each chunk arrives")
+    func textIsForwardedAsEachChunkArrives() async throws {
         try await withServer { server in
             let gap = Duration.milliseconds(150)
             server.enqueue(.openAIStream([OpenAIChunk.text("one "), OpenAIChunk.text("two ").after(gap),
@@ -17,14 +18,15 @@ struct SlowStreamTests {
             let times = outcome.times
             // Each piece arrives about one gap (150 ms) after the previous one, not all together at the
             // end; the margins allow for a loaded 2-core machine delaying one chunk's delivery.
-            #expect((times[1] - times[0]).seconds >= 0.05)
-            #expect((times[2] - times[1]).seconds >= 0.05)
-            #expect((times[2] - times[0]).seconds >= 0.2)
-            #expect((outcome.finishedAt - times[0]).seconds >= 0.3)
+            #expect((times[1] - times[0]).inSeconds >= 0.05)
+            #expect((times[2] - times[1]).inSeconds >= 0.05)
+            #expect((times[2] - times[0]).inSeconds >= 0.2)
+            #expect((outcome.finishedAt - times[0]).inSeconds >= 0.3)
         }
     }
 
-    @Test func anthropicTextIsForwardedAsEachEventArrives() async throws {
+    @Test("Anthropic text is forwarded as each event arrives")
+    func anthropicTextIsForwardedAsEachEventArrives() async throws {
         try await withServer { server in
             let gap = Duration.milliseconds(150)
             server.enqueue(.anthropicStream([AnthropicEvent.messageStart(inputTokens: 3), AnthropicEvent.textStart(index: 0),
@@ -36,8 +38,8 @@ struct SlowStreamTests {
             let outcome = await complete(provider, weatherRequest(model: "claude-sonnet-4-5"))
             #expect(outcome.error == nil)
             #expect(outcome.texts == ["a", "b"])
-            #expect((outcome.times[1] - outcome.times[0]).seconds >= 0.05)
-            #expect((outcome.finishedAt - outcome.times[0]).seconds >= 0.2)
+            #expect((outcome.times[1] - outcome.times[0]).inSeconds >= 0.05)
+            #expect((outcome.finishedAt - outcome.times[0]).inSeconds >= 0.2)
         }
     }
 }

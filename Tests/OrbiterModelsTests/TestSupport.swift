@@ -69,7 +69,3 @@ func weatherRequest(model: String = "gpt-4o", messages: [Message]? = nil) -> Mod
         tools: [ToolSpec(name: "get_weather", description: "Current weather for a city",
                          parameters: ["type": "object", "properties": ["city": ["type": "string"]], "required": ["city"]])])
 }
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

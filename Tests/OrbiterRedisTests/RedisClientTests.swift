@@ -1,16 +1,14 @@
 import Foundation
-import Testing
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 @testable import OrbiterRedis
 import OrbiterTestSupport
+import Testing
 
 /// Tests against the shared server from `ORBITER_TEST_REDIS_URL` (keys are unique per test).
-@Suite struct RedisClientTests {
-    @Test func replyTypes() async throws {
+/// Serialized: many bound how long a call, a cancellation or a connect takes.
+@Suite("Redis client", .serialized)
+struct RedisClientTests {
+    @Test("reply types")
+    func replyTypes() async throws {
         let client = try await sharedClient()
         defer { client.close() }
         let key = uniqueKey(), list = uniqueKey()
@@ -34,7 +32,8 @@ import OrbiterTestSupport
         _ = try await client.send(["DEL", key, list])
     }
 
-    @Test func bulkStringsAreBinarySafe() async throws {
+    @Test("bulk strings are binary-safe")
+    func bulkStringsAreBinarySafe() async throws {
         let client = try await sharedClient()
         defer { client.close() }
         let value = (0..<2048).map { UInt8(truncatingIfNeeded: $0 &* 7) } + [0, 13, 10, 0]
@@ -48,7 +47,8 @@ import OrbiterTestSupport
         _ = try await client.send(["DEL", key])
     }
 
-    @Test func pipelineKeepsErrorsInline() async throws {
+    @Test("a pipeline keeps errors inline")
+    func pipelineKeepsErrorsInline() async throws {
         let client = try await sharedClient()
         defer { client.close() }
         let key = uniqueKey()
@@ -67,7 +67,8 @@ import OrbiterTestSupport
         #expect(try await client.pipeline([]) == [])
     }
 
-    @Test func manyConcurrentSendsAreAllAnsweredCorrectly() async throws {
+    @Test("many concurrent sends are all answered correctly")
+    func manyConcurrentSendsAreAllAnsweredCorrectly() async throws {
         let client = try await sharedClient()
         defer { client.close() }
         let counter = uniqueKey()
@@ -94,7 +95,8 @@ import OrbiterTestSupport
         _ = try await client.send(["DEL", counter])
     }
 
-    @Test func scriptsRunBySha() async throws {
+    @Test("scripts run by SHA")
+    func scriptsRunBySha() async throws {
         let client = try await sharedClient()
         defer { client.close() }
         let key = uniqueKey()
@@ -113,7 +115,8 @@ import OrbiterTestSupport
         _ = try await client.send(["DEL", key])
     }
 
-    @Test func blockingReadGetsData() async throws {
+    @Test("a blocking read gets data")
+    func blockingReadGetsData() async throws {
         let client = try await sharedClient()
         defer { client.close() }
         let list = uniqueKey(), stream = uniqueKey()
@@ -133,7 +136,8 @@ import OrbiterTestSupport
         _ = try await client.send(["DEL", list, stream])
     }
 
-    @Test func cancellingABlockingCallReturnsPromptly() async throws {
+    @Test("cancelling a blocking call returns promptly")
+    func cancellingABlockingCallReturnsPromptly() async throws {
         let client = try await sharedClient()
         defer { client.close() }
         let list = uniqueKey()
@@ -161,7 +165,8 @@ import OrbiterTestSupport
         #expect(throws: RedisError.self) { try preResult.get() }
     }
 
-    @Test func blockingCallsDoNotStallTheCooperativePool() async throws {
+    @Test("blocking calls do not stall the cooperative pool")
+    func blockingCallsDoNotStallTheCooperativePool() async throws {
         let client = try await sharedClient()
         defer { client.close() }
         let list = uniqueKey()
@@ -177,7 +182,8 @@ import OrbiterTestSupport
         for t in blocked { #expect(try await t.value.isNull) }
     }
 
-    @Test func subscribeReceivesPublishedMessages() async throws {
+    @Test("subscribe receives published messages")
+    func subscribeReceivesPublishedMessages() async throws {
         let client = try await sharedClient()
         defer { client.close() }
         let channel = uniqueKey(), other = uniqueKey()
@@ -193,7 +199,8 @@ import OrbiterTestSupport
         #expect(second?.message == Array("second".utf8))
     }
 
-    @Test func plainSubscribeEndsWhenTheConsumerIsCancelled() async throws {
+    @Test("a plain subscribe ends when the consumer is cancelled")
+    func plainSubscribeEndsWhenTheConsumerIsCancelled() async throws {
         let client = try await sharedClient()
         defer { client.close() }
         let channel = uniqueKey()
@@ -222,7 +229,8 @@ import OrbiterTestSupport
         #expect(try await client.send(["PUBLISH", channel, "late"]) == .integer(0))
     }
 
-    @Test func reconnectsAfterClientKill() async throws {
+    @Test("reconnects after CLIENT KILL")
+    func reconnectsAfterClientKill() async throws {
         let client = try await sharedClient()
         let admin = try await sharedClient()
         defer { client.close(); admin.close() }
@@ -234,7 +242,8 @@ import OrbiterTestSupport
         #expect(newID != id)
     }
 
-    @Test func selectsTheDatabase() async throws {
+    @Test("selects the database")
+    func selectsTheDatabase() async throws {
         var url = try sharedRedisURL()
         url.database = 3
         let db3 = RedisClient(url: url)
@@ -248,8 +257,9 @@ import OrbiterTestSupport
         _ = try await db3.send(["DEL", key])
     }
 
-    @Test func closedPortFailsFastWithMaskedURL() async throws {
-        let port = freePort()
+    @Test("a closed port fails fast, with the URL masked")
+    func closedPortFailsFastWithMaskedURL() async throws {
+        let port = try freePort()
         let client = RedisClient(url: try RedisURL("redis://:hunter2@127.0.0.1:\(port)"), connectTimeout: .seconds(2))
         defer { client.close() }
         let start = ContinuousClock.now
@@ -266,7 +276,8 @@ import OrbiterTestSupport
         #expect(seconds(since: start) < 1)
     }
 
-    @Test func unroutableHostHonoursConnectTimeout() async throws {
+    @Test("an unroutable host: the connect timeout holds")
+    func unroutableHostHonoursConnectTimeout() async throws {
         let client = RedisClient(url: try RedisURL("redis://10.255.255.1:6379"), connectTimeout: .milliseconds(300))
         defer { client.close() }
         let start = ContinuousClock.now
@@ -274,22 +285,23 @@ import OrbiterTestSupport
         #expect(seconds(since: start) < 2)
     }
 
-    @Test func silentServerHonoursConnectTimeout() async throws {
+    @Test("a silent server: the connect timeout holds, with and without AUTH and SELECT",
+          arguments: ["redis://127.0.0.1:PORT", "redis://:pw@127.0.0.1:PORT/2"])
+    func silentServerHonoursConnectTimeout(template: String) async throws {
         // A listening socket that never accepts: TCP connects, but no Redis ever answers.
         let silent = SilentListener()
         defer { withExtendedLifetime(silent) {} }
-        let port = silent.port
-        for url in ["redis://127.0.0.1:\(port)", "redis://:pw@127.0.0.1:\(port)/2"] {
-            let client = RedisClient(url: try RedisURL(url), connectTimeout: .milliseconds(300))
-            defer { client.close() }
-            let start = ContinuousClock.now
-            await #expect(throws: RedisError.self) { try await client.send(["PING"]) }
-            let elapsed = seconds(since: start)
-            #expect(elapsed < 1.5, "\(url) took \(elapsed)s")
-        }
+        let url = template.replacingOccurrences(of: "PORT", with: "\(silent.port)")
+        let client = RedisClient(url: try RedisURL(url), connectTimeout: .milliseconds(300))
+        defer { client.close() }
+        let start = ContinuousClock.now
+        await #expect(throws: RedisError.self) { try await client.send(["PING"]) }
+        let elapsed = seconds(since: start)
+        #expect(elapsed < 1.5, "\(url) took \(elapsed)s")
     }
 
-    @Test func closeFailsLaterCommandsAndEndsStreams() async throws {
+    @Test("close fails later commands and ends streams")
+    func closeFailsLaterCommandsAndEndsStreams() async throws {
         let client = try await sharedClient()
         let list = uniqueKey()
         let stream = try await client.subscribeConfirmed([uniqueKey()])

@@ -1,16 +1,20 @@
 import Foundation
-import Testing
 @testable import OrbiterRedis
+import OrbiterTestSupport
+import Testing
 
 /// Tests that need a redis-server of their own: credentials, restarts, SCRIPT FLUSH, Unix sockets.
-@Suite struct RedisPrivateServerTests {
-    @Test func authenticatesWithPasswordAndACLUser() async throws {
-        let server = try PrivateRedis(["--requirepass", "secret",
-                                       "--user", "alice", "on", ">wonderland", "~*", "&*", "+@all"])
-        let byPassword = RedisClient(url: try server.url(password: "secret", db: 2))
-        let byUser = RedisClient(url: try server.url(user: "alice", password: "wonderland"))
-        let anonymous = RedisClient(url: try server.url())
-        let wrong = RedisClient(url: try server.url(user: "alice", password: "not-the-one"))
+/// Serialized: each starts a server process, and the restart test bounds how fast calls fail.
+@Suite("Redis client on a private server", .serialized)
+struct RedisPrivateServerTests {
+    @Test("authenticates with a password and as an ACL user")
+    func authenticatesWithPasswordAndACLUser() async throws {
+        let server = try PrivateRedis(persistent: false, password: "secret",
+                                      arguments: ["--user", "alice", "on", ">wonderland", "~*", "&*", "+@all"])
+        let byPassword = RedisClient(url: try server.redisURL(password: "secret", db: 2))
+        let byUser = RedisClient(url: try server.redisURL(user: "alice", password: "wonderland"))
+        let anonymous = RedisClient(url: try server.redisURL())
+        let wrong = RedisClient(url: try server.redisURL(user: "alice", password: "not-the-one"))
         defer { [byPassword, byUser, anonymous, wrong].forEach { $0.close() } }
 
         try await byPassword.connect()
@@ -35,9 +39,10 @@ import Testing
         }
     }
 
-    @Test func scriptSurvivesScriptFlush() async throws {
-        let server = try PrivateRedis()
-        let client = RedisClient(url: try server.url())
+    @Test("a script survives SCRIPT FLUSH")
+    func scriptSurvivesScriptFlush() async throws {
+        let server = try PrivateRedis(persistent: false)
+        let client = RedisClient(url: try server.redisURL())
         defer { client.close() }
         let script = RedisScript(name: "echo", source: "return {KEYS[1], ARGV[1]}")
         let expected = RedisReply.array([.bulk(Array("k".utf8)), .bulk(Array("a".utf8))])
@@ -49,9 +54,10 @@ import Testing
         #expect(try await client.send(["SCRIPT", "EXISTS", script.sha1]) == .array([.integer(1)]))
     }
 
-    @Test func reconnectsAfterServerRestart() async throws {
-        let server = try PrivateRedis()
-        let client = RedisClient(url: try server.url(), connectTimeout: .seconds(1))
+    @Test("reconnects after a server restart")
+    func reconnectsAfterServerRestart() async throws {
+        let server = try PrivateRedis(persistent: false)
+        let client = RedisClient(url: try server.redisURL(), connectTimeout: .seconds(1))
         defer { client.close() }
         #expect(try await client.send(["SET", "k", "1"]) == .status("OK"))
 
@@ -81,14 +87,15 @@ import Testing
         #expect(try await client.send(["PING"]) == .status("PONG"))
     }
 
-    @Test func connectsOverUnixSocket() async throws {
-        let server = try PrivateRedis()
+    @Test("connects over a Unix socket")
+    func connectsOverUnixSocket() async throws {
+        let server = try PrivateRedis(persistent: false)
         let client = RedisClient(url: try RedisURL("unix://\(server.unixSocket)?db=2"))
         defer { client.close() }
         try await client.connect()
         _ = try await client.send(["SET", "u", "x"])
         #expect(try await client.send(["CLIENT", "INFO"]).string?.contains("db=2") == true)
-        let tcp = RedisClient(url: try server.url(db: 2))
+        let tcp = RedisClient(url: try server.redisURL(db: 2))
         defer { tcp.close() }
         #expect(try await tcp.send(["GET", "u"]).string == "x")
     }

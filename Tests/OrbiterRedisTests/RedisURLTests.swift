@@ -2,8 +2,10 @@ import Foundation
 import Testing
 @testable import OrbiterRedis
 
-@Suite struct RedisURLTests {
-    @Test func hostOnlyDefaultsPortAndDatabase() throws {
+@Suite("Redis URLs")
+struct RedisURLTests {
+    @Test("a host alone defaults the port and database")
+    func hostOnlyDefaultsPortAndDatabase() throws {
         let u = try RedisURL("redis://localhost")
         #expect(u.host == "localhost")
         #expect(u.port == 6379)
@@ -12,7 +14,8 @@ import Testing
         #expect(u.description == "redis://localhost:6379")
     }
 
-    @Test func fullForm() throws {
+    @Test("the full form")
+    func fullForm() throws {
         let u = try RedisURL("redis://alice:s3cret@redis.example:6380/4")
         #expect(u.host == "redis.example")
         #expect(u.port == 6380)
@@ -23,14 +26,16 @@ import Testing
         #expect(!"\(u)".contains("s3cret"))
     }
 
-    @Test func passwordOnly() throws {
+    @Test("a password without a user")
+    func passwordOnly() throws {
         let u = try RedisURL("redis://:hunter2@127.0.0.1")
         #expect(u.username == nil)
         #expect(u.password == "hunter2")
         #expect(u.description == "redis://:***@127.0.0.1:6379")
     }
 
-    @Test func percentEncodedAndAwkwardPasswords() throws {
+    @Test("percent-encoded and awkward passwords")
+    func percentEncodedAndAwkwardPasswords() throws {
         let a = try RedisURL("redis://:p%40ss%3Aw%2Frd@h:1")
         #expect(a.password == "p@ss:w/rd")
         let b = try RedisURL("redis://:p@ss/word@h:2/3")   // unencoded '@' and '/' still parse
@@ -38,7 +43,8 @@ import Testing
         #expect(b.host == "h" && b.port == 2 && b.database == 3)
     }
 
-    @Test func ipv6AndQueryDatabase() throws {
+    @Test("IPv6 and a database in the query")
+    func ipv6AndQueryDatabase() throws {
         let u = try RedisURL("redis://[::1]:7000?db=2")
         #expect(u.host == "::1")
         #expect(u.port == 7000)
@@ -46,7 +52,8 @@ import Testing
         #expect(u.description == "redis://[::1]:7000/2")
     }
 
-    @Test func unixSocket() throws {
+    @Test("a Unix socket")
+    func unixSocket() throws {
         let u = try RedisURL("unix:///var/run/redis.sock")
         #expect(u.unixPath == "/var/run/redis.sock")
         #expect(u.host == nil)
@@ -58,7 +65,7 @@ import Testing
         #expect(v.description == "unix://:***@/tmp/r.sock?db=5")
     }
 
-    @Test(arguments: [
+    @Test("bad URLs name the problem", arguments: [
         ("localhost:6379", "missing scheme"),
         ("http://localhost", "unsupported scheme 'http'"),
         ("rediss://localhost", "TLS"),
@@ -83,19 +90,20 @@ import Testing
         }
     }
 
-    @Test func errorsNeverShowThePassword() throws {
-        for input in ["redis://bob:topsecret@host:notaport", "redis://topsecret@host", "redis://:topsecret@:1"] {
-            do {
-                _ = try RedisURL(input)
-                Issue.record("\(input) should not parse")
-            } catch {
-                #expect(!"\(error)".contains("topsecret"), "\(error)")
-                #expect("\(error)".contains("***"), "\(error)")
-            }
+    @Test("errors never show the password",
+          arguments: ["redis://bob:topsecret@host:notaport", "redis://topsecret@host", "redis://:topsecret@:1"])
+    func errorsNeverShowThePassword(input: String) throws {
+        do {
+            _ = try RedisURL(input)
+            Issue.record("\(input) should not parse")
+        } catch {
+            #expect(!"\(error)".contains("topsecret"), "\(error)")
+            #expect("\(error)".contains("***"), "\(error)")
         }
     }
 
-    @Test func fromEnvironment() throws {
+    @Test("from the environment")
+    func fromEnvironment() throws {
         #expect(try RedisURL.fromEnvironment([:]) == RedisURL("redis://127.0.0.1:6379"))
         #expect(try RedisURL.fromEnvironment(["ORBITER_REDIS_URL": ""]) == RedisURL("redis://127.0.0.1:6379"))
         let u = try RedisURL.fromEnvironment(["ORBITER_REDIS_URL": "redis://:x@10.0.0.5:6390/1"])
@@ -104,8 +112,10 @@ import Testing
     }
 }
 
-@Suite struct RedisScriptAndReplyTests {
-    @Test func sha1TestVectors() {
+@Suite("Redis scripts, replies and arguments")
+struct RedisScriptAndReplyTests {
+    @Test("SHA-1 test vectors")
+    func sha1TestVectors() {
         #expect(SHA1.hex([]) == "da39a3ee5e6b4b0d3255bfef95601890afd80709")
         #expect(SHA1.hex(Array("abc".utf8)) == "a9993e364706816aba3e25717850c26c9cd0d89d")
         #expect(SHA1.hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
@@ -114,7 +124,8 @@ import Testing
         #expect(RedisScript(name: "ret", source: "return 1").sha1 == "e0e1f9fabfc9d4800c877a703b823ac0578ff8db")
     }
 
-    @Test func replyAccessors() {
+    @Test("reply accessors")
+    func replyAccessors() {
         #expect(RedisReply.bulk(Array("42".utf8)).int == 42)
         #expect(RedisReply.status("OK").string == "OK")
         #expect(RedisReply.bulk([0xFF, 0xFE]).string == nil)
@@ -125,7 +136,8 @@ import Testing
         #expect(RedisReply.error("ERR x").string == nil)
     }
 
-    @Test func argumentEncodings() {
+    @Test("argument encodings")
+    func argumentEncodings() {
         #expect("héllo".redisBytes == Array("héllo".utf8))
         #expect("abc".dropFirst().redisBytes == Array("bc".utf8))
         #expect(42.redisBytes == Array("42".utf8))

@@ -1,43 +1,68 @@
 import Foundation
 
-/// A redis-server of a test's own (AOF on, in a temporary folder), for tests that restart Redis
-/// — which the shared server of scripts/test.sh must never do.
+/// A redis-server of a test's own, for what the shared server of scripts/test.sh must never
+/// see: restarts, passwords, SCRIPT FLUSH. It listens on a free port and on a Unix socket.
 public final class PrivateRedis: @unchecked Sendable {
     public let port: Int
     public let dir: URL
+    /// The Unix socket it also listens on (in `dir`).
+    public let unixSocket: String
+    /// AOF with fsync on every write: a restart keeps everything. Without it a restart starts empty.
+    public let persistent: Bool
+    /// `requirepass`; its own pings and shutdowns authenticate with it.
+    public let password: String?
+    private let arguments: [String]
     public var url: String { "redis://127.0.0.1:\(port)" }
 
-    public init() throws {
-        port = try Self.freePort()
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("orbiter-private-redis-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    /// `arguments` go to redis-server after the defaults (e.g. `--user alice on >pw ~* &* +@all`).
+    public init(persistent: Bool = true, password: String? = nil, arguments: [String] = []) throws {
+        port = try freePort()
+        dir = try temporaryFolder("orbiter-private-redis")
+        unixSocket = dir.appendingPathComponent("redis.sock").path
+        self.persistent = persistent
+        self.password = password
+        self.arguments = arguments
         try start()
     }
 
     /// Starts the server (again), waiting until it answers.
     public func start() throws {
-        let status = Self.spawnAndWait(["/usr/bin/redis-server", "--port", "\(port)", "--bind", "127.0.0.1", "--save", "",
-                                        "--appendonly", "yes", "--appendfsync", "always", "--dir", dir.path, "--daemonize", "yes",
-                                        "--pidfile", dir.appendingPathComponent("pid").path,
-                                        "--logfile", dir.appendingPathComponent("log").path])
+        var args = ["/usr/bin/redis-server", "--port", "\(port)", "--bind", "127.0.0.1", "--save", "",
+                    "--appendonly", persistent ? "yes" : "no", "--dir", dir.path, "--daemonize", "yes",
+                    "--unixsocket", unixSocket, "--unixsocketperm", "700",
+                    "--pidfile", dir.appendingPathComponent("pid").path,
+                    "--logfile", dir.appendingPathComponent("log").path]
+        if persistent { args += ["--appendfsync", "always"] }
+        if let password { args += ["--requirepass", password] }
+        let status = Self.spawnAndWait(args + arguments)
         guard status == 0 else { throw TestFailure("redis-server exited with \(status)") }
-        for _ in 0..<100 where !answers() { usleep(50_000) }
-        guard answers() else { throw TestFailure("private redis-server on port \(port) did not start") }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !ready() {
+            guard ContinuousClock.now < deadline else { throw TestFailure("private redis-server on port \(port) did not start") }
+            usleep(20_000)
+        }
     }
 
-    /// Shuts the server down cleanly (the AOF keeps everything).
+    /// Shuts the server down cleanly (with persistence the AOF keeps everything).
     public func stop() {
-        _ = Self.spawnAndWait(["/usr/bin/redis-cli", "-p", "\(port)", "shutdown"])
-        for _ in 0..<100 where answers() { usleep(20_000) }
+        _ = Self.spawnAndWait(cli(persistent ? ["shutdown"] : ["shutdown", "nosave"]))
+        let deadline = ContinuousClock.now + .seconds(2)
+        while answers() && ContinuousClock.now < deadline { usleep(20_000) }
     }
 
     deinit {
-        _ = Self.spawnAndWait(["/usr/bin/redis-cli", "-p", "\(port)", "shutdown", "nosave"])
+        _ = Self.spawnAndWait(cli(["shutdown", "nosave"]))
         try? FileManager.default.removeItem(at: dir)
     }
 
-    private func answers() -> Bool {
-        Self.spawnAndWait(["/usr/bin/redis-cli", "-p", "\(port)", "ping"]) == 0
+    /// Answers on TCP and has made its Unix socket.
+    private func ready() -> Bool { answers() && FileManager.default.fileExists(atPath: unixSocket) }
+
+    /// redis-cli exits 0 on any reply (NOAUTH too) and 1 when it cannot connect.
+    private func answers() -> Bool { Self.spawnAndWait(cli(["ping"])) == 0 }
+
+    private func cli(_ command: [String]) -> [String] {
+        ["/usr/bin/redis-cli", "-p", "\(port)"] + (password.map { ["--no-auth-warning", "-a", $0] } ?? []) + command
     }
 
     /// Runs a program and waits for it with posix_spawn/waitpid: Foundation's Process on Linux
@@ -56,19 +81,5 @@ public final class PrivateRedis: @unchecked Sendable {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         return (status & 0x7f) == 0 ? (status >> 8) & 0xff : -1
-    }
-
-    private static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        guard bound == 0 else { throw TestFailure("cannot find a free port") }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return Int(UInt16(bigEndian: addr.sin_port))
     }
 }
