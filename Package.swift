@@ -1,10 +1,11 @@
 // swift-tools-version:6.1
 // Orbiter: LLM agents, swarms and tools written in Lua, run in-process or as Redis tasks.
 //
-// Dependencies point down:
-//   orbiter (CLI) → OrbiterDistributed → OrbiterRedis → CHiredis
-//                                      → OrbiterLua   → CLua
-//                 → OrbiterModels                      → OrbiterCore
+// Dependencies point down (docs/architecture.md):
+//   orbiter (CLI) → OrbiterWorker → OrbiterQueue → OrbiterRedis → CHiredis
+//                 → OrbiterClient ↗              → OrbiterLua   → CLua
+//                   OrbiterWorker → OrbiterModels                → OrbiterCore
+// An application that only submits links OrbiterClient: no worker, NIO server or Prometheus.
 // OrbiterCore knows nothing of Lua, Redis or HTTP.
 import PackageDescription
 
@@ -22,7 +23,9 @@ let package = Package(
         .library(name: "OrbiterLua", targets: ["OrbiterLua"]),
         .library(name: "OrbiterRedis", targets: ["OrbiterRedis"]),
         .library(name: "OrbiterModels", targets: ["OrbiterModels"]),
-        .library(name: "OrbiterDistributed", targets: ["OrbiterDistributed"]),
+        .library(name: "OrbiterQueue", targets: ["OrbiterQueue"]),
+        .library(name: "OrbiterClient", targets: ["OrbiterClient"]),
+        .library(name: "OrbiterWorker", targets: ["OrbiterWorker"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -33,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // HMAC-SHA256 with a constant-time check, SHA-256 (already in the graph through the HTTP stack).
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        // Process lifetimes: a worker is a ServiceGroup of its loops (already in the graph through the HTTP stack).
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // System libraries: a module map and a shim header of static inline wrappers for C macros.
@@ -52,19 +57,29 @@ let package = Package(
                     .product(name: "NIOCore", package: "swift-nio"),
                     .product(name: "NIOPosix", package: "swift-nio"),
                 ], swiftSettings: swiftSettings),
-        .target(name: "OrbiterDistributed", dependencies: [
+        // The queue protocol: keys, payloads, results, the transition scripts and their typed
+        // calls, signing. What both sides of a queue agree on.
+        .target(name: "OrbiterQueue", dependencies: [
                     "OrbiterCore", "OrbiterLua", "OrbiterRedis",
                     .product(name: "Crypto", package: "swift-crypto"),
+                ],
+                resources: [.copy("Scripts")], swiftSettings: swiftSettings),
+        // Submitting and following tasks: what an application that only submits links.
+        .target(name: "OrbiterClient", dependencies: ["OrbiterQueue", "OrbiterCore", "OrbiterLua", "OrbiterRedis"],
+                swiftSettings: swiftSettings),
+        // Running tasks: the claim loop, task execution, maintenance services, metrics.
+        .target(name: "OrbiterWorker", dependencies: [
+                    "OrbiterQueue", "OrbiterCore", "OrbiterLua", "OrbiterRedis", "OrbiterModels",
                     .product(name: "Logging", package: "swift-log"),
                     .product(name: "CoreMetrics", package: "swift-metrics"),
                     .product(name: "Prometheus", package: "swift-prometheus"),
+                    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                     .product(name: "NIOCore", package: "swift-nio"),
                     .product(name: "NIOPosix", package: "swift-nio"),
                     .product(name: "NIOHTTP1", package: "swift-nio"),
-                ],
-                resources: [.copy("Scripts")], swiftSettings: swiftSettings),
+                ], swiftSettings: swiftSettings),
         .executableTarget(name: "orbiter", dependencies: [
-                    "OrbiterCore", "OrbiterLua", "OrbiterDistributed", "OrbiterModels",
+                    "OrbiterCore", "OrbiterLua", "OrbiterQueue", "OrbiterClient", "OrbiterWorker", "OrbiterModels",
                     .product(name: "ArgumentParser", package: "swift-argument-parser"),
                     .product(name: "Logging", package: "swift-log"),
                     .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -73,7 +88,7 @@ let package = Package(
 
         // Benchmarks (scripts/bench.sh drives it; see bench/README.md).
         .executableTarget(name: "orbiter-bench", dependencies: [
-                    "CLua", "OrbiterCore", "OrbiterLua", "OrbiterDistributed", "OrbiterRedis",
+                    "CLua", "OrbiterCore", "OrbiterLua", "OrbiterQueue", "OrbiterClient", "OrbiterWorker", "OrbiterRedis",
                 ], swiftSettings: swiftSettings),
 
         // Tests run against real parts: a private redis-server (scripts/test.sh) and a fake
@@ -90,7 +105,7 @@ let package = Package(
         .testTarget(name: "OrbiterRedisTests", dependencies: ["OrbiterRedis", "OrbiterTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterModelsTests", dependencies: ["OrbiterModels", "OrbiterTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterDistributedTests", dependencies: [
-                    "OrbiterDistributed", "OrbiterLua", "OrbiterTestSupport",
+                    "OrbiterQueue", "OrbiterClient", "OrbiterWorker", "OrbiterLua", "OrbiterTestSupport",
                     .product(name: "Logging", package: "swift-log"),
                     .product(name: "Prometheus", package: "swift-prometheus"),
                 ], swiftSettings: swiftSettings),

@@ -5,7 +5,9 @@
 import CLua
 import Foundation
 import OrbiterCore
-import OrbiterDistributed
+import OrbiterClient
+import OrbiterQueue
+import OrbiterWorker
 import OrbiterLua
 import OrbiterRedis
 import Synchronization

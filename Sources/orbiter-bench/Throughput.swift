@@ -1,7 +1,9 @@
 import CLua
 import Foundation
 import OrbiterCore
-import OrbiterDistributed
+import OrbiterClient
+import OrbiterQueue
+import OrbiterWorker
 import OrbiterLua
 import OrbiterRedis
 import Synchronization

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import OrbiterCore
-import OrbiterDistributed
+import OrbiterClient
+import OrbiterQueue
+import OrbiterWorker
 import OrbiterRedis
 
 /// `--redis-url` and `--queue`, shared by every command that talks to Redis.

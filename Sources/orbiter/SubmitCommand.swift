@@ -1,7 +1,9 @@
 import Foundation
 import ArgumentParser
 import OrbiterCore
-import OrbiterDistributed
+import OrbiterClient
+import OrbiterQueue
+import OrbiterWorker
 import OrbiterLua
 
 /// `orbiter submit SCRIPT [INPUT]`: runs an agent or swarm as a Redis task on a worker.

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import OrbiterCore
-import OrbiterDistributed
+import OrbiterClient
+import OrbiterQueue
+import OrbiterWorker
 
 /// `orbiter task list|status|result|cancel|events`.
 struct TaskCommand: AsyncParsableCommand {

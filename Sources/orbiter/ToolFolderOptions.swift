@@ -1,6 +1,8 @@
 import ArgumentParser
 import OrbiterCore
-import OrbiterDistributed
+import OrbiterClient
+import OrbiterQueue
+import OrbiterWorker
 import OrbiterLua
 
 /// `--tools DIR`: a folder of trusted Lua tool files offered to agents by name, hot-reloaded.

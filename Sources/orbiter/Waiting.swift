@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
-import OrbiterDistributed
+import OrbiterClient
+import OrbiterQueue
+import OrbiterWorker
 import OrbiterRedis
 
 /// Waiting for a task from the CLI (`submit --wait`/`--stream`, `task result`, `task events

@@ -3,7 +3,9 @@ import Dispatch
 import Foundation
 import Logging
 import OrbiterCore
-import OrbiterDistributed
+import OrbiterClient
+import OrbiterQueue
+import OrbiterWorker
 import OrbiterLua
 import Synchronization
 

@@ -1,6 +1,8 @@
 import Foundation
 import OrbiterCore
-@testable import OrbiterDistributed
+@testable import OrbiterClient
+@testable import OrbiterQueue
+@testable import OrbiterWorker
 import OrbiterLua
 import OrbiterRedis
 import OrbiterTestSupport

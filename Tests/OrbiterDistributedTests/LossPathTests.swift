@@ -1,7 +1,9 @@
 import Foundation
 import Logging
 import OrbiterCore
-@testable import OrbiterDistributed
+@testable import OrbiterClient
+@testable import OrbiterQueue
+@testable import OrbiterWorker
 import OrbiterLua
 import OrbiterRedis
 import OrbiterTestSupport

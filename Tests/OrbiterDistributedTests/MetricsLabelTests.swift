@@ -1,6 +1,8 @@
 import Foundation
 import OrbiterCore
-@testable import OrbiterDistributed
+@testable import OrbiterClient
+@testable import OrbiterQueue
+@testable import OrbiterWorker
 import XCTest
 
 /// Tool and model names come from payloads: only names the worker knows, plus a capped number of

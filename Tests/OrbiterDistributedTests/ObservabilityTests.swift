@@ -3,7 +3,9 @@ import Foundation
 import FoundationNetworking
 #endif
 import OrbiterCore
-@testable import OrbiterDistributed
+@testable import OrbiterClient
+@testable import OrbiterQueue
+@testable import OrbiterWorker
 import OrbiterLua
 import OrbiterTestSupport
 import XCTest

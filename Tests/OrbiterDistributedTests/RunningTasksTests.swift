@@ -1,4 +1,6 @@
-@testable import OrbiterDistributed
+@testable import OrbiterClient
+@testable import OrbiterQueue
+@testable import OrbiterWorker
 import Synchronization
 import XCTest
 

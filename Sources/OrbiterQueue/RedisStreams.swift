@@ -8,9 +8,9 @@ public struct StoredEvent: Sendable {
     public var event: StreamEvent
 }
 
-enum StreamReplies {
+package enum StreamReplies {
     /// Entries of an `XRANGE` reply or of one stream in an `XREAD` reply: `[[id, [field, value, ...]], ...]`.
-    static func entries(_ reply: RedisReply) -> [(id: String, fields: [String: String])] {
+    package static func entries(_ reply: RedisReply) -> [(id: String, fields: [String: String])] {
         (reply.array ?? []).compactMap { entry in
             guard let parts = entry.array, parts.count == 2, let id = parts[0].string else { return nil }
             var fields: [String: String] = [:]
@@ -25,14 +25,14 @@ enum StreamReplies {
     }
 
     /// The entries of the first stream in an `XREAD`/`XREADGROUP` reply (null when the block timed out).
-    static func firstStream(_ reply: RedisReply) -> [(id: String, fields: [String: String])] {
+    package static func firstStream(_ reply: RedisReply) -> [(id: String, fields: [String: String])] {
         guard let streams = reply.array, let first = streams.first?.array, first.count == 2 else { return [] }
         return entries(first[1])
     }
 
     /// Events of a stream's entries; an unreadable entry becomes an `error` event saying so, so a
     /// consumer is told instead of silently losing it.
-    static func events(_ entries: [(id: String, fields: [String: String])]) -> [StoredEvent] {
+    package static func events(_ entries: [(id: String, fields: [String: String])]) -> [StoredEvent] {
         entries.map { entry in
             let text = entry.fields["event"] ?? ""
             if let json = try? JSONValue.parse(text), let event = try? StreamEvent(json: json) {

@@ -1,3 +1,4 @@
+import OrbiterQueue
 import Foundation
 
 extension Worker {

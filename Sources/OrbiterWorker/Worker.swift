@@ -2,6 +2,7 @@ import CoreMetrics
 import Foundation
 import Logging
 import OrbiterCore
+import OrbiterQueue
 import OrbiterLua
 import OrbiterRedis
 import Synchronization

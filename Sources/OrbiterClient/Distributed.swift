@@ -1,6 +1,7 @@
 import CoreMetrics
 import Foundation
 import OrbiterCore
+import OrbiterQueue
 import OrbiterLua
 
 /// Submits an agent or swarm as a Redis task and returns its handle: the distributed twin of

@@ -1,6 +1,7 @@
 import CoreMetrics
 import Foundation
 import OrbiterCore
+import OrbiterQueue
 import Synchronization
 
 /// The worker's metrics, made from a factory passed in (so several workers in one process can

@@ -1,5 +1,6 @@
 import Foundation
 import OrbiterCore
+import OrbiterQueue
 import OrbiterRedis
 
 /// A submitted task: wait for its result, stream its events, read its status, cancel it.
@@ -146,5 +147,13 @@ struct OutageBackoff {
         guard ContinuousClock.now - start < limit else { throw RedisError.connection(message()) }
         try await Task.sleep(for: delay)
         delay = min(delay * 2, .seconds(2))
+    }
+}
+
+extension TaskBroker {
+    /// A handle for a task id on this queue, sharing this broker's connection.
+    public func handle(for taskID: String) throws -> TaskHandle {
+        try TaskID.validate(taskID)
+        return TaskHandle(taskID: taskID, broker: self)
     }
 }

@@ -2,6 +2,7 @@ import CoreMetrics
 import Foundation
 import Logging
 import OrbiterCore
+import OrbiterQueue
 import OrbiterLua
 
 /// How a worker runs: which queue, how many tasks at once, how it reports and stops.

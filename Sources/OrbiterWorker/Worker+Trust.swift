@@ -1,4 +1,5 @@
 import OrbiterCore
+import OrbiterQueue
 
 /// The worker's checks on what arrives through Redis: task signatures, checkpoints, and the
 /// provider settings of shipped agents.

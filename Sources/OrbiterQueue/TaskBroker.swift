@@ -24,7 +24,7 @@ public final class TaskBroker: Sendable {
         self.settings = settings
     }
 
-    static func nowMs() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+    package static func nowMs() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
 
     /// Stores and queues a task; returns its id. With an `idempotencyKey` seen within the task TTL,
     /// returns that earlier task's id instead and stores nothing — when the earlier task has the
@@ -38,10 +38,10 @@ public final class TaskBroker: Sendable {
     }
 
     /// A submit whose reply was lost is sent again this many times (same id), a moment apart.
-    static let lostReplyRetries = 3
+    package static let lostReplyRetries = 3
 
     /// `submit`, also saying whether the task is new (false: an earlier one with the same key).
-    func store(_ payload: TaskPayload, bundle: ScriptBundle?, idempotencyKey: String?, taskID chosen: String? = nil) async throws -> (id: String, isNew: Bool) {
+    package func store(_ payload: TaskPayload, bundle: ScriptBundle?, idempotencyKey: String?, taskID chosen: String? = nil) async throws -> (id: String, isNew: Bool) {
         if let chosen { try TaskID.validate(chosen) }
         if let idempotencyKey, idempotencyKey.allSatisfy(\.isWhitespace) {
             throw DistributedError.invalidArgument("the idempotency key is empty; give a key that names the work (e.g. order-42), or none")
@@ -82,7 +82,7 @@ public final class TaskBroker: Sendable {
 
     /// Adds this queue to `QueueKeys.registry` (once per broker), so `otherQueue(holding:)`
     /// finds its tasks from elsewhere. Best effort: it only serves that hint.
-    func registerQueue() async {
+    package func registerQueue() async {
         guard !registered.withLock({ $0 }) else { return }
         if (try? await client.send(["SADD", QueueKeys.registry, keys.queue])) != nil { registered.withLock { $0 = true } }
     }
@@ -160,12 +160,6 @@ public final class TaskBroker: Sendable {
             guard entries.count == page, let last = entries.last else { return }
             start = "(" + last.id
         }
-    }
-
-    /// A handle for a task id on this queue, sharing this broker's connection.
-    public func handle(for taskID: String) throws -> TaskHandle {
-        try TaskID.validate(taskID)
-        return TaskHandle(taskID: taskID, broker: self)
     }
 
     /// The task's stored state, or `nil` when there is no such task.
@@ -284,7 +278,7 @@ public struct WorkerInfo: Sendable {
         return alive ? fields["status"] ?? "running" : "dead"
     }
 
-    init(id: String, lastSeenMs: Double, hash: RedisReply) {
+    package init(id: String, lastSeenMs: Double, hash: RedisReply) {
         self.id = id
         var fields: [String: String] = [:]
         let items = hash.array ?? []

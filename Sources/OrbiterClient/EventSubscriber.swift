@@ -1,4 +1,5 @@
 import OrbiterCore
+import OrbiterQueue
 import OrbiterRedis
 
 /// Reads a task's events from its Redis Stream: stored ones (`replay`) or live (`stream`).

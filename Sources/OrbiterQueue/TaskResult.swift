@@ -27,7 +27,7 @@ public struct TaskResult: Sendable {
     public var metadata: [String: String]
 
     /// Builds from an `HGETALL` reply; `nil` for an empty one (no such task).
-    init?(taskID: String, hash: RedisReply) {
+    package init?(taskID: String, hash: RedisReply) {
         guard let items = hash.array, !items.isEmpty else { return nil }
         var fields: [String: String] = [:]
         var i = 0

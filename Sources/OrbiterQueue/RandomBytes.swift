@@ -3,10 +3,10 @@ import Synchronization
 
 /// Random bytes from the kernel's CSPRNG (`/dev/urandom`), read 4 KiB at a time: every submit
 /// makes a task id and a span id, and a `getrandom` call per 8 bytes showed up in client profiles.
-enum RandomBytes {
+package enum RandomBytes {
     private static let pool = Mutex<(bytes: [UInt8], used: Int)>(([], 0))
 
-    static func take(_ count: Int) -> [UInt8] {
+    package static func take(_ count: Int) -> [UInt8] {
         pool.withLock { pool in
             if pool.used + count > pool.bytes.count {
                 pool.bytes = refill(atLeast: count)

@@ -22,12 +22,12 @@ import Synchronization
 /// and stored as `v2.<created_at>.<expires_at>.<bundle>.<hmac hex>`, so a worker checks it before
 /// it reads anything else of the payload. Checks use the constant-time
 /// `HMAC.isValidAuthenticationCode`.
-struct TaskSignature: Sendable {
-    static let version = "v2"
+package struct TaskSignature: Sendable {
+    package static let version = "v2"
     private let key: SymmetricKey
     private let secret: String
 
-    init(secret: String) {
+    package init(secret: String) {
         self.secret = secret
         key = SymmetricKey(data: Array(secret.utf8))
     }
@@ -35,7 +35,7 @@ struct TaskSignature: Sendable {
     private static let cache = Mutex<TaskSignature?>(nil)
 
     /// The signer for `secret`, made once and reused across tasks.
-    static func forSecret(_ secret: String) -> TaskSignature {
+    package static func forSecret(_ secret: String) -> TaskSignature {
         cache.withLock { cached in
             if let cached, cached.secret == secret { return cached }
             let made = TaskSignature(secret: secret)
@@ -45,13 +45,13 @@ struct TaskSignature: Sendable {
     }
 
     /// The fields a signature carries besides its MAC.
-    struct Claims: Sendable, Equatable {
+    package struct Claims: Sendable, Equatable {
         var createdAtMs: Int64
         var expiresAtMs: Int64
         var bundle: String
     }
 
-    static func message(queue: String, taskID: String, claims: Claims, payload: String) -> [UInt8] {
+    package static func message(queue: String, taskID: String, claims: Claims, payload: String) -> [UInt8] {
         var message: [UInt8] = []
         message.reserveCapacity(200 + payload.utf8.count)
         for line in ["orbiter-task-v2", queue, taskID, String(claims.createdAtMs), String(claims.expiresAtMs), claims.bundle] {
@@ -62,7 +62,7 @@ struct TaskSignature: Sendable {
         return message
     }
 
-    func sign(queue: String, taskID: String, claims: Claims, payload: String) -> String {
+    package func sign(queue: String, taskID: String, claims: Claims, payload: String) -> String {
         let mac = HMAC<Crypto.SHA256>.authenticationCode(for: Self.message(queue: queue, taskID: taskID, claims: claims, payload: payload),
                                                          using: key)
         return [Self.version, String(claims.createdAtMs), String(claims.expiresAtMs), claims.bundle, Array(mac).hexString]
@@ -71,7 +71,7 @@ struct TaskSignature: Sendable {
 
     /// Checks `signature` for this task on this queue at `nowMs`; returns what it claims. Every
     /// refusal is a `badPayload` starting `signature:` (the reason the task is failed with).
-    func verify(_ signature: String, queue: String, taskID: String, payload: String, nowMs: Int64) throws -> Claims {
+    package func verify(_ signature: String, queue: String, taskID: String, payload: String, nowMs: Int64) throws -> Claims {
         guard !signature.isEmpty else {
             throw DistributedError.badPayload("signature: the task is not signed, and this worker requires signed tasks (set ORBITER_SECRET where you submit)")
         }
@@ -94,13 +94,13 @@ struct TaskSignature: Sendable {
     }
 
     /// Also checks that the payload says what the signature claims (its bundle and creation time).
-    static func check(_ claims: Claims, against payload: TaskPayload) throws {
+    package static func check(_ claims: Claims, against payload: TaskPayload) throws {
         guard claims.bundle == (payload.bundle ?? ""), claims.createdAtMs == milliseconds(payload.createdAt) else {
             throw DistributedError.badPayload("signature: the payload's bundle or created_at differs from what its signature covers")
         }
     }
 
-    static func milliseconds(_ seconds: Double) -> Int64 { Int64((seconds * 1000).rounded()) }
+    package static func milliseconds(_ seconds: Double) -> Int64 { Int64((seconds * 1000).rounded()) }
 
     private static func bytes(hex: Substring) -> [UInt8]? {
         guard hex.utf8.count == 64 else { return nil }
@@ -124,19 +124,19 @@ struct TaskSignature: Sendable {
 
     /// A checkpoint as stored by a worker with a secret: `orbiter-checkpoint-v1 <hmac hex>\n<json>`,
     /// the HMAC over `orbiter-checkpoint-v1\n<queue>\n<task id>\n<json>`.
-    static let checkpointPrefix = "orbiter-checkpoint-v1 "
+    package static let checkpointPrefix = "orbiter-checkpoint-v1 "
 
     private static func checkpointMessage(queue: String, taskID: String, json: String) -> [UInt8] {
         Array("orbiter-checkpoint-v1\n\(queue)\n\(taskID)\n\(json)".utf8)
     }
 
-    func sealCheckpoint(_ json: String, queue: String, taskID: String) -> String {
+    package func sealCheckpoint(_ json: String, queue: String, taskID: String) -> String {
         let mac = HMAC<Crypto.SHA256>.authenticationCode(for: Self.checkpointMessage(queue: queue, taskID: taskID, json: json), using: key)
         return Self.checkpointPrefix + Array(mac).hexString + "\n" + json
     }
 
     /// The checkpoint's JSON when its HMAC is valid for this task; otherwise why not.
-    func openCheckpoint(_ stored: String, queue: String, taskID: String) -> Result<String, CheckpointRefusal> {
+    package func openCheckpoint(_ stored: String, queue: String, taskID: String) -> Result<String, CheckpointRefusal> {
         guard stored.hasPrefix(Self.checkpointPrefix), let newline = stored.firstIndex(of: "\n") else {
             return .failure(CheckpointRefusal(reason: "it is not authenticated"))
         }
@@ -152,6 +152,6 @@ struct TaskSignature: Sendable {
 }
 
 /// Why a stored checkpoint is not used.
-struct CheckpointRefusal: Error, Sendable {
-    var reason: String
+package struct CheckpointRefusal: Error, Sendable {
+    package var reason: String
 }

@@ -1,4 +1,5 @@
 import OrbiterCore
+import OrbiterQueue
 
 extension WorkerConfiguration {
     /// The tools a task starting now may use: the hot-reloaded registry's current snapshot

@@ -41,7 +41,7 @@ public struct QueueSettings: Sendable, Hashable {
 
     /// The task's signature under `secret` (see `TaskSignature`), or "" without a secret. It
     /// expires `signatureWindow` seconds plus the task's timeout after the payload's `createdAt`.
-    func signature(taskID: String, queue: String, payload: TaskPayload, payloadText: String) -> String {
+    package func signature(taskID: String, queue: String, payload: TaskPayload, payloadText: String) -> String {
         guard let secret else { return "" }
         let created = TaskSignature.milliseconds(payload.createdAt)
         let expires = created + TaskSignature.milliseconds(min(payload.timeout, 1e9)) + Int64(signatureWindow) * 1000

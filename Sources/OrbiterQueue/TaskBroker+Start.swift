@@ -1,14 +1,19 @@
 import OrbiterRedis
 
 /// A queue entry a worker has claimed (read from the consumer group, or taken over).
-struct ClaimedEntry: Sendable {
+package struct ClaimedEntry: Sendable {
     /// The queue stream entry id (the lease).
-    var entryID: String
-    var taskID: String
+    package var entryID: String
+    package var taskID: String
+
+    package init(entryID: String, taskID: String) {
+        self.entryID = entryID
+        self.taskID = taskID
+    }
 }
 
 /// What `start.lua` made of one claimed entry.
-enum StartOutcome: Sendable, Equatable {
+package enum StartOutcome: Sendable, Equatable {
     /// Run it: the stored payload text, this attempt's number (1 = first), the payload's HMAC
     /// signature ("" when unsigned), the last checkpoint's JSON ("" when none) and this run's lease
     /// token (its checkpoints, events and outcome are accepted only with it).
@@ -19,7 +24,7 @@ enum StartOutcome: Sendable, Equatable {
 
 extension TaskBroker {
     /// Starts a batch of claimed entries in one atomic call (one round trip for all).
-    func start(_ claims: [ClaimedEntry], workerID: String, now: Int64 = TaskBroker.nowMs()) async throws -> [StartOutcome] {
+    package func start(_ claims: [ClaimedEntry], workerID: String, now: Int64 = TaskBroker.nowMs()) async throws -> [StartOutcome] {
         guard !claims.isEmpty else { return [] }
         let reply = try await client.run(QueueScripts.start, keys: [keys.stream] + claims.map { keys.task($0.taskID) },
                                          args: [QueueKeys.group, workerID, String(now), RandomBytes.take(8).hexString]

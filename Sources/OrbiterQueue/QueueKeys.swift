@@ -6,7 +6,7 @@ import OrbiterCore
 public struct QueueKeys: Sendable, Hashable {
     /// The queue's name (`default` unless given).
     public let queue: String
-    let prefix: String
+    package let prefix: String
 
     /// The consumer group every worker of the queue reads with.
     public static let group = "workers"
@@ -25,24 +25,24 @@ public struct QueueKeys: Sendable, Hashable {
         self.prefix = "{orbiter:\(queue)}"
     }
 
-    var stream: String { prefix + ":queue" }
-    var index: String { prefix + ":index" }
-    var workers: String { prefix + ":workers" }
-    var controlPrefix: String { prefix + ":control:" }
-    var delayed: String { prefix + ":delayed" }
-    var dead: String { prefix + ":dead" }
-    var taskPrefix: String { prefix + ":task:" }
+    package var stream: String { prefix + ":queue" }
+    package var index: String { prefix + ":index" }
+    package var workers: String { prefix + ":workers" }
+    package var controlPrefix: String { prefix + ":control:" }
+    package var delayed: String { prefix + ":delayed" }
+    package var dead: String { prefix + ":dead" }
+    package var taskPrefix: String { prefix + ":task:" }
     /// `{orbiter:Q}:` — for scripts that build keys of the queue themselves.
-    var keyPrefix: String { prefix + ":" }
+    package var keyPrefix: String { prefix + ":" }
     /// The per-minute counter of tasks that ended with `status`.
-    func counter(_ status: String, minute: Int64) -> String { prefix + ":count:\(status):\(minute)" }
+    package func counter(_ status: String, minute: Int64) -> String { prefix + ":count:\(status):\(minute)" }
     /// The idempotency key's slot; `nil` gives the "no key" marker the submit script ignores.
-    func idempotency(_ key: String?) -> String { prefix + ":idem:" + (key.map { ContentHash.sha256Hex($0) } ?? "") }
-    func task(_ id: String) -> String { prefix + ":task:" + id }
-    func events(_ id: String) -> String { prefix + ":events:" + id }
-    func bundle(_ sha: String) -> String { prefix + ":bundle:" + sha }
-    func worker(_ id: String) -> String { prefix + ":worker:" + id }
-    func control(_ workerID: String) -> String { controlPrefix + workerID }
+    package func idempotency(_ key: String?) -> String { prefix + ":idem:" + (key.map { ContentHash.sha256Hex($0) } ?? "") }
+    package func task(_ id: String) -> String { prefix + ":task:" + id }
+    package func events(_ id: String) -> String { prefix + ":events:" + id }
+    package func bundle(_ sha: String) -> String { prefix + ":bundle:" + sha }
+    package func worker(_ id: String) -> String { prefix + ":worker:" + id }
+    package func control(_ workerID: String) -> String { controlPrefix + workerID }
 }
 
 /// Task ids are 32 lowercase hex digits; anything else is refused before it reaches Redis.

@@ -1,4 +1,5 @@
 import OrbiterCore
+import OrbiterQueue
 
 /// Which of a shipped agent's endpoint settings a worker honours.
 ///

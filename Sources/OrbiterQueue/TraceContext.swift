@@ -40,7 +40,7 @@ public struct TraceContext: Sendable, Hashable, CustomStringConvertible {
         flags = String(decoding: parts[3], as: UTF8.self)
     }
 
-    init(traceID: String, spanID: String, flags: String) {
+    package init(traceID: String, spanID: String, flags: String) {
         self.traceID = traceID
         self.spanID = spanID
         self.flags = flags

@@ -1,0 +1,31 @@
+import Foundation
+import OrbiterRedis
+
+/// The queue's state transitions, one server-side Lua script each (see `Scripts/*.lua` for the
+/// KEYS and ARGV of each). Loaded once per client and run by SHA; `NOSCRIPT` after a Redis restart
+/// is handled by the client.
+package enum QueueScripts {
+    package static let submit = load("submit")
+    package static let start = load("start")
+    package static let finish = load("finish")
+    package static let cancel = load("cancel")
+    package static let heartbeat = load("heartbeat")
+    package static let retry = load("retry")
+    package static let promote = load("promote")
+    package static let reclaim = load("reclaim")
+    package static let requeue = load("requeue")
+    package static let stats = load("stats")
+    package static let renew = load("renew")
+    package static let release = load("release")
+    package static let checkpoint = load("checkpoint")
+    package static let append = load("append")
+    package static let handback = load("handback")
+
+    private static func load(_ name: String) -> RedisScript {
+        guard let url = Bundle.module.url(forResource: name, withExtension: "lua", subdirectory: "Scripts"),
+              let source = try? String(contentsOf: url, encoding: .utf8) else {
+            fatalError("OrbiterDistributed resource Scripts/\(name).lua is missing from the build")
+        }
+        return RedisScript(name: name, source: source)
+    }
+}
