@@ -65,8 +65,10 @@ let package = Package(
                 ],
                 resources: [.copy("Scripts")], swiftSettings: swiftSettings),
         // Submitting and following tasks: what an application that only submits links.
-        .target(name: "OrbiterClient", dependencies: ["OrbiterQueue", "OrbiterCore", "OrbiterLua", "OrbiterRedis"],
-                swiftSettings: swiftSettings),
+        .target(name: "OrbiterClient", dependencies: [
+                    "OrbiterQueue", "OrbiterCore", "OrbiterLua", "OrbiterRedis",
+                    .product(name: "CoreMetrics", package: "swift-metrics"), // the metrics API only, no exporter
+                ], swiftSettings: swiftSettings),
         // Running tasks: the claim loop, task execution, maintenance services, metrics.
         .target(name: "OrbiterWorker", dependencies: [
                     "OrbiterQueue", "OrbiterCore", "OrbiterLua", "OrbiterRedis", "OrbiterModels",
