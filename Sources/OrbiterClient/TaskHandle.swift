@@ -43,7 +43,7 @@ public struct TaskHandle: Sendable {
     public func result(timeout: Duration? = nil, outageLimit: Duration = .seconds(60)) async throws -> JSONValue {
         let deadline = timeout.map { ContinuousClock.now + $0 }
         let timedOut = DistributedError.waitTimedOut(id: taskID, seconds: timeout.map {
-            Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0)
+            $0.inSeconds } ?? 0)
         var readState = !isFresh
         var outage = OutageBackoff(limit: outageLimit)
         while true {
@@ -91,7 +91,7 @@ public struct TaskHandle: Sendable {
             var blockMs = 5000
             if let deadline {
                 let left = deadline - ContinuousClock.now
-                let ms = Int(left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)
+                let ms = Int(left.inMilliseconds)
                 guard ms > 0 else { throw timedOut }
                 blockMs = min(blockMs, ms)
             }
@@ -130,14 +130,14 @@ public struct TaskHandle: Sendable {
 struct OutageBackoff {
     let limit: Duration
     private var since: ContinuousClock.Instant?
-    private var delay = Duration.milliseconds(100)
+    private var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(2))
 
     init(limit: Duration) { self.limit = limit }
 
     /// A successful round trip: the next failure starts a new outage.
     mutating func reset() {
         since = nil
-        delay = .milliseconds(100)
+        backoff.reset()
     }
 
     /// Sleeps before the next try, or throws `RedisError.connection(message)` once the outage is too long.
@@ -145,8 +145,7 @@ struct OutageBackoff {
         let start = since ?? ContinuousClock.now
         since = start
         guard ContinuousClock.now - start < limit else { throw RedisError.connection(message()) }
-        try await Task.sleep(for: delay)
-        delay = min(delay * 2, .seconds(2))
+        try await backoff.wait()
     }
 }
 

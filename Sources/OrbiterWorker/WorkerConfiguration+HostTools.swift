@@ -16,3 +16,21 @@ extension WorkerConfiguration {
         hostTools[name] != nil || toolRegistry.snapshot()[name] != nil
     }
 }
+
+/// Binds only host-offered tools (for tasks without a script bundle).
+struct HostToolResolver: DefinitionResolver {
+    let tools: [String: Tool]
+    func tool(from dict: JSONValue) throws -> Tool {
+        let name = dict["source"]?["registry"]?.stringValue ?? dict["name"]?.stringValue ?? ""
+        guard let tool = tools[name] else {
+            throw OrbiterError.invalidConfiguration("tool '\(name)' is not offered by this worker")
+        }
+        return tool
+    }
+    func model(named qualifiedName: String) throws -> (any ModelProvider)? {
+        if qualifiedName.hasPrefix("lua:") {
+            throw OrbiterError.invalidConfiguration("model \"\(qualifiedName)\" needs the script bundle it was defined in, and the task has none")
+        }
+        return nil
+    }
+}

@@ -66,7 +66,7 @@ final class WorkerMetrics: Sendable {
         let timer = cached("duration:\(status.rawValue)") {
             CoreMetrics.Timer(label: "orbiter_task_duration_seconds", dimensions: [("queue", queue), ("status", status.rawValue)], factory: factory)
         }
-        timer.recordNanoseconds(Self.nanoseconds(duration))
+        timer.recordNanoseconds(duration.inNanoseconds)
     }
 
     /// Time between submit and start (`started_at − created_at`).
@@ -111,12 +111,8 @@ final class WorkerMetrics: Sendable {
         defer {
             cached("redis:\(op)") {
                 CoreMetrics.Timer(label: "orbiter_redis_latency_seconds", dimensions: [("queue", queue), ("op", op)], factory: factory)
-            }.recordNanoseconds(Self.nanoseconds(ContinuousClock.now - start))
+            }.recordNanoseconds((ContinuousClock.now - start).inNanoseconds)
         }
         return try await body()
-    }
-
-    static func nanoseconds(_ d: Duration) -> Int64 {
-        d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
     }
 }

@@ -1,0 +1,53 @@
+import OrbiterCore
+
+/// How one run of a task ended: decided once, from what the run returned or threw and why it was
+/// stopped, then recorded once (`Worker.record`). The lifecycle's transitions out of `running`
+/// (docs/architecture.md) are exactly these cases.
+enum TaskOutcome: Sendable, Equatable {
+    /// finish.lua: `completed` with the run's result (`{output, usage, steps}` JSON).
+    case completed(result: String)
+    /// finish.lua: `failed` (and dead-lettered). `report`: publish the error event first (the run
+    /// did not report it itself).
+    case failed(message: String, errorType: String, report: Bool)
+    /// retry.lua: a retryable failure with attempts left; the task waits in the delayed set.
+    case retry(message: String)
+    /// finish.lua: `cancelled` on request.
+    case cancelled
+    /// handback.lua: the worker is stopping and its drain time ran out; the task goes back on the
+    /// queue for another worker to resume.
+    case handBack
+    /// Nothing: the run lost its lease, another worker owns the task and records its outcome.
+    case abandoned
+
+    /// The outcome of a run that threw `error`.
+    /// - Parameters:
+    ///   - stopReason: why the worker stopped the run early, if it did.
+    ///   - attempt: this run's attempt (1 for the first); `maxRetries`: retries the task allows.
+    ///   - timeout: the task's timeout, for the message when it ran out.
+    ///   - reported: whether the run already published an `error` event for this failure.
+    static func of(error: any Error, stopReason: StopReason?, attempt: Int, maxRetries: Int, timeout: Double,
+                   reported: Bool) -> TaskOutcome {
+        let cancelled = error is CancellationError
+        switch (stopReason, cancelled) {
+        case (.leaseLost?, _):
+            return .abandoned
+        case (.timeout?, true):
+            let error = OrbiterError.timeout(seconds: timeout)
+            return .failed(message: error.description, errorType: error.typeName, report: true)
+        case (.requested?, true):
+            return .cancelled
+        case (.shutdown?, true):
+            return .handBack
+        default:
+            let message = errorMessage(error)
+            if isRetryable(error), attempt <= maxRetries { return .retry(message: message) }
+            return .failed(message: message, errorType: errorTypeName(error), report: !reported)
+        }
+    }
+
+    /// Provider failures that may pass (rate limits, 5xx, network) are worth another attempt;
+    /// script errors, bad configuration and bad payloads are not.
+    static func isRetryable(_ error: any Error) -> Bool {
+        (error as? ModelError)?.retryable ?? false
+    }
+}

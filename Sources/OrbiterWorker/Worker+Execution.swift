@@ -1,0 +1,125 @@
+import CoreMetrics
+import Foundation
+import Logging
+import OrbiterCore
+import OrbiterQueue
+import OrbiterLua
+import OrbiterRedis
+import Synchronization
+
+extension Worker {
+    // MARK: One task
+
+    func process(_ claim: ClaimedEntry, payloadText: String, attempt: Int, signature: String, checkpoint: String,
+                         lease: String) async {
+        let taskID = claim.taskID, entryID = claim.entryID
+        let clock = ContinuousClock.now
+        metrics.inFlight.increment()
+        defer { metrics.inFlight.decrement() }
+        let publisher = EventPublisher(client: client, keys: keys, taskID: taskID, lease: lease, settings: configuration.settings) { [self] in
+            if running.stop(taskID, lease: lease, reason: .leaseLost) {
+                log("task \(taskID): event refused: the lease is lost (another worker took the task over); run cancelled",
+                    level: .warning, task: taskID)
+            }
+        }
+        let stopReason = Mutex<StopReason?>(nil)
+        let outcome: TaskOutcome
+        var agentName = ""
+        var maxRetries = configuration.maxRetries
+        var timeout = 0.0
+        var traceID: String?
+        func taskLog(_ line: @autoclosure () -> String, level: Logger.Level = .info) {
+            log(line(), level: level, task: taskID, agent: agentName, trace: traceID)
+        }
+        do {
+            let payload = try checkedPayload(payloadText, signature: signature, taskID: taskID)
+            maxRetries = payload.maxRetries ?? configuration.maxRetries
+            timeout = payload.timeout
+            agentName = payload.node["name"]?.stringValue ?? ""
+            traceID = payload.metadata[TraceContext.metadataKey].flatMap(TraceContext.init(traceparent:))?.traceID
+            metrics.waited(since: payload.createdAt)
+            // One info line per task (its outcome, below); the start is for debugging.
+            taskLog("task \(taskID) started: \(agentName) (attempt \(attempt))", level: .debug)
+            try checkProviderSettings(payload.node)
+            // The task's Lua code (loading its script, its tool and model calls) logs as the task.
+            let luaContext = logMetadata(task: taskID, agent: agentName, trace: traceID)
+            let node = try await LuaLogContext.$metadata.withValue(luaContext) { try await rebuild(payload) }
+            let resume = openCheckpoint(checkpoint, taskID: taskID, agentName: agentName, trace: traceID)
+            if let resume {
+                await publisher.publish(.status(StatusEvent(status: .resumed, agentName: agentName,
+                                                            message: "resumed after step \(resume.steps) (attempt \(attempt))")))
+            }
+            // The run is always detailed, so every task's tool times and token counts reach the
+            // metrics; a task that did not ask for detail publishes only the basic events.
+            let publishes: @Sendable (StreamEvent) -> Bool = { [detailed = payload.detailed] in detailed || $0.isBasic }
+            let work = LuaLogContext.$metadata.withValue(luaContext) { Task {
+                try await Run().execute(node, input: payload.input, messages: payload.messages, detailed: true,
+                                        resume: resume, checkpoint: { [client = self.client, taskKey = self.keys.task(taskID)] state in
+                    // Best effort: a lost checkpoint only means more work after a takeover. Refused
+                    // (0) once the run lost its lease: the new owner's checkpoint is the one that counts.
+                    _ = try? await client.run(QueueScripts.checkpoint, keys: [taskKey],
+                                              args: [lease, self.sealCheckpoint(state.json.jsonString, taskID: taskID)])
+                }) { event in
+                    self.metrics.observe(event)
+                    if publishes(event) { await publisher.publish(event) }
+                }
+            } }
+            // The timeout sweep (`timeoutLoop`) stops the run with `.timeout` once the deadline passes.
+            running.add(taskID, entryID: entryID, lease: lease, deadline: .now + .seconds(min(payload.timeout, 1e9))) { reason in
+                stopReason.withLock { $0 = $0 ?? reason }
+                work.cancel()
+            }
+            let result = try await withTaskCancellationHandler {
+                try await work.value
+            } onCancel: {
+                stopReason.withLock { $0 = $0 ?? .shutdown }
+                work.cancel()
+            }
+            outcome = .completed(result: result.resultDict.jsonString)
+        } catch {
+            outcome = TaskOutcome.of(error: error, stopReason: stopReason.withLock { $0 }, attempt: attempt, maxRetries: maxRetries,
+                                     timeout: timeout, reported: publisher.sawError)
+        }
+        await record(outcome, taskID: taskID, attempt: attempt, agentName: agentName, publisher: publisher)
+        let ms = (ContinuousClock.now - clock).inMilliseconds
+        if let status = publisher.finalStatus.flatMap(TaskStatus.init(rawValue:)), status.isFinished {
+            metrics.finished(status, duration: ContinuousClock.now - clock)
+        }
+        taskLog("task \(taskID) \(publisher.finalStatus ?? "ended") in \(Int(ms.rounded())) ms")
+    }
+
+    /// Rebuilds the agent or swarm: the bundle's Lua state binds its tools and models.
+    func rebuild(_ payload: TaskPayload) async throws -> Runnable {
+        let hostTools = configuration.currentHostTools()
+        guard let sha = payload.bundle else {
+            return try Runnable.fromDict(payload.node, resolver: HostToolResolver(tools: hostTools))
+        }
+        let runtime = try await runtime(forBundle: sha)
+        return try Runnable.fromDict(payload.node, resolver: runtime.resolver(hostTools: hostTools))
+    }
+
+    /// The Lua state a task of this bundle runs in. By default all tasks of one script share one
+    /// state (each call in its own coroutine, like OpenResty's one VM per worker): creating a state
+    /// costs about a millisecond and 100 KiB, which would dominate small tasks. With
+    /// `isolateTasks`, every task gets a fresh state.
+    func runtime(forBundle sha: String) async throws -> LuaRuntime {
+        if !configuration.isolateTasks, let shared = runtimes[sha] { return shared }
+        let runtime = try await LuaRuntime.load(bundle: try await bundle(sha), options: configuration.luaOptions)
+        // Evicted states live on while their running tasks hold them.
+        return configuration.isolateTasks ? runtime : runtimes.insert(runtime, for: sha)
+    }
+
+    func bundle(_ sha: String) async throws -> ScriptBundle {
+        if let cached = bundles[sha] { return cached }
+        guard let text = try await client.send(["GET", keys.bundle(sha)]).string else {
+            throw DistributedError.badPayload("script bundle \(sha) is not stored in Redis (expired or never submitted)")
+        }
+        let bundle: ScriptBundle
+        do {
+            bundle = try ScriptBundle(jsonText: text, expectedSHA256: sha)
+        } catch {
+            throw DistributedError.badPayload("\(error)")
+        }
+        return bundles.insert(bundle, for: sha)
+    }
+}
