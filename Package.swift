@@ -107,7 +107,8 @@ let package = Package(
         .testTarget(name: "OrbiterRedisTests", dependencies: ["OrbiterRedis", "OrbiterTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterModelsTests", dependencies: ["OrbiterModels", "OrbiterTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterDistributedTests", dependencies: [
-                    "OrbiterQueue", "OrbiterClient", "OrbiterWorker", "OrbiterLua", "OrbiterTestSupport",
+                    "OrbiterQueue", "OrbiterClient", "OrbiterWorker", "OrbiterLua", "OrbiterModels", "OrbiterTestSupport",
+                    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                     .product(name: "Logging", package: "swift-log"),
                     .product(name: "Prometheus", package: "swift-prometheus"),
                 ], swiftSettings: swiftSettings),

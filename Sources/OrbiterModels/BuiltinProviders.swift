@@ -7,6 +7,13 @@ import OrbiterCore
 /// Environment variables are read each time a provider is made (not at registration), so a program
 /// or test can pass its own environment and a changed key takes effect on the next run.
 public enum BuiltinProviders {
+    /// A new registry holding `openai`, `anthropic` and `ollama` (see `register`).
+    public static func registry(environment: [String: String] = ProcessInfo.processInfo.environment) -> ProviderRegistry {
+        let registry = ProviderRegistry()
+        register(in: registry, environment: environment)
+        return registry
+    }
+
     /// Adds `openai`, `anthropic` and `ollama` to `registry`.
     ///
     /// - `openai`: key from `OPENAI_API_KEY`, base URL from `OPENAI_BASE_URL` (any compatible server).

@@ -5,12 +5,13 @@ import OrbiterCore
 import OrbiterQueue
 import OrbiterLua
 import OrbiterRedis
+import ServiceLifecycle
 import Synchronization
 
 /// Runs tasks from a queue: claims them, rebuilds each agent or swarm from its payload in a fresh
 /// sandboxed Lua state, runs it with the task's input, messages and timeout, publishes every
 /// event, and finishes it atomically.
-public final class Worker: Sendable {
+public final class Worker: Service {
     public let configuration: WorkerConfiguration
     let broker: TaskBroker
     let running = RunningTasks()
@@ -86,24 +87,29 @@ public final class Worker: Sendable {
         } catch RedisError.server(let message) where message.hasPrefix("BUSYGROUP") {}
         await warnAboutEviction()
         log("worker \(configuration.workerID) started: redis \(client.url), queue '\(keys.queue)', concurrency \(configuration.concurrency)")
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await self.heartbeatLoop() }
-            group.addTask { try await self.controlLoop() }
-            group.addTask { try await self.leaseLoop() }
-            group.addTask { try await self.timeoutLoop() }
-            group.addTask { await self.queueDepthLoop() }
-            group.addTask { [self] in
-                await withTaskCancellationHandler {
-                    await self.claimLoop()
-                } onCancel: {
-                    self.stopSignal.stop()
-                }
+        // Maintenance first, claiming last: a group shuts down in reverse order, so heartbeats,
+        // lease renewals and cancels go on while the claim loop drains.
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [
+            Self.maintenance(MaintenanceLoop(name: "heartbeat", body: heartbeatLoop)),
+            Self.maintenance(MaintenanceLoop(name: "control channel", body: controlLoop)),
+            Self.maintenance(MaintenanceLoop(name: "lease renewal", body: leaseLoop)),
+            Self.maintenance(MaintenanceLoop(name: "timeout sweep", body: timeoutLoop)),
+            Self.maintenance(MaintenanceLoop(name: "queue depth", body: queueDepthLoop)),
+            // The claim loop returns once drained; the group then stops the rest.
+            .init(service: ClaimService(worker: self), successTerminationBehavior: .gracefullyShutdownGroup,
+                  failureTerminationBehavior: .gracefullyShutdownGroup),
+        ], logger: configuration.logger))
+        try await withTaskCancellationHandler {
+            // Run as a service of a larger group, the worker drains when that group shuts down.
+            try await withGracefulShutdownHandler {
+                try await group.run()
+            } onGracefulShutdown: {
+                self.stop()
             }
-            // The claim loop returns once drained; the helpers then stop.
-            _ = try await group.next()
-            group.cancelAll()
-            try? await sendHeartbeat(status: "stopped", mode: "stop")
+        } onCancel: {
+            self.stopSignal.stop()
         }
+        try? await sendHeartbeat(status: "stopped", mode: "stop")
         healthy.withLock { $0 = false }
         log("worker \(configuration.workerID) stopped after \(counters.processed) tasks")
     }
@@ -121,4 +127,35 @@ public final class Worker: Sendable {
         }
     }
 
+
+    private static func maintenance(_ loop: MaintenanceLoop) -> ServiceGroupConfiguration.ServiceConfiguration {
+        // A maintenance loop only ends when the group stops it; that ending must not stop the group.
+        .init(service: loop, successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup)
+    }
+}
+
+/// One of the worker's maintenance loops (heartbeat, leases, cancels, timeouts, queue depth) as a
+/// service: it runs until the group shuts it down.
+struct MaintenanceLoop: Service {
+    let name: String
+    let body: @Sendable () async throws -> Void
+
+    func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown { try await body() }
+        } catch is CancellationError {}
+    }
+}
+
+/// The claim loop as the group's main service: on graceful shutdown it stops claiming and drains.
+struct ClaimService: Service {
+    let worker: Worker
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await worker.claimLoop()
+        } onGracefulShutdown: {
+            worker.stop()
+        }
+    }
 }

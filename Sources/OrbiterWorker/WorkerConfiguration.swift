@@ -4,6 +4,7 @@ import Logging
 import OrbiterCore
 import OrbiterQueue
 import OrbiterLua
+import OrbiterModels
 
 /// How a worker runs: which queue, how many tasks at once, how it reports and stops.
 public struct WorkerConfiguration: Sendable {
@@ -37,6 +38,10 @@ public struct WorkerConfiguration: Sendable {
     /// Tools that change while the worker runs (a hot-reloaded `--tools` folder); each task takes
     /// a snapshot when it starts. `hostTools` wins on a name offered by both.
     public var toolRegistry = HostToolRegistry()
+    /// Where `"provider:model"` names are looked up: by default a registry of its own with the
+    /// built-in providers (`openai`, `anthropic`, `ollama`, keys from this process's environment),
+    /// so a worker used as a library needs no setup. Pass one to add or replace providers.
+    public var providers: ProviderRegistry = BuiltinProviders.registry()
     /// Which `base_url`/`api_key_env` of shipped agents this worker honours (none by default).
     public var providerPolicy = ProviderPolicy()
     /// Tool and model label values of the Prometheus metrics (see `MetricsLabelPolicy`).

@@ -73,8 +73,10 @@ final class ReliabilityTests: DistributedTestCase {
             local orbiter = require "orbiter"
             return orbiter.agent { name = "flaky-agent", model = "flaky:m" }
             """))
-        let worker = try Worker(configuration: WorkerConfiguration(redisURL: redisURL, queue: queue, leaseSeconds: 1,
-                                                                   retryBaseDelay: .milliseconds(50)))
+        // The worker looks providers up in its own registry (its configuration's), not the process's.
+        var configuration = WorkerConfiguration(redisURL: redisURL, queue: queue, leaseSeconds: 1, retryBaseDelay: .milliseconds(50))
+        configuration.providers.register("flaky") { _, _ in flaky }
+        let worker = try Worker(configuration: configuration)
         workers.append((worker, Task { try await worker.run() }))
         let handle = try await distributed(agent, "hi", redisURL: redisURL, detailed: true, queue: queue)
         let result = try await handle.result(timeout: .seconds(15))
