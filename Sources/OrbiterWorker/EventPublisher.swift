@@ -15,12 +15,10 @@ import Synchronization
 /// worker took the task over) cannot mix its events into the new owner's: the first refused append
 /// calls `onLeaseLost`, which cancels the run.
 final class EventPublisher: Sendable {
-    private let client: RedisClient
-    private let taskKey: String
-    private let key: String
+    private let broker: TaskBroker
+    private let taskID: String
     /// The run's lease token (from start.lua): its events, checkpoints and outcome count only with it.
     let lease: String
-    private let settings: QueueSettings
     private let onLeaseLost: @Sendable () -> Void
     private struct State {
         /// The number of the last event given out, and of the last one stored (or given up on).
@@ -37,13 +35,10 @@ final class EventPublisher: Sendable {
     }
     private let state = Mutex(State())
 
-    init(client: RedisClient, keys: QueueKeys, taskID: String, lease: String, settings: QueueSettings,
-         onLeaseLost: @escaping @Sendable () -> Void) {
-        self.client = client
-        self.taskKey = keys.task(taskID)
-        self.key = keys.events(taskID)
+    init(broker: TaskBroker, taskID: String, lease: String, onLeaseLost: @escaping @Sendable () -> Void) {
+        self.broker = broker
+        self.taskID = taskID
         self.lease = lease
-        self.settings = settings
         self.onLeaseLost = onLeaseLost
     }
 
@@ -118,15 +113,11 @@ final class EventPublisher: Sendable {
     /// waits here (up to two minutes) rather than lose events; streams stay complete and in order.
     /// The retry sends the same numbers, so an append whose reply was lost is not stored twice.
     private func append(_ batch: [(seq: Int, json: String)]) async -> Bool {
-        var args: [any RedisArgument] = [lease, batch[0].seq, settings.maxEventsPerTask, settings.eventsTTL + settings.taskTTL]
-        args.reserveCapacity(4 + batch.count)
-        for event in batch { args.append(event.json) }
         var backoff = Backoff(initial: .milliseconds(50), maximum: .seconds(2))
         let giveUp = ContinuousClock.now + .seconds(120)
         while true {
             do {
-                let reply = try await client.run(QueueScripts.append, keys: [taskKey, key], args: args)
-                return reply.int != 0
+                return try await broker.append(taskID, lease: lease, firstSeq: batch[0].seq, events: batch.map(\.json))
             } catch RedisError.connection where ContinuousClock.now < giveUp && !Task.isCancelled {
                 try? await backoff.wait()
             } catch {

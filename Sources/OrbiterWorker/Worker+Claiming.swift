@@ -103,10 +103,8 @@ extension Worker {
                 return ClaimedEntry(entryID: entry.id, taskID: taskID)
             }
             guard !claims.isEmpty else { return }
-            let released = try await client.run(QueueScripts.release, keys: [keys.stream] + claims.map { keys.task($0.taskID) },
-                                                 args: [QueueKeys.group as any RedisArgument]
-                                                    + claims.map { $0.entryID as any RedisArgument } + claims.map { $0.taskID as any RedisArgument })
-            if let count = released.int, count > 0 { log("put \(count) claimed but unstarted task(s) back on the queue") }
+            let count = try await broker.release(claims)
+            if count > 0 { log("put \(count) claimed but unstarted task(s) back on the queue") }
         } catch {
             log("could not put unstarted tasks back (\(error)); they are taken over once their lease lapses", level: .warning)
         }
@@ -133,8 +131,7 @@ extension Worker {
     /// tasks older than the task TTL (their hashes have expired).
     func promoteDelayed() async throws {
         let now = TaskBroker.nowMs()
-        _ = try await client.run(QueueScripts.promote, keys: [keys.delayed, keys.stream],
-                                 args: [String(now), 100, keys.taskPrefix])
+        try await broker.promoteDelayed(now: now)
         _ = try await client.send(["ZREMRANGEBYSCORE", keys.index, "-inf", "(" + String(now - Int64(configuration.settings.taskTTL) * 1000)])
     }
 
@@ -162,23 +159,19 @@ extension Worker {
             let dead = StreamEvent.status(StatusEvent(status: .error, agentName: agentName, message: "worker lost and no attempts left"))
             let cancelled = StreamEvent.status(StatusEvent(status: .cancelled, agentName: agentName,
                                                            message: "cancelled by request while its worker was lost"))
-            let outcome = try await client.run(QueueScripts.reclaim,
-                                               keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.dead],
-                                               args: [QueueKeys.group, entry.id, String(TaskBroker.nowMs()), allowed, retrying.jsonString,
-                                                      dead.jsonString, configuration.settings.taskTTL, configuration.settings.eventsTTL, taskID,
-                                                      cancelled.jsonString])
-            switch outcome.string {
-            case "run":
+            switch try await broker.reclaim(taskID, entryID: entry.id, allowedAttempts: allowed, retrying: retrying, dead: dead,
+                                            cancelled: cancelled) {
+            case .run:
                 log("task \(taskID): lease expired; taking it over", task: taskID)
                 runnable.append(entry)
-            case "dead":
+            case .dead:
                 metrics.failed.increment()
                 metrics.deadLettered.increment()
                 log("task \(taskID): lease expired and no attempts left; failed", level: .warning, task: taskID, agent: agentName)
-            case "cancelled":
+            case .cancelled:
                 metrics.cancelled.increment()
                 log("task \(taskID): lease expired and a cancel was requested; cancelled, not run again", task: taskID, agent: agentName)
-            default: break
+            case .skip: break
             }
         }
         return runnable

@@ -16,7 +16,7 @@ extension Worker {
         let clock = ContinuousClock.now
         metrics.inFlight.increment()
         defer { metrics.inFlight.decrement() }
-        let publisher = EventPublisher(client: client, keys: keys, taskID: taskID, lease: lease, settings: configuration.settings) { [self] in
+        let publisher = EventPublisher(broker: broker, taskID: taskID, lease: lease) { [self] in
             if running.stop(taskID, lease: lease, reason: .leaseLost) {
                 log("task \(taskID): event refused: the lease is lost (another worker took the task over); run cancelled",
                     level: .warning, task: taskID)
@@ -54,11 +54,10 @@ extension Worker {
             let publishes: @Sendable (StreamEvent) -> Bool = { [detailed = payload.detailed] in detailed || $0.isBasic }
             let work = LuaLogContext.$metadata.withValue(luaContext) { Task {
                 try await Run(providers: configuration.providers).execute(node, input: payload.input, messages: payload.messages, detailed: true,
-                                        resume: resume, checkpoint: { [client = self.client, taskKey = self.keys.task(taskID)] state in
+                                        resume: resume, checkpoint: { [broker = self.broker] state in
                     // Best effort: a lost checkpoint only means more work after a takeover. Refused
                     // (0) once the run lost its lease: the new owner's checkpoint is the one that counts.
-                    _ = try? await client.run(QueueScripts.checkpoint, keys: [taskKey],
-                                              args: [lease, self.sealCheckpoint(state.json.jsonString, taskID: taskID)])
+                    _ = try? await broker.checkpoint(taskID, lease: lease, state: self.sealCheckpoint(state.json.jsonString, taskID: taskID))
                 }) { event in
                     self.metrics.observe(event)
                     if publishes(event) { await publisher.publish(event) }

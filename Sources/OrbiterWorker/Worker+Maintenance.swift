@@ -10,6 +10,8 @@ import Synchronization
 extension Worker {
     // MARK: Timeouts
 
+    /// Stops tasks that ran past their timeout, checking every 50 ms (timeouts are whole seconds
+    /// or more in practice, so the slack is small next to them).
     func timeoutLoop() async throws {
         while !Task.isCancelled {
             try await Task.sleep(for: .milliseconds(50))
@@ -27,11 +29,8 @@ extension Worker {
             let leases = running.leases
             guard !leases.isEmpty else { continue }
             do {
-                let lost = try await client.run(QueueScripts.renew, keys: [keys.stream] + leases.map { keys.task($0.taskID) },
-                                                args: [QueueKeys.group, configuration.workerID] + leases.map { $0.entryID as any RedisArgument }
-                                                    + leases.map { $0.lease as any RedisArgument })
-                for position in (lost.array ?? []).compactMap(\.int) where position >= 1 && Int(position) <= leases.count {
-                    let (taskID, _, lease) = leases[Int(position) - 1]
+                for position in try await broker.renew(leases, workerID: configuration.workerID) {
+                    let (taskID, _, lease) = leases[position]
                     if running.stop(taskID, lease: lease, reason: .leaseLost) {
                         log("task \(taskID): lease lost (another worker took it over while this one stalled); run cancelled",
                             level: .warning, task: taskID)
@@ -68,12 +67,14 @@ extension Worker {
     func sendHeartbeat(status: String, mode: String = "beat") async throws {
         let current = JSONValue.array(running.ids.map(JSONValue.string)).jsonString
         do {
-            _ = try await metrics.redis("heartbeat") { try await client.run(QueueScripts.heartbeat, keys: [keys.worker(configuration.workerID), keys.workers],
-                                 args: [configuration.workerID, String(TaskBroker.nowMs()), configuration.heartbeatTTL, instance, mode,
-                                        "status", status, "tasks_processed", counters.processed, "tasks_failed", counters.failed,
-                                        "current_tasks", current, "concurrency", configuration.concurrency,
-                                        "hostname", ProcessInfo.processInfo.hostName, "version", OrbiterVersion.current,
-                                        "started_at", String(Int64(startedAt.timeIntervalSince1970 * 1000)), "queue", keys.queue]) }
+            try await metrics.redis("heartbeat") {
+                try await broker.heartbeat(workerID: configuration.workerID, ttl: configuration.heartbeatTTL, instance: instance, mode: mode,
+                                           fields: [("status", status), ("tasks_processed", counters.processed),
+                                                    ("tasks_failed", counters.failed), ("current_tasks", current),
+                                                    ("concurrency", configuration.concurrency), ("hostname", ProcessInfo.processInfo.hostName),
+                                                    ("version", OrbiterVersion.current),
+                                                    ("started_at", String(Int64(startedAt.timeIntervalSince1970 * 1000))), ("queue", keys.queue)])
+            }
         } catch RedisError.server(let message) where message.hasPrefix("INUSE ") {
             // "INUSE <ms since its last heartbeat> <its heartbeat TTL s> <its hostname>"
             let parts = message.split(separator: " ", maxSplits: 3).map(String.init)

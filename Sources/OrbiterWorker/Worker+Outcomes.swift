@@ -33,7 +33,6 @@ extension Worker {
                         publisher: EventPublisher) async {
         publisher.finalStatus = status.rawValue
         let now = TaskBroker.nowMs()
-        let settings = configuration.settings
         // A lost connection does not lose the outcome: keep it and report it when Redis is back
         // (for up to two minutes; after that another worker will have taken the task over).
         var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
@@ -41,14 +40,12 @@ extension Worker {
         let giveUp = ContinuousClock.now + .seconds(120)
         while true {
             do {
-                let done = try await metrics.redis("finish") { try await client.run(QueueScripts.finish,
-                                                keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.dead,
-                                                       keys.counter(status.rawValue, minute: now / 60_000)],
-                                                args: [QueueKeys.group, configuration.workerID, status.rawValue, result, error,
-                                                       StreamEvent.status(terminal).jsonString, String(now), settings.taskTTL,
-                                                       settings.eventsTTL, taskID, result.utf8.count <= Self.resultInEventLimit ? "1" : "",
-                                                       publisher.lease]) }
-                if done.int == 0 {
+                let done = try await metrics.redis("finish") {
+                    try await broker.finish(taskID, status: status, result: result, error: error, terminal: terminal,
+                                            workerID: configuration.workerID, lease: publisher.lease,
+                                            resultInEvent: result.utf8.count <= Self.resultInEventLimit, now: now)
+                }
+                if !done {
                     log("task \(taskID): no longer running under this worker's lease; outcome '\(status.rawValue)' not recorded",
                         level: .warning, task: taskID)
                 }
@@ -81,12 +78,10 @@ extension Worker {
                                                        + "back on the queue for another worker to resume"))
         publisher.finalStatus = "put back on the queue (this worker is stopping)"
         do {
-            let reply = try await client.run(QueueScripts.handback, keys: [keys.task(taskID), keys.stream, keys.events(taskID)],
-                                             args: [QueueKeys.group, configuration.workerID, publisher.lease, taskID, event.jsonString])
-            switch reply.string {
-            case "requeued": break
-            case "cancel": await finishCancelled(taskID, agentName: agentName, publisher: publisher)
-            default:
+            switch try await broker.handBack(taskID, event: event, workerID: configuration.workerID, lease: publisher.lease) {
+            case .requeued: break
+            case .cancel: await finishCancelled(taskID, agentName: agentName, publisher: publisher)
+            case .notOwned:
                 publisher.finalStatus = "left as it is (no longer running under this worker's lease)"
             }
         } catch {
@@ -103,9 +98,6 @@ extension Worker {
     /// `result()` needs no second read; larger ones stay only in the task hash.
     static let resultInEventLimit = 16 * 1024
 
-    /// Stops tasks that ran past their timeout, checking every 50 ms (timeouts are whole seconds
-    /// or more in practice, so the slack is small next to them).
-
     func retry(_ taskID: String, attempt: Int, error: String, agentName: String, publisher: EventPublisher) async {
         let delay = Backoff(initial: configuration.retryBaseDelay, maximum: .seconds(60), jitter: 0.75...1.25)
             .delay(afterFailure: attempt)
@@ -115,9 +107,8 @@ extension Worker {
         publisher.finalStatus = "retrying"
         metrics.retried.increment()
         do {
-            _ = try await client.run(QueueScripts.retry, keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.delayed],
-                                     args: [QueueKeys.group, configuration.workerID, String(TaskBroker.nowMs() + ms), error,
-                                            event.jsonString, taskID, publisher.lease])
+            try await broker.scheduleRetry(taskID, runAt: TaskBroker.nowMs() + ms, error: error, event: event,
+                                           workerID: configuration.workerID, lease: publisher.lease)
         } catch {
             log("task \(taskID): could not schedule a retry (\(error))", level: .error, task: taskID)
         }

@@ -1,0 +1,101 @@
+import OrbiterCore
+import OrbiterRedis
+
+/// The worker's side of the task lifecycle: one typed call per transition script, so KEYS and
+/// ARGV are built in one place, in the order each script's header lists them.
+extension TaskBroker {
+    /// finish.lua: the run ends `completed`, `failed` or `cancelled` with its one terminal event.
+    /// Returns false when the task is no longer running under `lease` (nothing was written).
+    package func finish(_ taskID: String, status: TaskStatus, result: String, error: String, terminal: StatusEvent,
+                        workerID: String, lease: String, resultInEvent: Bool, now: Int64 = TaskBroker.nowMs()) async throws -> Bool {
+        let reply = try await client.run(QueueScripts.finish,
+                                         keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.dead,
+                                                keys.counter(status.rawValue, minute: now / 60_000)],
+                                         args: [QueueKeys.group, workerID, status.rawValue, result, error,
+                                                StreamEvent.status(terminal).jsonString, String(now), settings.taskTTL,
+                                                settings.eventsTTL, taskID, resultInEvent ? "1" : "", lease])
+        return reply.int != 0
+    }
+
+    /// retry.lua: a retryable failure waits in the delayed set until `runAt` (ms since 1970).
+    package func scheduleRetry(_ taskID: String, runAt: Int64, error: String, event: StreamEvent, workerID: String,
+                               lease: String) async throws {
+        _ = try await client.run(QueueScripts.retry, keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.delayed],
+                                 args: [QueueKeys.group, workerID, String(runAt), error, event.jsonString, taskID, lease])
+    }
+
+    /// What handback.lua did with a task its stopping worker gave back.
+    package enum HandBackResult: Sendable { case requeued, cancel, notOwned }
+
+    /// handback.lua: a task still running when its worker's drain time ran out goes back on the queue.
+    package func handBack(_ taskID: String, event: StreamEvent, workerID: String, lease: String) async throws -> HandBackResult {
+        let reply = try await client.run(QueueScripts.handback, keys: [keys.task(taskID), keys.stream, keys.events(taskID)],
+                                         args: [QueueKeys.group, workerID, lease, taskID, event.jsonString])
+        switch reply.string {
+        case "requeued": return .requeued
+        case "cancel": return .cancel
+        default: return .notOwned
+        }
+    }
+
+    /// What reclaim.lua decided for a task whose lease lapsed.
+    package enum ReclaimResult: Sendable { case run, dead, cancelled, skip }
+
+    /// reclaim.lua: takes over the task of queue entry `entryID` (already XAUTOCLAIMed by the caller).
+    package func reclaim(_ taskID: String, entryID: String, allowedAttempts: Int, retrying: StreamEvent, dead: StreamEvent,
+                         cancelled: StreamEvent) async throws -> ReclaimResult {
+        let reply = try await client.run(QueueScripts.reclaim, keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.dead],
+                                         args: [QueueKeys.group, entryID, String(TaskBroker.nowMs()), allowedAttempts, retrying.jsonString,
+                                                dead.jsonString, settings.taskTTL, settings.eventsTTL, taskID, cancelled.jsonString])
+        switch reply.string {
+        case "run": return .run
+        case "dead": return .dead
+        case "cancelled": return .cancelled
+        default: return .skip
+        }
+    }
+
+    /// renew.lua: renews this worker's leases; returns the positions (0-based) of those it lost.
+    package func renew(_ leases: [(taskID: String, entryID: String, lease: String)], workerID: String) async throws -> [Int] {
+        let reply = try await client.run(QueueScripts.renew, keys: [keys.stream] + leases.map { keys.task($0.taskID) },
+                                         args: [QueueKeys.group, workerID] + leases.map { $0.entryID as any RedisArgument }
+                                             + leases.map { $0.lease as any RedisArgument })
+        return (reply.array ?? []).compactMap(\.int).filter { $0 >= 1 && Int($0) <= leases.count }.map { Int($0) - 1 }
+    }
+
+    /// heartbeat.lua: `mode` "start" (refused with `INUSE …` while a live worker holds the id),
+    /// "beat" or "stop"; `fields` are stored on the worker's hash.
+    package func heartbeat(workerID: String, ttl: Int, instance: String, mode: String,
+                           fields: [(String, any RedisArgument)]) async throws {
+        var args: [any RedisArgument] = [workerID, String(TaskBroker.nowMs()), ttl, instance, mode]
+        for (name, value) in fields { args += [name, value] }
+        _ = try await client.run(QueueScripts.heartbeat, keys: [keys.worker(workerID), keys.workers], args: args)
+    }
+
+    /// promote.lua: delayed retries whose time has come go back on the queue (at most `limit`).
+    package func promoteDelayed(limit: Int = 100, now: Int64 = TaskBroker.nowMs()) async throws {
+        _ = try await client.run(QueueScripts.promote, keys: [keys.delayed, keys.stream], args: [String(now), limit, keys.taskPrefix])
+    }
+
+    /// release.lua: entries this worker claimed but never started go back on the queue; returns how many.
+    package func release(_ claims: [ClaimedEntry]) async throws -> Int {
+        let reply = try await client.run(QueueScripts.release, keys: [keys.stream] + claims.map { keys.task($0.taskID) },
+                                         args: [QueueKeys.group as any RedisArgument] + claims.map { $0.entryID as any RedisArgument }
+                                             + claims.map { $0.taskID as any RedisArgument })
+        return Int(reply.int ?? 0)
+    }
+
+    /// checkpoint.lua: stores the state to resume from; false once the run lost its lease.
+    package func checkpoint(_ taskID: String, lease: String, state: String) async throws -> Bool {
+        try await client.run(QueueScripts.checkpoint, keys: [keys.task(taskID)], args: [lease, state]).int != 0
+    }
+
+    /// append.lua: appends a run's numbered events (`firstSeq` is the first one's number); false
+    /// when the run lost its lease.
+    package func append(_ taskID: String, lease: String, firstSeq: Int, events: [String]) async throws -> Bool {
+        var args: [any RedisArgument] = [lease, firstSeq, settings.maxEventsPerTask, settings.eventsTTL + settings.taskTTL]
+        args.reserveCapacity(4 + events.count)
+        for event in events { args.append(event) }
+        return try await client.run(QueueScripts.append, keys: [keys.task(taskID), keys.events(taskID)], args: args).int != 0
+    }
+}
