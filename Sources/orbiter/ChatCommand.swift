@@ -35,8 +35,7 @@ struct ChatCommand: AsyncParsableCommand {
         let folder = try await toolFolder.load(log: { line in Terminal.err(Terminal.dim(line) + "\n") })
         let reloader = ScriptReloader(path: script)
         if case .failed(let message) = reloader.refresh() {
-            Terminal.error(message)
-            throw Exit.usage
+            throw CLIFailure.usage(message)
         }
         var history: [Message] = []
         var showEvents = false

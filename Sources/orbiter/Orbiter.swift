@@ -31,11 +31,18 @@ struct Orbiter: AsyncParsableCommand {
             }
         } catch let code as ExitCode {
             Foundation.exit(code.rawValue)
-        } catch {
+        } catch let error as CLIFailure {
+            if let message = error.message { Terminal.error(message) }
+            Foundation.exit(error.exitCode.rawValue)
+        } catch where isParserError(error) {
             let code = exitCode(for: error)
             if code == .success { exit(withError: error) }
             Terminal.error(fullMessage(for: error))
             Foundation.exit(2)
+        } catch {
+            let failure = CLIFailure(error)
+            if let message = failure.message { Terminal.error(message) }
+            Foundation.exit(failure.exitCode.rawValue)
         }
     }
 }
@@ -46,4 +53,9 @@ enum Exit {
     static let failed = ExitCode(1)
     /// Usage error, script error, unreachable service.
     static let usage = ExitCode(2)
+}
+
+/// Errors ArgumentParser reports itself (usage, validation, `--help`, `--version`).
+private func isParserError(_ error: any Error) -> Bool {
+    error is ValidationError || error is CleanExit || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.")
 }

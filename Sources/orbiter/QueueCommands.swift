@@ -22,7 +22,7 @@ struct QueueStatsCommand: AsyncParsableCommand {
     func run() async throws {
         let broker = try await redis.broker()
         while true {
-            let stats = try await reportingErrors { try await broker.stats() }
+            let stats = try await broker.stats()
             if output.json {
                 Terminal.out(stats.json.jsonString + "\n")
             } else {

@@ -21,8 +21,7 @@ struct RedisOptions: ParsableArguments {
             try await broker.client.connect()
             return broker
         } catch {
-            Terminal.error("orbiter: \(error)")
-            throw Exit.usage
+            throw CLIFailure.usage("orbiter: \(error)")
         }
     }
 }
@@ -31,23 +30,6 @@ struct RedisOptions: ParsableArguments {
 struct JSONOption: ParsableArguments {
     @Flag(help: "Print JSON instead of text.")
     var json = false
-}
-
-/// Runs `body`, turning Redis and argument errors into a message and exit status 2.
-func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
-    do {
-        return try await body()
-    } catch let error as ExitCode {
-        throw error
-    } catch let error as DistributedError {
-        Terminal.error("orbiter: \(error)")
-        if case .taskNotFound = error { throw Exit.failed }
-        if case .queueFull = error { throw Exit.failed }
-        throw Exit.usage
-    } catch {
-        Terminal.error("orbiter: \(error)")
-        throw Exit.usage
-    }
 }
 
 func formatTime(_ date: Date?) -> String {

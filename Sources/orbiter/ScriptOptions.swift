@@ -12,8 +12,7 @@ enum ScriptLoading {
             let runtime = try LuaRuntime(file: path, options: options(for: path, sandboxed: sandboxed))
             return (runtime, try runtime.root(hostTools: hostTools))
         } catch {
-            Terminal.error("\(String(describing: error))")
-            throw Exit.usage
+            throw CLIFailure.usage("\(String(describing: error))")
         }
     }
 }
@@ -57,8 +56,7 @@ func resolveInput(_ input: String?) throws -> String {
     }
     // Swift decodes arguments with repair; the raw bytes tell whether this one was UTF-8.
     if input.contains("\u{FFFD}"), let raw = rawArgument(decodingTo: input), String(validatingCString: raw) == nil {
-        Terminal.error("orbiter: the input argument is not UTF-8 text; convert it first (e.g. iconv -f latin1 -t utf-8)")
-        throw Exit.usage
+        throw CLIFailure.usage("orbiter: the input argument is not UTF-8 text; convert it first (e.g. iconv -f latin1 -t utf-8)")
     }
     return input
 }

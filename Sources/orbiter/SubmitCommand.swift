@@ -97,11 +97,9 @@ struct SubmitCommand: AsyncParsableCommand {
         var settings = QueueSettings()
         if let maxPending { settings.maxPending = maxPending }
         let broker = try await redis.broker(settings: settings)
-        let handle = try await reportingErrors {
-            try await distributed(root, text, broker: broker, detailed: detailed || (stream && !output.json), timeout: timeout,
-                                  metadata: meta, bundle: runtime.bundle, idempotencyKey: idempotencyKey, maxRetries: maxRetries,
-                                  traceparent: traceparent ?? ProcessInfo.processInfo.environment["TRACEPARENT"].flatMap { $0.isEmpty ? nil : $0 })
-        }
+        let handle = try await distributed(root, text, broker: broker, detailed: detailed || (stream && !output.json), timeout: timeout,
+                                           metadata: meta, bundle: runtime.bundle, idempotencyKey: idempotencyKey, maxRetries: maxRetries,
+                                           traceparent: traceparent ?? ProcessInfo.processInfo.environment["TRACEPARENT"].flatMap { $0.isEmpty ? nil : $0 })
         if wait || stream { await Waiting.warnIfNoLiveWorker(broker) }
         if stream {
             let style: EventPrinter.Style = output.json ? .json : (detailed ? .detailed : .plain)

@@ -34,7 +34,7 @@ struct TaskListCommand: AsyncParsableCommand {
 
     func run() async throws {
         let broker = try await redis.broker()
-        let tasks = try await reportingErrors { try await broker.list(status: status.flatMap(TaskStatus.init), limit: limit) }
+        let tasks = try await broker.list(status: status.flatMap(TaskStatus.init), limit: limit)
         if output.json {
             Terminal.out(JSONValue.array(tasks.map(\.json)).jsonString + "\n")
             return
@@ -72,9 +72,8 @@ struct TaskStatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let broker = try await redis.broker()
-        guard let task = try await reportingErrors({ try await broker.status(id) }) else {
-            Terminal.error("orbiter: " + (await notFoundMessage(id, on: broker)))
-            throw Exit.failed
+        guard let task = try await broker.status(id) else {
+            throw CLIFailure.failed("orbiter: " + (await notFoundMessage(id, on: broker)))
         }
         if output.json {
             Terminal.out(task.json.jsonString + "\n")
@@ -103,7 +102,7 @@ struct TaskResultCommand: AsyncParsableCommand {
 
     func run() async throws {
         let broker = try await redis.broker()
-        let handle = try reportingErrorsSync { try broker.handle(for: id) }
+        let handle = try broker.handle(for: id)
         if let state = try? await handle.status(), !state.status.isFinished { await Waiting.warnIfNoLiveWorker(broker) }
         do {
             printResult(try await handle.result(timeout: timeout.map { .milliseconds(Int64($0 * 1000)) }, outageLimit: Waiting.outageLimit),
@@ -124,7 +123,7 @@ struct TaskCancelCommand: AsyncParsableCommand {
 
     func run() async throws {
         let broker = try await redis.broker()
-        let outcome = try await reportingErrors { try await broker.cancel(id) }
+        let outcome = try await broker.cancel(id)
         let (word, message): (String, String)
         switch outcome {
         case .cancelled: (word, message) = ("cancelled", "task \(id) cancelled; it will not run")
@@ -170,10 +169,9 @@ struct TaskEventsCommand: AsyncParsableCommand {
                 throw await Waiting.failure(error, taskID: id, waitTimeout: nil, broker: broker)
             }
         } else {
-            let events = try await reportingErrors { try await subscriber.replay(id, from: from) }
-            if events.isEmpty, try await reportingErrors({ try await broker.status(id) }) == nil {
-                Terminal.error("orbiter: " + (await notFoundMessage(id, on: broker)))
-                throw Exit.failed
+            let events = try await subscriber.replay(id, from: from)
+            if events.isEmpty, try await broker.status(id) == nil {
+                throw CLIFailure.failed("orbiter: " + (await notFoundMessage(id, on: broker)))
             }
             events.forEach(show)
         }
@@ -189,7 +187,7 @@ struct TaskDeadCommand: AsyncParsableCommand {
 
     func run() async throws {
         let broker = try await redis.broker()
-        let dead = try await reportingErrors { try await broker.deadLetters(limit: limit) }
+        let dead = try await broker.deadLetters(limit: limit)
         if output.json {
             Terminal.out(JSONValue.array(dead.map(\.json)).jsonString + "\n")
             return
@@ -208,7 +206,7 @@ struct TaskRetryCommand: AsyncParsableCommand {
 
     func run() async throws {
         let broker = try await redis.broker()
-        let outcome = try await reportingErrors { try await broker.requeue(id) }
+        let outcome = try await broker.requeue(id)
         // --json: {"task_id", "outcome": "requeued" | "not_found" | "not_retryable", "status" (when not retryable)}
         var json: [String: JSONValue] = ["task_id": .string(id), "outcome": .string(outcome)]
         let problem: String?
@@ -250,7 +248,7 @@ struct TaskPurgeCommand: AsyncParsableCommand {
     func run() async throws {
         let broker = try await redis.broker()
         let age = parseAge(olderThan)!
-        let n = try await reportingErrors { try await broker.purge(status: TaskStatus(rawValue: status)!, olderThan: age) }
+        let n = try await broker.purge(status: TaskStatus(rawValue: status)!, olderThan: age)
         if output.json {
             Terminal.out(JSONValue.object(["queue": .string(redis.queue), "status": .string(status), "older_than_s": .double(age),
                                            "purged": .int(n)]).jsonString + "\n")

@@ -60,9 +60,8 @@ enum Terminal {
         guard var text = String(validating: data, as: UTF8.self) else {
             let bytes = Array(data)
             let offset = UTF8Text.firstInvalidOffset(bytes) ?? 0
-            error(String(format: "orbiter: the input on stdin is not UTF-8 text (byte 0x%02X at offset %d); convert it first "
+            throw CLIFailure.usage(String(format: "orbiter: the input on stdin is not UTF-8 text (byte 0x%02X at offset %d); convert it first "
                          + "(e.g. iconv -f latin1 -t utf-8)", bytes[offset], offset))
-            throw Exit.usage
         }
         if text.hasSuffix("\n") || text.hasSuffix("\r\n") { text.removeLast() } // "\r\n" is one Character
         return text

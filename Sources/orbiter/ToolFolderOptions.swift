@@ -22,8 +22,7 @@ struct ToolFolderOptions: ParsableArguments {
             await folder.scan()
             return folder
         } catch {
-            Terminal.error("orbiter: \(error)")
-            throw Exit.usage
+            throw CLIFailure.usage("orbiter: \(error)")
         }
     }
 }

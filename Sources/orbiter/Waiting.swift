@@ -22,30 +22,26 @@ enum Waiting {
         Terminal.error("orbiter: warning: no live worker on queue '\(queue)'; the task waits until one starts (orbiter start worker --queue \(queue))")
     }
 
-    /// Reports why a wait ended without the task's result and returns the exit status: 2 when
-    /// Redis stayed unreachable, 1 when the task failed or was cancelled, or the wait timed out.
-    static func failure(_ error: any Error, taskID: String, waitTimeout: Double?) -> ExitCode {
+    /// Why a wait ended without the task's result, as the CLI reports it: status 2 when Redis
+    /// stayed unreachable, 1 when the task failed or was cancelled, or the wait timed out.
+    static func failure(_ error: any Error, taskID: String, waitTimeout: Double?) -> CLIFailure {
         switch error {
         case RedisError.connection:
-            Terminal.error("orbiter: \(error)")
-            return Exit.usage
+            return .usage("orbiter: \(error)")
         case DistributedError.waitTimedOut:
             let after = waitTimeout.map { " after \(formatSeconds($0)) s" } ?? ""
-            Terminal.error("orbiter: gave up waiting for task \(taskID)\(after); it is still queued or running "
+            return .failed("orbiter: gave up waiting for task \(taskID)\(after); it is still queued or running "
                            + "(orbiter task result \(taskID) waits again, orbiter task cancel \(taskID) stops it)")
-            return Exit.failed
         default:
-            Terminal.error("orbiter: \(error)")
-            return Exit.failed
+            return .failed("orbiter: \(error)")
         }
     }
 
     /// `failure`, for a wait on `broker`'s queue: a task not found there is looked for on the
     /// other queues, and the message names the one it is on.
-    static func failure(_ error: any Error, taskID: String, waitTimeout: Double?, broker: TaskBroker) async -> ExitCode {
+    static func failure(_ error: any Error, taskID: String, waitTimeout: Double?, broker: TaskBroker) async -> CLIFailure {
         if case DistributedError.taskNotFound = error {
-            Terminal.error("orbiter: " + (await notFoundMessage(taskID, on: broker)))
-            return Exit.failed
+            return .failed("orbiter: " + (await notFoundMessage(taskID, on: broker)))
         }
         return failure(error, taskID: taskID, waitTimeout: waitTimeout)
     }

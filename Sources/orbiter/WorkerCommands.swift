@@ -100,18 +100,16 @@ struct StartWorkerCommand: AsyncParsableCommand {
         let exporter = PrometheusExporter()
         let folder = try await toolFolder.load(log: log, warn: { line in logger.warning("\(line)") },
                                                luaOptions: LuaRuntime.Options(log: luaLog))
-        let worker = try reportingErrorsSync {
-            var configuration = configured(WorkerConfiguration(
-                redisURL: redis.redisURL, queue: redis.queue, concurrency: concurrency, workerID: workerID,
-                heartbeatTTL: heartbeatTTL, drainTimeout: .milliseconds(Int64(drainTimeout * 1000)),
-                leaseSeconds: lease, maxRetries: maxRetries,
-                luaOptions: .shipped(log: luaLog),
-                logger: logger, metricsFactory: exporter.factory), toolRegistry: folder?.registry)
-            configuration.isolateTasks = isolateTasks
-            configuration.providerPolicy = ProviderPolicy(allowedBaseURLs: allowBaseURL, allowedAPIKeyEnvs: allowAPIKeyEnv)
-            configuration.metricsLabels = MetricsLabelPolicy(limit: metricsLabelLimit)
-            return try Worker(configuration: configuration)
-        }
+        var configuration = configured(WorkerConfiguration(
+            redisURL: redis.redisURL, queue: redis.queue, concurrency: concurrency, workerID: workerID,
+            heartbeatTTL: heartbeatTTL, drainTimeout: .milliseconds(Int64(drainTimeout * 1000)),
+            leaseSeconds: lease, maxRetries: maxRetries,
+            luaOptions: .shipped(log: luaLog),
+            logger: logger, metricsFactory: exporter.factory), toolRegistry: folder?.registry)
+        configuration.isolateTasks = isolateTasks
+        configuration.providerPolicy = ProviderPolicy(allowedBaseURLs: allowBaseURL, allowedAPIKeyEnvs: allowAPIKeyEnv)
+        configuration.metricsLabels = MetricsLabelPolicy(limit: metricsLabelLimit)
+        let worker = try Worker(configuration: configuration)
         var server: MetricsServer?
         if let metricsPort {
             do {
@@ -119,8 +117,7 @@ struct StartWorkerCommand: AsyncParsableCommand {
                                                        healthy: { worker.isHealthy })
                 logger.info("serving /metrics and /healthz on port \(server?.port ?? metricsPort)")
             } catch {
-                Terminal.error("orbiter: cannot serve metrics on port \(metricsPort): \(error)")
-                throw Exit.usage
+                throw CLIFailure.usage("orbiter: cannot serve metrics on port \(metricsPort): \(error)")
             }
         }
         let signals = SignalWatcher(signals: [SIGINT, SIGTERM]) { count in
@@ -138,18 +135,8 @@ struct StartWorkerCommand: AsyncParsableCommand {
             await server?.stop()
         } catch {
             await server?.stop()
-            Terminal.error("orbiter: \(error)")
-            throw Exit.usage
+            throw CLIFailure.usage("orbiter: \(error)")
         }
-    }
-}
-
-func reportingErrorsSync<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch {
-        Terminal.error("orbiter: \(error)")
-        throw Exit.usage
     }
 }
 
@@ -170,7 +157,7 @@ struct WorkerListCommand: AsyncParsableCommand {
 
     func run() async throws {
         let broker = try await redis.broker()
-        let workers = try await reportingErrors { try await broker.workers() }
+        let workers = try await broker.workers()
         if output.json {
             Terminal.out(JSONValue.array(workers.map(\.json)).jsonString + "\n")
             return

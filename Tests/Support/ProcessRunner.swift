@@ -85,9 +85,13 @@ public enum OrbiterBinary {
         private let lock = NSLock()
         private var outData = Data()
         private var errData = Data()
+        private let out: Pipe
+        private let err: Pipe
 
         init(process: Process, out: Pipe, err: Pipe) {
             self.process = process
+            self.out = out
+            self.err = err
             out.fileHandleForReading.readabilityHandler = { [weak self] h in
                 let d = h.availableData
                 guard let self else { return }
@@ -131,7 +135,13 @@ public enum OrbiterBinary {
                 }
                 try await Task.sleep(for: .milliseconds(10))
             }
-            try await Task.sleep(for: .milliseconds(30)) // let the readability handlers drain
+            // Stop the handlers, let one under way finish, then read what is left: a process that
+            // wrote megabytes just before exiting has most of them still in the pipe.
+            out.fileHandleForReading.readabilityHandler = nil
+            err.fileHandleForReading.readabilityHandler = nil
+            try await Task.sleep(for: .milliseconds(30))
+            let restOut = out.fileHandleForReading.readDataToEndOfFile(), restErr = err.fileHandleForReading.readDataToEndOfFile()
+            lock.withLock { outData.append(restOut); errData.append(restErr) }
             return Outcome(status: process.terminationStatus, stdout: stdout, stderr: stderr)
         }
     }
