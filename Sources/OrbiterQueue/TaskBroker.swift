@@ -59,7 +59,8 @@ public final class TaskBroker: Sendable {
                     keys: [keys.task(taskID), keys.stream, keys.index, keys.bundle(sha.isEmpty ? "none" : sha), keys.idempotency(idempotencyKey)],
                     args: [taskID, payloadText, sendBundle ? bundle!.jsonString : "", String(Self.nowMs()), sha,
                            settings.bundleTTL, settings.maxPending, settings.signature(taskID: taskID, queue: keys.queue, payload: payload, payloadText: payloadText), settings.taskTTL,
-                           idempotencyKey == nil ? "" : payload.workDigest])
+                           idempotencyKey == nil ? "" : payload.workDigest,
+                           JSONValue.object(payload.metadata.mapValues(JSONValue.string)).jsonString])
                 if !sha.isEmpty { _ = storedBundles.withLock { $0.insert(sha) } }
                 guard let parts = reply.array, parts.count == 2, let id = parts[1].string else {
                     throw DistributedError.badPayload("unexpected reply to submit: \(reply)")
@@ -165,7 +166,8 @@ public final class TaskBroker: Sendable {
     /// The task's stored state, or `nil` when there is no such task.
     public func status(_ taskID: String) async throws -> TaskResult? {
         try TaskID.validate(taskID)
-        return TaskResult(taskID: taskID, hash: try await client.send(["HGETALL", keys.task(taskID)]))
+        return try await TaskResult(taskID: taskID, fields: client.send(TaskResult.read(keys.task(taskID), withResult: true)),
+                                    payload: { try await self.client.send(["HGET", self.keys.task(taskID), "payload"]).string })
     }
 
     /// Cancels a task: pending ones at once, running ones through their worker.
@@ -193,9 +195,11 @@ public final class TaskBroker: Sendable {
             let ids = try await client.send(["ZREVRANGE", keys.index, offset, offset + page - 1]).array?.compactMap(\.string) ?? []
             if ids.isEmpty { break }
             offset += ids.count
-            let hashes = try await client.pipeline(ids.map { ["HGETALL", keys.task($0)] })
-            for (id, hash) in zip(ids, hashes) {
-                guard let task = TaskResult(taskID: id, hash: hash) else { continue }
+            let replies = try await client.pipeline(ids.map { TaskResult.read(keys.task($0), withResult: false) })
+            for (id, fields) in zip(ids, replies) {
+                guard let task = await TaskResult(taskID: id, fields: fields, payload: {
+                    try await self.client.send(["HGET", self.keys.task(id), "payload"]).string
+                }) else { continue }
                 if let status, task.status != status { continue }
                 results.append(task)
                 if results.count == limit { break }

@@ -26,26 +26,39 @@ public struct TaskResult: Sendable {
     public var retries: Int { max(0, attempts - 1) }
     public var metadata: [String: String]
 
-    /// Builds from an `HGETALL` reply; `nil` for an empty one (no such task).
-    package init?(taskID: String, hash: RedisReply) {
-        guard let items = hash.array, !items.isEmpty else { return nil }
-        var fields: [String: String] = [:]
-        var i = 0
-        while i + 1 < items.count {
-            if let k = items[i].string { fields[k] = items[i + 1].string ?? "" }
-            i += 2
+    /// The fields a status read fetches, in the order `init(taskID:fields:payload:)` reads them:
+    /// never the payload (script, input and messages: megabytes for a long conversation), and the
+    /// result only when asked for (`list` leaves it out).
+    static let fields = ["status", "error", "created_at", "started_at", "completed_at", "worker_id", "attempts", "metadata", "result"]
+
+    /// `HMGET` of a task's status fields.
+    package static func read(_ taskKey: String, withResult: Bool) -> [any RedisArgument] {
+        ["HMGET", taskKey] + (withResult ? fields : fields.dropLast()).map { $0 as any RedisArgument }
+    }
+
+    /// Builds from the reply to `read`; `nil` when the task does not exist. `payload` reads the
+    /// payload, needed only for the metadata of a task stored before metadata had its own field.
+    package init?(taskID: String, fields reply: RedisReply, payload: () async throws -> String?) async {
+        guard let values = reply.array, values.count >= Self.fields.count - 1, let status = values[0].string else { return nil }
+        func field(_ name: String) -> String? {
+            guard let i = Self.fields.firstIndex(of: name), i < values.count, let value = values[i].string, !value.isEmpty else { return nil }
+            return value
         }
+        func date(_ key: String) -> Date? { field(key).flatMap(Double.init).map { Date(timeIntervalSince1970: $0 / 1000) } }
         self.taskID = taskID
-        status = TaskStatus(rawValue: fields["status"] ?? "") ?? .failed
-        result = fields["result"].flatMap { $0.isEmpty ? nil : try? JSONValue.parse($0) }
-        error = fields["error"].flatMap { $0.isEmpty ? nil : $0 }
-        func date(_ key: String) -> Date? { fields[key].flatMap(Double.init).map { Date(timeIntervalSince1970: $0 / 1000) } }
+        self.status = TaskStatus(rawValue: status) ?? .failed
+        result = field("result").flatMap { try? JSONValue.parse($0) }
+        error = field("error")
         createdAt = date("created_at")
         startedAt = date("started_at")
         completedAt = date("completed_at")
-        workerID = fields["worker_id"].flatMap { $0.isEmpty ? nil : $0 }
-        attempts = Int(fields["attempts"] ?? "") ?? 0
-        metadata = (try? TaskPayload(jsonText: fields["payload"] ?? ""))?.metadata ?? [:]
+        workerID = field("worker_id")
+        attempts = Int(field("attempts") ?? "") ?? 0
+        if let stored = field("metadata") {
+            metadata = (try? JSONValue.parse(stored))?.objectValue?.compactMapValues(\.stringValue) ?? [:]
+        } else {
+            metadata = ((try? await payload()).flatMap { try? TaskPayload(jsonText: $0) })?.metadata ?? [:]
+        }
     }
 
     /// The JSON form printed by `--json`.

@@ -16,6 +16,8 @@
 -- ARGV[9] idempotency TTL seconds (used with KEYS[5])
 -- ARGV[10] digest of the work (agent, bundle, input, messages), stored with the idempotency key
 --          as "<task id> <digest>"; the key given again with another digest is refused
+-- ARGV[11] metadata JSON (also inside the payload; kept apart so status reads need not fetch the
+--          payload); optional
 -- KEYS[5] idempotency key {orbiter:Q}:idem:<key>, or {orbiter:Q}:idem: when none is given
 -- Returns {"new", task id}, or {"existing", task id} when the idempotency key was seen within its
 -- TTL with the same digest or a task with this id exists already (a retry after a lost reply: the
@@ -47,7 +49,7 @@ if ARGV[5] ~= '' then
 end
 local entry = redis.call('XADD', KEYS[2], '*', 'task', ARGV[1])
 redis.call('HSET', KEYS[1], 'status', 'pending', 'payload', ARGV[2], 'created_at', ARGV[4],
-  'attempts', 0, 'entry', entry, 'bundle', ARGV[5], 'signature', ARGV[8])
+  'attempts', 0, 'entry', entry, 'bundle', ARGV[5], 'signature', ARGV[8], 'metadata', ARGV[11] or '')
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 if string.sub(KEYS[5], -6) ~= ':idem:' then
   redis.call('SET', KEYS[5], ARGV[1] .. ' ' .. ARGV[10], 'EX', ARGV[9])
