@@ -4,7 +4,14 @@ import OrbiterRedis
 
 /// Where a task is in its life.
 public enum TaskStatus: String, Sendable, Hashable, CaseIterable {
-    case pending, running, completed, failed, cancelled, retrying
+    /// In the queue, waiting for a worker (new, handed back by a stopping worker, taken over
+    /// from a lost one, promoted after its retry delay, or requeued by `task retry`).
+    case pending
+    /// A worker holds its lease.
+    case running
+    case completed, failed, cancelled
+    /// Failed with a retryable error; waits in the delayed set until its retry time, then is pending.
+    case retrying
     /// Whether the task has ended.
     public var isFinished: Bool { self == .completed || self == .failed || self == .cancelled }
 }

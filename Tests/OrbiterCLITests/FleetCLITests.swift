@@ -59,7 +59,7 @@ final class FleetCLITests: XCTestCase {
         XCTAssertTrue(stopped.stderr.contains("putting 1 task(s) still running back on the queue"), stopped.stderr)
         XCTAssertTrue(stopped.stderr.contains("task \(id) put back on the queue"), stopped.stderr)
         let waiting = try json(try await orbiter(["task", "status", id, "--queue", queue, "--json"]).stdout)
-        XCTAssertEqual(waiting["status"] as? String, "retrying", "not cancelled")
+        XCTAssertEqual(waiting["status"] as? String, "pending", "not cancelled")
 
         let second = try await startWorker("second-\(queue)")
         defer { second.signal(SIGKILL) }

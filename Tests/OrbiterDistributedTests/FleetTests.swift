@@ -66,7 +66,7 @@ final class FleetTests: DistributedTestCase {
         first.stop()
         _ = await workers[0].1.result
         let waiting = try await handle.status()
-        XCTAssertEqual(waiting?.status, .retrying, "handed back, not cancelled")
+        XCTAssertEqual(waiting?.status, .pending, "handed back, not cancelled")
         XCTAssertNil(waiting?.error)
         let queued = try await broker.client.send(["XLEN", broker.keys.stream]).int
         XCTAssertEqual(queued, 1, "a fresh queue entry, ready for any worker")

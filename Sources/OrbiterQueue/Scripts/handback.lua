@@ -1,7 +1,7 @@
 -- handback: a stopping worker puts a task it could not finish within its drain time back on the
 -- queue, instead of cancelling it.
 --
--- The task becomes `retrying` with a fresh queue entry, so another worker claims it at once and
+-- The task becomes `pending` with a fresh queue entry, so another worker claims it at once and
 -- resumes it from its last checkpoint (as after a takeover; the start counts as an attempt). The
 -- run's lease token is removed, so nothing more of this run is accepted. A task whose cancel was
 -- requested meanwhile is left running: the caller finishes it `cancelled`.
@@ -23,7 +23,7 @@ if state[3] then
   redis.call('XDEL', KEYS[2], state[3])
 end
 local entry = redis.call('XADD', KEYS[2], '*', 'task', ARGV[4])
-redis.call('HSET', KEYS[1], 'status', 'retrying', 'entry', entry)
+redis.call('HSET', KEYS[1], 'status', 'pending', 'entry', entry)
 redis.call('HDEL', KEYS[1], 'lease')
 redis.call('XADD', KEYS[3], '*', 'event', ARGV[5])
 return 'requeued'

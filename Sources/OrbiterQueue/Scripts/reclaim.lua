@@ -4,7 +4,7 @@
 -- is removed, so a stalled owner that wakes up can no longer write. A task whose cancel was
 -- requested while its worker was gone ends `cancelled`; one that has used all its attempts (each
 -- start counts one, so a task that crashes every worker that runs it ends here) is failed and
--- dead-lettered; otherwise it becomes `retrying` and the caller starts it (start.lua) like a
+-- dead-lettered; otherwise it becomes `pending` again and the caller starts it (start.lua) like a
 -- fresh claim.
 -- KEYS[1] task hash      {orbiter:Q}:task:<id>
 -- KEYS[2] queue stream   {orbiter:Q}:queue
@@ -51,6 +51,6 @@ if attempts >= tonumber(ARGV[4]) then
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', 10000, '*', 'task', ARGV[9], 'reason', reason, 'attempts', attempts, 'at', ARGV[3])
   return 'dead'
 end
-redis.call('HSET', KEYS[1], 'status', 'retrying', 'error', 'worker ' .. lost .. ' was lost')
+redis.call('HSET', KEYS[1], 'status', 'pending', 'error', 'worker ' .. lost .. ' was lost')
 redis.call('XADD', KEYS[3], '*', 'event', ARGV[5])
 return 'run'
