@@ -19,7 +19,7 @@ struct TaskListCommand: AsyncParsableCommand {
     @Option(help: "Only tasks with this status (pending, running, completed, failed, cancelled, retrying).")
     var status: String?
 
-    @Option(help: "At most this many tasks.")
+    @Option(parsing: .unconditional, help: "At most this many tasks.")
     var limit: Int = 20
 
     @OptionGroup var redis: RedisOptions
@@ -96,9 +96,13 @@ struct TaskResultCommand: AsyncParsableCommand {
         discussion: "Rides out a Redis restart; exits 2 when Redis stays unreachable for a minute (ORBITER_REDIS_OUTAGE_SECONDS).")
 
     @Argument(help: "The task id.") var id: String
-    @Option(help: "Seconds to wait before giving up.") var timeout: Double?
+    @Option(parsing: .unconditional, help: "Seconds to wait before giving up.") var timeout: Double?
     @OptionGroup var redis: RedisOptions
     @OptionGroup var output: JSONOption
+
+    func validate() throws {
+        if let timeout, !(timeout > 0 && timeout.isFinite) { throw ValidationError("--timeout must be a positive number of seconds") }
+    }
 
     func run() async throws {
         let broker = try await redis.broker()
@@ -181,9 +185,13 @@ struct TaskEventsCommand: AsyncParsableCommand {
 struct TaskDeadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "dead", abstract: "List failed tasks (the dead-letter stream) with their reasons, newest first.")
 
-    @Option(help: "At most this many.") var limit: Int = 20
+    @Option(parsing: .unconditional, help: "At most this many.") var limit: Int = 20
     @OptionGroup var redis: RedisOptions
     @OptionGroup var output: JSONOption
+
+    func validate() throws {
+        if limit < 1 { throw ValidationError("--limit must be at least 1") }
+    }
 
     func run() async throws {
         let broker = try await redis.broker()

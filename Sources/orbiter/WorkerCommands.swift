@@ -33,26 +33,26 @@ struct StartWorkerCommand: AsyncParsableCommand {
             ORBITER_SECRET set, only tasks signed with the same secret for this queue run.
             """)
 
-    @Option(help: "Tasks to run at once.")
+    @Option(parsing: .unconditional, help: "Tasks to run at once.")
     var concurrency: Int = 4
 
     @Option(name: .customLong("worker-id"), help: "A unique id (default: <hostname>-<pid>); refused while a live worker holds it.")
     var workerID: String?
 
-    @Option(name: .customLong("heartbeat-ttl"), help: "Seconds a heartbeat stays valid; `worker list` shows the worker dead after it.")
+    @Option(name: .customLong("heartbeat-ttl"), parsing: .unconditional, help: "Seconds a heartbeat stays valid; `worker list` shows the worker dead after it.")
     var heartbeatTTL: Int = 30
 
     @Option(name: .customLong("drain-timeout"),
-            help: "Seconds running tasks may finish after a stop signal; then they go back on the queue for another worker.")
+            parsing: .unconditional, help: "Seconds running tasks may finish after a stop signal; then they go back on the queue for another worker.")
     var drainTimeout: Double = 30
 
-    @Option(help: "Seconds a running task's lease lasts; renewed while this worker lives, taken over by another worker after.")
+    @Option(parsing: .unconditional, help: "Seconds a running task's lease lasts; renewed while this worker lives, taken over by another worker after.")
     var lease: Int = 30
 
-    @Option(name: .customLong("max-retries"), help: "Retries after retryable failures, for tasks that set none.")
+    @Option(name: .customLong("max-retries"), parsing: .unconditional, help: "Retries after retryable failures, for tasks that set none.")
     var maxRetries: Int = 3
 
-    @Option(name: .customLong("metrics-port"), help: "Serve GET /metrics (Prometheus) and GET /healthz on this port.")
+    @Option(name: .customLong("metrics-port"), parsing: .unconditional, help: "Serve GET /metrics (Prometheus) and GET /healthz on this port.")
     var metricsPort: Int?
 
     @Option(name: .customLong("allow-base-url"),
@@ -65,7 +65,7 @@ struct StartWorkerCommand: AsyncParsableCommand {
     var allowAPIKeyEnv: [String] = []
 
     @Option(name: .customLong("metrics-label-limit"),
-            help: "Distinct tool and model names from tasks that get their own metrics label (more are counted as 'other').")
+            parsing: .unconditional, help: "Distinct tool and model names from tasks that get their own metrics label (more are counted as 'other').")
     var metricsLabelLimit: Int = 100
 
     @Flag(name: .customLong("isolate-tasks"), help: "A fresh Lua state for every task (slower; no globals shared between tasks of a script).")
@@ -81,7 +81,7 @@ struct StartWorkerCommand: AsyncParsableCommand {
         if maxRetries < 0 { throw ValidationError("--max-retries must not be negative") }
         if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         if heartbeatTTL < 1 { throw ValidationError("--heartbeat-ttl must be at least 1") }
-        if drainTimeout < 0 { throw ValidationError("--drain-timeout must not be negative") }
+        if !(drainTimeout >= 0 && drainTimeout.isFinite) { throw ValidationError("--drain-timeout must be a number of seconds, 0 or more") }
         if metricsLabelLimit < 0 { throw ValidationError("--metrics-label-limit must not be negative") }
         for url in allowBaseURL where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
             throw ValidationError("--allow-base-url expects an http:// or https:// URL, got '\(url)'")

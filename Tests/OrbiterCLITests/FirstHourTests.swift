@@ -123,6 +123,18 @@ final class FirstHourTests: XCTestCase {
             XCTAssertEqual(r.status, 2, "\(args)")
             XCTAssertTrue(r.stderr.contains(message), "\(args): \(r.stderr)")
         }
+        // The same for the other commands that take numbers.
+        for (args, message) in [(["task", "list", "--limit", "-1"], "--limit must be at least 1"),
+                                (["task", "dead", "--limit", "-2"], "--limit must be at least 1"),
+                                (["task", "result", "0123456789abcdef0123456789abcdef", "--timeout", "-1"], "--timeout must be a positive number"),
+                                (["start", "worker", "--concurrency", "-4"], "--concurrency must be at least 1"),
+                                (["start", "worker", "--drain-timeout", "-1"], "--drain-timeout must be a number of seconds"),
+                                (["start", "worker", "--lease", "-30"], "--lease must be at least 1")] {
+            let r = try await OrbiterBinary.run(args)
+            XCTAssertEqual(r.status, 2, "\(args)")
+            XCTAssertTrue(r.stderr.contains(message), "\(args): \(r.stderr)")
+            XCTAssertFalse(r.stderr.contains("Missing value"), "\(args): \(r.stderr)")
+        }
     }
 
     func testInputThatIsNotUTF8IsRefusedNotReplaced() async throws {
