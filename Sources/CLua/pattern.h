@@ -5,6 +5,8 @@
 // `("a"):rep(40):find(("a*"):rep(8) .. "b")` ran for half a minute and a longer subject for hours.
 // This matcher charges one instruction per step and checks the budget every ORBITER_MATCH_CHECK
 // steps, so a pattern stops at the call's time, instruction or cancel limit like any Lua loop.
+// One file (over the usual size) on purpose: it follows lstrlib.c's matcher function by function,
+// so the two can be read side by side, and PatternDifferentialTests checks them against each other.
 #include "budget.h"
 #include <ctype.h>
 

@@ -4,6 +4,8 @@
 -- Swift. Definitions are plain tables tagged with a `kind`; Swift reads them after the script
 -- returns its root agent or swarm. Host calls that wait (orbiter.sleep) yield the running
 -- coroutine with the HOST marker; Swift performs the wait and resumes it.
+-- One file (over the usual size) on purpose: it is the whole Lua API a script sees, loaded as one
+-- chunk whose locals (the definition tables, the HOST marker) must stay private to it.
 local host = ...
 
 local orbiter = { _VERSION = "orbiter 0.1" }
