@@ -1,17 +1,14 @@
 import Foundation
 import OrbiterCore
 import OrbiterTestSupport
-import XCTest
+import Testing
 
 /// What a new user meets in the first hour (issue 14): scripts as stock Lua reads them, errors
 /// that name the file, input handling, chat's Ctrl-C and commands, and swarm output.
-final class FirstHourTests: XCTestCase {
+@Suite("First hour", .serialized)
+struct FirstHourTests {
     /// A fresh folder for one test's files.
-    func folder() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("orbiter-first-hour-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
+    func folder() throws -> URL { try temporaryFolder("orbiter-first-hour") }
 
     func write(_ bytes: [UInt8], _ name: String, in dir: URL) throws -> String {
         let url = dir.appendingPathComponent(name)
@@ -26,102 +23,106 @@ final class FirstHourTests: XCTestCase {
 
     // MARK: Scripts as stock Lua reads them
 
-    func testAByteOrderMarkAndAShebangLineLoadAndKeepLineNumbers() async throws {
+    @Test("a byte order mark and a shebang line load and keep line numbers")
+    func aByteOrderMarkAndAShebangLineLoadAndKeepLineNumbers() async throws {
         let dir = try folder()
         let bom = try write([0xEF, 0xBB, 0xBF] + Array((agent + "\n").utf8), "bom.lua", in: dir)
         let r1 = try await OrbiterBinary.run(["run", bom, "hi"])
-        XCTAssertEqual(r1.status, 0, r1.stderr)
-        XCTAssertEqual(r1.stdout, "said hi\n")
+        #expect(r1.status == 0, "\(r1.stderr)")
+        #expect(r1.stdout == "said hi\n")
 
         let shebang = try write("#!/usr/bin/env -S orbiter run\n" + agent + "\n", "shebang.lua", in: dir)
         let r2 = try await OrbiterBinary.run(["run", shebang, "hi"])
-        XCTAssertEqual(r2.status, 0, r2.stderr)
-        XCTAssertEqual(r2.stdout, "said hi\n")
+        #expect(r2.status == 0, "\(r2.stderr)")
+        #expect(r2.stdout == "said hi\n")
         // Line numbers are the file's: the error on line 3 is reported as line 3.
         let broken = try write("#!/usr/bin/env orbiter\nlocal x = 1\nlocal y = = 2\n", "broken.lua", in: dir)
         let r3 = try await OrbiterBinary.run(["run", broken, "hi"])
-        XCTAssertEqual(r3.status, 2)
-        XCTAssertTrue(r3.stderr.contains("broken.lua:3:"), r3.stderr)
+        #expect(r3.status == 2)
+        #expect(r3.stderr.contains("broken.lua:3:"), "\(r3.stderr)")
         // A shipped bundle keeps the shebang and loads on a worker too (check loads it as one).
         let check = try await OrbiterBinary.run(["check", shebang])
-        XCTAssertEqual(check.status, 0, check.stderr)
-        XCTAssertFalse(check.stderr.contains("warning"), check.stderr)
+        #expect(check.status == 0, "\(check.stderr)")
+        #expect(!check.stderr.contains("warning"), "\(check.stderr)")
     }
 
-    func testFilesThatAreNotLuaSourceAreNamedWithWhatIsWrong() async throws {
+    @Test("files that are not Lua source are named with what is wrong")
+    func filesThatAreNotLuaSourceAreNamedWithWhatIsWrong() async throws {
         let dir = try folder()
         // A Latin-1 comment: the line and column of the byte, not "binary chunks".
         let latin = try write(Array("-- ok\n-- caf".utf8) + [0xE9] + Array(("\n" + agent).utf8), "latin.lua", in: dir)
         let r1 = try await OrbiterBinary.run(["run", latin, "hi"])
-        XCTAssertEqual(r1.status, 2)
-        XCTAssertTrue(r1.stderr.contains("latin.lua:2: not UTF-8 text (byte 0xE9 at column 7)"), r1.stderr)
-        XCTAssertFalse(r1.stderr.contains("binary"), r1.stderr)
+        #expect(r1.status == 2)
+        #expect(r1.stderr.contains("latin.lua:2: not UTF-8 text (byte 0xE9 at column 7)"), "\(r1.stderr)")
+        #expect(!r1.stderr.contains("binary"), "\(r1.stderr)")
 
         // A compiled chunk (valid UTF-8 after its escape byte, so only the signature gives it away).
         let compiled = try write([0x1B] + Array("LuaT\u{0}return 1".utf8), "compiled.lua", in: dir)
         let r2 = try await OrbiterBinary.run(["run", compiled, "hi"])
-        XCTAssertEqual(r2.status, 2)
-        XCTAssertTrue(r2.stderr.contains("compiled.lua: a compiled Lua chunk; Orbiter loads Lua source only"), r2.stderr)
+        #expect(r2.status == 2)
+        #expect(r2.stderr.contains("compiled.lua: a compiled Lua chunk; Orbiter loads Lua source only"), "\(r2.stderr)")
 
         // A directory.
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("tools.lua"), withIntermediateDirectories: true)
         let r3 = try await OrbiterBinary.run(["run", dir.appendingPathComponent("tools.lua").path, "hi"])
-        XCTAssertEqual(r3.status, 2)
-        XCTAssertTrue(r3.stderr.contains("tools.lua: is a directory, not a Lua script"), r3.stderr)
+        #expect(r3.status == 2)
+        #expect(r3.stderr.contains("tools.lua: is a directory, not a Lua script"), "\(r3.stderr)")
 
         // A required module that is not UTF-8 is named, not reported as missing.
         _ = try write(Array("return { x = '".utf8) + [0xFF] + Array("' }".utf8), "lib/bad.lua", in: dir)
         let main = try write("local bad = require 'lib.bad'\n" + agent, "main.lua", in: dir)
         let r4 = try await OrbiterBinary.run(["run", main, "hi"])
-        XCTAssertEqual(r4.status, 2)
-        XCTAssertTrue(r4.stderr.contains("lib/bad.lua:1: not UTF-8 text (byte 0xFF at column 15)"), r4.stderr)
+        #expect(r4.status == 2)
+        #expect(r4.stderr.contains("lib/bad.lua:1: not UTF-8 text (byte 0xFF at column 15)"), "\(r4.stderr)")
     }
 
-    func testTopLevelSleepAndAMissingModuleNameTheLine() async throws {
+    @Test("a top-level sleep and a missing module name the line")
+    func topLevelSleepAndAMissingModuleNameTheLine() async throws {
         let dir = try folder()
         let sleeping = try write("local x = 1\norbiter.sleep(0.01)\n" + agent, "sleeping.lua", in: dir)
         let r1 = try await OrbiterBinary.run(["run", sleeping, "hi"])
-        XCTAssertEqual(r1.status, 2)
-        XCTAssertTrue(r1.stderr.contains("sleeping.lua:2: orbiter.sleep can only be used inside a tool's run or a model's respond function"),
-                      r1.stderr)
+        #expect(r1.status == 2)
+        #expect(r1.stderr.contains("sleeping.lua:2: orbiter.sleep can only be used inside a tool's run or a model's respond function"),
+                "\(r1.stderr)")
 
         _ = try write("return { x = 1 }", "lib/s.lua", in: dir)
         let pathed = try write("package.path = './lib/?.lua;' .. package.path\nlocal s = require('s')\n" + agent, "pathed.lua", in: dir)
         for flags in [[], ["--sandbox"]] {
             let r = try await OrbiterBinary.run(["run"] + flags + [pathed, "hi"])
-            XCTAssertEqual(r.status, 2)
-            XCTAssertTrue(r.stderr.contains("pathed.lua:2: module 's' not found (looked for"), r.stderr)
-            XCTAssertTrue(r.stderr.contains("package.path is not used"), r.stderr)
-            XCTAssertTrue(r.stderr.contains("require 'lib.util' reads lib/util.lua"), r.stderr)
-            XCTAssertFalse(r.stderr.contains("package.preload"), r.stderr)
+            #expect(r.status == 2)
+            #expect(r.stderr.contains("pathed.lua:2: module 's' not found (looked for"), "\(r.stderr)")
+            #expect(r.stderr.contains("package.path is not used"), "\(r.stderr)")
+            #expect(r.stderr.contains("require 'lib.util' reads lib/util.lua"), "\(r.stderr)")
+            #expect(!r.stderr.contains("package.preload"), "\(r.stderr)")
         }
         // Without package.path set, no hint about it; the module found by its folder name works.
         let plain = try write("local s = require('nope')\n" + agent, "plain.lua", in: dir)
         let r2 = try await OrbiterBinary.run(["run", plain, "hi"])
-        XCTAssertTrue(r2.stderr.contains("plain.lua:1: module 'nope' not found"), r2.stderr)
-        XCTAssertFalse(r2.stderr.contains("package.path"), r2.stderr)
+        #expect(r2.stderr.contains("plain.lua:1: module 'nope' not found"), "\(r2.stderr)")
+        #expect(!r2.stderr.contains("package.path"), "\(r2.stderr)")
         let dotted = try write("local s = require('lib.s')\nassert(s.x == 1)\n" + agent, "dotted.lua", in: dir)
         let r3 = try await OrbiterBinary.run(["run", dotted, "hi"])
-        XCTAssertEqual(r3.status, 0, r3.stderr)
+        #expect(r3.status == 0, "\(r3.stderr)")
     }
 
     // MARK: Options and input
 
-    func testNegativeAndNonFiniteNumbersAreValidatedNotTakenForOptions() async throws {
+    @Test("negative and non-finite numbers are validated, not taken for options")
+    func negativeAndNonFiniteNumbersAreValidatedNotTakenForOptions() async throws {
         let steps = try await OrbiterBinary.run(["run", "--max-steps", "-1", "examples/calculator.lua", "1 + 1"])
-        XCTAssertEqual(steps.status, 2)
-        XCTAssertTrue(steps.stderr.contains("--max-steps must be at least 1"), steps.stderr)
-        XCTAssertFalse(steps.stderr.contains("Missing value"), steps.stderr)
+        #expect(steps.status == 2)
+        #expect(steps.stderr.contains("--max-steps must be at least 1"), "\(steps.stderr)")
+        #expect(!steps.stderr.contains("Missing value"), "\(steps.stderr)")
         let chat = try await OrbiterBinary.run(["chat", "--max-steps", "-3", "examples/calculator.lua"])
-        XCTAssertTrue(chat.stderr.contains("--max-steps must be at least 1"), chat.stderr)
+        #expect(chat.stderr.contains("--max-steps must be at least 1"), "\(chat.stderr)")
 
         for (args, message) in [(["--metadata", "=v"], "--metadata expects key=value with a non-empty key, got '=v'"),
                                 (["--timeout", "-5"], "--timeout must be a positive number of seconds"),
                                 (["--timeout", "nan"], "--timeout must be a positive number of seconds"),
                                 (["--max-retries", "-1"], "--max-retries must not be negative")] {
             let r = try await OrbiterBinary.run(["submit"] + args + ["examples/calculator.lua", "x"])
-            XCTAssertEqual(r.status, 2, "\(args)")
-            XCTAssertTrue(r.stderr.contains(message), "\(args): \(r.stderr)")
+            #expect(r.status == 2, "\(args)")
+            #expect(r.stderr.contains(message), "\(args): \(r.stderr)")
         }
         // The same for the other commands that take numbers.
         for (args, message) in [(["task", "list", "--limit", "-1"], "--limit must be at least 1"),
@@ -137,33 +138,36 @@ final class FirstHourTests: XCTestCase {
         }
     }
 
-    func testInputThatIsNotUTF8IsRefusedNotReplaced() async throws {
+    @Test("input that is not UTF-8 is refused, not replaced")
+    func inputThatIsNotUTF8IsRefusedNotReplaced() async throws {
         let piped = try await OrbiterBinary.shell(#"printf 'caf\xe9 au lait' | "$ORBITER" run examples/calculator.lua"#)
-        XCTAssertEqual(piped.status, 2, piped.stderr)
-        XCTAssertTrue(piped.stderr.contains("the input on stdin is not UTF-8 text (byte 0xE9 at offset 3)"), piped.stderr)
-        XCTAssertEqual(piped.stdout, "")
+        #expect(piped.status == 2, "\(piped.stderr)")
+        #expect(piped.stderr.contains("the input on stdin is not UTF-8 text (byte 0xE9 at offset 3)"), "\(piped.stderr)")
+        #expect(piped.stdout == "")
         let argument = try await OrbiterBinary.shell(#""$ORBITER" run examples/calculator.lua "$(printf '1 + \xff')""#)
-        XCTAssertEqual(argument.status, 2, argument.stderr)
-        XCTAssertTrue(argument.stderr.contains("the input argument is not UTF-8 text"), argument.stderr)
+        #expect(argument.status == 2, "\(argument.stderr)")
+        #expect(argument.stderr.contains("the input argument is not UTF-8 text"), "\(argument.stderr)")
         // Real U+FFFD in valid UTF-8 input is the user's text and goes through.
         let replacement = try await OrbiterBinary.run(["run", try write(agent, "a.lua", in: folder()), "x \u{FFFD} y"])
-        XCTAssertEqual(replacement.stdout, "said x \u{FFFD} y\n")
+        #expect(replacement.stdout == "said x \u{FFFD} y\n")
     }
 
-    func testOnATerminalTheRunSaysItIsWaitingForInput() async throws {
+    @Test("on a terminal the run says it is waiting for input")
+    func onATerminalTheRunSaysItIsWaitingForInput() async throws {
         let script = try write(agent, "a.lua", in: folder())
         // `script` gives orbiter a terminal as stdin; its own stdin (empty) ends it.
         let tty = try await OrbiterBinary.shell(#"script -qec "$ORBITER run '\#(script)'" /dev/null < /dev/null"#)
-        XCTAssertTrue(tty.stdout.contains("reading the input from the terminal: type it, then press Ctrl-D"), tty.stdout + tty.stderr)
+        #expect(tty.stdout.contains("reading the input from the terminal: type it, then press Ctrl-D"), "\(tty.stdout + tty.stderr)")
         // From a pipe, no hint.
         let piped = try await OrbiterBinary.run(["run", script], stdin: "hello")
-        XCTAssertEqual(piped.stdout, "said hello\n")
-        XCTAssertFalse(piped.stderr.contains("terminal"), piped.stderr)
+        #expect(piped.stdout == "said hello\n")
+        #expect(!piped.stderr.contains("terminal"), "\(piped.stderr)")
     }
 
     // MARK: Provider errors
 
-    func testAnHTMLErrorPageBecomesOneLineWithTheStatus() async throws {
+    @Test("an HTML error page becomes one line with the status")
+    func anHTMLErrorPageBecomesOneLineWithTheStatus() async throws {
         let server = try await FakeModelServer.start()
         defer { Task { try? await server.stop() } }
         let page = "<!DOCTYPE html>\n<html><head><title>403 Forbidden</title><style>body{}</style></head>\n<body>"
@@ -172,15 +176,16 @@ final class FirstHourTests: XCTestCase {
         let agent = try write(#"return orbiter.agent { name = "remote", model = "openai:gpt-4o" }"#, "remote.lua", in: folder())
         let r = try await OrbiterBinary.run(["run", agent, "hi"],
                                             environment: ["OPENAI_BASE_URL": server.baseURL + "/v1", "OPENAI_API_KEY": "sk-test"])
-        XCTAssertEqual(r.status, 1)
-        XCTAssertTrue(r.stderr.contains("HTTP 403: an HTML page: 403 Forbidden (body not shown)"), r.stderr)
-        XCTAssertFalse(r.stderr.contains("<html") || r.stderr.contains("blocked by the proxy"), r.stderr)
-        XCTAssertLessThan(r.stderr.count, 600, r.stderr)
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("HTTP 403: an HTML page: 403 Forbidden (body not shown)"), "\(r.stderr)")
+        #expect(!(r.stderr.contains("<html") || r.stderr.contains("blocked by the proxy")), "\(r.stderr)")
+        #expect(r.stderr.count < 600, "\(r.stderr)")
     }
 
     // MARK: Chat
 
-    func testCtrlCCancelsTheReplyNotTheChatAndUnknownCommandsAreRefused() async throws {
+    @Test("Ctrl-C cancels the reply, not the chat, and unknown commands are refused")
+    func ctrlCCancelsTheReplyNotTheChatAndUnknownCommandsAreRefused() async throws {
         let script = try write("""
             return orbiter.agent { name = "a", model = orbiter.model { name = "m", respond = function(req)
               local last = req.messages[#req.messages].content
@@ -196,19 +201,19 @@ final class FirstHourTests: XCTestCase {
         try await Task.sleep(for: .milliseconds(500))
         chat.running.signal(SIGINT)
         try await chat.running.waitFor(timeout: .seconds(5)) { _, err in err.contains("(reply cancelled") }
-        XCTAssertTrue(chat.running.process.isRunning, "Ctrl-C during a reply must not end the chat")
+        #expect(chat.running.process.isRunning, "Ctrl-C during a reply must not end the chat")
 
         chat.send("/nope")
         try await chat.running.waitFor { _, err in err.contains("unknown command /nope; commands: /reset, /events, /quit") }
         chat.send("//x")
         // The cancelled turn left nothing: this is the third message (hi, its answer, //x as /x).
         try await chat.running.waitFor { out, _ in out.contains("heard /x (3 messages)\n") }
-        XCTAssertFalse(chat.running.stdout.contains("heard /nope"), chat.running.stdout)
+        #expect(!chat.running.stdout.contains("heard /nope"), "\(chat.running.stdout)")
 
         // Ctrl-C at the prompt leaves, with the status of an interrupt.
         chat.running.signal(SIGINT)
         let end = try await chat.running.finish(timeout: .seconds(5))
-        XCTAssertEqual(end.status, 130, end.stderr)
+        #expect(end.status == 130, "\(end.stderr)")
     }
 
     // MARK: Swarm output
@@ -229,54 +234,57 @@ final class FirstHourTests: XCTestCase {
             """, "pair.lua", in: folder())
     }
 
-    func testParallelMembersStreamWholePrefixedLinesAndStdoutIsTheOutput() async throws {
+    @Test("parallel members stream whole prefixed lines, and stdout is the output")
+    func parallelMembersStreamWholePrefixedLinesAndStdoutIsTheOutput() async throws {
         let server = try await FakeModelServer.start()
         defer { Task { try? await server.stop() } }
         let script = try interleavingSwarm(server)
         let env = ["OPENAI_BASE_URL": server.baseURL + "/v1", "OPENAI_API_KEY": "sk-test"]
         let r = try await OrbiterBinary.run(["run", script, "go"], environment: env)
-        XCTAssertEqual(r.status, 0, r.stderr)
+        #expect(r.status == 0, "\(r.stderr)")
         // stdout: the swarm's output, the members' outputs in member order, nothing interleaved.
         let outputs = r.stdout.components(separatedBy: "\n\n")
-        XCTAssertEqual(outputs.count, 2, r.stdout)
+        #expect(outputs.count == 2, "\(r.stdout)")
         for output in outputs {
             let lines = output.split(separator: "\n").map(String.init)
-            XCTAssertEqual(lines.count, 4, r.stdout)
+            #expect(lines.count == 4, "\(r.stdout)")
             let tag = lines[0].prefix(1)
-            XCTAssertEqual(lines, (0..<4).map { "\(tag)\($0) line" }, r.stdout)
+            #expect(lines == (0..<4).map { "\(tag)\($0) line" }, "\(r.stdout)")
         }
         // stderr: every member line whole, with its member's name, in the member's own order.
         let memberLines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("[a] ") || $0.hasPrefix("[b] ") }
-        XCTAssertEqual(memberLines.count, 8, r.stderr)
+        #expect(memberLines.count == 8, "\(r.stderr)")
         for name in ["a", "b"] {
             let mine = memberLines.filter { $0.hasPrefix("[\(name)] ") }.map { String($0.dropFirst(4)) }
-            XCTAssertEqual(mine.count, 4, r.stderr)
+            #expect(mine.count == 4, "\(r.stderr)")
             let tag = mine[0].prefix(1)
-            XCTAssertEqual(mine, (0..<4).map { "\(tag)\($0) line" }, r.stderr)
+            #expect(mine == (0..<4).map { "\(tag)\($0) line" }, "\(r.stderr)")
         }
         // The two members really did stream at the same time (their lines alternate).
         let order = memberLines.map { $0.prefix(3) }
-        XCTAssertNotEqual(order, order.sorted(), "lines should interleave between members: \(memberLines)")
+        #expect(order != order.sorted(), "lines should interleave between members: \(memberLines)")
     }
 
-    func testJSONEndsWithOneTerminalStatusWithOrWithoutDetailed() async throws {
+    @Test("JSON ends with one terminal status with or without detailed")
+    func jsonEndsWithOneTerminalStatusWithOrWithoutDetailed() async throws {
         let plain = try await OrbiterBinary.run(["run", "--json", "examples/calculator.lua", "2 + 3"])
         let lines = plain.stdout.split(separator: "\n")
         let types = try lines.map { try JSONValue.parse(String($0))["type"]?.stringValue ?? "" }
-        XCTAssertEqual(types, ["tool_call", "text", "text", "text", "status"], plain.stdout)
-        XCTAssertEqual(try JSONValue.parse(String(lines.last!))["status"]?.stringValue, "completed")
+        #expect(types == ["tool_call", "text", "text", "text", "status"], "\(plain.stdout)")
+        #expect(try JSONValue.parse(String(lines.last!))["status"]?.stringValue == "completed")
 
         let failing = try write("""
             return orbiter.agent { name = "a", model = orbiter.model { name = "m", respond = function() error("model exploded") end } }
             """, "failing.lua", in: folder())
         let failed = try await OrbiterBinary.run(["run", "--json", failing, "hi"])
-        XCTAssertEqual(failed.status, 1)
+        #expect(failed.status == 1)
         let failedLines = failed.stdout.split(separator: "\n").map { try? JSONValue.parse(String($0)) }
-        XCTAssertEqual(failedLines.map { $0?["type"]?.stringValue }, ["error", "status"], failed.stdout)
-        XCTAssertEqual(failedLines.last??["status"]?.stringValue, "error")
+        #expect(failedLines.map { $0?["type"]?.stringValue } == ["error", "status"], "\(failed.stdout)")
+        #expect(failedLines.last??["status"]?.stringValue == "error")
     }
 
-    func testRunAndSubmitPrintTheSameOutputForASwarm() async throws {
+    @Test("run and submit print the same output for a swarm")
+    func runAndSubmitPrintTheSameOutputForASwarm() async throws {
         let script = try write("""
             local function m(tag) return orbiter.model { name = "m" .. tag, respond = function(req)
               return tag .. " read: " .. req.messages[#req.messages].content
@@ -286,23 +294,22 @@ final class FirstHourTests: XCTestCase {
             local c = orbiter.agent { name = "c", model = m("C") }
             return orbiter.swarm { name = "chain", agents = { a, b, c }, flow = "a | b >> c" }
             """, "chain.lua", in: folder())
-        let queue = "first-hour-" + UUID().uuidString.prefix(8).lowercased()
-        let env = ["ORBITER_REDIS_URL": try TestRedis.url()]
+        let (env, queue) = try testQueue("first-hour")
         let worker = try OrbiterBinary.start(["start", "worker", "--queue", queue], environment: env)
         defer { worker.process.terminate() }
         try await worker.waitFor { _, err in err.contains("started") }
 
         let local = try await OrbiterBinary.run(["run", script, "go"])
-        XCTAssertEqual(local.status, 0, local.stderr)
-        XCTAssertEqual(local.stdout, "C read: A read: go\n\nB read: go\n")
-        XCTAssertTrue(local.stderr.contains("[a] A read: go\n") && local.stderr.contains("[c] C read: A read: go\n"), local.stderr)
+        #expect(local.status == 0, "\(local.stderr)")
+        #expect(local.stdout == "C read: A read: go\n\nB read: go\n")
+        #expect(local.stderr.contains("[a] A read: go\n") && local.stderr.contains("[c] C read: A read: go\n"), "\(local.stderr)")
         let waited = try await OrbiterBinary.run(["submit", "--wait", "--queue", queue, script, "go"], environment: env)
-        XCTAssertEqual(waited.status, 0, waited.stderr)
-        XCTAssertEqual(waited.stdout, local.stdout)
+        #expect(waited.status == 0, "\(waited.stderr)")
+        #expect(waited.stdout == local.stdout)
         let streamed = try await OrbiterBinary.run(["submit", "--stream", "--queue", queue, script, "go"], environment: env)
-        XCTAssertEqual(streamed.status, 0, streamed.stderr)
-        XCTAssertEqual(streamed.stdout, local.stdout)
-        XCTAssertTrue(streamed.stderr.contains("[b] B read: go\n"), streamed.stderr)
+        #expect(streamed.status == 0, "\(streamed.stderr)")
+        #expect(streamed.stdout == local.stdout)
+        #expect(streamed.stderr.contains("[b] B read: go\n"), "\(streamed.stderr)")
 
         // --json: the same event types locally and from a worker, ending with the terminal status.
         let localJSON = try await OrbiterBinary.run(["run", "--json", script, "go"])
@@ -310,7 +317,7 @@ final class FirstHourTests: XCTestCase {
         func types(_ out: String) throws -> [String] {
             try out.split(separator: "\n").map { try JSONValue.parse(String($0))["type"]?.stringValue ?? "" }
         }
-        XCTAssertEqual(try types(localJSON.stdout), try types(remoteJSON.stdout), remoteJSON.stdout)
-        XCTAssertEqual(try types(localJSON.stdout).last, "status")
+        #expect(try types(localJSON.stdout) == (try types(remoteJSON.stdout)), "\(remoteJSON.stdout)")
+        #expect(try types(localJSON.stdout).last == "status")
     }
 }

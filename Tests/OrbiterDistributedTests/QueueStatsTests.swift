@@ -5,43 +5,43 @@ import OrbiterCore
 @testable import OrbiterWorker
 import OrbiterLua
 import OrbiterTestSupport
-import XCTest
+import Testing
 
-final class QueueStatsTests: DistributedTestCase {
-    func testStatsCountAKnownMixOfTasks() async throws {
-        let broker = try broker()
-        let empty = try await broker.stats()
-        XCTAssertEqual(empty, QueueStats(queue: queue, pending: 0, running: 0, delayed: 0, dead: 0, completedLastHour: 0,
-                                         failedLastHour: 0, oldestPendingSeconds: nil, workersAlive: 0, workersKnown: 0))
-        try startWorker(concurrency: 1, id: "stats-w")
-        let (_, calc) = try load(try calculator())
-        let failing = try load(try script("""
-            local orbiter = require "orbiter"
-            local m = orbiter.model { name = "m", respond = function() error("no") end }
-            return orbiter.agent { name = "f", model = m }
-            """)).1
-        let sleeper = try load(try script("""
-            local orbiter = require "orbiter"
-            local m = orbiter.model { name = "m", respond = function() orbiter.sleep(30) return "late" end }
-            return orbiter.agent { name = "s", model = m }
-            """)).1
-        _ = try await distributed(calc, "1 + 1", broker: broker).result(timeout: .seconds(10))
-        _ = try? await distributed(failing, "x", broker: broker).result(timeout: .seconds(10))
-        let long = try await distributed(sleeper, "x", broker: broker)
-        try await eventually("the long task to run") { try await long.status()?.status == .running }
-        _ = try await distributed(calc, "2 + 2", broker: broker)
-        _ = try await distributed(calc, "3 + 3", broker: broker)
-        try await Task.sleep(for: .milliseconds(100))
-        let stats = try await broker.stats()
-        XCTAssertEqual(stats.pending, 2)
-        XCTAssertEqual(stats.running, 1)
-        XCTAssertEqual(stats.delayed, 0)
-        XCTAssertEqual(stats.dead, 1)
-        XCTAssertEqual(stats.completedLastHour, 1)
-        XCTAssertEqual(stats.failedLastHour, 1)
-        XCTAssertEqual(stats.workersAlive, 1)
-        XCTAssertNotNil(stats.oldestPendingSeconds)
-        XCTAssertLessThan(stats.oldestPendingSeconds ?? 99, 5)
-        _ = try await long.cancel()
+@Suite("Queue stats", .serialized)
+struct QueueStatsTests {
+    @Test("stats count a known mix of tasks")
+    func statsCountAKnownMixOfTasks() async throws {
+        try await withDistributedFixture { fixture in
+            let broker = try fixture.broker()
+            let empty = try await broker.stats()
+            #expect(empty == QueueStats(queue: fixture.queue, pending: 0, running: 0, delayed: 0, dead: 0, completedLastHour: 0,
+                                        failedLastHour: 0, oldestPendingSeconds: nil, workersAlive: 0, workersKnown: 0))
+            try fixture.startWorker(concurrency: 1, id: "stats-w")
+            let (_, calc) = try load(try calculator())
+            let failing = try failingAgent("no", name: "f")
+            let sleeper = try load(try temporaryScript("""
+                local orbiter = require "orbiter"
+                local m = orbiter.model { name = "m", respond = function() orbiter.sleep(30) return "late" end }
+                return orbiter.agent { name = "s", model = m }
+                """)).1
+            _ = try await distributed(calc, "1 + 1", broker: broker).result(timeout: .seconds(10))
+            _ = try? await distributed(failing, "x", broker: broker).result(timeout: .seconds(10))
+            let long = try await distributed(sleeper, "x", broker: broker)
+            try await eventually("the long task to run") { try await long.status()?.status == .running }
+            _ = try await distributed(calc, "2 + 2", broker: broker)
+            _ = try await distributed(calc, "3 + 3", broker: broker)
+            try await Task.sleep(for: .milliseconds(100))
+            let stats = try await broker.stats()
+            #expect(stats.pending == 2)
+            #expect(stats.running == 1)
+            #expect(stats.delayed == 0)
+            #expect(stats.dead == 1)
+            #expect(stats.completedLastHour == 1)
+            #expect(stats.failedLastHour == 1)
+            #expect(stats.workersAlive == 1)
+            #expect(stats.oldestPendingSeconds != nil)
+            #expect((stats.oldestPendingSeconds ?? 99) < 5)
+            _ = try await long.cancel()
+        }
     }
 }

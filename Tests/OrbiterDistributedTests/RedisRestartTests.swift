@@ -5,43 +5,42 @@ import OrbiterCore
 @testable import OrbiterWorker
 import OrbiterLua
 import OrbiterTestSupport
-import XCTest
+import Testing
 
 /// Redis goes away in the middle of a task and comes back (AOF on): the worker keeps the task
 /// running, its events and outcome arrive, and a follower's stream has no gap.
-final class RedisRestartTests: DistributedTestCase {
-    func testATaskSurvivesARedisRestartWithItsEventsComplete() async throws {
-        let redis = try PrivateRedis()
-        redisURL = redis.url
-        let (_, agent) = try load(try script("""
-            local orbiter = require "orbiter"
-            local nap = orbiter.tool { name = "nap", run = function() orbiter.sleep(1.5) return "rested" end }
-            local m = orbiter.model { name = "m", respond = function(req)
-              if req.messages[#req.messages].role == "tool" then return { content = { "woke ", "up" } } end
-              return { tool_calls = { { name = "nap", arguments = {} } } }
-            end }
-            return orbiter.agent { name = "napper", model = m, tools = { nap } }
-            """))
-        try startWorker()
-        let handle = try await distributed(agent, "x", redisURL: redisURL, detailed: true, queue: queue)
-        let stream = handle.stream()
-        let follower = Task {
-            var events: [StreamEvent] = []
-            for try await event in stream { events.append(event) }
-            return events
+@Suite("Redis restart", .serialized)
+struct RedisRestartTests {
+    @Test("a task survives a Redis restart with its events complete")
+    func aTaskSurvivesARedisRestartWithItsEventsComplete() async throws {
+        let redis = try PrivateRedis() // outlives the fixture, whose workers stop talking to it
+        try await withDistributedFixture(redisURL: redis.url) { fixture in
+            let (_, agent) = try load(try temporaryScript("""
+                local orbiter = require "orbiter"
+                local nap = orbiter.tool { name = "nap", run = function() orbiter.sleep(1.5) return "rested" end }
+                local m = orbiter.model { name = "m", respond = function(req)
+                  if req.messages[#req.messages].role == "tool" then return { content = { "woke ", "up" } } end
+                  return { tool_calls = { { name = "nap", arguments = {} } } }
+                end }
+                return orbiter.agent { name = "napper", model = m, tools = { nap } }
+                """))
+            try fixture.startWorker()
+            let handle = try await distributed(agent, "x", redisURL: fixture.redisURL, detailed: true, queue: fixture.queue)
+            let stream = handle.stream()
+            let follower = Task { try await collectOrThrow(stream) }
+            try await eventually("the tool to start") { try await handle.status()?.status == .running }
+            try await Task.sleep(for: .milliseconds(300))
+            redis.stop()
+            try await Task.sleep(for: .milliseconds(1500))
+            try redis.start()
+            let result = try await handle.result(timeout: .seconds(30))
+            #expect(result["output"] == "woke up")
+            let events = try await follower.value
+            #expect(events.map(\.type) == ["status", "step", "usage", "tool_call", "tool_result", "step",
+                                           "step", "text", "text", "usage", "step", "status"])
+            #expect(events.last?.isTerminal == true)
+            let status = try await handle.status()
+            #expect(status?.attempts == 1, "the task was not run twice")
         }
-        try await eventually("the tool to start") { try await handle.status()?.status == .running }
-        try await Task.sleep(for: .milliseconds(300))
-        redis.stop()
-        try await Task.sleep(for: .milliseconds(1500))
-        try redis.start()
-        let result = try await handle.result(timeout: .seconds(30))
-        XCTAssertEqual(result["output"], "woke up")
-        let events = try await follower.value
-        XCTAssertEqual(events.map(\.type), ["status", "step", "usage", "tool_call", "tool_result", "step",
-                                            "step", "text", "text", "usage", "step", "status"])
-        XCTAssertEqual(events.last?.isTerminal, true)
-        let status = try await handle.status()
-        XCTAssertEqual(status?.attempts, 1, "the task was not run twice")
     }
 }

@@ -2,11 +2,13 @@
 @testable import OrbiterQueue
 @testable import OrbiterWorker
 import Synchronization
-import XCTest
+import Testing
 
 /// The worker's table of running tasks: the timeout sweep stops each overdue task once.
-final class RunningTasksTests: XCTestCase {
-    func testTheSweepStopsOnlyOverdueTasksAndEachOnce() {
+@Suite("Running tasks")
+struct RunningTasksTests {
+    @Test("the timeout sweep stops only overdue tasks, each once")
+    func theSweepStopsOnlyOverdueTasksAndEachOnce() {
         let running = RunningTasks()
         let stopped = Mutex<[String: [StopReason]]>([:])
         func add(_ id: String, _ deadline: ContinuousClock.Instant?) {
@@ -17,16 +19,16 @@ final class RunningTasksTests: XCTestCase {
         add("later", start + .seconds(3600))
         add("never", nil)
         running.stopOverdue(now: start)
-        XCTAssertTrue(stopped.withLock { $0.isEmpty }, "nothing is due yet")
+        #expect(stopped.withLock { $0.isEmpty }, "nothing is due yet")
         running.stopOverdue(now: start + .milliseconds(20))
         running.stopOverdue(now: start + .milliseconds(30))
-        XCTAssertEqual(stopped.withLock { $0 }, ["soon": [.timeout]])
+        #expect(stopped.withLock { $0 } == ["soon": [.timeout]])
         // A task added after a sweep with an earlier deadline than the rest is still found.
         add("new", start + .milliseconds(40))
         running.stopOverdue(now: start + .milliseconds(50))
-        XCTAssertEqual(stopped.withLock { $0["new"] }, [.timeout])
+        #expect(stopped.withLock { $0["new"] } == [.timeout])
         running.stopOverdue(now: start + .seconds(3601))
-        XCTAssertEqual(stopped.withLock { $0.keys.sorted() }, ["later", "new", "soon"])
-        XCTAssertEqual(running.count, 4, "stopping does not remove; the task's own end does")
+        #expect(stopped.withLock { $0.keys.sorted() } == ["later", "new", "soon"])
+        #expect(running.count == 4, "stopping does not remove; the task's own end does")
     }
 }

@@ -7,32 +7,29 @@ import OrbiterCore
 import OrbiterLua
 import OrbiterRedis
 import OrbiterTestSupport
-import XCTest
+import Testing
 
 /// The adversarial catalogue: every attack a shipped script can try, sent as a task to a live
 /// worker whose environment holds fake secrets. Each task must end (failed, or completed
 /// harmlessly) within its limits, no secret may appear in any event, result or log line, and the
 /// worker must go on serving.
-final class TrustCatalogueTests: DistributedTestCase {
+@Suite("Trust catalogue", .serialized)
+struct TrustCatalogueTests {
     static let secret = "canary-5e1f-secret-value"
     static let secretNames = ["ORBITER_FAKE_SECRET", "OPENAI_API_KEY"]
 
-    let logs = CapturedLog()
+    let logs = LogLines()
 
     @discardableResult
-    func startCapturingWorker(concurrency: Int = 4, luaOptions: LuaRuntime.Options, lease: Int = 30) throws -> Worker {
-        let logs = self.logs
-        var logger = Logger(label: "trust", factory: { _ in CapturingLogHandler(logs) })
-        logger.logLevel = .debug
+    func startCapturingWorker(_ fixture: DistributedFixture, concurrency: Int = 4, luaOptions: LuaRuntime.Options,
+                              lease: Int = 30) throws -> Worker {
+        let logger = logs.logger(label: "trust", level: .debug)
         var luaOptions = luaOptions
         luaOptions.log = { [logger] line in logger.info("\(line)", metadata: ["source": "lua"]) } // as `orbiter start worker` does
-        var configuration = WorkerConfiguration(redisURL: redisURL, queue: queue, concurrency: concurrency, heartbeatTTL: 3,
+        var configuration = WorkerConfiguration(redisURL: fixture.redisURL, queue: fixture.queue, concurrency: concurrency, heartbeatTTL: 3,
                                                 drainTimeout: .seconds(2), luaOptions: luaOptions, logger: logger)
         configuration.leaseSeconds = lease
-        let worker = try Worker(configuration: configuration)
-        let task = Task { try await worker.run() }
-        workers.append((worker, task))
-        return worker
+        return try fixture.start(configuration)
     }
 
     /// Each attack, and whether it may complete (harmlessly) instead of being refused.
@@ -73,106 +70,90 @@ final class TrustCatalogueTests: DistributedTestCase {
         ("loadlib", "return package.loadlib('libc.so.6', 'system')", false),
     ]
 
-    func testEveryAttackIsHeldAndTheWorkerGoesOn() async throws {
-        for name in Self.secretNames { setenv(name, Self.secret, 1) }
-        defer { for name in Self.secretNames { unsetenv(name) } }
-        var options = LuaRuntime.Options.shipped()
-        options.callTimeLimit = .milliseconds(500)
-        options.taskMemoryLimit = 64 << 20
-        try startCapturingWorker(luaOptions: options)
+    @Test("every attack is held and the worker goes on")
+    func everyAttackIsHeldAndTheWorkerGoesOn() async throws {
+        try await withDistributedFixture { fixture in
+            for name in Self.secretNames { setenv(name, Self.secret, 1) }
+            defer { for name in Self.secretNames { unsetenv(name) } }
+            var options = LuaRuntime.Options.shipped()
+            options.callTimeLimit = .milliseconds(500)
+            options.taskMemoryLimit = 64 << 20
+            try startCapturingWorker(fixture, luaOptions: options)
 
-        var held = 0
-        for attack in Self.attacks {
-            let start = ContinuousClock.now
-            let handle = try await distributed(try oneToolScript(attack.body), "go", redisURL: redisURL, queue: queue)
-            let events = try await collect(handle.stream())
-            let status = try await handle.status()
-            let elapsed = ContinuousClock.now - start
-            let everything = events.map(\.jsonString).joined(separator: "\n") + (status.map { "\($0)" } ?? "")
-            XCTAssertFalse(everything.contains(Self.secret), "\(attack.name): the secret leaked: \(everything)")
-            XCTAssertFalse(everything.contains(NSHomeDirectory()) && NSHomeDirectory().count > 1, "\(attack.name): HOME leaked")
-            XCTAssertTrue(status?.status == .completed || status?.status == .failed, "\(attack.name): \(String(describing: status))")
-            XCTAssertLessThan(elapsed, .seconds(10), "\(attack.name) took \(elapsed)")
-            // The tool's failure reached the model as an error result (or the task failed).
-            let output = events.compactMap { e -> String? in if case .text(let t) = e { return t.text } else { return nil } }.joined()
-            let refused = output.hasPrefix("tool said: Error: ") || status?.status == .failed
-            if attack.harmless ? status?.status == .completed : refused {
-                held += 1
-            } else {
-                XCTFail("\(attack.name): not held: \(output) \(String(describing: status))")
+            var held = 0
+            for attack in Self.attacks {
+                let start = ContinuousClock.now
+                let handle = try await distributed(try oneToolScript(attack.body), "go", redisURL: fixture.redisURL, queue: fixture.queue)
+                let events = try await collectOrThrow(handle.stream())
+                let status = try await handle.status()
+                let elapsed = ContinuousClock.now - start
+                let everything = events.map(\.jsonString).joined(separator: "\n") + (status.map { "\($0)" } ?? "")
+                #expect(!everything.contains(Self.secret), "\(attack.name): the secret leaked: \(everything)")
+                #expect(!(everything.contains(NSHomeDirectory()) && NSHomeDirectory().count > 1), "\(attack.name): HOME leaked")
+                #expect(status?.status == .completed || status?.status == .failed, "\(attack.name): \(String(describing: status))")
+                #expect(elapsed < .seconds(10), "\(attack.name) took \(elapsed)")
+                // The tool's failure reached the model as an error result (or the task failed).
+                let output = events.compactMap { e -> String? in if case .text(let t) = e { return t.text } else { return nil } }.joined()
+                let refused = output.hasPrefix("tool said: Error: ") || status?.status == .failed
+                if attack.harmless ? status?.status == .completed : refused {
+                    held += 1
+                } else {
+                    Issue.record("\(attack.name): not held: \(output) \(String(describing: status))")
+                }
             }
+            #expect(held == Self.attacks.count)
+            #expect(!logs.text.contains(Self.secret), "a log line holds the secret")
+            #expect(logs.text.contains("ORBITER_FAKE_SECRET"), "print goes to the log")
+
+            // A script whose top-level code loops only where it is sandboxed: the load is budgeted.
+            let sneaky = try oneToolScript("return 'never'", topLevel: "if io == nil then while true do end end")
+            let handle = try await distributed(sneaky, "go", redisURL: fixture.redisURL, queue: fixture.queue)
+            let status = try await finishedStatus(handle, within: .seconds(10))
+            #expect(status?.status == .failed)
+            #expect(status?.error?.contains("time limit exceeded") == true, "\(String(describing: status?.error))")
+
+            // The same worker still runs good tasks.
+            let (_, agent) = try load(try calculator())
+            let ok = try await distributed(agent, "2 + 2", redisURL: fixture.redisURL, queue: fixture.queue)
+            let value = try await ok.result(timeout: .seconds(10))
+            #expect(value["output"] == "The answer is 4.")
+            print("trust catalogue: \(Self.attacks.count + 1) attacks tried, \(held + 1) held")
         }
-        XCTAssertEqual(held, Self.attacks.count)
-        XCTAssertFalse(logs.text.contains(Self.secret), "a log line holds the secret")
-        XCTAssertTrue(logs.text.contains("ORBITER_FAKE_SECRET"), "print goes to the log")
-
-        // A script whose top-level code loops only where it is sandboxed: the load is budgeted.
-        let sneaky = try oneToolScript("return 'never'", topLevel: "if io == nil then while true do end end")
-        let handle = try await distributed(sneaky, "go", redisURL: redisURL, queue: queue)
-        let status = try await finishedStatus(handle, within: .seconds(10))
-        XCTAssertEqual(status?.status, .failed)
-        XCTAssertTrue(status?.error?.contains("time limit exceeded") == true, "\(String(describing: status?.error))")
-
-        // The same worker still runs good tasks.
-        let (_, agent) = try load(try calculator())
-        let ok = try await distributed(agent, "2 + 2", redisURL: redisURL, queue: queue)
-        let value = try await ok.result(timeout: .seconds(10))
-        XCTAssertEqual(value["output"], "The answer is 4.")
-        print("trust catalogue: \(Self.attacks.count + 1) attacks tried, \(held + 1) held")
     }
 
-    func testCPUBoundToolsNeitherStallLeasesNorEscapeCancelAndTimeout() async throws {
-        var options = LuaRuntime.Options.shipped()
-        options.callTimeLimit = .seconds(30)
-        try startCapturingWorker(concurrency: 4, luaOptions: options, lease: 2)
-        let spinner = try oneToolScript("while true do end")
-        let sleeper = try oneToolScript("orbiter.sleep(4) return 'slept'")
+    @Test("CPU-bound tools neither stall leases nor escape cancel and timeout")
+    func cpuBoundToolsNeitherStallLeasesNorEscapeCancelAndTimeout() async throws {
+        try await withDistributedFixture { fixture in
+            var options = LuaRuntime.Options.shipped()
+            options.callTimeLimit = .seconds(30)
+            try startCapturingWorker(fixture, concurrency: 4, luaOptions: options, lease: 2)
+            let spinner = try oneToolScript("while true do end")
+            let sleeper = try oneToolScript("orbiter.sleep(4) return 'slept'")
 
-        // A sleeper shares the worker with two spinners for longer than two leases.
-        let quiet = try await distributed(sleeper, "go", redisURL: redisURL, queue: queue)
-        let timed = try await distributed(spinner, "go", redisURL: redisURL, timeout: 2, queue: queue)
-        let cancelled = try await distributed(spinner, "go", redisURL: redisURL, queue: queue)
-        try await eventually("both spinners running") {
-            let a = try await timed.status()?.status, b = try await cancelled.status()?.status
-            return a == .running && b == .running
+            // A sleeper shares the worker with two spinners for longer than two leases.
+            let quiet = try await distributed(sleeper, "go", redisURL: fixture.redisURL, queue: fixture.queue)
+            let timed = try await distributed(spinner, "go", redisURL: fixture.redisURL, timeout: 2, queue: fixture.queue)
+            let cancelled = try await distributed(spinner, "go", redisURL: fixture.redisURL, queue: fixture.queue)
+            try await eventually("both spinners running") {
+                let a = try await timed.status()?.status, b = try await cancelled.status()?.status
+                return a == .running && b == .running
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            let cancelAt = ContinuousClock.now
+            _ = try await cancelled.cancel()
+            let cancelStatus = try await finishedStatus(cancelled, within: .seconds(5))
+            #expect(cancelStatus?.status == .cancelled)
+            #expect(ContinuousClock.now - cancelAt < .seconds(1), "a CPU-bound tool stops soon after a cancel")
+
+            let timedStatus = try await finishedStatus(timed, within: .seconds(10))
+            #expect(timedStatus?.status == .failed)
+            #expect(timedStatus?.error?.contains("TimeoutError") == true || timedStatus?.error?.contains("timed out") == true,
+                    "\(String(describing: timedStatus?.error))")
+
+            let result = try await quiet.result(timeout: .seconds(20))
+            #expect(result["output"] == "tool said: slept")
+            let quietStatus = try await quiet.status()
+            #expect(quietStatus?.attempts == 1, "the sleeper's lease kept renewing: it was never taken over")
         }
-        try await Task.sleep(for: .milliseconds(300))
-        let cancelAt = ContinuousClock.now
-        _ = try await cancelled.cancel()
-        let cancelStatus = try await finishedStatus(cancelled, within: .seconds(5))
-        XCTAssertEqual(cancelStatus?.status, .cancelled)
-        XCTAssertLessThan(ContinuousClock.now - cancelAt, .seconds(1), "a CPU-bound tool stops soon after a cancel")
-
-        let timedStatus = try await finishedStatus(timed, within: .seconds(10))
-        XCTAssertEqual(timedStatus?.status, .failed)
-        XCTAssertTrue(timedStatus?.error?.contains("TimeoutError") == true || timedStatus?.error?.contains("timed out") == true,
-                      "\(String(describing: timedStatus?.error))")
-
-        let result = try await quiet.result(timeout: .seconds(20))
-        XCTAssertEqual(result["output"], "tool said: slept")
-        let quietStatus = try await quiet.status()
-        XCTAssertEqual(quietStatus?.attempts, 1, "the sleeper's lease kept renewing: it was never taken over")
-    }
-}
-
-/// Log lines a test worker wrote.
-final class CapturedLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lines: [String] = []
-    func append(_ line: String) { lock.withLock { lines.append(line) } }
-    var text: String { lock.withLock { lines.joined(separator: "\n") } }
-}
-
-struct CapturingLogHandler: LogHandler {
-    let log: CapturedLog
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .debug
-    init(_ log: CapturedLog) { self.log = log }
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-    func log(event: LogEvent) {
-        log.append("\(event.level) \(event.message) \(event.metadata ?? [:])")
     }
 }

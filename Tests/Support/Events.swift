@@ -11,3 +11,10 @@ public func collect(_ stream: AsyncThrowingStream<StreamEvent, any Error>) async
         return (events, error)
     }
 }
+
+/// Every event of a stream that must end cleanly: the error it ends with, if any, is thrown.
+public func collectOrThrow(_ stream: AsyncThrowingStream<StreamEvent, any Error>) async throws -> [StreamEvent] {
+    let (events, error) = await collect(stream)
+    if let error { throw error }
+    return events
+}

@@ -12,3 +12,10 @@ public func temporaryFolder(_ prefix: String, files: [String: String] = [:]) thr
     }
     return dir
 }
+
+/// Writes `source` as `name` into a fresh temporary folder, `files` beside it (as `temporaryFolder`
+/// takes them), and returns the script's path.
+public func temporaryScript(_ source: String, name: String = "main.lua", files: [String: String] = [:],
+                            prefix: String = "orbiter-script") throws -> String {
+    try temporaryFolder(prefix, files: files.merging([name: source]) { $1 }).appendingPathComponent(name).path
+}
