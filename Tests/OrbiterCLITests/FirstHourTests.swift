@@ -132,9 +132,9 @@ struct FirstHourTests {
                                 (["start", "worker", "--drain-timeout", "-1"], "--drain-timeout must be a number of seconds"),
                                 (["start", "worker", "--lease", "-30"], "--lease must be at least 1")] {
             let r = try await OrbiterBinary.run(args)
-            XCTAssertEqual(r.status, 2, "\(args)")
-            XCTAssertTrue(r.stderr.contains(message), "\(args): \(r.stderr)")
-            XCTAssertFalse(r.stderr.contains("Missing value"), "\(args): \(r.stderr)")
+            #expect(r.status == 2, "\(args)")
+            #expect(r.stderr.contains(message), "\(args): \(r.stderr)")
+            #expect(!r.stderr.contains("Missing value"), "\(args): \(r.stderr)")
         }
     }
 
