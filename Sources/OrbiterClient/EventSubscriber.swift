@@ -49,7 +49,7 @@ public struct EventSubscriber: Sendable {
                     while !Task.isCancelled {
                         let reply: RedisReply
                         do {
-                            reply = try await broker.client.blocking(["XREAD", "COUNT", 1000, "BLOCK", 2000, "STREAMS", key, last])
+                            reply = try await broker.client.streamReader.read(key: key, after: last, block: .seconds(2))
                             outage.reset()
                         } catch RedisError.connection {
                             // Redis restarting: resume after the last event seen, for up to a minute.

@@ -95,7 +95,7 @@ public struct TaskHandle: Sendable {
                 guard ms > 0 else { throw timedOut }
                 blockMs = min(blockMs, ms)
             }
-            let reply = try await broker.client.blocking(["XREAD", "COUNT", 1000, "BLOCK", blockMs, "STREAMS", key, last])
+            let reply = try await broker.client.streamReader.read(key: key, after: last, block: .milliseconds(blockMs))
             let entries = StreamReplies.firstStream(reply)
             if let end = entries.last { last = end.id }
             for (entry, stored) in zip(entries, StreamReplies.events(entries)) where stored.event.isTerminal {

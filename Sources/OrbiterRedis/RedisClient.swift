@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 
 /// An async Redis client over hiredis' synchronous API.
@@ -18,6 +19,7 @@ public final class RedisClient: Sendable {
 
     private let main: ConnectionWorker
     private let state = Locked(State())
+    private let reader = Mutex<SharedStreamReader?>(nil)
 
     struct State {
         var closed = false
@@ -108,6 +110,16 @@ public final class RedisClient: Sendable {
         }
         main.close()
         for w in workers { w.close() }
+    }
+
+    /// The one blocking `XREAD` all of this client's stream waits share (made on first use).
+    public var streamReader: SharedStreamReader {
+        reader.withLock { reader in
+            if let reader { return reader }
+            let made = SharedStreamReader(client: self)
+            reader = made
+            return made
+        }
     }
 
     // MARK: - Dedicated connections

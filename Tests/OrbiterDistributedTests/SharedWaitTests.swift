@@ -1,0 +1,106 @@
+import Foundation
+import OrbiterClient
+import OrbiterCore
+import OrbiterLua
+@testable import OrbiterQueue
+import OrbiterRedis
+import OrbiterTestSupport
+import OrbiterWorker
+import Synchronization
+import Testing
+
+/// Waiters on one client share one blocking connection: a hundred `result()` waits hold one
+/// `XREAD` connection, not a hundred.
+@Suite(.serialized) struct SharedWaitTests {
+    func connectedClients(_ probe: RedisClient) async throws -> Int {
+        let info = try await probe.send(["INFO", "clients"]).string ?? ""
+        let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("connected_clients:") } ?? ""
+        return Int(line.split(separator: ":").last ?? "") ?? -1
+    }
+
+    @Test("100 waits for results share one connection, and each gets its own task's result")
+    func hundredWaitsOneConnection() async throws {
+        let folder = try temporaryFolder("shared-wait", files: ["echo.lua": """
+            return orbiter.agent { name = "echo", model = orbiter.model { name = "m", respond = function(req)
+              orbiter.sleep(0.3)
+              return "echo " .. req.messages[#req.messages].content
+            end } }
+            """])
+        let root = try LuaRuntime(file: folder.appendingPathComponent("echo.lua").path).root()
+        let queue = "shared-" + UUID().uuidString.prefix(8).lowercased(), url = try TestRedis.url()
+        let probe = RedisClient(url: try RedisURL(url))
+        let broker = try TaskBroker(redisURL: url, queue: queue)
+        var handles: [TaskHandle] = []
+        for i in 0..<100 { handles.append(try await distributed(root, "n\(i)", broker: broker)) }
+        let before = try await connectedClients(probe)
+
+        let worker = try Worker(configuration: WorkerConfiguration(redisURL: url, queue: queue, concurrency: 100))
+        let running = Task { try await worker.run() }
+        defer { worker.stop() }
+        final class Peak: Sendable { let value = Mutex(0) }
+        let peak = Peak()
+        let outputs = try await withThrowingTaskGroup(of: (Int, String).self) { group in
+            for (i, handle) in handles.enumerated() {
+                group.addTask { (i, try await handle.result(timeout: .seconds(30))["output"]?.stringValue ?? "") }
+            }
+            // While they wait (the tasks sleep 0.3 s), count this process's connections.
+            group.addTask {
+                for _ in 0..<5 {
+                    try await Task.sleep(for: .milliseconds(40))
+                    let now = try await connectedClients(probe)
+                    peak.value.withLock { $0 = max($0, now) }
+                }
+                return (-1, "")
+            }
+            var outputs = [String](repeating: "", count: handles.count)
+            for try await (i, output) in group where i >= 0 { outputs[i] = output }
+            return outputs
+        }
+        #expect(outputs == (0..<100).map { "echo n\($0)" })
+        // The worker's own connections (main, claim, control, leases…) are a handful; the 100
+        // waits add one shared reader, where before each held its own.
+        let added = peak.value.withLock { $0 } - before
+        #expect(added < 20, "the waits and the worker added \(added) connections")
+        worker.stop()
+        try await running.value
+    }
+
+    @Test("a waiter that joins while the shared read blocks is served at once, not after the block")
+    func joiningWaiterIsServedAtOnce() async throws {
+        let url = try TestRedis.url()
+        let client = RedisClient(url: try RedisURL(url))
+        let quiet = "shared-quiet-" + UUID().uuidString, busy = "shared-busy-" + UUID().uuidString
+        // One waiter keeps the shared read blocked on a quiet stream.
+        let idle = Task { try await client.streamReader.read(key: quiet, after: "0", block: .seconds(5)) }
+        try await Task.sleep(for: .milliseconds(100))
+        let started = ContinuousClock.now
+        let joined = Task { try await client.streamReader.read(key: busy, after: "0", block: .seconds(5)) }
+        try await Task.sleep(for: .milliseconds(20))
+        _ = try await client.send(["XADD", busy, "*", "event", "x"])
+        let reply = try await joined.value
+        let waited = ContinuousClock.now - started
+        #expect(StreamReplies.firstStream(reply).count == 1)
+        #expect(waited < .milliseconds(500), "served after \(waited): the block of the first read (5 s) was not cut short")
+        idle.cancel()
+        await #expect(throws: CancellationError.self) { _ = try await idle.value }
+        _ = try await client.send(["DEL", busy])
+    }
+
+    @Test("a wait ends empty when its time is up, and cancelling one wait leaves the others")
+    func timeoutsAndCancellation() async throws {
+        let client = RedisClient(url: try RedisURL(try TestRedis.url()))
+        let key = "shared-t-" + UUID().uuidString
+        let started = ContinuousClock.now
+        let timedOut = try await client.streamReader.read(key: key, after: "0", block: .milliseconds(200))
+        #expect(timedOut == .null)
+        #expect(ContinuousClock.now - started >= .milliseconds(190))
+        let cancelled = Task { try await client.streamReader.read(key: key, after: "0", block: .seconds(5)) }
+        let kept = Task { try await client.streamReader.read(key: key, after: "0", block: .seconds(5)) }
+        try await Task.sleep(for: .milliseconds(50))
+        cancelled.cancel()
+        _ = try await client.send(["XADD", key, "*", "event", "y"])
+        #expect(StreamReplies.firstStream(try await kept.value).count == 1)
+        await #expect(throws: CancellationError.self) { _ = try await cancelled.value }
+        _ = try await client.send(["DEL", key])
+    }
+}
