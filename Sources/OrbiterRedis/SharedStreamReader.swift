@@ -23,6 +23,9 @@ public final class SharedStreamReader: Sendable {
         var blocked: (clientID: Int64, reading: [String: String])?
         /// Counts the loop's reads, so a waiter can tell whether its wake-up was needed still.
         var generation: UInt64 = 0
+        /// The reading connection and its client id, kept between loops (waits one after another
+        /// would otherwise open a connection each); closed with the client.
+        var connection: (worker: ConnectionWorker, clientID: Int64?)?
     }
 
     /// The client owns this reader (`RedisClient.streamReader`); the read loop holds it while it runs.
@@ -89,8 +92,12 @@ public final class SharedStreamReader: Sendable {
             for waiter in orphans { waiter.continuation.resume(throwing: RedisError.connection("the Redis client was released")) }
             return
         }
-        var worker: ConnectionWorker?
-        var clientID: Int64?
+        let kept = state.withLock { s in
+            defer { s.connection = nil }
+            return s.connection
+        }
+        var worker = kept?.worker
+        var clientID = kept?.clientID
         while true {
             // Who waits for what now; waits whose time is up end with `.null`.
             let now = ContinuousClock.now
@@ -98,7 +105,10 @@ public final class SharedStreamReader: Sendable {
                 let expired = s.waiters.filter { $0.value.deadline <= now }
                 for id in expired.keys { s.waiters[id] = nil }
                 guard !s.waiters.isEmpty else {
+                    // Done for now; the connection waits for the next loop (set with `running`, so
+                    // a loop starting right after finds it).
                     s.running = false
+                    if let worker { s.connection = (worker, clientID) }
                     return ([:], Array(expired.values), nil)
                 }
                 var reading: [String: String] = [:]
@@ -109,10 +119,7 @@ public final class SharedStreamReader: Sendable {
                 return (reading, Array(expired.values), min(Self.maxBlock, max(.milliseconds(1), soonest - now)))
             }
             for waiter in expired { waiter.continuation.resume(returning: .null) }
-            guard let block else {
-                if let worker { client.retireDedicatedWorker(worker) }
-                return
-            }
+            guard let block else { return }
             do {
                 if worker == nil {
                     worker = try client.makeDedicatedWorker(name: "orbiter-redis-xread")
