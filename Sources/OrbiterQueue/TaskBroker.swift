@@ -104,6 +104,8 @@ public final class TaskBroker: Sendable {
         try TaskID.validate(taskID)
         let reply = try await client.run(QueueScripts.requeue, keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.index],
                                          args: [taskID, String(Self.nowMs())])
+        // A task running again is no longer a dead letter (best effort: the list is only a report).
+        if reply.string == "requeued" { try? await dropDeadLetters(of: [taskID]) }
         return reply.string ?? "?"
     }
 

@@ -47,7 +47,7 @@ extension Worker {
             let resume = openCheckpoint(checkpoint, taskID: taskID, agentName: agentName, trace: traceID)
             if let resume {
                 await publisher.publish(.status(StatusEvent(status: .resumed, agentName: agentName,
-                                                            message: "resumed after step \(resume.steps) (attempt \(attempt))")))
+                                                            message: "resumed after step \(resume.steps)" + (attempt > 1 ? " (attempt \(attempt))" : ""))))
             }
             // The run is always detailed, so every task's tool times and token counts reach the
             // metrics; a task that did not ask for detail publishes only the basic events.

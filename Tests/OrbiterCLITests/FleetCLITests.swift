@@ -61,7 +61,7 @@ struct FleetCLITests: CLIQueueSuite {
         #expect(status["attempts"] as? Int == 2)
         let events = try await orbiter(["task", "events", id, "--queue", queue, "--json"]).stdout.split(separator: "\n").map(String.init)
         let retrying = events.firstIndex { $0.contains(#""status":"retrying""#) && $0.contains("first-\(queue) stopped before the task finished") }
-        let resumed = events.firstIndex { $0.contains(#""status":"resumed""#) && $0.contains("resumed after step 1 (attempt 2)") }
+        let resumed = events.firstIndex { $0.contains(#""status":"resumed""#) && $0.contains(#""message":"resumed after step 1""#) }
         #expect(retrying != nil, "\(events.joined(separator: "\n"))")
         #expect(resumed != nil, "\(events.joined(separator: "\n"))")
         if let retrying, let resumed { #expect(retrying < resumed) }

@@ -62,6 +62,34 @@ struct QueueScriptTests {
         }
     }
 
+    @Test("a hand-back does not use up an attempt: the next start is attempt 1 again, and reclaim counts only failed runs")
+    func handBacksDoNotUseAttempts() async throws {
+        try await withDistributedFixture { fixture in
+            let broker = try fixture.broker()
+            let (id, entry) = try await submitRaw(broker)
+            let event = StreamEvent.status(StatusEvent(status: .retrying, agentName: "a", message: "handed back"))
+            var claim = ClaimedEntry(entryID: entry, taskID: id)
+            for round in 1...3 {
+                let start = try await broker.start([claim], workerID: "w\(round)")
+                guard case .run(_, let attempt, _, _, let lease)? = start.first else { Issue.record("not started: \(start)"); return }
+                #expect(attempt == 1, "round \(round): stops of earlier workers are not failures")
+                #expect(try await broker.handBack(id, event: event, workerID: "w\(round)", lease: lease) == .requeued)
+                let newEntry = try #require(try await broker.client.send(["HGET", broker.keys.task(id), "entry"]).string)
+                claim = ClaimedEntry(entryID: newEntry, taskID: id)
+            }
+            #expect(try await broker.status(id)?.attempts == 3, "attempts still counts every start")
+            // The fourth start runs, its worker dies: with one attempt allowed, that run (the first
+            // that could fail) is what takeover counts, so the task is dead-lettered now, not before.
+            guard case .run(_, let attempt, _, _, _)? = try await broker.start([claim], workerID: "w4").first else {
+                Issue.record("not started"); return
+            }
+            #expect(attempt == 1)
+            let dead = StreamEvent.status(StatusEvent(status: .error, agentName: "a", message: "lost"))
+            let outcome = try await broker.reclaim(id, entryID: claim.entryID, allowedAttempts: 2, retrying: event, dead: dead, cancelled: dead)
+            #expect(outcome == .run, "1 failed run of 2 allowed: taken over and run again")
+        }
+    }
+
     @Test("start takes a batch and drops only the unrunnable")
     func startTakesABatchAndDropsOnlyTheUnrunnable() async throws {
         try await withDistributedFixture { fixture in

@@ -2,9 +2,10 @@
 -- queue, instead of cancelling it.
 --
 -- The task becomes `pending` with a fresh queue entry, so another worker claims it at once and
--- resumes it from its last checkpoint (as after a takeover; the start counts as an attempt). The
--- run's lease token is removed, so nothing more of this run is accepted. A task whose cancel was
--- requested meanwhile is left running: the caller finishes it `cancelled`.
+-- resumes it from its last checkpoint, as after a takeover. The stopped run did not fail, so it
+-- is counted in `handbacks` and not against the task's retries. The run's lease token is
+-- removed, so nothing more of this run is accepted. A task whose cancel was requested meanwhile
+-- is left running: the caller finishes it `cancelled`.
 -- KEYS[1] task hash      {orbiter:Q}:task:<id>
 -- KEYS[2] queue stream   {orbiter:Q}:queue
 -- KEYS[3] events stream  {orbiter:Q}:events:<id>
@@ -24,6 +25,7 @@ if state[3] then
 end
 local entry = redis.call('XADD', KEYS[2], '*', 'task', ARGV[4])
 redis.call('HSET', KEYS[1], 'status', 'pending', 'entry', entry)
+redis.call('HINCRBY', KEYS[1], 'handbacks', 1) -- the next start is not counted as a failed attempt
 redis.call('HDEL', KEYS[1], 'lease')
 redis.call('XADD', KEYS[3], '*', 'event', ARGV[5])
 return 'requeued'
