@@ -133,7 +133,9 @@ public final class SharedStreamReader: Sendable {
                 }
                 let reply = try await Self.send(["XREAD", "COUNT", 1000, "BLOCK", max(1, Int(block.inMillisecondsRounded))]
                                            + ["STREAMS"] + keys + keys.map { reading[$0]! }, on: worker!)
-                deliver(reply)
+                // A waiter served here usually reads again at once (a `stream()` following a task):
+                // give it the chance to join before the next read starts, instead of waking it.
+                if deliver(reply) { await Task.yield() }
             } catch {
                 // The connection is gone (or the client closed): every waiter hears it and decides.
                 let failed = state.withLock { s -> [Waiter] in
@@ -159,8 +161,9 @@ public final class SharedStreamReader: Sendable {
         return try await withCheckedThrowingContinuation { c in worker.submit(.commands([command], .one(c))) }
     }
 
-    /// Hands each waiter the entries of its stream that come after its id.
-    private func deliver(_ reply: RedisReply) {
+    /// Hands each waiter the entries of its stream that come after its id; whether any got some.
+    @discardableResult
+    private func deliver(_ reply: RedisReply) -> Bool {
         var byKey: [String: [RedisReply]] = [:]
         for stream in reply.array ?? [] {
             guard let parts = stream.array, parts.count == 2, let key = parts[0].string else { continue }
@@ -180,6 +183,7 @@ public final class SharedStreamReader: Sendable {
             return ready
         }
         for (waiter, reply) in ready { waiter.continuation.resume(returning: reply) }
+        return !ready.isEmpty
     }
 
     /// Orders stream ids (`<ms>-<seq>`, or `0`): negative, zero or positive like `a - b`.

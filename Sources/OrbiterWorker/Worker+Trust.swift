@@ -45,6 +45,12 @@ extension Worker {
                 return nil
             }
         }
-        return try? Checkpoint(json: JSONValue.parse(json))
+        do {
+            return try Checkpoint(json: JSONValue.parse(json))
+        } catch {
+            log("task \(taskID): ignoring its checkpoint because it cannot be read (\(error)); the task runs from the start",
+                level: .warning, task: taskID, agent: agentName, trace: trace)
+            return nil
+        }
     }
 }

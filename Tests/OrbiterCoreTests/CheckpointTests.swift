@@ -99,6 +99,12 @@ import Testing
         #expect(checkpoint.messages.map(\.content) == ["go"])
         #expect(checkpoint.usage.inputTokens == 3)
         #expect(throws: OrbiterError.self) { try Checkpoint(json: JSONValue.parse(#"{"steps":1}"#)) }
+        // A checkpoint read back from Redis cannot buy a run more steps or handoffs than it allows.
+        for tampered in [#"{"steps":-5,"nodes":{}}"#, #"{"steps":1,"nodes":{"":{"messages":[],"steps":-1000000}}}"#,
+                         #"{"steps":1,"nodes":{"":{"messages":[],"steps":1,"agent":"b","handoffs":-50}}}"#,
+                         #"{"messages":[],"steps":-3}"#] {
+            #expect(throws: OrbiterError.self, "\(tampered)") { try Checkpoint(json: JSONValue.parse(tampered)) }
+        }
     }
 
     @Test("concurrent progress is saved one at a time, the latest last")

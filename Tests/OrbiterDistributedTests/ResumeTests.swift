@@ -81,4 +81,27 @@ struct ResumeTests {
             #expect(events.filter(\.isTerminal).count == 1)
         }
     }
+
+    @Test("a checkpoint with out-of-range counts is ignored, logged, and the task runs from the start")
+    func aCheckpointWithOutOfRangeCountsIsIgnored() async throws {
+        try await withDistributedFixture { fixture in
+            let broker = try fixture.broker()
+            let (_, agent) = try load(try calculator())
+            let handle = try await distributed(agent, "2 + 2", broker: broker, detailed: true)
+            try await startAsGhost(broker)
+            // Written by someone with Redis access: "-1,000,000 steps done" would buy the agent
+            // a million more steps than its max_steps.
+            let forged = #"{"version":2,"nodes":{"":{"messages":[{"role":"user","content":"2 + 2"}],"steps":-1000000}},"steps":0}"#
+            _ = try await broker.client.send(["HSET", broker.keys.task(handle.taskID), "checkpoint", forged])
+            let logs = LogLines()
+            try fixture.start(WorkerConfiguration(redisURL: fixture.redisURL, queue: fixture.queue, leaseSeconds: 1,
+                                                  logger: logs.logger(level: .warning)))
+            let result = try await handle.result(timeout: .seconds(15))
+            #expect(result["output"] == "The answer is 4.")
+            #expect(result["steps"] == 2, "max_steps still bounds the run")
+            let events = try await collectOrThrow(handle.stream())
+            #expect(!events.contains { if case .status(let s) = $0 { return s.status == .resumed } else { return false } })
+            #expect(logs.text.contains("ignoring its checkpoint because it cannot be read"), "\(logs.text)")
+        }
+    }
 }

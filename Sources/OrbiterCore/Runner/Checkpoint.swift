@@ -39,8 +39,9 @@ public struct Checkpoint: Sendable, Equatable {
 
     /// Reads version 2, or version 1 (`{"messages", "usage", "steps"}`, a single agent's).
     public init(json: JSONValue) throws {
-        guard let steps = json["steps"]?.intValue else {
-            throw OrbiterError.invalidConfiguration("checkpoint must have 'steps'")
+        // Checkpoints come back from Redis: counts out of range would change how long a run may go.
+        guard let steps = json["steps"]?.intValue, steps >= 0 else {
+            throw OrbiterError.invalidConfiguration("checkpoint must have 'steps', 0 or more")
         }
         if let list = json["messages"]?.arrayValue {
             self.init(messages: try list.map(Message.init(json:)), usage: Usage(json: json["usage"]), steps: steps)
@@ -76,11 +77,13 @@ public enum NodeProgress: Sendable, Equatable {
             self = .finished(output: output)
             return
         }
-        guard let list = json["messages"]?.arrayValue, let steps = json["steps"]?.intValue else {
-            throw OrbiterError.invalidConfiguration("checkpoint node must have 'output', or 'messages' and 'steps'")
+        guard let list = json["messages"]?.arrayValue, let steps = json["steps"]?.intValue, steps >= 0 else {
+            throw OrbiterError.invalidConfiguration("checkpoint node must have 'output', or 'messages' and 'steps' (0 or more)")
         }
+        let handoffs = json["handoffs"]?.intValue ?? 0
+        guard handoffs >= 0 else { throw OrbiterError.invalidConfiguration("checkpoint node 'handoffs' must be 0 or more") }
         self = .running(AgentProgress(messages: try list.map(Message.init(json:)), steps: steps,
-                                      agent: json["agent"]?.stringValue, handoffs: json["handoffs"]?.intValue ?? 0))
+                                      agent: json["agent"]?.stringValue, handoffs: handoffs))
     }
 }
 

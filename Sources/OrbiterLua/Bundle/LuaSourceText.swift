@@ -12,9 +12,7 @@ enum LuaSourceText {
     static func prepared(_ source: String, chunkName: String) throws -> String {
         var text = Substring(source)
         if text.unicodeScalars.first == "\u{FEFF}" { text = Substring(text.unicodeScalars.dropFirst()) }
-        if text.utf8.first == 0x1B {
-            throw LuaError(message: "\(chunkName): a compiled Lua chunk; Orbiter loads Lua source only (use the .lua file itself)")
-        }
+        if text.utf8.first == 0x1B { throw compiledChunk(chunkName) }
         if text.utf8.first == UInt8(ascii: "#") { return "--" + text }
         return String(text)
     }
@@ -37,14 +35,17 @@ enum LuaSourceText {
 
     /// UTF-8 text, or an error naming the first line and column that is not UTF-8.
     static func decode(_ bytes: [UInt8], path: String) throws -> String {
-        if bytes.first == 0x1B {
-            throw LuaError(message: "\(path): a compiled Lua chunk; Orbiter loads Lua source only (use the .lua file itself)")
-        }
+        if bytes.first == 0x1B { throw compiledChunk(path) }
         if let text = String(validating: bytes, as: UTF8.self) { return text }
         let offset = UTF8Text.firstInvalidOffset(bytes) ?? 0
         let lineStart = bytes[..<offset].lastIndex(of: 0x0A).map { $0 + 1 } ?? 0
         let line = bytes[..<offset].count(where: { $0 == 0x0A }) + 1
         throw LuaError(message: String(format: "%@:%d: not UTF-8 text (byte 0x%02X at column %d); save the file as UTF-8 "
                                        + "(e.g. iconv -f latin1 -t utf-8)", path, line, bytes[offset], offset - lineStart + 1))
+    }
+
+    /// Lua's signature byte starts the file: bytecode, which can crash the VM.
+    private static func compiledChunk(_ name: String) -> LuaError {
+        LuaError(message: "\(name): a compiled Lua chunk; Orbiter loads Lua source only (use the .lua file itself)")
     }
 }
