@@ -42,7 +42,8 @@ final class EventPrinter: Sendable {
     func show(_ event: StreamEvent) {
         switch style {
         case .json:
-            if jsonDetailed || Self.isBasic(event) { Terminal.out(event.jsonString + "\n") }
+            // Without --detailed: what a non-detailed run sends, plus its end (as a worker's stream has).
+            if jsonDetailed || event.isBasic || event.isTerminal { Terminal.out(event.jsonString + "\n") }
         case .plain, .detailed:
             if case .text(let e) = event {
                 members ? memberText(e) : replyText(e)
@@ -51,15 +52,6 @@ final class EventPrinter: Sendable {
             if members, case .step(let e) = event, e.status == .completed { endMemberLine(e.agentName) }
             guard let line = describe(event) else { return }
             Terminal.err(line + "\n")
-        }
-    }
-
-    /// The events `--json` shows without `--detailed`: those of a non-detailed run plus its end.
-    static func isBasic(_ event: StreamEvent) -> Bool {
-        switch event {
-        case .text, .toolCall, .error: return true
-        case .status(let s): return s.status.isTerminal
-        default: return false
         }
     }
 
