@@ -5,6 +5,7 @@
 //   orbiter (CLI) → OrbiterWorker → OrbiterQueue → OrbiterRedis → CHiredis
 //                 → OrbiterClient ↗              → OrbiterLua   → CLua
 //                   OrbiterWorker → OrbiterModels                → OrbiterCore
+//                                 → OrbiterTools (HTTP, programs, MCP for scripts) ↗
 // An application that only submits links OrbiterClient: no worker, NIO server or Prometheus.
 // OrbiterCore knows nothing of Lua, Redis or HTTP.
 import PackageDescription
@@ -26,6 +27,7 @@ let package = Package(
         .library(name: "OrbiterQueue", targets: ["OrbiterQueue"]),
         .library(name: "OrbiterClient", targets: ["OrbiterClient"]),
         .library(name: "OrbiterWorker", targets: ["OrbiterWorker"]),
+        .library(name: "OrbiterTools", targets: ["OrbiterTools"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -38,6 +40,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         // Process lifetimes: a worker is a ServiceGroup of its loops (already in the graph through the HTTP stack).
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // Programs and stdio MCP servers, spawned without blocking a thread.
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         // System libraries: a module map and a shim header of static inline wrappers for C macros.
@@ -57,6 +61,17 @@ let package = Package(
                     .product(name: "NIOCore", package: "swift-nio"),
                     .product(name: "NIOPosix", package: "swift-nio"),
                 ], swiftSettings: swiftSettings),
+        // What scripts reach beyond computing, under the host's policy (OrbiterCore/HostAccess):
+        // HTTP with an allow-list and SSRF checks, programs, MCP servers over stdio and HTTP.
+        .target(name: "OrbiterTools", dependencies: [
+                    "OrbiterCore",
+                    .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                    .product(name: "NIOCore", package: "swift-nio"),
+                    .product(name: "NIOPosix", package: "swift-nio"),
+                    .product(name: "Subprocess", package: "swift-subprocess"),
+                    .product(name: "Logging", package: "swift-log"),
+                    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                ], swiftSettings: swiftSettings),
         // The queue protocol: keys, payloads, results, the transition scripts and their typed
         // calls, signing. What both sides of a queue agree on.
         .target(name: "OrbiterQueue", dependencies: [
@@ -71,7 +86,7 @@ let package = Package(
                 ], swiftSettings: swiftSettings),
         // Running tasks: the claim loop, task execution, maintenance services, metrics.
         .target(name: "OrbiterWorker", dependencies: [
-                    "OrbiterQueue", "OrbiterCore", "OrbiterLua", "OrbiterRedis", "OrbiterModels",
+                    "OrbiterQueue", "OrbiterCore", "OrbiterLua", "OrbiterRedis", "OrbiterModels", "OrbiterTools",
                     .product(name: "Logging", package: "swift-log"),
                     .product(name: "CoreMetrics", package: "swift-metrics"),
                     .product(name: "Prometheus", package: "swift-prometheus"),
@@ -81,7 +96,7 @@ let package = Package(
                     .product(name: "NIOHTTP1", package: "swift-nio"),
                 ], swiftSettings: swiftSettings),
         .executableTarget(name: "orbiter", dependencies: [
-                    "OrbiterCore", "OrbiterLua", "OrbiterQueue", "OrbiterClient", "OrbiterWorker", "OrbiterModels",
+                    "OrbiterCore", "OrbiterLua", "OrbiterQueue", "OrbiterClient", "OrbiterWorker", "OrbiterModels", "OrbiterTools",
                     .product(name: "ArgumentParser", package: "swift-argument-parser"),
                     .product(name: "Logging", package: "swift-log"),
                     .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -111,6 +126,10 @@ let package = Package(
                     .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                     .product(name: "Logging", package: "swift-log"),
                     .product(name: "Prometheus", package: "swift-prometheus"),
+                ], swiftSettings: swiftSettings),
+        .testTarget(name: "OrbiterToolsTests", dependencies: [
+                    "OrbiterTools", "OrbiterCore", "OrbiterTestSupport",
+                    .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 ], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterCLITests", dependencies: ["OrbiterTestSupport"], swiftSettings: swiftSettings),
     ]

@@ -57,7 +57,7 @@ public struct Agent: Sendable {
         let name = try fields.string("name")
         let model = try fields.string("model")
         let toolDicts = try fields.array("tools", default: [])
-        let tools = try toolDicts.map { try resolver.tool(from: $0) }
+        let tools = try toolDicts.flatMap { try resolver.tools(from: $0) }
         let maxSteps = try fields.int("max_steps", default: 10)
         guard maxSteps >= 1 else { throw OrbiterError.invalidConfiguration("agent '\(name)': max_steps must be at least 1") }
         return Agent(

@@ -44,7 +44,14 @@ extension JSONValue {
 public protocol DefinitionResolver: Sendable {
     /// The tool for a serialised `{name, description, parameters, source}`.
     func tool(from dict: JSONValue) throws -> Tool
+    /// The tools one entry of an agent's `tools` stands for: most entries are one tool, an MCP
+    /// toolset (`{"mcp": "time"}`) is every tool of its server.
+    func tools(from dict: JSONValue) throws -> [Tool]
     /// A provider for a model name that the provider registry does not serve (e.g. `lua:scripted`),
     /// or `nil` to use the registry.
     func model(named qualifiedName: String) throws -> (any ModelProvider)?
+}
+
+extension DefinitionResolver {
+    public func tools(from dict: JSONValue) throws -> [Tool] { [try tool(from: dict)] }
 }

@@ -1,7 +1,12 @@
 /// One server-sent event: its `event:` name, if any, and its `data:` lines joined by newlines.
-struct SSEEvent: Sendable, Hashable {
-    var name: String?
-    var data: String
+public struct SSEEvent: Sendable, Hashable {
+    public var name: String?
+    public var data: String
+
+    public init(name: String?, data: String) {
+        self.name = name
+        self.data = data
+    }
 }
 
 /// An incremental parser for `text/event-stream` bodies.
@@ -10,14 +15,16 @@ struct SSEEvent: Sendable, Hashable {
 /// network reads), so the parser keeps the unfinished line and event between calls. It follows the
 /// WHATWG rules that matter for model APIs: `\n`, `\r\n` and `\r` line ends, comment lines starting
 /// with `:`, one optional space after the field colon, and multi-line `data:` joined with `\n`.
-struct SSEParser {
+public struct SSEParser {
     private var line: [UInt8] = []
     private var lastWasCR = false
     private var eventName: String?
     private var dataLines: [String] = []
 
+    public init() {}
+
     /// Feeds the next bytes of the body; returns the events they completed.
-    mutating func feed<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> [SSEEvent] {
+    public mutating func feed<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> [SSEEvent] {
         var events: [SSEEvent] = []
         for byte in bytes {
             switch byte {
@@ -35,7 +42,7 @@ struct SSEParser {
     }
 
     /// Ends the body: an event still being built is delivered even without its closing blank line.
-    mutating func finish() -> SSEEvent? {
+    public mutating func finish() -> SSEEvent? {
         if !line.isEmpty { _ = endLine() }
         return dispatch()
     }

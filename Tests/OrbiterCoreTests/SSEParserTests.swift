@@ -1,4 +1,4 @@
-@testable import OrbiterModels
+import OrbiterCore
 import Testing
 
 @Suite("SSE parser")

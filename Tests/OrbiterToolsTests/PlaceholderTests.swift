@@ -1,0 +1,7 @@
+import OrbiterTools
+import Testing
+
+@Suite("OrbiterTools")
+struct OrbiterToolsModuleTests {
+    @Test("links") func links() { _ = OrbiterTools.self }
+}
