@@ -20,6 +20,8 @@ final class EventPublisher: Sendable {
     /// The run's lease token (from start.lua): its events, checkpoints and outcome count only with it.
     let lease: String
     private let onLeaseLost: @Sendable () -> Void
+    /// Events leave the worker: granted secret values are redacted from them.
+    private let secrets: SecretStore
     private struct State {
         /// The number of the last event given out, and of the last one stored (or given up on).
         var seq = 0
@@ -35,7 +37,8 @@ final class EventPublisher: Sendable {
     }
     private let state = Mutex(State())
 
-    init(broker: TaskBroker, taskID: String, lease: String, onLeaseLost: @escaping @Sendable () -> Void) {
+    init(broker: TaskBroker, taskID: String, lease: String, secrets: SecretStore = .none, onLeaseLost: @escaping @Sendable () -> Void) {
+        self.secrets = secrets
         self.broker = broker
         self.taskID = taskID
         self.lease = lease
@@ -57,7 +60,7 @@ final class EventPublisher: Sendable {
     /// and one script call per batch, not per event.
     func publish(_ event: StreamEvent) async {
         if event.isTerminal { return }
-        let json = event.jsonString
+        let json = secrets.redact(event.jsonString)
         let (mine, leads) = state.withLock { s -> (Int?, Bool) in
             if case .error = event { s.sawError = true }
             guard !s.lost else { return (nil, false) }

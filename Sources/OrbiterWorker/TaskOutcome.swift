@@ -19,6 +19,17 @@ enum TaskOutcome: Sendable, Equatable {
     /// Nothing: the run lost its lease, another worker owns the task and records its outcome.
     case abandoned
 
+    /// The same outcome with granted secret values redacted from its result and message.
+    func redacted(by secrets: SecretStore) -> TaskOutcome {
+        guard !secrets.isEmpty else { return self }
+        switch self {
+        case .completed(let result): return .completed(result: secrets.redact(result))
+        case .failed(let message, let type, let report): return .failed(message: secrets.redact(message), errorType: type, report: report)
+        case .retry(let message): return .retry(message: secrets.redact(message))
+        case .cancelled, .handBack, .abandoned: return self
+        }
+    }
+
     /// The outcome of a run that threw `error`.
     /// - Parameters:
     ///   - stopReason: why the worker stopped the run early, if it did.

@@ -16,7 +16,7 @@ extension Worker {
         let clock = ContinuousClock.now
         metrics.inFlight.increment()
         defer { metrics.inFlight.decrement() }
-        let publisher = EventPublisher(broker: broker, taskID: taskID, lease: lease) { [self] in
+        let publisher = EventPublisher(broker: broker, taskID: taskID, lease: lease, secrets: configuration.secrets) { [self] in
             if running.stop(taskID, lease: lease, reason: .leaseLost) {
                 log("task \(taskID): event refused: the lease is lost (another worker took the task over); run cancelled",
                     level: .warning, task: taskID)
@@ -57,7 +57,7 @@ extension Worker {
                                         resume: resume, checkpoint: { [broker = self.broker] state in
                     // Best effort: a lost checkpoint only means more work after a takeover. Refused
                     // (0) once the run lost its lease: the new owner's checkpoint is the one that counts.
-                    _ = try? await broker.checkpoint(taskID, lease: lease, state: self.sealCheckpoint(state.json.jsonString, taskID: taskID))
+                    _ = try? await broker.checkpoint(taskID, lease: lease, state: self.sealCheckpoint(self.configuration.secrets.redact(state.json.jsonString), taskID: taskID))
                 }) { event in
                     self.metrics.observe(event)
                     if publishes(event) { await publisher.publish(event) }
@@ -79,7 +79,7 @@ extension Worker {
             outcome = TaskOutcome.of(error: error, stopReason: stopReason.withLock { $0 }, attempt: attempt, maxRetries: maxRetries,
                                      timeout: timeout, reported: publisher.sawError)
         }
-        await record(outcome, taskID: taskID, attempt: attempt, agentName: agentName, publisher: publisher)
+        await record(outcome.redacted(by: configuration.secrets), taskID: taskID, attempt: attempt, agentName: agentName, publisher: publisher)
         let ms = (ContinuousClock.now - clock).inMilliseconds
         if let status = publisher.finalStatus.flatMap(TaskStatus.init(rawValue:)), status.isFinished {
             metrics.finished(status, duration: ContinuousClock.now - clock)

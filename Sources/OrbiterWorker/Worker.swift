@@ -49,7 +49,7 @@ public final class Worker: Service {
         guard configuration.logger.logLevel <= level else { return }
         var metadata = logMetadata(task: task, agent: agent, trace: trace).mapValues(Logger.MetadataValue.string)
         if let step { metadata["step"] = .stringConvertible(step) }
-        configuration.logger.log(level: level, "\(line())", metadata: metadata)
+        configuration.logger.log(level: level, "\(configuration.secrets.redact(line()))", metadata: metadata)
     }
 
     /// The worker's id, and the task's id, agent and trace id where known: the metadata of the
@@ -89,7 +89,12 @@ public final class Worker: Service {
         log("worker \(configuration.workerID) started: redis \(client.url), queue '\(keys.queue)', concurrency \(configuration.concurrency)")
         // Maintenance first, claiming last: a group shuts down in reverse order, so heartbeats,
         // lease renewals and cancels go on while the claim loop drains.
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [
+        // Services of the host access (MCP servers) first: a group stops in reverse order, so they
+        // outlive every task that may call them.
+        let accessServices = [configuration.luaOptions.access.mcp].compactMap { $0 as? any Service }.map {
+            ServiceGroupConfiguration.ServiceConfiguration(service: $0)
+        }
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: accessServices + [
             Self.maintenance(MaintenanceLoop(name: "heartbeat", body: heartbeatLoop)),
             Self.maintenance(MaintenanceLoop(name: "control channel", body: controlLoop)),
             Self.maintenance(MaintenanceLoop(name: "lease renewal", body: leaseLoop)),

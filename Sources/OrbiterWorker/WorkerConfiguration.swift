@@ -53,6 +53,10 @@ public struct WorkerConfiguration: Sendable {
     /// factory per worker to keep several workers' metrics apart in one process.
     public var metricsFactory: (any MetricsFactory)?
 
+    /// The secrets granted to this worker's scripts (`luaOptions.access`): redacted from every
+    /// event, result, error, checkpoint and log line, whether a script asked for them or not.
+    public var secrets: SecretStore { luaOptions.access.secrets }
+
     public init(redisURL: String? = nil, queue: String = "default", concurrency: Int = 4, workerID: String? = nil,
                 heartbeatTTL: Int = 30, drainTimeout: Duration = .seconds(30), settings: QueueSettings = QueueSettings(),
                 leaseSeconds: Int = 30, maxRetries: Int = 3, retryBaseDelay: Duration = .seconds(1),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import OrbiterCore
 import OrbiterLua
 import Synchronization
@@ -33,7 +34,12 @@ struct ChatCommand: AsyncParsableCommand {
 
     func run() async throws {
         let folder = try await toolFolder.load(log: { line in Terminal.err(Terminal.dim(line) + "\n") })
-        let reloader = ScriptReloader(path: script)
+        let access = HostAccess.trusted(logger: Logger.localRun(label: "orbiter.tools"))
+        try await withHostAccess(access) { try await converse(folder: folder, access: access) }
+    }
+
+    private func converse(folder: ToolFolder?, access: HostAccess) async throws {
+        let reloader = ScriptReloader(path: script, access: access)
         if case .failed(let message) = reloader.refresh() {
             throw CLIFailure.usage(message)
         }
@@ -104,7 +110,7 @@ struct ChatCommand: AsyncParsableCommand {
         guard let runtime else { return nil }
         var root: Runnable
         do {
-            root = try runtime.root(hostTools: folder?.registry.snapshot() ?? [:])
+            root = try await runtime.boundRoot(hostTools: folder?.registry.snapshot() ?? [:])
         } catch {
             Terminal.error("\(name): \(errorMessage(error))")
             return nil

@@ -21,6 +21,15 @@ struct LoggingOptions: ParsableArguments {
     }
 }
 
+extension Logger {
+    /// The logger of what a local run starts (MCP servers): warnings and worse, on stderr.
+    static func localRun(label: String) -> Logger {
+        var logger = Logger(label: label) { label in StderrLogHandler(label: label, format: .text) }
+        logger.logLevel = .warning
+        return logger
+    }
+}
+
 enum LogFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json
 }

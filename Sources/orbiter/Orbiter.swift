@@ -15,7 +15,7 @@ struct Orbiter: AsyncParsableCommand {
             Models: "openai:<model>", "anthropic:<model>", "ollama:<model>", or an orbiter.model written in Lua.
             """,
         version: "orbiter \(OrbiterVersion.current)",
-        subcommands: [RunCommand.self, ChatCommand.self, CheckCommand.self, SubmitCommand.self, StartCommand.self, TaskCommand.self,
+        subcommands: [RunCommand.self, ChatCommand.self, CheckCommand.self, ToolsCommand.self, SubmitCommand.self, StartCommand.self, TaskCommand.self,
                       WorkerGroupCommand.self, QueueCommand.self])
 
     /// Parses and runs, mapping every usage error to exit status 2 (ArgumentParser's default is 64).

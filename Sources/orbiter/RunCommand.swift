@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 import OrbiterCore
 import OrbiterLua
 
@@ -38,6 +39,7 @@ struct RunCommand: AsyncParsableCommand {
     var sandbox = false
 
     @OptionGroup var toolFolder: ToolFolderOptions
+    @OptionGroup(title: "What a --sandbox run's script may reach (as on a worker)") var hostAccess: HostAccessOptions
 
     func validate() throws {
         if let maxSteps, maxSteps < 1 { throw ValidationError("--max-steps must be at least 1") }
@@ -45,12 +47,17 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let folder = try await toolFolder.load(log: { line in Terminal.err(Terminal.dim(line) + "\n") })
-        if watch {
-            try await watchLoop(folder: folder)
-            return
+        let logger = Logger.localRun(label: "orbiter.tools")
+        let access = try sandbox ? hostAccess.shipped(logger: logger) : hostAccess.trusted(logger: logger)
+        try await withHostAccess(access) {
+            if watch {
+                try await watchLoop(folder: folder, access: access)
+                return
+            }
+            let (_, loaded) = try await ScriptLoading.loadForRun(script, hostTools: folder?.registry.snapshot() ?? [:],
+                                                                 sandboxed: sandbox, access: access)
+            guard try await runOnce(loaded, input: try resolveInput(input)) else { throw Exit.failed }
         }
-        let (_, loaded) = try ScriptLoading.load(script, hostTools: folder?.registry.snapshot() ?? [:], sandboxed: sandbox)
-        guard try await runOnce(loaded, input: try resolveInput(input)) else { throw Exit.failed }
     }
 
     /// Runs the root once, streaming its events; returns whether it completed.

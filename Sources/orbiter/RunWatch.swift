@@ -5,9 +5,9 @@ extension RunCommand {
     /// `orbiter run --watch`: runs, then waits for the script, a module it requires or a tool
     /// file to change and runs again, until interrupted. A script that fails to load prints
     /// `path:line: message` and is retried after the next change.
-    func watchLoop(folder: ToolFolder?) async throws {
+    func watchLoop(folder: ToolFolder?, access: HostAccess) async throws {
         let text = try resolveInput(input)
-        let reloader = ScriptReloader(path: script)
+        let reloader = ScriptReloader(path: script, access: access)
         while true {
             await folder?.scan()
             switch reloader.refresh() {
@@ -16,7 +16,7 @@ extension RunCommand {
             case .reloaded, .unchanged:
                 if let runtime = reloader.runtime {
                     do {
-                        _ = try await runOnce(try runtime.root(hostTools: folder?.registry.snapshot() ?? [:]), input: text)
+                        _ = try await runOnce(try await runtime.boundRoot(hostTools: folder?.registry.snapshot() ?? [:]), input: text)
                     } catch {
                         Terminal.error("\(reloader.name): \(errorMessage(error))")
                     }

@@ -6,23 +6,43 @@ import OrbiterLua
 /// Loads the script named on the command line, turning any load error into `path:line: message`
 /// on stderr and exit status 2.
 enum ScriptLoading {
-    /// - Parameter sandboxed: load it as a worker would (sandbox and worker limits).
-    static func load(_ path: String, hostTools: [String: Tool]? = nil, sandboxed: Bool = false) throws -> (runtime: LuaRuntime, root: Runnable) {
+    /// Loads a script to describe, check or submit it: nothing is reached, secrets at its top
+    /// level are placeholders, and MCP toolsets stay references.
+    static func load(_ path: String) throws -> (runtime: LuaRuntime, root: Runnable) {
         do {
-            let runtime = try LuaRuntime(file: path, options: options(for: path, sandboxed: sandboxed))
-            return (runtime, try runtime.root(hostTools: hostTools))
+            let runtime = try LuaRuntime(file: path, options: options(for: path, access: .describing))
+            return (runtime, try runtime.root())
         } catch {
             throw CLIFailure.usage("\(String(describing: error))")
+        }
+    }
+
+    /// Loads a script to run it here with `access`, its host tools bound and the MCP servers it
+    /// uses started. - Parameter sandboxed: as a worker would (sandbox and worker limits).
+    static func loadForRun(_ path: String, hostTools: [String: Tool], sandboxed: Bool, access: HostAccess) async throws
+        -> (runtime: LuaRuntime, root: Runnable) {
+        let runtime: LuaRuntime
+        do {
+            runtime = try LuaRuntime(file: path, options: options(for: path, sandboxed: sandboxed, access: access))
+        } catch {
+            throw CLIFailure.usage("\(String(describing: error))")
+        }
+        do {
+            return (runtime, try await runtime.boundRoot(hostTools: hostTools))
+        } catch {
+            throw CLIFailure.usage("\((path as NSString).lastPathComponent): \(errorMessage(error))")
         }
     }
 }
 
 extension ScriptLoading {
     /// Options for a script run from the command line: trusted (or, `sandboxed`, as a worker runs
-    /// it), `orbiter.log` lines on stderr.
-    static func options(for path: String, sandboxed: Bool = false) -> LuaRuntime.Options {
+    /// it), `orbiter.log` lines on stderr, reaching what `access` grants.
+    static func options(for path: String, sandboxed: Bool = false, access: HostAccess) -> LuaRuntime.Options {
         let log: @Sendable (String) -> Void = { line in Terminal.err(Terminal.dim("[\((path as NSString).lastPathComponent)] ") + line + "\n") }
-        return sandboxed ? .shipped(log: log) : .init(log: log)
+        var options: LuaRuntime.Options = sandboxed ? .shipped(log: log) : .init(log: log)
+        options.access = access
+        return options
     }
 
     /// Loads the script's bundle as a worker does (sandboxed, from the bundle alone) and warns on
@@ -31,6 +51,7 @@ extension ScriptLoading {
     @discardableResult
     static func warnIfWorkersCannotLoad(_ runtime: LuaRuntime, path: String) -> Bool {
         var options = LuaRuntime.Options.shipped()
+        options.access = .describing
         options.callTimeLimit = .seconds(5) // a script that loops there is reported in 5 s, not a worker's 60
         do {
             _ = try LuaRuntime(bundle: runtime.bundle, options: options)

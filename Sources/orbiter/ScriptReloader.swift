@@ -15,14 +15,17 @@ final class ScriptReloader {
     }
 
     let path: String
+    /// What the script may reach (a trusted local run's grants).
+    let access: HostAccess
     /// The last version that loaded, if any did.
     private(set) var runtime: LuaRuntime?
     /// The files of the last load attempt, as they were just before it.
     private var fingerprints: [String: FileFingerprint] = [:]
     private var attempted = false
 
-    init(path: String) {
+    init(path: String, access: HostAccess) {
         self.path = path
+        self.access = access
     }
 
     /// The script's name for messages (`main.lua`).
@@ -35,7 +38,7 @@ final class ScriptReloader {
         if attempted, before == fingerprints { return .unchanged }
         attempted = true
         do {
-            let loaded = try LuaRuntime(file: path, options: ScriptLoading.options(for: path))
+            let loaded = try LuaRuntime(file: path, options: ScriptLoading.options(for: path, access: access))
             runtime = loaded
             // Modules found by this load are watched from now on.
             let folder = (path as NSString).deletingLastPathComponent

@@ -31,6 +31,13 @@ struct StartWorkerCommand: AsyncParsableCommand {
             once at start). A submitted agent's base_url or api_key_env fails its task with a \
             configuration error unless allowed with --allow-base-url or --allow-api-key-env. With \
             ORBITER_SECRET set, only tasks signed with the same secret for this queue run.
+
+            What shipped scripts reach is granted here: orbiter.http only to --allow-host hosts (never \
+            loopback, private or metadata addresses unless named exactly; checked after DNS and on every \
+            redirect), orbiter.secret only the --secret and --secrets-file values (redacted from every \
+            event, result, log line and checkpoint), stdio MCP servers only from --mcp (never a script's \
+            command), and never orbiter.exec. Every script on the queue gets the same grants. Tool files of \
+            --tools are trusted: they reach any host and may run programs.
             """)
 
     @Option(parsing: .unconditional, help: "Tasks to run at once.")
@@ -74,6 +81,7 @@ struct StartWorkerCommand: AsyncParsableCommand {
     @OptionGroup var redis: RedisOptions
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var toolFolder: ToolFolderOptions
+    @OptionGroup(title: "What shipped scripts may reach") var hostAccess: HostAccessOptions
 
     func validate() throws {
         if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0...65535") }
@@ -98,13 +106,18 @@ struct StartWorkerCommand: AsyncParsableCommand {
             logger.info("\(line)", metadata: metadata)
         }
         let exporter = PrometheusExporter()
-        let folder = try await toolFolder.load(log: log, warn: { line in logger.warning("\(line)") },
-                                               luaOptions: LuaRuntime.Options(log: luaLog))
+        // Tool files are the operator's own code: trusted, they reach any host and run programs.
+        var toolOptions = LuaRuntime.Options(log: luaLog)
+        toolOptions.access = HostAccess.trusted(logger: logger, mcp: false)
+        let folder = try await toolFolder.load(log: log, warn: { line in logger.warning("\(line)") }, luaOptions: toolOptions)
+        var luaOptions = LuaRuntime.Options.shipped(log: luaLog)
+        luaOptions.access = try hostAccess.shipped(logger: logger)
+        logGrants(luaOptions.access, logger: logger)
         var configuration = configured(WorkerConfiguration(
             redisURL: redis.redisURL, queue: redis.queue, concurrency: concurrency, workerID: workerID,
             heartbeatTTL: heartbeatTTL, drainTimeout: .milliseconds(Int64(drainTimeout * 1000)),
             leaseSeconds: lease, maxRetries: maxRetries,
-            luaOptions: .shipped(log: luaLog),
+            luaOptions: luaOptions,
             logger: logger, metricsFactory: exporter.factory), toolRegistry: folder?.registry)
         configuration.isolateTasks = isolateTasks
         configuration.providerPolicy = ProviderPolicy(allowedBaseURLs: allowBaseURL, allowedAPIKeyEnvs: allowAPIKeyEnv)
@@ -137,6 +150,15 @@ struct StartWorkerCommand: AsyncParsableCommand {
             await server?.stop()
             throw CLIFailure.usage("orbiter: \(error)")
         }
+    }
+}
+
+extension StartWorkerCommand {
+    /// One line at start saying what shipped scripts may reach (names only, never values).
+    func logGrants(_ access: HostAccess, logger: Logger) {
+        let hosts = hostAccess.allowHost.isEmpty ? "no hosts" : hostAccess.allowHost.joined(separator: ", ")
+        let secrets = access.secrets.names.isEmpty ? "no secrets" : "secrets " + access.secrets.names.joined(separator: ", ")
+        logger.info("shipped scripts may reach: \(hosts); \(secrets); MCP servers: \(hostAccess.mcpFile ?? "none")")
     }
 }
 

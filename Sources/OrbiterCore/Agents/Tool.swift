@@ -20,8 +20,10 @@ public struct Tool: Sendable {
 
     public var name: String { spec.name }
 
-    /// `{name, description, parameters, source}`.
+    /// `{name, description, parameters, source}`; a whole MCP toolset travels as its reference
+    /// alone, `{"mcp": server}`: its tools are listed on the host that runs it.
     public func toDict() -> JSONValue {
+        if let source, let server = source["mcp"], source["tool"] == nil { return ["mcp": server] }
         var d: [String: JSONValue] = ["name": .string(spec.name), "description": .string(spec.description),
                                       "parameters": spec.parameters]
         if let source { d["source"] = source }

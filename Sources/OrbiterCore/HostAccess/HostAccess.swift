@@ -23,4 +23,14 @@ public struct HostAccess: Sendable {
 
     /// Nothing granted.
     public static let none = HostAccess()
+
+    /// For a script that is only loaded to be described, checked or submitted: nothing is
+    /// reached, and `orbiter.secret` at its top level (e.g. for an MCP server's headers) gives a
+    /// placeholder, so the submitter needs none of the workers' secrets.
+    public static let describing = HostAccess(secrets: .placeholders)
+
+    /// Stops what the access started (MCP server processes).
+    public func shutdown() async {
+        await mcp?.shutdown()
+    }
 }

@@ -34,9 +34,19 @@ public enum MCPReference {
         return names
     }
 
+    /// The server (and tool, for one tool) an entry of `tools` refers to, or nil for other tools:
+    /// `{"mcp": "time"}`, `{"mcp": "docs", "tool": "search"}`, or a bound tool's dict whose
+    /// `source` is one of those.
+    public static func reference(_ entry: JSONValue) -> (server: String, tool: String?)? {
+        for candidate in [entry, entry["source"] ?? .null] {
+            if let server = candidate["mcp"]?.stringValue { return (server, candidate["tool"]?.stringValue) }
+        }
+        return nil
+    }
+
     private static func collect(_ node: JSONValue, into names: inout Set<String>) {
         for tool in node["tools"]?.arrayValue ?? [] {
-            if let server = tool["mcp"]?.stringValue { names.insert(server) }
+            if let server = reference(tool)?.server { names.insert(server) }
         }
         for member in node["agents"]?.arrayValue ?? [] { collect(member, into: &names) }
     }
@@ -52,4 +62,6 @@ public protocol MCPToolProvider: Sendable {
     /// `<server>__<tool>`, with the server's description and input schema, and source
     /// `{"mcp": server, "tool": tool}`. Throws why not (not offered by this host, failed to start).
     func tools(for declared: MCPServerSpec) async throws -> [Tool]
+    /// Stops every server it started (stdio processes exit); later calls start them again.
+    func shutdown() async
 }

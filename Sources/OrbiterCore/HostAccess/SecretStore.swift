@@ -22,6 +22,8 @@ public final class SecretStore: Sendable {
 
     /// A store that gives no secrets and redacts nothing.
     public static let none = SecretStore(checked: .values([:]))
+    /// A store that gives placeholders (`<secret NAME>`), for scripts loaded only to be described.
+    public static let placeholders = SecretStore(checked: .placeholders)
 
     private let source: Source
     private let granted: [String: String]

@@ -9,7 +9,7 @@
 local host = ...
 
 local orbiter = { _VERSION = "orbiter 0.1" }
-local registry = { tools = {}, models = {}, agents = {} }
+local registry = { tools = {}, models = {}, agents = {}, mcp = {} }
 local HOST = host.marker
 
 local type, pairs, ipairs, error, tostring, select = type, pairs, ipairs, error, tostring, select
@@ -126,6 +126,237 @@ coroutine.wrap = function(f)
     if not r[1] then error(r[2], 2) end
     return table.unpack(r, 2, r.n)
   end
+end
+
+---------------------------------------------------------------------------------------------
+-- Reaching the world: HTTP, secrets, programs. What a host grants decides what works: a local
+-- run of a file grants everything, a worker grants shipped scripts its allow-listed hosts and
+-- granted secrets and never programs (README "Tools that act").
+---------------------------------------------------------------------------------------------
+-- Yields a host call that may fail: the host answers true and its results, or false and a
+-- message, raised here at the user's frame (`level` as for error(), from perform's caller).
+local function host_call(op, level, ...)
+  local r = table.pack(co_yield(HOST, op, ...))
+  if not r[1] then error(r[2], level + 1) end
+  return table.unpack(r, 2, r.n)
+end
+
+local http = {}
+orbiter.http = http
+
+local response_methods = {}
+local response_mt = { __index = response_methods, __metatable = false }
+
+--- Decodes the response body as JSON; a clear error (naming the URL) when it is not JSON.
+function response_methods.json(self)
+  local ok, value = pcall(json.decode, self.body)
+  if not ok then
+    error(sformat("orbiter.http: the response of %s is not JSON (%s)", tostring(self.url), tostring(value)), 2)
+  end
+  return value
+end
+
+local http_fields = { method = true, url = true, headers = true, json = true, body = true, timeout = true,
+                      max_bytes = true, max_redirects = true }
+
+local function http_fail(msg, level) error("orbiter.http: " .. msg, level + 1) end
+
+-- Checks a request table and returns what the host is given: the request without its body, and
+-- the body (a string or nil). `level` is the user's frame for errors.
+local function http_prepare(spec, level)
+  if type(spec) ~= "table" then http_fail("expects a table, got " .. type(spec), level + 1) end
+  for k in pairs(spec) do
+    if not http_fields[k] then
+      http_fail(sformat("unknown field '%s' (known fields: body, headers, json, max_bytes, max_redirects, method, timeout, url)",
+        tostring(k)), level + 1)
+    end
+  end
+  if type(spec.url) ~= "string" or spec.url == "" then http_fail("field 'url' must be a non-empty string", level + 1) end
+  local method = spec.method or "GET"
+  if type(method) ~= "string" or not method:match("^%a+$") then http_fail("field 'method' must be a word such as \"GET\"", level + 1) end
+  local headers = {}
+  if spec.headers ~= nil then
+    if type(spec.headers) ~= "table" then http_fail("field 'headers' must be a table of name = value", level + 1) end
+    for name, value in pairs(spec.headers) do
+      if type(name) ~= "string" or not name:match("^[%w!#$%%&'*+.^_`|~-]+$") then
+        http_fail(sformat("header name %s is not a valid HTTP header name", tostring(name)), level + 1)
+      end
+      if type(value) == "number" then value = tostring(value) end
+      if type(value) ~= "string" then http_fail(sformat("header '%s' must be a string", name), level + 1) end
+      if value:find("[\r\n%z]") then http_fail(sformat("header '%s' contains a line break or NUL", name), level + 1) end
+      headers[name] = value
+    end
+  end
+  local body = spec.body
+  if spec.json ~= nil then
+    if body ~= nil then http_fail("give either 'json' or 'body', not both", level + 1) end
+    body = json.encode(spec.json)
+    local has_type = false
+    for name in pairs(headers) do if name:lower() == "content-type" then has_type = true end end
+    if not has_type then headers["content-type"] = "application/json" end
+  elseif body ~= nil and type(body) ~= "string" then
+    http_fail("field 'body' must be a string (or use 'json' for a table)", level + 1)
+  end
+  local timeout = spec.timeout == nil and 30 or spec.timeout
+  if type(timeout) ~= "number" or timeout ~= timeout or timeout <= 0 or timeout > 3600 then
+    http_fail("field 'timeout' must be a number of seconds above 0 and at most 3600", level + 1)
+  end
+  local max_bytes = spec.max_bytes == nil and 10485760 or spec.max_bytes
+  if math.type(max_bytes) ~= "integer" or max_bytes < 0 then http_fail("field 'max_bytes' must be an integer >= 0", level + 1) end
+  local max_redirects = spec.max_redirects == nil and 5 or spec.max_redirects
+  if math.type(max_redirects) ~= "integer" or max_redirects < 0 or max_redirects > 20 then
+    http_fail("field 'max_redirects' must be an integer from 0 to 20", level + 1)
+  end
+  return { method = method:upper(), url = spec.url, headers = json.object(headers), timeout = timeout,
+           max_bytes = max_bytes, max_redirects = max_redirects }, body
+end
+
+-- Sends a request; `level` is the user's frame seen from perform's caller.
+local function http_perform(spec, level)
+  local request, body = http_prepare(spec, level + 1)
+  if not co_isyieldable() then
+    error("orbiter.http can only be used inside a tool's run or a model's respond function", level + 1)
+  end
+  local status, headers, response_body, url = host_call("http", level + 1, request, body)
+  return setmetatable({ status = status, headers = headers, body = response_body, url = url }, response_mt)
+end
+
+local function with_method(method, url, options, level)
+  if options ~= nil and type(options) ~= "table" then
+    http_fail("the options after the URL must be a table", level + 1)
+  end
+  local spec = {}
+  for k, v in pairs(options or {}) do spec[k] = v end
+  if spec.url ~= nil or spec.method ~= nil then http_fail("give the URL and method as arguments, not in the options", level + 1) end
+  spec.url, spec.method = url, method
+  return spec
+end
+
+--- Sends an HTTP request without blocking anything else. See the README for the fields.
+function http.request(spec)
+  local response = http_perform(spec, 2)
+  return response
+end
+
+--- `orbiter.http.get(url, {headers, timeout, ...})`.
+function http.get(url, options)
+  local response = http_perform(with_method("GET", url, options, 2), 2)
+  return response
+end
+
+--- `orbiter.http.post(url, {json | body, headers, ...})`.
+function http.post(url, options)
+  local response = http_perform(with_method("POST", url, options, 2), 2)
+  return response
+end
+
+--- The value of a secret the host provides (on a worker: one it was given with --secret or
+--- --secrets-file). Values are redacted from everything that leaves the run.
+function orbiter.secret(name)
+  if type(name) ~= "string" or name == "" then error("orbiter.secret: expects the secret's name", 2) end
+  local ok, value = pcall(host.secret, name)
+  if not ok then error("orbiter.secret: " .. tostring(value), 2) end
+  return value
+end
+
+local exec_fields = { cwd = true, timeout = true, stdin = true, env = true, max_bytes = true }
+
+--- Runs a program (trusted code only) without blocking anything else:
+--- `orbiter.exec{ "git", "log", cwd = ..., timeout = ..., stdin = ..., env = {...} }`.
+function orbiter.exec(spec)
+  if host.sandboxed then error("orbiter.exec: exec is not available to shipped scripts", 2) end
+  if type(spec) ~= "table" then error("orbiter.exec: expects a table such as { \"git\", \"status\", cwd = \"/repo\" }", 2) end
+  local argv = json.array()
+  for k, v in pairs(spec) do
+    if math.type(k) == "integer" then
+      if k < 1 or k > #spec or type(v) ~= "string" then error("orbiter.exec: the program and its arguments must be strings", 2) end
+      argv[k] = v
+    elseif not exec_fields[k] then
+      error(sformat("orbiter.exec: unknown field '%s' (known fields: cwd, env, max_bytes, stdin, timeout)", tostring(k)), 2)
+    end
+  end
+  if #argv == 0 then error("orbiter.exec: no program given", 2) end
+  if spec.cwd ~= nil and type(spec.cwd) ~= "string" then error("orbiter.exec: field 'cwd' must be a string", 2) end
+  if spec.stdin ~= nil and type(spec.stdin) ~= "string" then error("orbiter.exec: field 'stdin' must be a string", 2) end
+  local env = json.object()
+  if spec.env ~= nil then
+    if type(spec.env) ~= "table" then error("orbiter.exec: field 'env' must be a table of NAME = value", 2) end
+    for k, v in pairs(spec.env) do
+      if type(k) ~= "string" or type(v) ~= "string" then error("orbiter.exec: env names and values must be strings", 2) end
+      env[k] = v
+    end
+  end
+  local timeout = spec.timeout == nil and 60 or spec.timeout
+  if type(timeout) ~= "number" or timeout ~= timeout or timeout <= 0 or timeout > 86400 then
+    error("orbiter.exec: field 'timeout' must be a number of seconds above 0", 2)
+  end
+  local max_bytes = spec.max_bytes == nil and 10485760 or spec.max_bytes
+  if math.type(max_bytes) ~= "integer" or max_bytes < 0 then error("orbiter.exec: field 'max_bytes' must be an integer >= 0", 2) end
+  require_host("exec")
+  local code, stdout, stderr, truncated = host_call("exec", 2,
+    { argv = argv, cwd = spec.cwd, env = env, timeout = timeout, max_bytes = max_bytes }, spec.stdin)
+  return { code = code, stdout = stdout, stderr = stderr, truncated = truncated }
+end
+
+---------------------------------------------------------------------------------------------
+-- MCP servers as toolsets
+---------------------------------------------------------------------------------------------
+local mcp_fields = { name = true, command = true, args = true, env = true, cwd = true, url = true, headers = true,
+                     timeout = true }
+
+local function string_map(what, field, t)
+  if t == nil then return json.object() end
+  if type(t) ~= "table" then fail(what, sformat("field '%s' must be a table of name = value strings", field), 4) end
+  local m = json.object()
+  for k, v in pairs(t) do
+    if type(k) ~= "string" or type(v) ~= "string" then fail(what, sformat("field '%s' must map strings to strings", field), 4) end
+    m[k] = v
+  end
+  return m
+end
+
+--- Declares an MCP server; its tools become a toolset for agents' `tools`:
+--- `orbiter.mcp{name, command, args, env, cwd}` (stdio) or `orbiter.mcp{name, url, headers}`.
+function orbiter.mcp(spec)
+  check_fields("orbiter.mcp", spec, mcp_fields)
+  check_name("orbiter.mcp", spec.name)
+  if spec.name:find("__", 1, true) then fail("orbiter.mcp", sformat("name '%s' may not contain '__' (tools are named <server>__<tool>)", spec.name), 2) end
+  local what = sformat("orbiter.mcp '%s'", spec.name)
+  if registry.mcp[spec.name] then fail(what, "an MCP server with this name is already declared", 2) end
+  if (spec.command == nil) == (spec.url == nil) then fail(what, "give either 'command' (a stdio server) or 'url' (an HTTP server)", 2) end
+  local def = { name = spec.name }
+  if spec.command ~= nil then
+    if type(spec.command) ~= "string" or spec.command == "" then fail(what, "field 'command' must be a non-empty string", 2) end
+    if spec.headers ~= nil then fail(what, "field 'headers' is for HTTP servers (url)", 2) end
+    local args = json.array()
+    if spec.args ~= nil then
+      if type(spec.args) ~= "table" then fail(what, "field 'args' must be a list of strings", 2) end
+      for i, a in ipairs(spec.args) do
+        if type(a) ~= "string" then fail(what, sformat("args[%d] must be a string", i), 2) end
+        args[i] = a
+      end
+    end
+    if spec.cwd ~= nil and type(spec.cwd) ~= "string" then fail(what, "field 'cwd' must be a string", 2) end
+    def.command, def.args, def.env, def.cwd = spec.command, args, string_map(what, "env", spec.env), spec.cwd
+  else
+    if type(spec.url) ~= "string" or not spec.url:match("^https?://") then fail(what, "field 'url' must be an http:// or https:// URL", 2) end
+    if spec.env ~= nil or spec.args ~= nil or spec.cwd ~= nil then fail(what, "fields 'args', 'env' and 'cwd' are for stdio servers (command)", 2) end
+    def.url, def.headers = spec.url, string_map(what, "headers", spec.headers)
+  end
+  if spec.timeout ~= nil and (type(spec.timeout) ~= "number" or spec.timeout <= 0) then
+    fail(what, "field 'timeout' must be a number of seconds above 0", 2)
+  end
+  def.timeout = spec.timeout
+  registry.mcp[spec.name] = def
+  local server = spec.name
+  local toolset = { kind = "toolset", server = server }
+  --- One tool of the server (`docs.tool("search")`), offered as <server>__<tool>.
+  function toolset.tool(a, b)
+    local tool = (a == toolset) and b or a
+    if type(tool) ~= "string" or tool == "" then error(sformat("%s: tool() expects a tool name", what), 2) end
+    return { kind = "mcp_tool", server = server, tool = tool }
+  end
+  return toolset
 end
 
 ---------------------------------------------------------------------------------------------
@@ -252,7 +483,9 @@ function orbiter.agent(spec)
     if type(spec.tools) ~= "table" then fail(what, "field 'tools' must be a list of tools", 2) end
     for i, t in ipairs(spec.tools) do
       local k = kind_of(t)
-      if k ~= "tool" and k ~= "tool_ref" then fail(what, sformat("tools[%d] is not an orbiter.tool", i), 2) end
+      if k ~= "tool" and k ~= "tool_ref" and k ~= "toolset" and k ~= "mcp_tool" then
+        fail(what, sformat("tools[%d] is not an orbiter.tool or an orbiter.mcp toolset", i), 2)
+      end
       tools[i] = t
     end
   end
@@ -365,6 +598,10 @@ local function describe(node, path)
     for i, t in ipairs(node.tools) do
       if t.kind == "tool" then
         tools[i] = { name = t.name, description = t.description, parameters = t.parameters }
+      elseif t.kind == "toolset" then
+        tools[i] = { mcp = t.server }
+      elseif t.kind == "mcp_tool" then
+        tools[i] = { mcp = t.server, tool = t.tool }
       else
         tools[i] = { name = t.name, source = { registry = t.name } }
       end

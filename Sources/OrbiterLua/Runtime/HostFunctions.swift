@@ -7,10 +7,15 @@ final class HostContext {
     let modules: ModuleSource
     let log: @Sendable (String) -> Void
     let providerNames: @Sendable () -> [String]
+    /// What the host grants the script (secrets are read from here).
+    let access: HostAccess
 
-    init(modules: ModuleSource, log: @escaping @Sendable (String) -> Void, providerNames: @escaping @Sendable () -> [String]) {
+    init(modules: ModuleSource, access: HostAccess, log: @escaping @Sendable (String) -> Void,
+         providerNames: @escaping @Sendable () -> [String]) {
         self.modules = modules
-        self.log = log
+        self.access = access
+        // Log lines leave the run: a secret a script logs is redacted first.
+        self.log = { [secrets = access.secrets] line in log(secrets.redact(line)) }
         self.providerNames = providerNames
     }
 
@@ -31,8 +36,23 @@ enum HostFunctions {
     static let table: [(String, lua_CFunction)] = [
         ("json_encode", jsonEncode), ("json_decode", jsonDecode), ("log", log),
         ("providers", providers), ("find_module", findModule), ("check_flow", checkFlow),
-        ("load_line", loadLine),
+        ("load_line", loadLine), ("secret", secret),
     ]
+
+    static let secret: lua_CFunction = { L in
+        let s = LuaStack(L!)
+        guard let name = s.string(at: 1) else {
+            s.pushString("expects the secret's name")
+            return -1
+        }
+        do {
+            s.pushString(try HostContext.from(L!).access.secrets.value(named: name))
+            return 1
+        } catch {
+            s.pushString("\(error)")
+            return -1
+        }
+    }
 
     static let jsonEncode: lua_CFunction = { L in
         let s = LuaStack(L!)

@@ -7,10 +7,32 @@ import OrbiterCore
 struct LuaDefinitionResolver: DefinitionResolver {
     let runtime: LuaRuntime
     let hostTools: [String: Tool]
+    /// The tools of the MCP servers the node uses, by server (`LuaRuntime.mcpTools(for:)`).
+    var mcpTools: [String: [Tool]] = [:]
     /// Accept any `registry` tool name (to check a script before knowing which host runs it).
     var acceptsAnyHostTool = false
     /// The memory account of the task this resolver binds for: one resolver per task.
     let account = LuaTaskAccount()
+
+    func tools(from dict: JSONValue) throws -> [Tool] {
+        guard let (server, tool) = MCPReference.reference(dict) else { return [try self.tool(from: dict)] }
+        guard let offered = mcpTools[server] else {
+            if acceptsAnyHostTool {
+                // Checked or about to be shipped: the reference travels; the host that runs it lists the tools.
+                return [Tool(name: tool.map { "\(server)__\($0)" } ?? server, description: "", parameters: ["type": "object", "properties": .object([:])],
+                             source: tool.map { ["mcp": .string(server), "tool": .string($0)] } ?? ["mcp": .string(server)]) { _ in
+                    throw OrbiterError.invalidConfiguration("MCP server '\(server)' is not started in this process")
+                }]
+            }
+            throw OrbiterError.invalidConfiguration("MCP server '\(server)' is used by an agent but not available here")
+        }
+        guard let tool else { return offered }
+        guard let one = offered.first(where: { $0.source?["tool"]?.stringValue == tool }) else {
+            let names = offered.compactMap { $0.source?["tool"]?.stringValue }.sorted().joined(separator: ", ")
+            throw OrbiterError.invalidConfiguration("MCP server '\(server)' has no tool '\(tool)' (its tools: \(names.isEmpty ? "none" : names))")
+        }
+        return [one]
+    }
 
     func tool(from dict: JSONValue) throws -> Tool {
         guard let name = dict["name"]?.stringValue else {

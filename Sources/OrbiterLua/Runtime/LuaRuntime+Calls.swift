@@ -18,11 +18,19 @@ extension LuaRuntime {
     private func call(kind: String, name: String, function: String, argument: JSONValue, what: String,
                       account: LuaTaskAccount?) async throws -> JSONValue? {
         let cancel = LuaCancelFlag()
-        return try await withTaskCancellationHandler {
-            try await run(kind: kind, name: name, function: function, argument: argument, what: what,
-                          account: account ?? (options.taskMemoryLimit == nil ? nil : LuaTaskAccount()), cancel: cancel)
-        } onCancel: {
-            cancel.set()
+        let secrets = options.access.secrets
+        do {
+            let value = try await withTaskCancellationHandler {
+                try await run(kind: kind, name: name, function: function, argument: argument, what: what,
+                              account: account ?? (options.taskMemoryLimit == nil ? nil : LuaTaskAccount()), cancel: cancel)
+            } onCancel: {
+                cancel.set()
+            }
+            // What a call returns leaves the script (to the model, events, results): a secret it
+            // echoes is redacted here, before anything else sees it.
+            return value.map { secrets.redact($0) }
+        } catch let error as LuaError where !secrets.isEmpty {
+            throw LuaError(message: secrets.redact(error.message))
         }
     }
 
@@ -130,9 +138,12 @@ extension LuaRuntime {
                     throw LuaError(message: "\(what): coroutine.yield outside a coroutine of the script's own")
                 }
                 let op = co.string(at: -nresults + 1) ?? ""
-                let args = (2..<nresults).map { try? co.json(at: -nresults + $0) }
+                let arguments = HostCallArguments(co, first: -nresults + 2, count: nresults - 2)
                 co.setTop(0)
-                call.nargs = try await performHostCall(op, args, deadline: call.entry.deadline, what: what)
+                let reply = try await performHostCall(op, arguments, deadline: call.entry.deadline, what: what)
+                call.entry.enter(state.budget)
+                call.nargs = push(reply, on: co)
+                call.entry.leave(state.budget)
             default:
                 let interrupted = LuaEntry.interruption(state.budget)
                 let message = co.popErrorMessage()
@@ -163,11 +174,15 @@ extension LuaRuntime {
     /// (or by popping its variable with `lua_settop`) could loop with no limit to stop it.
     private func discard(_ thread: OpaquePointer) {}
 
-    /// Runs a host call requested by a yield; pushes its results and returns how many.
-    private func performHostCall(_ op: String, _ args: [JSONValue?], deadline: ContinuousClock.Instant?, what: String) async throws -> Int32 {
+    /// Runs a host call requested by a yield (`sleep`, `http`, `exec`): what the coroutine is
+    /// resumed with. A failure the script may handle (a refused connection, a program that is not
+    /// found) is a `.failed` reply raised in the script; the call's own limits (time, cancellation)
+    /// throw, so no script can catch them.
+    private func performHostCall(_ op: String, _ arguments: HostCallArguments, deadline: ContinuousClock.Instant?,
+                                 what: String) async throws -> HostReply {
         switch op {
         case "sleep":
-            var seconds = args.first??.doubleValue ?? 0
+            var seconds = arguments.json(0)?.doubleValue ?? 0
             if let deadline {
                 let left = deadline - ContinuousClock.now
                 if seconds > left.inSeconds {
@@ -177,9 +192,73 @@ extension LuaRuntime {
                 seconds = max(0, seconds)
             }
             try await Task.sleep(for: .nanoseconds(Int64(seconds * 1e9)))
-            return 0
+            return .values([])
+        case "http":
+            return try await hostOperation(what: what, doing: "waiting for an HTTP response", deadline: deadline) { [access = options.access] in
+                try await HostCalls.http(arguments, access: access, limit: $0)
+            }
+        case "exec":
+            return try await hostOperation(what: what, doing: "waiting for a program", deadline: deadline) { [access = options.access, sandboxed = options.sandboxed] in
+                try await HostCalls.exec(arguments, access: access, sandboxed: sandboxed, limit: $0)
+            }
         default:
             throw LuaError(message: "\(what): unknown host call '\(op)'")
+        }
+    }
+
+    /// Runs a host operation within what is left of the call's time: its own timeout is cut to
+    /// that, and when the call's time runs out meanwhile the call fails (uncatchably) as any
+    /// call past its limit does. Other failures become a `.failed` reply.
+    private func hostOperation(what: String, doing: String, deadline: ContinuousClock.Instant?,
+                               _ body: @escaping @Sendable (Duration?) async throws -> HostReply) async throws -> HostReply {
+        let limit = deadline.map { $0 - ContinuousClock.now }
+        do {
+            guard let deadline else { return try await body(nil) }
+            // The deadline holds even if the operation overruns its own timeout.
+            return try await withThrowingTaskGroup(of: HostReply?.self) { group in
+                group.addTask { try await body(limit) }
+                group.addTask {
+                    try await Task.sleep(until: deadline)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let reply = try await group.next()! else {
+                    throw LuaError(message: "\(what): time limit exceeded (\(options.callTimeLimit!)) while \(doing)")
+                }
+                return reply
+            }
+        } catch let error as LuaError where error.message.hasPrefix("\(what): time limit exceeded") {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            if Task.isCancelled { throw CancellationError() }
+            if let deadline, ContinuousClock.now >= deadline {
+                throw LuaError(message: "\(what): time limit exceeded (\(options.callTimeLimit!)) while \(doing)")
+            }
+            return .failed(errorMessage(error))
+        }
+    }
+
+    /// Pushes a reply on the coroutine: `true` and the values, or `false` and the message. A
+    /// value the task's memory has no room for becomes a failure the script sees.
+    private func push(_ reply: HostReply, on co: LuaStack) -> Int32 {
+        switch reply {
+        case .failed(let message):
+            lua_pushboolean(co.L, 0)
+            co.pushString(message)
+            return 2
+        case .values(let values):
+            lua_pushboolean(co.L, 1)
+            for value in values {
+                do {
+                    try co.push(value, checkingRoom: true)
+                } catch {
+                    co.setTop(0)
+                    return push(.failed("\(error) (the answer was not given to the script)"), on: co)
+                }
+            }
+            return Int32(values.count) + 1
         }
     }
 }

@@ -38,6 +38,10 @@ public actor LuaRuntime {
         public var log: @Sendable (String) -> Void
         /// The model providers `"provider:model"` names are checked against when the script is loaded.
         public var providers: ProviderRegistry = .shared
+        /// What the script may reach beyond computing: HTTP, secrets, programs, MCP servers.
+        /// Nothing by default; `orbiter run` of a local file grants everything, a worker what its
+        /// flags allow.
+        public var access: HostAccess = .none
 
         public init(memoryLimit: Int? = nil, taskMemoryLimit: Int? = nil, callTimeLimit: Duration? = .seconds(300),
                     instructionLimit: Int? = nil, preemptionSlice: Duration? = .milliseconds(10), sandboxed: Bool = false,
@@ -76,6 +80,8 @@ public actor LuaRuntime {
     nonisolated let modelNames: Set<String>
     /// For a tool library: each tool's `{name, description, parameters}`.
     nonisolated let librarySpecs: [String: JSONValue]
+    /// The MCP servers the script declared with `orbiter.mcp`, by name.
+    public nonisolated let mcpServers: [String: MCPServerSpec]
 
     /// Loads a script file and everything it requires from its folder.
     public init(file path: String, options: Options = Options()) throws {
@@ -105,7 +111,8 @@ public actor LuaRuntime {
 
     private init(modules: ModuleSource, options: Options, expectsRoot: Bool = true,
                  executor: LuaExecutor = LuaExecutor.shared.executor()) throws {
-        let context = HostContext(modules: modules, log: options.log, providerNames: { [providers = options.providers] in providers.names })
+        let context = HostContext(modules: modules, access: options.access, log: options.log,
+                                  providerNames: { [providers = options.providers] in providers.names })
         let state = try LuaState(memoryLimit: options.memoryLimit, accounting: options.taskMemoryLimit != nil)
         let internalRef = try Self.installPrelude(state, context: context, sandboxed: options.sandboxed)
         let description = try Self.evaluate(state, context: context, internalRef: internalRef, options: options,
@@ -118,6 +125,7 @@ public actor LuaRuntime {
         self.rootDescription = description
         self.toolNames = Self.definedNames("tools", L: state.L, internalRef: internalRef)
         self.modelNames = Self.definedNames("models", L: state.L, internalRef: internalRef)
+        self.mcpServers = try Self.declaredMCPServers(L: state.L, internalRef: internalRef)
         self.bundle = context.modules.bundle
         guard expectsRoot else {
             self.librarySpecs = try Self.toolSpecs(L: state.L, internalRef: internalRef, chunk: modules.chunkName(modules.entry))
@@ -200,6 +208,7 @@ public actor LuaRuntime {
                 lua_setfield(L, -2, name)
             }
             lua_pushlightuserdata(L, HostFunctions.marker); lua_setfield(L, -2, "marker")
+            lua_pushboolean(L, sandboxed ? 1 : 0); lua_setfield(L, -2, "sandboxed")
             lua_pushlightuserdata(L, LuaStack.nullSentinel); lua_setfield(L, -2, "null")
             _ = lua_getfield(L, orbiter_lua_registryindex(), LuaStack.arrayMarkKey); lua_setfield(L, -2, "array_mt")
             lua_createtable(L, 0, 1)
@@ -238,6 +247,31 @@ public actor LuaRuntime {
         }
         s.pop(2)
         return names
+    }
+
+    /// The servers `orbiter.mcp` declared (the prelude checked their fields).
+    private static func declaredMCPServers(L: OpaquePointer, internalRef: Int32) throws -> [String: MCPServerSpec] {
+        let s = LuaStack(L)
+        let base = s.top
+        defer { s.setTop(base) }
+        pushInternal("registry", L: L, internalRef: internalRef)
+        s.pushString("mcp")
+        lua_rawget(L, -2)
+        var servers: [String: MCPServerSpec] = [:]
+        for (name, def) in try s.json(at: -1, path: "mcp").objectValue ?? [:] {
+            let strings = { (field: String) in (def[field]?.objectValue ?? [:]).compactMapValues(\.stringValue) }
+            let transport: MCPServerSpec.Transport
+            if let url = def["url"]?.stringValue {
+                transport = .http(url: url, headers: strings("headers"))
+            } else {
+                transport = .stdio(command: def["command"]?.stringValue ?? "", arguments: (def["args"]?.arrayValue ?? []).compactMap(\.stringValue),
+                                   environment: strings("env"), workingDirectory: def["cwd"]?.stringValue)
+            }
+            var spec = MCPServerSpec(name: name, transport: transport)
+            if let seconds = def["timeout"]?.doubleValue { spec.callTimeout = .nanoseconds(Int64(seconds * 1e9)) }
+            servers[name] = spec
+        }
+        return servers
     }
 
     /// `{name, description, parameters}` of every tool defined so far (for tool libraries).
@@ -309,8 +343,34 @@ public actor LuaRuntime {
     }
 
     /// Binds serialised tools and `lua:` models to this state (for `fromDict` on a worker).
-    public nonisolated func resolver(hostTools: [String: Tool] = [:]) -> any DefinitionResolver {
-        LuaDefinitionResolver(runtime: self, hostTools: hostTools)
+    /// `mcpTools` are the tools of the MCP servers the node uses (`mcpTools(for:)`).
+    public nonisolated func resolver(hostTools: [String: Tool] = [:], mcpTools: [String: [Tool]] = [:]) -> any DefinitionResolver {
+        var resolver = LuaDefinitionResolver(runtime: self, hostTools: hostTools)
+        resolver.mcpTools = mcpTools
+        return resolver
+    }
+
+    /// The root, bound to this state, with the tools of the MCP servers it uses listed (and the
+    /// servers started) through the host's `access.mcp`.
+    public func boundRoot(hostTools: [String: Tool] = [:]) async throws -> Runnable {
+        try Runnable.fromDict(rootDescription, resolver: resolver(hostTools: hostTools, mcpTools: try await mcpTools(for: rootDescription)))
+    }
+
+    /// Lists the tools of every MCP server `node` uses, as the host's MCP access offers them.
+    public nonisolated func mcpTools(for node: JSONValue) async throws -> [String: [Tool]] {
+        let names = MCPReference.servers(in: node)
+        guard !names.isEmpty else { return [:] }
+        guard let provider = options.access.mcp else {
+            throw OrbiterError.invalidConfiguration("MCP servers (\(names.sorted().joined(separator: ", "))) are not available on this host")
+        }
+        var tools: [String: [Tool]] = [:]
+        for name in names.sorted() {
+            guard let declared = mcpServers[name] else {
+                throw OrbiterError.invalidConfiguration("an agent uses MCP server '\(name)', which \(bundle.entry) does not declare with orbiter.mcp")
+            }
+            tools[name] = try await provider.tools(for: declared)
+        }
+        return tools
     }
 
     /// The tools a tool library defined, bound to this state and offered by name: their source is
