@@ -1,25 +1,31 @@
--- A tool-using agent on a real model. Needs OPENAI_API_KEY (or OPENAI_BASE_URL for any
--- OpenAI-compatible server); change `model` for another provider.
+-- A tool-using agent on a real model and a real weather API (Open-Meteo: free, no key). Needs
+-- OPENAI_API_KEY (or OPENAI_BASE_URL for any OpenAI-compatible server); change `model` for
+-- another provider.
 --
 --   orbiter run examples/weather.lua "Weather in Paris?"
+--
+-- On a worker the tool's requests need `orbiter start worker --allow-host geocoding-api.open-meteo.com
+-- --allow-host api.open-meteo.com` (shipped scripts reach only the hosts a worker allows).
 local orbiter = require "orbiter"
-local cities = require "lib.cities"
+local open_meteo = require "lib.open_meteo"
+
+-- os.getenv exists where you run the script, not on workers (they run it sandboxed), so ask for
+-- it only where it is there. OPEN_METEO_URL points both APIs elsewhere (the tests use it).
+local getenv = os.getenv or function() return nil end
 
 local get_weather = orbiter.tool {
   name = "get_weather",
   description = "Current weather for a city",
   parameters = { city = { type = "string", description = "City name" } },
   run = function(args)
-    orbiter.sleep(0.05) -- pretend to call a weather service; never blocks other tools
-    return cities.forecast(args.city)
+    -- The requests yield: other tools, tasks and agents go on while they wait.
+    return open_meteo.current(args.city, getenv("OPEN_METEO_URL"))
   end,
 }
 
 return orbiter.agent {
   name = "assistant",
-  -- os.getenv exists where you run the script, not on workers (they run it sandboxed and take
-  -- the model from the task), so ask for it only where it is there.
-  model = (os.getenv and os.getenv("ORBITER_MODEL")) or "openai:gpt-4o-mini",
+  model = getenv("ORBITER_MODEL") or "openai:gpt-4o-mini",
   instructions = "You are a helpful assistant. Use get_weather for weather questions.",
   tools = { get_weather },
   max_steps = 10,

@@ -156,8 +156,13 @@ function response_methods.json(self)
   return value
 end
 
-local http_fields = { method = true, url = true, headers = true, json = true, body = true, timeout = true,
+local http_fields = { method = true, url = true, query = true, headers = true, json = true, body = true, timeout = true,
                       max_bytes = true, max_redirects = true }
+
+--- Percent-encodes a string for a URL's query or path (RFC 3986 unreserved characters stay).
+function http.encode(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(c) return sformat("%%%02X", c:byte()) end))
+end
 
 local function http_fail(msg, level) error("orbiter.http: " .. msg, level + 1) end
 
@@ -167,11 +172,27 @@ local function http_prepare(spec, level)
   if type(spec) ~= "table" then http_fail("expects a table, got " .. type(spec), level + 1) end
   for k in pairs(spec) do
     if not http_fields[k] then
-      http_fail(sformat("unknown field '%s' (known fields: body, headers, json, max_bytes, max_redirects, method, timeout, url)",
+      http_fail(sformat("unknown field '%s' (known fields: body, headers, json, max_bytes, max_redirects, method, query, timeout, url)",
         tostring(k)), level + 1)
     end
   end
   if type(spec.url) ~= "string" or spec.url == "" then http_fail("field 'url' must be a non-empty string", level + 1) end
+  local url = spec.url
+  if spec.query ~= nil then
+    if type(spec.query) ~= "table" then http_fail("field 'query' must be a table of name = value", level + 1) end
+    local names, parts = {}, {}
+    for name, value in pairs(spec.query) do
+      if type(name) ~= "string" then http_fail("query names must be strings", level + 1) end
+      local t = type(value)
+      if t ~= "string" and t ~= "number" and t ~= "boolean" then
+        http_fail(sformat("query value '%s' must be a string, number or boolean", name), level + 1)
+      end
+      names[#names + 1] = name
+    end
+    sort(names)
+    for i, name in ipairs(names) do parts[i] = http.encode(name) .. "=" .. http.encode(tostring(spec.query[name])) end
+    if #parts > 0 then url = url .. (url:find("?", 1, true) and "&" or "?") .. concat(parts, "&") end
+  end
   local method = spec.method or "GET"
   if type(method) ~= "string" or not method:match("^%a+$") then http_fail("field 'method' must be a word such as \"GET\"", level + 1) end
   local headers = {}
@@ -207,7 +228,7 @@ local function http_prepare(spec, level)
   if math.type(max_redirects) ~= "integer" or max_redirects < 0 or max_redirects > 20 then
     http_fail("field 'max_redirects' must be an integer from 0 to 20", level + 1)
   end
-  return { method = method:upper(), url = spec.url, headers = json.object(headers), timeout = timeout,
+  return { method = method:upper(), url = url, headers = json.object(headers), timeout = timeout,
            max_bytes = max_bytes, max_redirects = max_redirects }, body
 end
 
