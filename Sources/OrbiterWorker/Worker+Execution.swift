@@ -94,7 +94,9 @@ extension Worker {
             return try Runnable.fromDict(payload.node, resolver: HostToolResolver(tools: hostTools))
         }
         let runtime = try await runtime(forBundle: sha)
-        return try Runnable.fromDict(payload.node, resolver: runtime.resolver(hostTools: hostTools))
+        // The MCP servers the agents use, as this worker offers them (started on first use).
+        let mcpTools = try await runtime.mcpTools(for: payload.node)
+        return try Runnable.fromDict(payload.node, resolver: runtime.resolver(hostTools: hostTools, mcpTools: mcpTools))
     }
 
     /// The Lua state a task of this bundle runs in. By default all tasks of one script share one
