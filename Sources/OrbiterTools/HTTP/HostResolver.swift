@@ -1,0 +1,114 @@
+import Foundation
+import NIOPosix
+import Synchronization
+
+/// Resolves host names with the system resolver (`getaddrinfo`, as connections would) on NIO's
+/// pool for blocking work, so no cooperative thread waits on DNS.
+///
+/// `getaddrinfo` also reads the odd numeric spellings (`2130706433`, `0x7f.1`, `0177.0.0.1`,
+/// `127.1`) and answers with the address they mean, which the policy then checks.
+enum HostResolver {
+    struct Unresolved: Error {
+        var detail: String
+    }
+
+    /// The addresses of `host` in the resolver's order (IPv4 and IPv6, no duplicates); an IP
+    /// literal is its own answer. A cancelled caller stops waiting at once; the lookup itself
+    /// finishes on the pool and its answer is dropped.
+    static func addresses(of host: String) async throws -> [IPAddress] {
+        if let literal = IPAddress(host) { return [literal] }
+        let answer = PendingAnswer<[IPAddress]>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                guard answer.wait(continuation) else { return }
+                NIOThreadPool.singleton.submit { state in
+                    guard case .active = state else { return answer.fail(CancellationError()) }
+                    answer.complete(Result { try lookUp(host) })
+                }
+            }
+        } onCancel: {
+            answer.fail(CancellationError())
+        }
+    }
+
+    /// Blocking: runs on the thread pool only.
+    private static func lookUp(_ host: String) throws -> [IPAddress] {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_protocol = Int32(IPPROTO_TCP)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, nil, &hints, &list)
+        guard status == 0, let first = list else {
+            throw Unresolved(detail: String(cString: gai_strerror(status)))
+        }
+        defer { freeaddrinfo(first) }
+        var addresses: [IPAddress] = []
+        var node: UnsafeMutablePointer<addrinfo>? = first
+        while let info = node?.pointee {
+            node = info.ai_next
+            guard let raw = info.ai_addr else { continue }
+            let address: IPAddress
+            switch info.ai_family {
+            case AF_INET:
+                let sin = UnsafeRawPointer(raw).loadUnaligned(as: sockaddr_in.self)
+                address = IPAddress(bytes: withUnsafeBytes(of: sin.sin_addr) { Array($0) })
+            case AF_INET6:
+                let sin6 = UnsafeRawPointer(raw).loadUnaligned(as: sockaddr_in6.self)
+                address = IPAddress(bytes: withUnsafeBytes(of: sin6.sin6_addr) { Array($0) })
+            default:
+                continue
+            }
+            if !addresses.contains(address) { addresses.append(address) }
+        }
+        guard !addresses.isEmpty else { throw Unresolved(detail: "no IPv4 or IPv6 address") }
+        return addresses
+    }
+}
+
+/// An answer a caller awaits that arrives from elsewhere (a pool thread) and that cancellation
+/// may pre-empt; whichever comes first resumes the caller, once.
+final class PendingAnswer<Value: Sendable>: Sendable {
+    private enum State {
+        case idle
+        case waiting(CheckedContinuation<Value, any Error>)
+        case done(Result<Value, any Error>)
+        case resumed
+    }
+
+    private let state = Mutex(State.idle)
+
+    /// Registers the caller; false when the answer (or a cancellation) came first and the
+    /// caller has been resumed already.
+    func wait(_ continuation: CheckedContinuation<Value, any Error>) -> Bool {
+        let early: Result<Value, any Error>? = state.withLock { state in
+            if case .done(let result) = state {
+                state = .resumed
+                return result
+            }
+            state = .waiting(continuation)
+            return nil
+        }
+        guard let early else { return true }
+        continuation.resume(with: early)
+        return false
+    }
+
+    func complete(_ result: Result<Value, any Error>) {
+        let waiter: CheckedContinuation<Value, any Error>? = state.withLock { state in
+            switch state {
+            case .idle:
+                state = .done(result)
+                return nil
+            case .waiting(let continuation):
+                state = .resumed
+                return continuation
+            case .done, .resumed:
+                return nil
+            }
+        }
+        waiter?.resume(with: result)
+    }
+
+    func fail(_ error: any Error) { complete(.failure(error)) }
+}
