@@ -69,6 +69,17 @@ struct AllowedHostTests {
         #expect(try policy.admit(host: "localhost", port: 9001) == .publicAddressesOnly)
     }
 
+    @Test("a wildcard-admitted name is refused when any one of its addresses is special; an exact entry reaches them all")
+    func everyAddress() throws {
+        let addresses = try ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c", "10.0.0.7"].map { try #require(IPAddress($0)) }
+        #expect(throws: HTTPToolError.Cause.refusedByPolicy(
+            "mixed.example.com resolves to 10.0.0.7, a private address; allow it with --allow-host mixed.example.com")) {
+            try HTTPPolicy.check(addresses, of: "Mixed.Example.com.", reach: .publicAddressesOnly)
+        }
+        try HTTPPolicy.check(Array(addresses.prefix(2)), of: "mixed.example.com", reach: .publicAddressesOnly)
+        try HTTPPolicy.check(addresses, of: "mixed.example.com", reach: .anyAddress)
+    }
+
     @Test("no entries: nothing is allowed, and the error says none were given")
     func empty() throws {
         #expect(throws: HTTPToolError.Cause.refusedByPolicy("example.com is not in --allow-host (none given)")) {

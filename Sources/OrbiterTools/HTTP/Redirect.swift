@@ -3,8 +3,9 @@ struct Redirect {
     /// Statuses followed; others (300, 304, …) are responses.
     static let statuses: Set<Int> = [301, 302, 303, 307, 308]
 
-    /// Headers that carry credentials; they do not follow a redirect to another origin.
-    static let credentialHeaders: Set<String> = ["authorization", "proxy-authorization", "cookie", "host"]
+    /// Headers that belong to one origin and do not follow a redirect to another: credentials,
+    /// and a `Host` the script set, which names the old one.
+    static let originHeaders: Set<String> = ["authorization", "proxy-authorization", "cookie", "host"]
 
     /// Headers that describe a body; they go when the body goes.
     static let bodyHeaders: Set<String> = ["content-type", "content-length", "content-encoding", "transfer-encoding"]
@@ -24,7 +25,7 @@ struct Redirect {
             result.headers.removeAll { Self.bodyHeaders.contains($0.name.lowercased()) }
         }
         if !current.sameOrigin(as: next) {
-            result.headers.removeAll { Self.credentialHeaders.contains($0.name.lowercased()) }
+            result.headers.removeAll { Self.originHeaders.contains($0.name.lowercased()) }
         }
         return result
     }

@@ -71,7 +71,8 @@ struct HTTPExchange: Sendable {
                 return response
             case .redirect(let status, let location):
                 redirects += 1
-                guard redirects <= request.maxRedirects else { throw hop.error(.tooManyRedirects(request.maxRedirects)) }
+                let allowed = max(0, request.maxRedirects)
+                guard redirects <= allowed else { throw hop.error(.tooManyRedirects(allowed)) }
                 let next: RequestTarget
                 do {
                     next = try target.following(location)
