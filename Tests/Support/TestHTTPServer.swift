@@ -79,8 +79,17 @@ public final class TestHTTPServer: Sendable {
 
     /// Waits up to `timeout` for `closedConnections` to reach `count`; whether it did.
     public func waitForClosedConnections(_ count: Int, timeout: Duration = .seconds(2)) async -> Bool {
+        await poll(timeout) { $0.closedConnections >= count }
+    }
+
+    /// Waits up to `timeout` for `count` requests to have arrived; whether they did.
+    public func waitForRequests(_ count: Int, timeout: Duration = .seconds(2)) async -> Bool {
+        await poll(timeout) { $0.requests.count >= count }
+    }
+
+    private func poll(_ timeout: Duration, until done: (TestHTTPServer) -> Bool) async -> Bool {
         let end = ContinuousClock.now + timeout
-        while closedConnections < count {
+        while !done(self) {
             guard ContinuousClock.now < end else { return false }
             try? await Task.sleep(for: .milliseconds(10))
         }
