@@ -1,6 +1,3 @@
-import NIOCore
-import NIOHTTP1
-import NIOPosix
 import OrbiterCore
 import Synchronization
 
@@ -16,9 +13,9 @@ import Synchronization
 /// Paths match exactly, without the query; an unknown path answers 404.
 public final class TestHTTPServer: Sendable {
     /// The port the server listens on (chosen by the system).
-    public let port: Int
+    public var port: Int { listener.port }
     private let state: TestHTTPServerState
-    private let acceptLoop: Task<Void, Never>
+    private let listener: LoopbackHTTPListener
 
     /// `http://127.0.0.1:PORT`.
     public var baseURL: String { "http://127.0.0.1:\(port)" }
@@ -29,38 +26,20 @@ public final class TestHTTPServer: Sendable {
     /// Starts listening on an ephemeral port of 127.0.0.1 with `routes`.
     public static func start(routes: [String: Route] = [:]) async throws -> TestHTTPServer {
         let state = TestHTTPServerState(routes: routes)
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: "127.0.0.1", port: 0) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
-                }
-            }
-        let port = channel.channel.localAddress?.port ?? 0
-        let acceptLoop = Task<Void, Never> {
-            await withDiscardingTaskGroup { group in
-                try? await channel.executeThenClose { connections in
-                    for try await connection in connections {
-                        state.locked { $0.acceptedConnections += 1 }
-                        group.addTask { await TestHTTPServerConnection.serve(connection, state: state) }
-                    }
-                }
-            }
+        let listener = try await LoopbackHTTPListener.start(accepted: { state.locked { $0.acceptedConnections += 1 } }) {
+            await TestHTTPServerConnection.serve($0, state: state)
         }
-        return TestHTTPServer(port: port, state: state, acceptLoop: acceptLoop)
+        return TestHTTPServer(state: state, listener: listener)
     }
 
-    private init(port: Int, state: TestHTTPServerState, acceptLoop: Task<Void, Never>) {
-        self.port = port
+    private init(state: TestHTTPServerState, listener: LoopbackHTTPListener) {
         self.state = state
-        self.acceptLoop = acceptLoop
+        self.listener = listener
     }
 
     /// Closes the listener and every open connection (endless streams included).
     public func stop() async {
-        acceptLoop.cancel()
-        await acceptLoop.value
+        await listener.stop()
     }
 
     /// Answers `path` with `route` from now on.
