@@ -84,4 +84,13 @@ struct LocalProgramRunnerTests {
         let error = await #expect(throws: ProgramRunError.self) { try await runner.run(ProgramRequest(arguments: [path])) }
         #expect(error?.description == "orbiter.exec: program '\(path)' is not executable")
     }
+
+    @Test("a program that closes its outputs and runs on is waited for")
+    func closesOutputsFirst() async throws {
+        let start = ContinuousClock.now
+        let result = try await run("sh", "-c", "echo early; exec >&- 2>&-; sleep 0.4; exit 5")
+        #expect(result.code == 5)
+        #expect(result.standardOutput == Array("early\n".utf8))
+        #expect(seconds(since: start) >= 0.4)
+    }
 }

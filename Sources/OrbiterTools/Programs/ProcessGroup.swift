@@ -34,10 +34,14 @@ struct ProcessGroup: Sendable {
     }
 
     /// Polls until the leader has exited, or the calling task is cancelled; whether it exited.
+    /// Called once its pipes are closed, which is usually a moment before it exits: the first
+    /// polls come quickly, later ones (a program that closed its output and runs on) slowly.
     func waitForLeader() async -> Bool {
+        var interval = Duration.milliseconds(1)
         while !Task.isCancelled {
             if leaderHasExited { return true }
-            try? await Task.sleep(for: .milliseconds(5))
+            try? await Task.sleep(for: interval)
+            interval = min(interval * 2, .milliseconds(100))
         }
         return false
     }
