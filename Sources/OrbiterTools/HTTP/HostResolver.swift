@@ -17,17 +17,11 @@ enum HostResolver {
     static func addresses(of host: String) async throws -> [IPAddress] {
         if let literal = IPAddress(host) { return [literal] }
         let answer = PendingAnswer<[IPAddress]>()
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                guard answer.wait(continuation) else { return }
-                NIOThreadPool.singleton.submit { state in
-                    guard case .active = state else { return answer.fail(CancellationError()) }
-                    answer.complete(Result { try lookUp(host) })
-                }
-            }
-        } onCancel: {
-            answer.fail(CancellationError())
+        NIOThreadPool.singleton.submit { state in
+            guard case .active = state else { return answer.complete(.failure(CancellationError())) }
+            answer.complete(Result { try lookUp(host) })
         }
+        return try await answer.value
     }
 
     /// Blocking: runs on the thread pool only.

@@ -1,33 +1,39 @@
 import Synchronization
 
-/// An answer a caller awaits that arrives from elsewhere (a pool thread) and that cancellation
-/// may pre-empt; whichever comes first resumes the caller, once.
+/// An answer that arrives from elsewhere (a pool thread) for one caller to await. Cancelling
+/// the caller ends its wait at once; an answer that comes later is dropped.
 final class PendingAnswer<Value: Sendable>: Sendable {
     private enum State {
         case idle
         case waiting(CheckedContinuation<Value, any Error>)
         case done(Result<Value, any Error>)
-        case resumed
+        case taken
     }
 
     private let state = Mutex(State.idle)
 
-    /// Registers the caller; false when the answer (or a cancellation) came first and the
-    /// caller has been resumed already.
-    func wait(_ continuation: CheckedContinuation<Value, any Error>) -> Bool {
-        let early: Result<Value, any Error>? = state.withLock { state in
-            if case .done(let result) = state {
-                state = .resumed
-                return result
+    /// The answer, or `CancellationError` as soon as the caller is cancelled. Once only.
+    var value: Value {
+        get async throws {
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    let early: Result<Value, any Error>? = state.withLock { state in
+                        guard case .done(let result) = state else {
+                            state = .waiting(continuation)
+                            return nil
+                        }
+                        state = .taken
+                        return result
+                    }
+                    if let early { continuation.resume(with: early) }
+                }
+            } onCancel: {
+                complete(.failure(CancellationError()))
             }
-            state = .waiting(continuation)
-            return nil
         }
-        guard let early else { return true }
-        continuation.resume(with: early)
-        return false
     }
 
+    /// Gives the answer; only the first of answers and cancellations counts.
     func complete(_ result: Result<Value, any Error>) {
         let waiter: CheckedContinuation<Value, any Error>? = state.withLock { state in
             switch state {
@@ -35,14 +41,12 @@ final class PendingAnswer<Value: Sendable>: Sendable {
                 state = .done(result)
                 return nil
             case .waiting(let continuation):
-                state = .resumed
+                state = .taken
                 return continuation
-            case .done, .resumed:
+            case .done, .taken:
                 return nil
             }
         }
         waiter?.resume(with: result)
     }
-
-    func fail(_ error: any Error) { complete(.failure(error)) }
 }
