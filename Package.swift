@@ -68,6 +68,7 @@ let package = Package(
                     .product(name: "AsyncHTTPClient", package: "async-http-client"),
                     .product(name: "NIOCore", package: "swift-nio"),
                     .product(name: "NIOPosix", package: "swift-nio"),
+                    .product(name: "NIOHTTP1", package: "swift-nio"),
                     .product(name: "Subprocess", package: "swift-subprocess"),
                     .product(name: "Logging", package: "swift-log"),
                     .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -105,7 +106,11 @@ let package = Package(
 
         // Benchmarks (scripts/bench.sh drives it; see bench/README.md).
         .executableTarget(name: "orbiter-bench", dependencies: [
-                    "CLua", "OrbiterCore", "OrbiterLua", "OrbiterQueue", "OrbiterClient", "OrbiterWorker", "OrbiterRedis",
+                    "CLua", "OrbiterCore", "OrbiterLua", "OrbiterQueue", "OrbiterClient", "OrbiterWorker", "OrbiterRedis", "OrbiterTools",
+                    .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                    .product(name: "NIOCore", package: "swift-nio"),
+                    .product(name: "NIOPosix", package: "swift-nio"),
+                    .product(name: "NIOHTTP1", package: "swift-nio"),
                 ], swiftSettings: swiftSettings),
 
         // Tests run against real parts: a private redis-server (scripts/test.sh) and a fake

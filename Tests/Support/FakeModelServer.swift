@@ -1,6 +1,3 @@
-import NIOCore
-import NIOHTTP1
-import NIOPosix
 import OrbiterCore
 import Synchronization
 
@@ -18,9 +15,9 @@ import Synchronization
 /// ```
 public final class FakeModelServer: Sendable {
     /// The port the server listens on (chosen by the system).
-    public let port: Int
+    public var port: Int { listener.port }
     private let state: FakeModelServerState
-    private let acceptLoop: Task<Void, Never>
+    private let listener: LoopbackHTTPListener
 
     /// `http://127.0.0.1:PORT`, the root of every path.
     public var baseURL: String { "http://127.0.0.1:\(port)" }
@@ -28,38 +25,20 @@ public final class FakeModelServer: Sendable {
     /// Starts listening on an ephemeral port.
     public static func start() async throws -> FakeModelServer {
         let state = FakeModelServerState()
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: "127.0.0.1", port: 0) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
-                }
-            }
-        let port = channel.channel.localAddress?.port ?? 0
-        let acceptLoop = Task<Void, Never> {
-            await withDiscardingTaskGroup { group in
-                try? await channel.executeThenClose { connections in
-                    for try await connection in connections {
-                        state.locked { $0.acceptedConnections += 1 }
-                        group.addTask { await FakeModelServerConnection.serve(connection, state: state) }
-                    }
-                }
-            }
+        let listener = try await LoopbackHTTPListener.start(accepted: { state.locked { $0.acceptedConnections += 1 } }) {
+            await FakeModelServerConnection.serve($0, state: state)
         }
-        return FakeModelServer(port: port, state: state, acceptLoop: acceptLoop)
+        return FakeModelServer(state: state, listener: listener)
     }
 
-    private init(port: Int, state: FakeModelServerState, acceptLoop: Task<Void, Never>) {
-        self.port = port
+    private init(state: FakeModelServerState, listener: LoopbackHTTPListener) {
         self.state = state
-        self.acceptLoop = acceptLoop
+        self.listener = listener
     }
 
     /// Closes the listener and every open connection (stalled ones included).
     public func stop() async throws {
-        acceptLoop.cancel()
-        await acceptLoop.value
+        await listener.stop()
     }
 
     /// Adds turns to the end of the queue.
