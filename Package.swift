@@ -106,6 +106,7 @@ let package = Package(
         // Benchmarks (scripts/bench.sh drives it; see bench/README.md).
         .executableTarget(name: "orbiter-bench", dependencies: [
                     "CLua", "OrbiterCore", "OrbiterLua", "OrbiterQueue", "OrbiterClient", "OrbiterWorker", "OrbiterRedis",
+                    "OrbiterTools", .product(name: "Logging", package: "swift-log"),
                 ], swiftSettings: swiftSettings),
 
         // Tests run against real parts: a private redis-server (scripts/test.sh) and a fake

@@ -1,7 +1,0 @@
-import OrbiterTools
-import Testing
-
-@Suite("OrbiterTools")
-struct OrbiterToolsModuleTests {
-    @Test("links") func links() { _ = OrbiterTools.self }
-}
