@@ -5,9 +5,11 @@ import OrbiterTestSupport
 import Testing
 
 /// The fixture streamable HTTP server (official SDK, answers as SSE), started on a free port.
+/// It exits when its stdin ends, so it goes with the test process however that ends.
 final class HTTPFixtureServer: @unchecked Sendable {
     let port: Int
     private var process: Process
+    private var input = Pipe()
 
     init() async throws {
         port = try freePort()
@@ -20,29 +22,33 @@ final class HTTPFixtureServer: @unchecked Sendable {
     private func start() async throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: try MCPFixtures.python())
-        process.arguments = [MCPFixtures.script("http_server.py"), String(port)]
+        input = Pipe()
+        process.arguments = [MCPFixtures.script("http_server.py"), String(port), "--exit-on-eof"]
+        process.standardInput = input
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
         let probe = OpenHTTPAccess()
         try await eventually("the HTTP MCP server listens on \(port)", timeout: .seconds(20)) {
             guard process.isRunning else { throw TestFailure("http_server.py exited (\(process.terminationStatus))") }
-            return (try? await probe.perform(HTTPToolRequest(url: url, timeout: .seconds(1)))) != nil
+            return (try? await probe.perform(HTTPToolRequest(url: "http://127.0.0.1:\(port)/", timeout: .seconds(1)))) != nil
         }
     }
 
     /// Stops the server and starts a new one on the same port: every session is forgotten.
     func restart() async throws {
         stop()
+        try await eventually("the old server is gone") { !process.isRunning }
         try await start()
     }
 
+    /// Kills the server (a graceful uvicorn shutdown waits for open connections).
     func stop() {
-        process.terminate()
-        process.waitUntilExit()
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        try? input.fileHandleForWriting.close()
     }
 
-    deinit { if process.isRunning { process.terminate() } }
+    deinit { stop() }
 }
 
 @Suite("MCP over streamable HTTP", .serialized)

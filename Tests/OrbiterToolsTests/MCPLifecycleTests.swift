@@ -29,7 +29,7 @@ struct MCPLifecycleTests {
     @Test("a server that ignores the end of its input gets SIGTERM, and its whole process group goes")
     func shutdownEscalates() async throws {
         let hub = MCPFixtures.localHub()
-        let tools = try await hub.tools(for: try MCPFixtures.stdio("stubborn", [MCPFixtures.script("stubborn_server.py")]))
+        let tools = try await hub.tools(for: try MCPFixtures.stdio("stubborn", [MCPFixtures.script("stubborn_server.py"), "--with-child"]))
         let child = try #require(try await call(tools, "stubborn__child_pid")["result"]?.intValue)
         let server = try #require(await hub.serverProcesses().first?.pid)
         let started = ContinuousClock.now
@@ -37,6 +37,7 @@ struct MCPLifecycleTests {
         let took = ContinuousClock.now - started
         #expect(took >= .seconds(2) && took < .seconds(5), "closed stdin, waited 2 s, then SIGTERM: \(took)")
         #expect(!processIsAlive(server))
+        #expect(child > 0)
         try await eventually("the server's child is gone", timeout: .seconds(3)) { !processIsAlive(Int32(child)) }
     }
 

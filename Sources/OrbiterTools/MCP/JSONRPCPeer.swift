@@ -50,7 +50,8 @@ final class JSONRPCPeer: Sendable {
             }
         } catch {
             answers.remove(id)
-            let cancelled = error is CancellationError || Task.isCancelled
+            // A session that ended fills its requests with why (MCPError), which says more than a cancellation.
+            let cancelled = error is CancellationError || (Task.isCancelled && !(error is MCPError))
             if cancellable, cancelled || (error as? MCPError)?.kind == .timedOut {
                 channel.post(.notification(method: "notifications/cancelled", params: [
                     "requestId": .int(id), "reason": .string(cancelled ? "the caller was cancelled" : "timed out"),

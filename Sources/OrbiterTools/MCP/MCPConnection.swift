@@ -199,13 +199,12 @@ actor MCPConnection {
             let readyBefore = readyCount
             let why: String
             do {
-                let outcome = try await process.run(onNotification: { [toolsChanged, logger, name] method, params in
+                let outcome = try await process.run(stop: stopping, onNotification: { [toolsChanged, logger, name] method, params in
                     Self.handle(method, params, changed: toolsChanged, logger: logger, server: name)
                 }) { peer, pid in
                     await self.spawned(pid)
                     try await self.handshake(peer)
                     await self.markReady(peer)
-                    await self.stopping.wait()
                 }
                 processID = nil
                 if stopping.isOpen { break }

@@ -110,5 +110,15 @@ final class Latch: Sendable {
         } catch {}
     }
 
+    /// Returns once `a` or `b` is open (or the task is cancelled).
+    static func first(_ a: Latch, _ b: Latch) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await a.wait() }
+            group.addTask { await b.wait() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
     private struct LatchOpened: Error {}
 }

@@ -48,11 +48,12 @@ struct StdioServerProcess: Sendable {
         var stderrTail: [String]
     }
 
-    /// Starts the program and runs `session` over it (with the process id). When `session` returns the process is
-    /// stopped (stdin closed, then SIGTERM, then SIGKILL); when the process exits first, every
-    /// request in flight fails with "MCP server 'x' exited (code N) during <call>" and `session`
-    /// is cancelled. Throws only when the program cannot be started.
-    func run(onNotification: @escaping @Sendable (String, JSONValue?) -> Void,
+    /// Starts the program and runs `session` (the handshake) over it, with the process id. The
+    /// process then serves until `stop` opens, when it is stopped (stdin closed, then SIGTERM,
+    /// then SIGKILL), or until it exits by itself, when every request in flight fails with
+    /// "MCP server 'x' exited (code N) during <call>". A failed `session` stops it too. Throws
+    /// only when the program cannot be started.
+    func run(stop: Latch, onNotification: @escaping @Sendable (String, JSONValue?) -> Void,
              session: @escaping @Sendable (JSONRPCPeer, Int32) async throws -> Void) async throws -> Outcome {
         _ = ServerProcessControl.ignoreBrokenPipes
         let merged = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -77,8 +78,9 @@ struct StdioServerProcess: Sendable {
             workingDirectory: workingDirectory.map { FilePath($0) }, platformOptions: options,
             input: .inputWriter, output: .sequence, error: .sequence
         ) { execution in
-            await serve(pid: execution.processIdentifier.value, stdin: execution.standardInputWriter, stdout: execution.standardOutput,
-                               stderr: execution.standardError, tail: tail, onNotification: onNotification, session: session)
+            await serve(pid: execution.processIdentifier.value, stdin: execution.standardInputWriter,
+                        stdout: execution.standardOutput, stderr: execution.standardError, tail: tail, stop: stop,
+                        onNotification: onNotification, session: session)
         }
         var outcome = result.closureResult
         outcome.stderrTail = tail.lines
@@ -87,18 +89,20 @@ struct StdioServerProcess: Sendable {
 
     private enum Event: Sendable {
         case outputClosed
+        case stopRequested
         case sessionEnded((any Error)?)
         case other
     }
 
     private func serve(pid: Int32, stdin: StandardInputWriter, stdout: SubprocessOutputSequence,
-                       stderr: SubprocessOutputSequence, tail: StderrTail,
+                       stderr: SubprocessOutputSequence, tail: StderrTail, stop: Latch,
                        onNotification: @escaping @Sendable (String, JSONValue?) -> Void,
                        session: @escaping @Sendable (JSONRPCPeer, Int32) async throws -> Void) async -> Outcome {
         let (lines, queue) = AsyncStream<[UInt8]>.makeStream()
         let peer = JSONRPCPeer(server: name, channel: StdioChannel(server: name, lines: queue), logger: logger,
                                onNotification: onNotification)
         let name = self.name, logger = self.logger
+        let ended = Latch()
         return await withTaskGroup(of: Event.self) { group in
             group.addTask {
                 for await line in lines {
@@ -134,29 +138,41 @@ struct StdioServerProcess: Sendable {
                     return .sessionEnded(error)
                 }
             }
-            // Whichever comes first: the session is done (stop the server) or the server went away.
-            var sessionError: (any Error)?
-            var sessionDone = false
-            while let event = await group.next() {
-                if case .sessionEnded(let error) = event {
-                    sessionError = error
-                    sessionDone = true
-                    break
-                }
-                if case .outputClosed = event { break }
+            group.addTask {
+                await Latch.first(stop, ended)
+                return .stopRequested
             }
+            // Serve until asked to stop, the handshake fails, or the server goes away by itself.
+            var sessionError: (any Error)?
+            var stopping = false
+            events: while let event = await group.next() {
+                switch event {
+                case .outputClosed:
+                    break events
+                case .stopRequested:
+                    stopping = true
+                    break events
+                case .sessionEnded(let error?):
+                    sessionError = error
+                    stopping = true
+                    break events
+                case .sessionEnded(nil), .other:
+                    continue
+                }
+            }
+            ended.open()
             queue.finish()
-            let ending = await ServerProcessControl.stop(pid, grace: sessionDone ? grace : .milliseconds(500))
-            if sessionDone {
+            let ending = await ServerProcessControl.stop(pid, grace: stopping ? grace : .milliseconds(500))
+            if stopping {
                 peer.close(inFlight: { MCPError("MCP server '\(name)' was stopped during \($0)") },
                            later: { _ in MCPError("MCP server '\(name)' has been stopped") })
             } else {
                 peer.close(inFlight: { MCPError("MCP server '\(name)' exited (\(ending)) during \($0)") },
                            later: { _ in MCPError("MCP server '\(name)' exited (\(ending)) and is restarting; try again in a moment") })
             }
-            group.cancelAll()
+            // The rest ends by itself now: readers at the process's end, the handshake with the peer closed.
             while let event = await group.next() {
-                if case .sessionEnded(let error) = event { sessionError = error }
+                if case .sessionEnded(let error?) = event, sessionError == nil { sessionError = error }
             }
             return Outcome(ending: ending, sessionError: sessionError, stderrTail: [])
         }

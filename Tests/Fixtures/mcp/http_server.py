@@ -1,13 +1,16 @@
 """A streamable HTTP MCP server for Orbiter's tests, answering requests as SSE streams.
 
-Usage: python http_server.py PORT
+Usage: python http_server.py PORT [--exit-on-eof]
+  --exit-on-eof  exit when stdin ends (the tests keep it open, so the server dies with them)
 """
 import asyncio
+import os
 import sys
+import threading
 
 from pydantic import BaseModel
 
-from _sdk import Context, MCPServer
+from _sdk import Context, MCPServer, ToolError
 
 server = MCPServer("docs")
 
@@ -38,7 +41,7 @@ async def slow(seconds: float) -> str:
 @server.tool()
 def fail() -> str:
     """Always fails (the result has isError: true)."""
-    raise ValueError("the index is offline")
+    raise ToolError("the index is offline")
 
 
 @server.tool()
@@ -55,5 +58,12 @@ def headers(ctx: Context) -> str:
     return request.headers.get("authorization", "none") if request is not None else "none"
 
 
+def exit_on_eof() -> None:
+    sys.stdin.buffer.read()
+    os._exit(0)
+
+
 if __name__ == "__main__":
+    if "--exit-on-eof" in sys.argv:
+        threading.Thread(target=exit_on_eof, daemon=True).start()
     server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[1]), json_response=False)
