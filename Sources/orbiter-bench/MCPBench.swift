@@ -15,6 +15,8 @@ enum MCPBench {
         let repository = FileManager.default.temporaryDirectory.appendingPathComponent("orbiter-bench-git-\(getpid())")
         try FileManager.default.createDirectory(at: repository, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: repository) }
+        let gitInit = try Process.run(URL(fileURLWithPath: "/usr/bin/env"), arguments: ["git", "init", "-q", repository.path])
+        gitInit.waitUntilExit()
         let started = nowNs()
         let time = try await hub.tools(for: spec("time", python, ["-m", "mcp_server_time"]))
         let startMs = Double(nowNs() - started) / 1e6

@@ -63,7 +63,8 @@ actor MCPConnection {
             if let toolList { return toolList }
             throw error
         }
-        if toolList == nil || toolsChanged.take() {
+        let changed = toolsChanged.take()
+        if toolList == nil || changed {
             toolList = try await listTools(peer)
         }
         return toolList ?? []

@@ -121,7 +121,7 @@ struct StdioServerProcess: Sendable {
             }
             group.addTask {
                 await Self.readLines(stdout) { line in
-                    guard line.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }) else { return }
+                    guard line.contains(where: { !isBlank($0) }) else { return }
                     do {
                         peer.receive(try JSONRPCMessage.messages(inText: String(decoding: line, as: UTF8.self)))
                     } catch {
@@ -178,12 +178,17 @@ struct StdioServerProcess: Sendable {
         }
     }
 
+    /// The longest line accepted; a longer one is dropped (a server that never ends its line
+    /// must not take the host's memory).
+    static let maxLineBytes = 64 << 20
+
     /// Calls `handle` with each line of `output` (split on "\n" only: JSON text may hold U+2028).
     private static func readLines(_ output: SubprocessOutputSequence, _ handle: ([UInt8]) -> Void) async {
         var pending: [UInt8] = []
         do {
             for try await buffer in output {
                 buffer.withUnsafeBytes { pending.append(contentsOf: $0) }
+                if pending.count > maxLineBytes, !pending.contains(0x0A) { pending.removeAll() }
                 var start = pending.startIndex
                 while let newline = pending[start...].firstIndex(of: 0x0A) {
                     handle(Array(pending[start..<newline]))

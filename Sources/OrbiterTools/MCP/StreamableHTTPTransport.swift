@@ -47,14 +47,14 @@ final class StreamableHTTPChannel: MCPChannel {
 
     func send(_ message: JSONRPCMessage, timeout: Duration) async throws -> [JSONRPCMessage] {
         let (sessionID, version) = session.withLock { ($0.id, $0.protocolVersion) }
-        var requestHeaders: [(name: String, value: String)] = headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        var requestHeaders = ownHeaders
         requestHeaders.append(("Content-Type", "application/json"))
         requestHeaders.append(("Accept", "application/json, text/event-stream"))
         if let sessionID { requestHeaders.append(("Mcp-Session-Id", sessionID)) }
         if let version { requestHeaders.append(("MCP-Protocol-Version", version)) }
         // The peer's own timeout comes first and names the call; this one only bounds the exchange.
         let request = HTTPToolRequest(method: "POST", url: url, headers: requestHeaders, body: Array(message.text.utf8),
-                                      timeout: timeout + .seconds(5), maxBytes: Self.maxAnswerBytes, maxRedirects: 0)
+                                      timeout: timeout + .seconds(5), maxBytes: Self.maxAnswerBytes, maxRedirects: 3)
         let awaited: JSONValue? = if case .request(let id, _, _) = message { id } else { nil }
         let response = try await http.perform(request, isComplete: awaited.map { AnswerWatch(id: $0).isComplete })
         if let newID = response.headers["mcp-session-id"], !newID.isEmpty {
@@ -100,11 +100,15 @@ final class StreamableHTTPChannel: MCPChannel {
     func close() async {
         backgroundQueue.finish()
         guard let sessionID else { return }
-        var requestHeaders: [(name: String, value: String)] = headers.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-        requestHeaders.append(("Mcp-Session-Id", sessionID))
-        _ = try? await http.perform(HTTPToolRequest(method: "DELETE", url: url, headers: requestHeaders, timeout: .seconds(2),
-                                                    maxBytes: 1 << 16, maxRedirects: 0))
+        _ = try? await http.perform(HTTPToolRequest(method: "DELETE", url: url, headers: ownHeaders + [("Mcp-Session-Id", sessionID)],
+                                                    timeout: .seconds(2), maxBytes: 1 << 16, maxRedirects: 3))
         resetSession()
+    }
+
+    /// The server's configured headers (e.g. authorization), less those the protocol sets itself.
+    private var ownHeaders: [(name: String, value: String)] {
+        let protocolHeaders: Set<String> = ["content-type", "accept", "mcp-session-id", "mcp-protocol-version", "content-length"]
+        return headers.sorted { $0.key < $1.key }.filter { !protocolHeaders.contains($0.key.lowercased()) }.map { ($0.key, $0.value) }
     }
 
     private func parse(_ response: HTTPToolResponse) throws -> [JSONRPCMessage] {
@@ -121,7 +125,7 @@ final class StreamableHTTPChannel: MCPChannel {
                 }
             }
         }
-        guard response.body.contains(where: { !Character(UnicodeScalar($0)).isWhitespace }) else { return [] }
+        guard response.body.contains(where: { !isBlank($0) }) else { return [] }
         do {
             return try JSONRPCMessage.messages(in: JSONValue.parse(bytes: response.body))
         } catch {
@@ -166,7 +170,7 @@ private final class AnswerWatch: Sendable {
     func isComplete(_ body: [UInt8]) -> Bool {
         state.withLock { state in
             if state.isJSON == nil {
-                guard let first = body.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) else { return false }
+                guard let first = body.first(where: { !isBlank($0) }) else { return false }
                 state.isJSON = first == UInt8(ascii: "{") || first == UInt8(ascii: "[")
             }
             guard state.isJSON == false, body.count > state.seen else { return false }  // a JSON body ends by itself
@@ -188,6 +192,11 @@ extension JSONRPCMessage {
         case .request, .notification: return false
         }
     }
+}
+
+/// Space, tab, CR or LF.
+func isBlank(_ byte: UInt8) -> Bool {
+    byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
 }
 
 extension Optional where Wrapped == String {
