@@ -36,6 +36,8 @@ actor MCPConnection {
     private var toolList: [JSONValue]?
     private let toolsChanged = Flag()
     private var reinitialising = false
+    /// The HTTP session was dropped and a new one could not be made yet: the next use tries again.
+    private var sessionLost = false
     /// How many times a session became ready.
     private var readyCount = 0
     private(set) var processID: Int32?
@@ -77,10 +79,11 @@ actor MCPConnection {
         let peer = try await ready()
         do {
             return try await peer.request("tools/call", params: params, label: label, timeout: spec.callTimeout)
-        } catch let error as MCPError where error.kind == .sessionExpired {
+        } catch let error as MCPError {
+            guard case .sessionExpired(let session) = error.kind else { throw error }
             logger.info("MCP server '\(name)': \(error.message); initialising again")
-            let fresh = try await reinitialise(peer)
-            return try await fresh.request("tools/call", params: params, label: label, timeout: spec.callTimeout)
+            try await reinitialise(peer, expired: session)
+            return try await peer.request("tools/call", params: params, label: label, timeout: spec.callTimeout)
         }
     }
 
@@ -99,7 +102,9 @@ actor MCPConnection {
     private func ready() async throws -> JSONRPCPeer {
         switch state {
         case .ready(let peer):
-            if !reinitialising { return peer }
+            if reinitialising { break }
+            if sessionLost { try await reinitialise(peer, expired: nil) }
+            return peer
         case .stopped:
             throw MCPError("MCP server '\(name)' has been shut down")
         case .restarting(let why):
@@ -201,7 +206,7 @@ actor MCPConnection {
             let why: String
             do {
                 let outcome = try await process.run(stop: stopping, onNotification: { [toolsChanged, logger, name] method, params in
-                    Self.handle(method, params, changed: toolsChanged, logger: logger, server: name)
+                    Self.handleNotification(method, params, changed: toolsChanged, logger: logger, server: name)
                 }) { peer, pid in
                     await self.spawned(pid)
                     try await self.handshake(peer)
@@ -253,7 +258,7 @@ actor MCPConnection {
         return !stopping.isOpen
     }
 
-    private static func handle(_ method: String, _ params: JSONValue?, changed: Flag, logger: Logger, server: String) {
+    private static func handleNotification(_ method: String, _ params: JSONValue?, changed: Flag, logger: Logger, server: String) {
         switch method {
         case "notifications/tools/list_changed":
             changed.set()
@@ -272,7 +277,7 @@ actor MCPConnection {
         guard let http else { return become(.idle, error: MCPError("MCP server '\(name)': no HTTP access on this host")) }
         let channel = StreamableHTTPChannel(server: name, url: url, headers: headers, http: http, logger: logger)
         let peer = JSONRPCPeer(server: name, channel: channel, logger: logger) { [toolsChanged, logger, name] method, params in
-            Self.handle(method, params, changed: toolsChanged, logger: logger, server: name)
+            Self.handleNotification(method, params, changed: toolsChanged, logger: logger, server: name)
         }
         do {
             try await handshake(peer, channel: channel)
@@ -291,13 +296,17 @@ actor MCPConnection {
                    later: { _ in MCPError("MCP server '\(name)' has been shut down") })
     }
 
-    /// Initialises again after the server dropped the session `stale` used; concurrent callers
-    /// share one new session.
-    private func reinitialise(_ stale: JSONRPCPeer) async throws -> JSONRPCPeer {
-        guard case .http = spec.transport, case .ready(let peer) = state, peer === stale,
-              let channel = peer.channel as? StreamableHTTPChannel else { return try await ready() }
-        if reinitialising { return try await waitUntilReady() }
+    /// Initialises again after the server dropped session `expired` (HTTP 404), unless another
+    /// call already did; calls that arrive meanwhile wait for the new session.
+    private func reinitialise(_ peer: JSONRPCPeer, expired: String?) async throws {
+        guard let channel = peer.channel as? StreamableHTTPChannel else { return }
+        if reinitialising {
+            _ = try await waitUntilReady()
+            return
+        }
+        if let expired, channel.sessionID != expired, !sessionLost { return }  // someone made a new one
         reinitialising = true
+        sessionLost = true
         defer { reinitialising = false }
         channel.resetSession()
         do {
@@ -309,9 +318,9 @@ actor MCPConnection {
             readyWaiters.removeAll()
             throw error
         }
+        sessionLost = false
         for key in readyWaiters { readiness.fill(key, with: .success(peer)) }
         readyWaiters.removeAll()
-        return peer
     }
 }
 

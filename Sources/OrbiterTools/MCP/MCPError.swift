@@ -10,8 +10,8 @@ public struct MCPError: Error, CustomStringConvertible, Sendable, Equatable {
 
     enum Kind: Sendable, Equatable {
         case failed
-        /// A streamable HTTP server no longer knows the session (HTTP 404): initialise again.
-        case sessionExpired
+        /// A streamable HTTP server no longer knows this session (HTTP 404): initialise again.
+        case sessionExpired(String)
         /// A request took longer than its timeout (the server is told to stop it).
         case timedOut
         /// The tool itself reported failure (`isError: true`): the message is its text.

@@ -67,7 +67,7 @@ final class StreamableHTTPChannel: MCPChannel {
         case 200..<300:
             break
         case 404 where sessionID != nil:
-            throw MCPError("MCP server '\(server)' no longer knows session \(sessionID!) (HTTP 404)", kind: .sessionExpired)
+            throw MCPError("MCP server '\(server)' no longer knows session \(sessionID!) (HTTP 404)", kind: .sessionExpired(sessionID!))
         default:
             throw MCPError("MCP server '\(server)': \(what) got HTTP \(response.status) from \(Self.withoutQuery(url))"
                            + Self.summary(of: response.body).map { ": \($0)" }.orEmpty)
