@@ -76,7 +76,7 @@ struct MCPHTTPTests {
         await hub.shutdown()
     }
 
-    @Test("a call past the timeout fails naming it; the session goes on")
+    @Test("a call past the timeout fails naming it, a cancelled one at once; the session goes on")
     func timeout() async throws {
         let server = try await HTTPFixtureServer()
         defer { server.stop() }
@@ -91,6 +91,15 @@ struct MCPHTTPTests {
         }
         #expect(ContinuousClock.now - started < .seconds(3))
         #expect(try await call(tools, "docs__add", ["a": 1, "b": 1]) == ["sum": 2])
+
+        let calling = Task { try await call(tools, "docs__slow", ["seconds": 10]) }
+        try await Task.sleep(for: .milliseconds(300))
+        let cancelledAt = ContinuousClock.now
+        calling.cancel()
+        let outcome = await calling.result
+        #expect(ContinuousClock.now - cancelledAt < .seconds(1))
+        #expect(throws: CancellationError.self) { try outcome.get() }
+        #expect(try await call(tools, "docs__add", ["a": 2, "b": 1]) == ["sum": 3])
         await hub.shutdown()
     }
 

@@ -127,7 +127,7 @@ struct MCPStdioTests {
         await hub.shutdown()
     }
 
-    @Test("a server speaking only a protocol version Orbiter does not is refused, and stopped")
+    @Test("a server speaking only a protocol version Orbiter does not is refused, and stopped; an older one Orbiter speaks is used")
     func protocolVersionRefused() async throws {
         // Offering a version the server does not know makes it answer with its own newest one.
         let spec = try MCPFixtures.stdio("time", ["-m", "mcp_server_time"])
@@ -140,6 +140,10 @@ struct MCPStdioTests {
         }
         #expect(await connection.processID == nil)
         await connection.shutdown()
+
+        let older = MCPConnection(spec: spec, http: nil, logger: MCPFixtures.logger(), protocolVersions: ["2024-11-05"])
+        #expect(try await older.tools().contains { $0["name"] == "get_current_time" })
+        await older.shutdown()
     }
 
     @Test("a server that cannot start: the error names the command, or the server's last stderr lines")
