@@ -108,6 +108,7 @@ let package = Package(
         .executableTarget(name: "orbiter-bench", dependencies: [
                     "CLua", "OrbiterCore", "OrbiterLua", "OrbiterQueue", "OrbiterClient", "OrbiterWorker", "OrbiterRedis", "OrbiterTools",
                     .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                    .product(name: "Logging", package: "swift-log"),
                     .product(name: "NIOCore", package: "swift-nio"),
                     .product(name: "NIOPosix", package: "swift-nio"),
                     .product(name: "NIOHTTP1", package: "swift-nio"),

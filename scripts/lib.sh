@@ -20,6 +20,39 @@ orbiter_install_packages() {
   fi
 }
 
+# Creates the project-local virtualenv .venv-tools/ (in the current directory, the package root)
+# with the MCP servers the tests and the bench run for real: the official SDK (`mcp`, for the
+# fixture servers in Tests/Fixtures/mcp), mcp-server-time and mcp-server-git. Installs only what is
+# missing; idempotent and quiet. Prints the python's path.
+orbiter_python_tools() {
+  local venv="$PWD/.venv-tools"
+  local python="$venv/bin/python"
+  local packages=(mcp mcp-server-time mcp-server-git)
+  if [ ! -x "$python" ]; then
+    local base
+    base=$(command -v python3) || { echo "orbiter: python3 is not on PATH; it runs the MCP servers of the tests" >&2; return 1; }
+    "$base" -m venv "$venv" >/dev/null 2>&1 || {
+      echo "orbiter: cannot create $venv (on Debian: apt-get install python3-venv)" >&2; return 1; }
+  fi
+  local missing=()
+  for p in "${packages[@]}"; do
+    "$python" -m pip show -q "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "orbiter: installing ${missing[*]} into .venv-tools" >&2
+    local log
+    log=$(mktemp)
+    if ! "$python" -m pip install -q --disable-pip-version-check "${missing[@]}" >"$log" 2>&1; then
+      echo "orbiter: pip could not install ${missing[*]} into .venv-tools:" >&2
+      tail -n 20 "$log" >&2
+      rm -f "$log"
+      return 1
+    fi
+    rm -f "$log"
+  fi
+  echo "$python"
+}
+
 # Prints a free TCP port on 127.0.0.1.
 orbiter_free_port() {
   python3 - <<'PY' 2>/dev/null && return 0

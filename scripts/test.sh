@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Runs the whole test suite against real parts: installs what is missing, starts a private
-# redis-server on a free loopback port (ORBITER_TEST_REDIS_URL), runs `swift test`, and always
-# stops that Redis. Extra arguments go to `swift test` (e.g. --filter OrbiterLuaTests). A full run
+# Runs the whole test suite against real parts: installs what is missing (the MCP servers into
+# .venv-tools, ORBITER_TEST_PYTHON), starts a private redis-server on a free loopback port
+# (ORBITER_TEST_REDIS_URL), runs `swift test`, and always stops that Redis. Extra arguments go to
+# `swift test` (e.g. --filter OrbiterLuaTests). A full run
 # (no arguments) then runs the reduced chaos proof (`scripts/chaos.sh --quick` with the debug
 # binary: a few hundred tasks, a kill -9 and a Redis restart; fails on any lost or duplicated task).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 orbiter_install_packages
+ORBITER_TEST_PYTHON=$(orbiter_python_tools)
+export ORBITER_TEST_PYTHON
 trap orbiter_stop_redis EXIT
 orbiter_start_redis
 export ORBITER_TEST_REDIS_URL="redis://127.0.0.1:$ORBITER_REDIS_PORT"

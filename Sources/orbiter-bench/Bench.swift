@@ -25,6 +25,8 @@ struct OrbiterBench {
             case "inflight": try await Throughput.inflight(options)
             case "lua": try await LuaBench.run(options)
             case "redis-commands": try await RedisStats.printCommands(options)
+            case "mcp": try await MCPBench.run(options)
+            case "mcp-host": try await MCPBench.host(options)
             default:
                 print("""
                     usage: orbiter-bench <command> [--option value ...]
@@ -32,6 +34,8 @@ struct OrbiterBench {
                       inflight    --redis-url U --queue Q --n N --sleep S [--worker-pids 1]
                       latency     --redis-url U --queue Q --n N
                       lua         --iterations N
+                      mcp         [--python P] [--calls N] [--warmup N] [--json]   (stdio MCP round trips, server RSS)
+                      mcp-host    [--python P] --script S   (starts MCP servers, prints their pids, waits)
                     Each prints JSON lines on stdout.
                     """)
             }
