@@ -29,12 +29,3 @@ public struct MCPError: Error, CustomStringConvertible, Sendable, Equatable {
 
     public var description: String { message }
 }
-
-extension Duration {
-    /// "60", "0.5": seconds as people write them in messages.
-    var secondsText: String {
-        let seconds = inSeconds
-        if seconds.rounded() == seconds { return String(Int(seconds)) }
-        return String((seconds * 1000).rounded() / 1000)
-    }
-}
