@@ -177,12 +177,12 @@ struct SchemaValidator {
         }
         for all in branches("allOf") ?? [] { found += all }
         if let any = branches("anyOf"), !any.contains(where: \.isEmpty) {
-            found.append(SchemaViolation(path: path.text, message: "matches none of the anyOf schemas" + closest(any)))
+            found.append(SchemaViolation(path: path.text, message: "matches none of the anyOf schemas" + closest(any, value, schema["anyOf"])))
         }
         if let one = branches("oneOf") {
             let matching = one.filter(\.isEmpty).count
             if matching == 0 {
-                found.append(SchemaViolation(path: path.text, message: "matches none of the oneOf schemas" + closest(one)))
+                found.append(SchemaViolation(path: path.text, message: "matches none of the oneOf schemas" + closest(one, value, schema["oneOf"])))
             } else if matching > 1 {
                 found.append(SchemaViolation(path: path.text, message: "matches \(matching) of the oneOf schemas; exactly one must match"))
             }
@@ -197,9 +197,15 @@ struct SchemaValidator {
         return found
     }
 
-    /// The first problem of the branch that came closest, as a hint.
-    private func closest(_ branches: [[SchemaViolation]]) -> String {
-        guard let best = branches.min(by: { $0.count < $1.count }), let first = best.first else { return "" }
+    /// The first problem of the branch that came closest, as a hint: one whose type matched,
+    /// with the fewest problems.
+    private func closest(_ branches: [[SchemaViolation]], _ value: JSONValue, _ schemas: JSONValue?) -> String {
+        let list = schemas?.arrayValue ?? []
+        func rank(_ i: Int) -> (Int, Int) {
+            let typeMatches = i < list.count && typeProblem(value, list[i]["type"]) == nil
+            return (typeMatches ? 0 : 1, branches[i].count)
+        }
+        guard let best = branches.indices.min(by: { rank($0) < rank($1) }), let first = branches[best].first else { return "" }
         return " (closest: \(first))"
     }
 
