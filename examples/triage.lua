@@ -9,6 +9,8 @@
 local orbiter = require "orbiter"
 
 local getenv = os.getenv or function() return nil end   -- os.getenv is not there on workers
+local chosen = getenv("ORBITER_MODEL")
+if chosen == "" then chosen = nil end
 
 -- The offline model: labels a message with a keyword rule, and answers as JSON text. Its first
 -- answer to a message with "!" in it forgets the confidence, to show the repair turn: Orbiter tells
@@ -30,7 +32,7 @@ local rules = orbiter.model {
 
 return orbiter.agent {
   name = "triage",
-  model = getenv("ORBITER_MODEL") or rules,
+  model = chosen or rules,
   instructions = "Label the user's message as a bug report or a question. Answer with JSON only.",
   output = {
     type = "object",
