@@ -123,20 +123,10 @@ private struct HookCall: Sendable {
         switch value {
         case .object: return "a table"
         case .array: return "a list"
-        default: return "\(value.schemaTypeNameForPeople) \(value.jsonString.prefix(40))"
-        }
-    }
-}
-
-private extension JSONValue {
-    var schemaTypeNameForPeople: String {
-        switch self {
         case .null: return "json.null"
-        case .bool: return "the boolean"
-        case .int, .double: return "the number"
-        case .string: return "the string"
-        case .array: return "a list"
-        case .object: return "a table"
+        case .bool(let b): return "the boolean \(b)"
+        case .int, .double: return "the number \(value.jsonString)"
+        case .string(let s): return "the string \(JSONValue.string(String(s.prefix(40))).jsonString)"
         }
     }
 }

@@ -279,14 +279,19 @@ public actor LuaRuntime {
 
     /// The hooks agents declared (`registry.hook_positions`: agent → hook → `file:line`).
     private static func declaredHooks(L: OpaquePointer, internalRef: Int32) -> [String: [String: String]] {
+        let declared = (try? registryValue("hook_positions", L: L, internalRef: internalRef))?.objectValue ?? [:]
+        return declared.mapValues { ($0.objectValue ?? [:]).compactMapValues(\.stringValue) }
+    }
+
+    /// `internal.registry[key]` as JSON (for what the prelude recorded as plain data).
+    private static func registryValue(_ key: String, L: OpaquePointer, internalRef: Int32) throws -> JSONValue {
         let s = LuaStack(L)
         let base = s.top
         defer { s.setTop(base) }
         pushInternal("registry", L: L, internalRef: internalRef)
-        s.pushString("hook_positions")
+        s.pushString(key)
         lua_rawget(L, -2)
-        let declared = (try? s.json(at: -1, path: "hooks"))?.objectValue ?? [:]
-        return declared.mapValues { ($0.objectValue ?? [:]).compactMapValues(\.stringValue) }
+        return try s.json(at: -1, path: key)
     }
 
     /// `{name, description, parameters}` of every tool defined so far (for tool libraries).
