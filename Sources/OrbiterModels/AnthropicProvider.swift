@@ -24,7 +24,7 @@ public struct AnthropicProvider: ModelProvider {
     public func complete(_ request: ModelRequest, onEvent: (ModelStreamEvent) async throws -> Void) async throws {
         var headers = [("anthropic-version", Self.apiVersion)]
         if let key = transport.apiKey { headers.append(("x-api-key", key.value)) }
-        try await transport.stream(url: url, headers: headers, body: AnthropicRequestBody.make(request),
+        try await transport.stream(url: url, headers: headers, body: try AnthropicRequestBody.make(request),
                                    decoder: { AnthropicStreamDecoder() }, onEvent: onEvent)
     }
 }

@@ -9,7 +9,7 @@ enum AnthropicRequestBody {
     /// Anthropic requires `max_tokens`; this is used when the agent sets none.
     static let defaultMaxTokens = 4096
 
-    static func make(_ request: ModelRequest) -> JSONValue {
+    static func make(_ request: ModelRequest) throws -> JSONValue {
         var body: [String: JSONValue] = [
             "model": .string(request.model),
             "max_tokens": .int(request.maxTokens ?? defaultMaxTokens),
@@ -20,6 +20,7 @@ enum AnthropicRequestBody {
         if !system.isEmpty { body["system"] = .string(system.joined(separator: "\n\n")) }
         if !request.tools.isEmpty { body["tools"] = .array(request.tools.map(tool)) }
         if let temperature = request.temperature { body["temperature"] = .double(temperature) }
+        try addOptions(request, to: &body)
         return .object(body)
     }
 
@@ -38,7 +39,8 @@ enum AnthropicRequestBody {
                     out.append(("user", [block]))
                 }
             case .assistant:
-                var blocks: [JSONValue] = []
+                // Signed thinking first, as it came: the API checks it on the turn after a tool use.
+                var blocks: [JSONValue] = message.reasoning.compactMap(thinkingBlock)
                 if !message.content.isEmpty { blocks.append(["type": "text", "text": .string(message.content)]) }
                 for call in message.toolCalls {
                     blocks.append(["type": "tool_use", "id": .string(call.id), "name": .string(call.name),
@@ -63,6 +65,14 @@ enum AnthropicRequestBody {
             }
             return ["role": .string(turn.role), "content": .array(turn.blocks)]
         }
+    }
+
+    /// A kept reasoning block as the API returns it; unsigned text (another provider's, say) is
+    /// not sent, since the API refuses thinking it did not sign.
+    static func thinkingBlock(_ block: ReasoningBlock) -> JSONValue? {
+        if let data = block.redactedData { return ["type": "redacted_thinking", "data": .string(data)] }
+        guard let signature = block.signature else { return nil }
+        return ["type": "thinking", "thinking": .string(block.text), "signature": .string(signature)]
     }
 
     static func tool(_ spec: ToolSpec) -> JSONValue {

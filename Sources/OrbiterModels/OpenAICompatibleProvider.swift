@@ -9,6 +9,8 @@ public struct OpenAICompatibleProvider: ModelProvider {
 
     private let baseURL: String
     private let transport: StreamingTransport
+    /// The name used in errors and refusals (`openai`, `ollama`, …).
+    private let name: String
 
     /// - Parameters:
     ///   - name: the provider name used in errors (`openai`, `ollama`, …).
@@ -17,6 +19,7 @@ public struct OpenAICompatibleProvider: ModelProvider {
     public init(name: String, model: String, baseURL: String, apiKey: String?, httpClient: HTTPClient? = nil,
                 options: HTTPProviderOptions = HTTPProviderOptions()) {
         self.baseURL = URLJoin.trimmingTrailingSlash(baseURL)
+        self.name = name
         transport = StreamingTransport(provider: name, model: model, client: ProviderHTTPClient.or(httpClient, options), options: options, apiKey: APIKey(apiKey))
     }
 
@@ -25,7 +28,7 @@ public struct OpenAICompatibleProvider: ModelProvider {
         var headers: [(String, String)] = []
         if let key = transport.apiKey { headers.append(("authorization", "Bearer \(key.value)")) }
         let isOpenAI = baseURL.hasPrefix(Self.defaultBaseURL)
-        let body = OpenAIRequestBody.make(request, maxTokensField: isOpenAI ? "max_completion_tokens" : "max_tokens")
+        let body = try OpenAIRequestBody.make(request, maxTokensField: isOpenAI ? "max_completion_tokens" : "max_tokens", provider: name)
         try await transport.stream(url: baseURL + "/chat/completions", headers: headers, body: body,
                                    decoder: { OpenAIStreamDecoder() }, onEvent: onEvent)
     }

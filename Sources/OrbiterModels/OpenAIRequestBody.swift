@@ -4,7 +4,7 @@ import OrbiterCore
 enum OpenAIRequestBody {
     /// `maxTokensField`: OpenAI's own API wants `max_completion_tokens` (reasoning models reject
     /// `max_tokens`); most compatible servers only know `max_tokens`.
-    static func make(_ request: ModelRequest, maxTokensField: String) -> JSONValue {
+    static func make(_ request: ModelRequest, maxTokensField: String, provider: String = "openai") throws -> JSONValue {
         var body: [String: JSONValue] = [
             "model": .string(request.model),
             "messages": .array(request.messages.map(message)),
@@ -14,6 +14,7 @@ enum OpenAIRequestBody {
         if !request.tools.isEmpty { body["tools"] = .array(request.tools.map(tool)) }
         if let temperature = request.temperature { body["temperature"] = .double(temperature) }
         if let maxTokens = request.maxTokens { body[maxTokensField] = .int(maxTokens) }
+        try addOptions(request, provider: provider, to: &body)
         return .object(body)
     }
 

@@ -56,7 +56,9 @@ struct OpenAIStreamDecoder: StreamDecoder {
             let input = usage["prompt_tokens"]?.intValue ?? 0
             let output = usage["completion_tokens"]?.intValue ?? 0
             events.append(.usage(Usage(inputTokens: input, outputTokens: output,
-                                       totalTokens: usage["total_tokens"]?.intValue ?? input + output)))
+                                       totalTokens: usage["total_tokens"]?.intValue ?? input + output,
+                                       cacheReadInputTokens: usage["prompt_tokens_details"]?["cached_tokens"]?.intValue ?? 0,
+                                       reasoningTokens: usage["completion_tokens_details"]?["reasoning_tokens"]?.intValue ?? 0)))
         }
         return events
     }

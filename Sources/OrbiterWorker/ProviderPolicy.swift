@@ -7,7 +7,9 @@ import OrbiterQueue
 /// `OPENAI_API_KEY`, …), read once at start. An agent's `base_url` would let whoever can submit
 /// a task send the worker's key to any host, and its `api_key_env` would let it pick any variable
 /// of the worker's environment as the key; both are refused unless listed here
-/// (`orbiter start worker --allow-base-url URL --allow-api-key-env NAME`).
+/// (`orbiter start worker --allow-base-url URL --allow-api-key-env NAME`). An agent's `settings`
+/// need no check here: `ModelOptions` has no field that moves a request or picks a key, and an
+/// unknown field fails the task when its agent is rebuilt.
 public struct ProviderPolicy: Sendable, Hashable {
     /// Base URLs an agent may set (compared exactly, a trailing slash ignored).
     public var allowedBaseURLs: Set<String>

@@ -4,8 +4,9 @@ import OrbiterCore
 /// stopped, then recorded once (`Worker.record`). The lifecycle's transitions out of `running`
 /// (docs/architecture.md) are exactly these cases.
 enum TaskOutcome: Sendable, Equatable {
-    /// finish.lua: `completed` with the run's result (`{output, usage, steps}` JSON).
-    case completed(result: String)
+    /// finish.lua: `completed` with the run's result (`{output, usage, steps, parsed?}` JSON);
+    /// `parsed` (structured output) also rides on the terminal status event.
+    case completed(result: String, parsed: JSONValue? = nil)
     /// finish.lua: `failed` (and dead-lettered). `report`: publish the error event first (the run
     /// did not report it itself).
     case failed(message: String, errorType: String, report: Bool)
@@ -23,7 +24,7 @@ enum TaskOutcome: Sendable, Equatable {
     func redacted(by secrets: SecretStore) -> TaskOutcome {
         guard !secrets.isEmpty else { return self }
         switch self {
-        case .completed(let result): return .completed(result: secrets.redact(result))
+        case .completed(let result, let parsed): return .completed(result: secrets.redact(result), parsed: parsed.map { secrets.redact($0) })
         case .failed(let message, let type, let report): return .failed(message: secrets.redact(message), errorType: type, report: report)
         case .retry(let message): return .retry(message: secrets.redact(message))
         case .cancelled, .handBack, .abandoned: return self

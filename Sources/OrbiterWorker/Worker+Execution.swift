@@ -74,7 +74,7 @@ extension Worker {
                 stopReason.withLock { $0 = $0 ?? .shutdown }
                 work.cancel()
             }
-            outcome = .completed(result: result.resultDict.jsonString)
+            outcome = .completed(result: result.resultDict.jsonString, parsed: result.parsed)
         } catch {
             outcome = TaskOutcome.of(error: error, stopReason: stopReason.withLock { $0 }, attempt: attempt, maxRetries: maxRetries,
                                      timeout: timeout, reported: publisher.sawError)

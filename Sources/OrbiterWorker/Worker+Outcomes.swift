@@ -11,9 +11,11 @@ extension Worker {
     /// Records how the run ended: the one place a run's outcome reaches Redis.
     func record(_ outcome: TaskOutcome, taskID: String, attempt: Int, agentName: String, publisher: EventPublisher) async {
         switch outcome {
-        case .completed(let result):
+        case .completed(let result, let parsed):
+            // Structured output rides on the terminal event when the result does (a big one is read from the hash).
+            let small = result.utf8.count <= Self.resultInEventLimit
             await finish(taskID, status: .completed, result: result, error: "",
-                         terminal: .init(status: .completed, agentName: agentName), publisher: publisher)
+                         terminal: .init(status: .completed, agentName: agentName, parsed: small ? parsed : nil), publisher: publisher)
         case .failed(let message, let errorType, let report):
             if report { await publisher.publish(.error(ErrorEvent(error: message, errorType: errorType, agentName: agentName))) }
             await finish(taskID, status: .failed, result: "", error: message,

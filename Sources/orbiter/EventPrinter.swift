@@ -16,13 +16,15 @@ final class EventPrinter: Sendable {
     let style: Style
     /// With `.json`: every event, not only text, tool calls, errors and the terminal status.
     let jsonDetailed: Bool
-    /// The run is a swarm or group: members' text is progress, the output comes at the end.
+    /// The run is a swarm or group, or an agent with an output schema: text is progress, the
+    /// output (for structured output, the answer that matched the schema, after any repair
+    /// turn) comes at the end.
     let members: Bool
 
     init(style: Style, jsonDetailed: Bool = true, root: Runnable? = nil) {
         self.style = style
         self.jsonDetailed = jsonDetailed
-        if case .agent = root { members = false } else { members = root != nil }
+        if case .agent(let agent) = root { members = agent.output != nil } else { members = root != nil }
     }
 
     /// Events are produced detailed for every style; the printer leaves out what its style does not show.
@@ -128,7 +130,9 @@ final class EventPrinter: Sendable {
             return breakLine() + Terminal.red("error [\(e.agentName)] \(e.errorType): \(e.error)")
         case .usage(let e):
             guard detailed else { return nil }
-            return Terminal.dim("· [\(e.agentName)] \(e.model): \(e.usage.inputTokens) in / \(e.usage.outputTokens) out tokens")
+            let cache = e.usage.cacheReadInputTokens + e.usage.cacheCreationInputTokens == 0 ? ""
+                : " (cache: \(e.usage.cacheReadInputTokens) read, \(e.usage.cacheCreationInputTokens) written)"
+            return Terminal.dim("· [\(e.agentName)] \(e.model): \(e.usage.inputTokens) in / \(e.usage.outputTokens) out tokens\(cache)")
         case .reasoning(let e):
             return Terminal.dim(e.text)
         }

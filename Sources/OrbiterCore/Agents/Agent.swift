@@ -16,10 +16,20 @@ public struct Agent: Sendable {
     public var maxTokens: Int?
     /// Endpoint overrides for the provider.
     public var settings: ModelSettings
+    /// The schema the final answer must match (structured output; `output` in Lua). The answer
+    /// is checked, repaired once, and decoded into `RunResult.parsed`.
+    public var output: JSONSchema?
+    /// How much the model should reason (`reasoning` in Lua).
+    public var reasoning: ReasoningSettings?
+    /// Provider options: sampling, stops, tool choice, caching (`settings` in Lua).
+    public var options: ModelOptions
+    /// Code run around model and tool calls (`hooks` in Lua).
+    public var hooks: AgentHooks
 
     public init(name: String, model: String, provider: (any ModelProvider)? = nil, instructions: String = "",
                 tools: [Tool] = [], handoffs: [String] = [], maxSteps: Int = 10, temperature: Double? = nil,
-                maxTokens: Int? = nil, settings: ModelSettings = ModelSettings()) {
+                maxTokens: Int? = nil, settings: ModelSettings = ModelSettings(), output: JSONSchema? = nil,
+                reasoning: ReasoningSettings? = nil, options: ModelOptions = ModelOptions(), hooks: AgentHooks = AgentHooks()) {
         self.name = name
         self.model = model
         self.provider = provider
@@ -30,9 +40,14 @@ public struct Agent: Sendable {
         self.temperature = temperature
         self.maxTokens = maxTokens
         self.settings = settings
+        self.output = output
+        self.reasoning = reasoning
+        self.options = options
+        self.hooks = hooks
     }
 
-    /// The original's `to_dict` shape, plus `base_url`/`api_key_env` when set.
+    /// The original's `to_dict` shape, plus `base_url`/`api_key_env`, `output`, `reasoning`,
+    /// `settings` and `hooks` (the names of the hooks the agent has) when set.
     public func toDict() -> JSONValue {
         var d: [String: JSONValue] = [
             "type": "agent",
@@ -47,6 +62,10 @@ public struct Agent: Sendable {
         ]
         if let url = settings.baseURL { d["base_url"] = .string(url) }
         if let env = settings.apiKeyEnv { d["api_key_env"] = .string(env) }
+        if let output { d["output"] = output.schema }
+        if let reasoning { d["reasoning"] = reasoning.json }
+        if !options.isEmpty { d["settings"] = options.json }
+        if !hooks.isEmpty { d["hooks"] = .array(hooks.names.map(JSONValue.string)) }
         return .object(d)
     }
 
@@ -70,7 +89,11 @@ public struct Agent: Sendable {
                 return s
             },
             maxSteps: maxSteps, temperature: try fields.double("temperature"), maxTokens: try fields.optionalInt("max_tokens"),
-            settings: ModelSettings(baseURL: try fields.optionalString("base_url"), apiKeyEnv: try fields.optionalString("api_key_env")))
+            settings: ModelSettings(baseURL: try fields.optionalString("base_url"), apiKeyEnv: try fields.optionalString("api_key_env")),
+            output: try AgentFeatures.output(fields.value("output"), agent: name),
+            reasoning: try AgentFeatures.reasoning(fields.value("reasoning"), agent: name),
+            options: try AgentFeatures.options(fields.value("settings"), agent: name),
+            hooks: try AgentFeatures.hooks(fields.value("hooks"), agent: name, resolver: resolver))
     }
 }
 
@@ -84,6 +107,9 @@ struct DictReader {
         self.members = members
         self.what = what
     }
+
+    /// The field's value; `nil` when it is missing or null.
+    func value(_ key: String) -> JSONValue? { present(key) }
 
     private func present(_ key: String) -> JSONValue? {
         guard let v = members[key], !v.isNull else { return nil }

@@ -52,8 +52,17 @@ public protocol DefinitionResolver: Sendable {
     /// A provider for a model name that the provider registry does not serve (e.g. `lua:scripted`),
     /// or `nil` to use the registry.
     func model(named qualifiedName: String) throws -> (any ModelProvider)?
+    /// The hooks an agent's `to_dict` names (`["before_tool", "on_output"]`): script code, bound
+    /// again on the host that runs it.
+    func hooks(named names: [String], agent: String) throws -> AgentHooks
 }
 
 extension DefinitionResolver {
     public func tools(from dict: JSONValue) throws -> [Tool] { [try tool(from: dict)] }
+
+    /// By default hooks cannot be bound: they are code of the script that defined them.
+    public func hooks(named names: [String], agent: String) throws -> AgentHooks {
+        throw OrbiterError.invalidConfiguration(
+            "agent '\(agent)' has hooks (\(names.joined(separator: ", "))), which only the script that defines them can bind")
+    }
 }

@@ -1,14 +1,24 @@
 extension Usage {
-    /// `{input_tokens, output_tokens, total_tokens}`.
+    /// `{input_tokens, output_tokens, total_tokens}`, plus `cache_read_input_tokens`,
+    /// `cache_creation_input_tokens` and `reasoning_tokens` when they are not zero (so runs
+    /// without them keep the original's shape).
     public var json: JSONValue {
-        .object(["input_tokens": .int(inputTokens), "output_tokens": .int(outputTokens), "total_tokens": .int(totalTokens)])
+        var d: [String: JSONValue] = ["input_tokens": .int(inputTokens), "output_tokens": .int(outputTokens),
+                                      "total_tokens": .int(totalTokens)]
+        if cacheReadInputTokens != 0 { d["cache_read_input_tokens"] = .int(cacheReadInputTokens) }
+        if cacheCreationInputTokens != 0 { d["cache_creation_input_tokens"] = .int(cacheCreationInputTokens) }
+        if reasoningTokens != 0 { d["reasoning_tokens"] = .int(reasoningTokens) }
+        return .object(d)
     }
 
-    /// Reads `{input_tokens, output_tokens, total_tokens?}`; missing counts are zero.
+    /// Reads what `json` writes; missing counts are zero.
     public init(json: JSONValue?) {
         let input = json?["input_tokens"]?.intValue ?? 0
         let output = json?["output_tokens"]?.intValue ?? 0
-        self.init(inputTokens: input, outputTokens: output, totalTokens: json?["total_tokens"]?.intValue)
+        self.init(inputTokens: input, outputTokens: output, totalTokens: json?["total_tokens"]?.intValue,
+                  cacheReadInputTokens: json?["cache_read_input_tokens"]?.intValue ?? 0,
+                  cacheCreationInputTokens: json?["cache_creation_input_tokens"]?.intValue ?? 0,
+                  reasoningTokens: json?["reasoning_tokens"]?.intValue ?? 0)
     }
 }
 
@@ -44,7 +54,7 @@ extension StreamEvent {
                     ("completed_at", e.completedAt.map(JSONValue.double) ?? .null), ("usage", e.usage?.json ?? .null)]
         case .status(let e):
             return [("type", "status"), ("status", .string(e.status.rawValue)), ("agent_name", .string(e.agentName)),
-                    ("message", .string(e.message))]
+                    ("message", .string(e.message)), ("parsed", e.parsed)]
         case .error(let e):
             return [("type", "error"), ("error", .string(e.error)), ("error_type", .string(e.errorType)),
                     ("agent_name", .string(e.agentName)), ("step_number", e.stepNumber.map(JSONValue.int) ?? .null),
@@ -86,7 +96,8 @@ extension StreamEvent {
             guard let status = StatusEvent.Status(rawValue: try str("status")) else {
                 throw OrbiterError.invalidConfiguration("event field 'status' has an unknown status")
             }
-            self = .status(StatusEvent(status: status, agentName: agent, message: json["message"]?.stringValue ?? ""))
+            self = .status(StatusEvent(status: status, agentName: agent, message: json["message"]?.stringValue ?? "",
+                                       parsed: json["parsed"]))
         case "error":
             self = .error(ErrorEvent(error: try str("error"), errorType: json["error_type"]?.stringValue ?? "Error", agentName: agent,
                                      stepNumber: json["step_number"]?.intValue, recoverable: json["recoverable"]?.boolValue ?? false))

@@ -122,8 +122,11 @@ public struct StatusEvent: Sendable, Hashable {
     public var status: Status
     public var agentName: String
     public var message: String
-    public init(status: Status, agentName: String, message: String = "") {
-        self.status = status; self.agentName = agentName; self.message = message
+    /// On a `completed` status: the structured output of a run whose answer has an output schema
+    /// (the decoded object; `RunResult.parsed`). Absent otherwise.
+    public var parsed: JSONValue?
+    public init(status: Status, agentName: String, message: String = "", parsed: JSONValue? = nil) {
+        self.status = status; self.agentName = agentName; self.message = message; self.parsed = parsed
     }
 }
 

@@ -1,5 +1,5 @@
 extension Message {
-    /// `{role, content, tool_calls: [{id, name, arguments}], tool_call_id, name}` — the shape
+    /// `{role, content, tool_calls: [{id, name, arguments}], tool_call_id, name, reasoning}` — the shape
     /// `messages` travel in (task payloads, checkpoints).
     public var json: JSONValue {
         var d: [String: JSONValue] = ["role": .string(role.rawValue), "content": .string(content)]
@@ -8,6 +8,7 @@ extension Message {
         }
         if let toolCallID { d["tool_call_id"] = .string(toolCallID) }
         if let name { d["name"] = .string(name) }
+        if !reasoning.isEmpty { d["reasoning"] = .array(reasoning.map(\.json)) }
         return .object(d)
     }
 
@@ -31,6 +32,6 @@ extension Message {
             calls.append(ToolCall(id: call["id"]?.stringValue ?? "", name: name, arguments: arguments))
         }
         self.init(role: role, content: content, toolCalls: calls, toolCallID: json["tool_call_id"]?.stringValue,
-                  name: json["name"]?.stringValue)
+                  name: json["name"]?.stringValue, reasoning: (json["reasoning"]?.arrayValue ?? []).map(ReasoningBlock.init(json:)))
     }
 }

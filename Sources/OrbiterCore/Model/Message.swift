@@ -14,13 +14,18 @@ public struct Message: Sendable, Hashable {
     public var toolCallID: String?
     /// For `tool` messages: the tool's name (Anthropic and some servers want it).
     public var name: String?
+    /// For assistant turns: the reasoning blocks a provider wants back on the next request
+    /// (Anthropic's signed thinking blocks).
+    public var reasoning: [ReasoningBlock]
 
-    public init(role: Role, content: String, toolCalls: [ToolCall] = [], toolCallID: String? = nil, name: String? = nil) {
+    public init(role: Role, content: String, toolCalls: [ToolCall] = [], toolCallID: String? = nil, name: String? = nil,
+                reasoning: [ReasoningBlock] = []) {
         self.role = role
         self.content = content
         self.toolCalls = toolCalls
         self.toolCallID = toolCallID
         self.name = name
+        self.reasoning = reasoning
     }
 
     /// A user message.
@@ -28,8 +33,8 @@ public struct Message: Sendable, Hashable {
     /// A system message.
     public static func system(_ text: String) -> Message { Message(role: .system, content: text) }
     /// An assistant message.
-    public static func assistant(_ text: String, toolCalls: [ToolCall] = []) -> Message {
-        Message(role: .assistant, content: text, toolCalls: toolCalls)
+    public static func assistant(_ text: String, toolCalls: [ToolCall] = [], reasoning: [ReasoningBlock] = []) -> Message {
+        Message(role: .assistant, content: text, toolCalls: toolCalls, reasoning: reasoning)
     }
     /// The result of a tool call.
     public static func tool(_ result: String, callID: String, name: String) -> Message {
@@ -56,11 +61,23 @@ public struct Usage: Sendable, Hashable {
     public var inputTokens: Int
     public var outputTokens: Int
     public var totalTokens: Int
+    /// Input tokens read from the provider's prompt cache (Anthropic `cache_read_input_tokens`,
+    /// OpenAI `prompt_tokens_details.cached_tokens`).
+    public var cacheReadInputTokens: Int
+    /// Input tokens written to the prompt cache (Anthropic `cache_creation_input_tokens`).
+    public var cacheCreationInputTokens: Int
+    /// Output tokens spent reasoning, where the provider says (OpenAI `reasoning_tokens`; they
+    /// are part of `outputTokens`).
+    public var reasoningTokens: Int
 
-    public init(inputTokens: Int = 0, outputTokens: Int = 0, totalTokens: Int? = nil) {
+    public init(inputTokens: Int = 0, outputTokens: Int = 0, totalTokens: Int? = nil, cacheReadInputTokens: Int = 0,
+                cacheCreationInputTokens: Int = 0, reasoningTokens: Int = 0) {
         self.inputTokens = inputTokens
         self.outputTokens = outputTokens
         self.totalTokens = totalTokens ?? inputTokens + outputTokens
+        self.cacheReadInputTokens = cacheReadInputTokens
+        self.cacheCreationInputTokens = cacheCreationInputTokens
+        self.reasoningTokens = reasoningTokens
     }
 
     /// No tokens.
@@ -68,7 +85,9 @@ public struct Usage: Sendable, Hashable {
 
     public static func + (a: Usage, b: Usage) -> Usage {
         Usage(inputTokens: a.inputTokens + b.inputTokens, outputTokens: a.outputTokens + b.outputTokens,
-              totalTokens: a.totalTokens + b.totalTokens)
+              totalTokens: a.totalTokens + b.totalTokens, cacheReadInputTokens: a.cacheReadInputTokens + b.cacheReadInputTokens,
+              cacheCreationInputTokens: a.cacheCreationInputTokens + b.cacheCreationInputTokens,
+              reasoningTokens: a.reasoningTokens + b.reasoningTokens)
     }
 
     public static func += (a: inout Usage, b: Usage) { a = a + b }

@@ -10,15 +10,29 @@ public struct ModelRequest: Sendable {
     public var maxTokens: Int?
     /// Per-agent endpoint overrides (`base_url`, `api_key_env` in Lua).
     public var settings: ModelSettings
+    /// The schema the answer must match (structured output); providers that can constrain
+    /// their output to it do.
+    public var output: JSONSchema?
+    /// What providers label the output schema with (the agent's name).
+    public var outputName: String
+    /// How much to reason before answering.
+    public var reasoning: ReasoningSettings?
+    /// Sampling, stops, tool choice, caching (`settings` in Lua).
+    public var options: ModelOptions
 
     public init(model: String, messages: [Message], tools: [ToolSpec] = [], temperature: Double? = nil,
-                maxTokens: Int? = nil, settings: ModelSettings = ModelSettings()) {
+                maxTokens: Int? = nil, settings: ModelSettings = ModelSettings(), output: JSONSchema? = nil,
+                outputName: String = "output", reasoning: ReasoningSettings? = nil, options: ModelOptions = ModelOptions()) {
         self.model = model
         self.messages = messages
         self.tools = tools
         self.temperature = temperature
         self.maxTokens = maxTokens
         self.settings = settings
+        self.output = output
+        self.outputName = outputName
+        self.reasoning = reasoning
+        self.options = options
     }
 }
 
@@ -54,6 +68,9 @@ public enum ModelStreamEvent: Sendable, Hashable {
     case text(String)
     /// A piece of the model's visible reasoning ("thinking").
     case reasoning(String)
+    /// A whole reasoning block that must go back to the provider with the turn it belongs to
+    /// (Anthropic's signed thinking); its text already streamed as `.reasoning` pieces.
+    case reasoningBlock(ReasoningBlock)
     /// A complete tool call (providers assemble streamed fragments first).
     case toolCall(ToolCall)
     /// Token usage for this step; the last one reported wins.

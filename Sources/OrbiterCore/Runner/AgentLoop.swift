@@ -2,14 +2,16 @@ import Foundation
 
 /// How one agent's turn ended.
 enum AgentOutcome: Sendable {
-    /// A final answer; `messages` is the transcript including it.
-    case finished(output: String, messages: [Message])
+    /// A final answer; `messages` is the transcript including it, `parsed` its decoded form when
+    /// the agent has an output schema.
+    case finished(output: String, messages: [Message], parsed: JSONValue?)
     /// The agent handed the conversation to another agent (handoff swarms).
     case handoff(target: String, messages: [Message])
 }
 
 /// The step loop of one agent: ask the model, run the tools it asks for, repeat until it answers
-/// without tools or `max_steps` runs out.
+/// without tools or `max_steps` runs out. A final answer is checked (output schema, `on_output`)
+/// and may earn the model one more turn to fix it; such a turn does not count against `max_steps`.
 struct AgentLoop: Sendable {
     let agent: Agent
     /// Tools added for this run only (handoff and delegation tools); the agent is never mutated.
@@ -27,6 +29,7 @@ struct AgentLoop: Sendable {
     func run(messages start: [Message]) async throws -> AgentOutcome {
         var messages = start
         var step = stepsDone
+        var retries = AnswerRetries()
         do {
             let provider = try agent.provider ?? context.providers.provider(for: agent.model, settings: agent.settings)
             let modelID = (try? ProviderRegistry.split(agent.model).model) ?? agent.model
@@ -34,48 +37,32 @@ struct AgentLoop: Sendable {
             for tool in agent.tools + extraTools + handoffTools() { tools[tool.name] = tool }
             let specs = (agent.tools + extraTools + handoffTools()).map(\.spec)
 
-            while step < agent.maxSteps {
+            while step < agent.maxSteps + retries.used {
                 step += 1
                 try Task.checkCancellation()
                 let startedAt = Date().timeIntervalSince1970
                 await context.emit(.step(StepEvent(stepNumber: step, agentName: agent.name, status: .started, startedAt: startedAt)))
 
-                var request = ModelRequest(model: modelID, messages: messages, tools: specs,
-                                           temperature: agent.temperature, maxTokens: agent.maxTokens, settings: agent.settings)
-                if !agent.instructions.isEmpty { request.messages.insert(.system(agent.instructions), at: 0) }
-
-                var text = ""
-                var calls: [ToolCall] = []
-                var usage = Usage.zero
-                let name = agent.name
-                try await provider.complete(request) { event in
-                    switch event {
-                    case .text(let t):
-                        text += t
-                        await context.emit(.text(TextEvent(text: t, agentName: name)))
-                    case .reasoning(let t):
-                        await context.emit(.reasoning(ReasoningEvent(text: t, agentName: name)))
-                    case .toolCall(let call):
-                        calls.append(call)
-                    case .usage(let u):
-                        usage = u
-                    case .finish:
-                        break
-                    }
-                }
-                context.ledger.add(usage: usage, steps: 1)
-                await context.emit(.usage(UsageEvent(usage: usage, agentName: agent.name, stepNumber: step, model: agent.model)))
-
+                let request = try await request(model: modelID, messages: messages, tools: specs)
+                let reply = try await ask(provider, request, step: step)
+                var calls = reply.calls
                 for i in calls.indices where calls[i].id.isEmpty { calls[i].id = "call_\(step)_\(i + 1)" }
-                messages.append(.assistant(text, toolCalls: calls))
+                messages.append(.assistant(reply.text, toolCalls: calls, reasoning: reply.reasoning))
 
                 if calls.isEmpty {
-                    await completeStep(step, startedAt: startedAt, usage: usage)
+                    await completeStep(step, startedAt: startedAt, usage: reply.usage)
                     if !handoffTargets.isEmpty {
-                        let reply = text.trimmingCharacters(in: .whitespacesAndNewlines)
-                        if handoffTargets.contains(reply) { return .handoff(target: reply, messages: messages) }
+                        let answer = reply.text.trimmingCharacters(in: .whitespacesAndNewlines)
+                        if handoffTargets.contains(answer) { return .handoff(target: answer, messages: messages) }
                     }
-                    return .finished(output: text, messages: messages)
+                    switch try await check(answer: reply.text, retries: &retries) {
+                    case .accepted(let parsed):
+                        return .finished(output: reply.text, messages: messages, parsed: parsed)
+                    case .retry(let note):
+                        messages.append(.user(note))
+                        if let onStepCompleted { await onStepCompleted(messages, step) }
+                        continue
+                    }
                 }
 
                 for call in calls {
@@ -89,7 +76,7 @@ struct AgentLoop: Sendable {
                         handoff = target
                     }
                 }
-                await completeStep(step, startedAt: startedAt, usage: usage)
+                await completeStep(step, startedAt: startedAt, usage: reply.usage)
                 if let handoff { return .handoff(target: handoff, messages: messages) }
                 if let onStepCompleted { await onStepCompleted(messages, step) }
             }
@@ -106,6 +93,56 @@ struct AgentLoop: Sendable {
         }
     }
 
+    /// The request of one step, after the `before_model` hook (which may edit its messages for
+    /// this call or stop the run). A `tool_choice` that forces a tool applies until the model has
+    /// called one; later steps use `auto`, or the agent could never answer.
+    private func request(model: String, messages: [Message], tools: [ToolSpec]) async throws -> ModelRequest {
+        var request = ModelRequest(model: model, messages: messages, tools: tools, temperature: agent.temperature,
+                                   maxTokens: agent.maxTokens, settings: agent.settings, output: agent.output,
+                                   outputName: agent.name, reasoning: agent.reasoning, options: agent.options)
+        if !agent.instructions.isEmpty { request.messages.insert(.system(agent.instructions), at: 0) }
+        switch agent.options.toolChoice {
+        case .required?, .tool?:
+            if messages.last?.role == .tool { request.options.toolChoice = .auto }
+        default:
+            break
+        }
+        guard let hook = agent.hooks.beforeModel else { return request }
+        switch try await hook(request) {
+        case .proceed(let edited):
+            request.messages = edited.messages
+            return request
+        case .stop(let reason):
+            throw OrbiterError.stoppedByHook(agent: agent.name, hook: AgentHooks.Name.beforeModel.rawValue, reason: reason)
+        }
+    }
+
+    /// One model reply, its text and reasoning streamed as events meanwhile.
+    private func ask(_ provider: any ModelProvider, _ request: ModelRequest, step: Int) async throws -> ModelReply {
+        var reply = ModelReply()
+        let (name, context) = (agent.name, context)
+        try await provider.complete(request) { event in
+            switch event {
+            case .text(let t):
+                reply.text += t
+                await context.emit(.text(TextEvent(text: t, agentName: name)))
+            case .reasoning(let t):
+                await context.emit(.reasoning(ReasoningEvent(text: t, agentName: name)))
+            case .reasoningBlock(let block):
+                reply.reasoning.append(block)
+            case .toolCall(let call):
+                reply.calls.append(call)
+            case .usage(let u):
+                reply.usage = u
+            case .finish:
+                break
+            }
+        }
+        context.ledger.add(usage: reply.usage, steps: 1)
+        await context.emit(.usage(UsageEvent(usage: reply.usage, agentName: agent.name, stepNumber: step, model: agent.model)))
+        return reply
+    }
+
     private func completeStep(_ step: Int, startedAt: Double, usage: Usage) async {
         await context.emit(.step(StepEvent(stepNumber: step, agentName: agent.name, status: .completed, startedAt: startedAt,
                                            completedAt: Date().timeIntervalSince1970, usage: usage)))
@@ -119,56 +156,14 @@ struct AgentLoop: Sendable {
             }
         }
     }
+}
 
-    /// Runs every call of one step concurrently; each reports its own `tool_result` when it ends.
-    /// Returns the texts sent back to the model, in call order. Tool failures are results, not throws;
-    /// only cancellation propagates.
-    private func runTools(_ calls: [ToolCall], tools: [String: Tool]) async throws -> [String] {
-        try await withThrowingTaskGroup(of: (Int, String).self) { group in
-            for (index, call) in calls.enumerated() {
-                group.addTask {
-                    (index, try await runTool(call, tool: tools[call.name], available: tools))
-                }
-            }
-            var results = Array(repeating: "", count: calls.count)
-            for try await (index, text) in group { results[index] = text }
-            return results
-        }
-    }
-
-    private func runTool(_ call: ToolCall, tool: Tool?, available: [String: Tool]) async throws -> String {
-        let clock = ContinuousClock.now
-        let parsed = (try? JSONValue.parse(call.arguments.isEmpty ? "{}" : call.arguments))
-        var output = ""
-        var failure: String?
-        if let tool {
-            if let parsed {
-                if let problem = argumentProblem(parsed, schema: tool.spec.parameters) {
-                    failure = "invalid arguments for tool '\(call.name)': \(problem)"
-                } else {
-                    do {
-                        output = try await tool.body(parsed).toolResultText
-                    } catch is CancellationError {
-                        throw CancellationError()
-                    } catch {
-                        failure = errorMessage(error)
-                    }
-                }
-            } else {
-                failure = "invalid arguments for tool '\(call.name)': not valid JSON: \(call.arguments.prefix(200))"
-            }
-        } else {
-            failure = "unknown tool '\(call.name)'; available tools: "
-                + (available.keys.sorted().joined(separator: ", ").nilIfEmpty ?? "(none)")
-        }
-        let elapsed = ContinuousClock.now - clock
-        let ms = elapsed.inMilliseconds
-        await context.emit(.toolResult(ToolResultEvent(
-            toolName: call.name, toolCallID: call.id, arguments: parsed ?? .string(call.arguments), result: output,
-            error: failure, success: failure == nil, durationMs: ms, agentName: agent.name)))
-        if let failure { return "Error: \(failure)" }
-        return output
-    }
+/// What one model call gave back.
+struct ModelReply {
+    var text = ""
+    var calls: [ToolCall] = []
+    var reasoning: [ReasoningBlock] = []
+    var usage = Usage.zero
 }
 
 extension String {

@@ -4,13 +4,13 @@ struct NodeRunner: Sendable {
 
     /// The output and transcript of one node run on `input` after `history`. `path` names the
     /// node in checkpoints (`Checkpoint`).
-    func run(_ node: Runnable, input: String, history: [Message], path: String) async throws -> (output: String, messages: [Message]) {
+    func run(_ node: Runnable, input: String, history: [Message], path: String) async throws -> NodeResult {
         switch node {
         case .agent(let agent):
             let (loop, start) = agentLoop(agent, path: path, start: history + [.user(input)])
             switch try await loop.run(messages: start) {
-            case .finished(let output, let messages): return (output, messages)
-            case .handoff(_, let messages): return (outputOf(messages), messages)
+            case .finished(let output, let messages, let parsed): return NodeResult(output: output, messages: messages, parsed: parsed)
+            case .handoff(_, let messages): return NodeResult(output: outputOf(messages), messages: messages)
             }
         case .group(let group):
             let members = group.agents.enumerated().map { (memberPath(path, $0.offset), $0.element) }
@@ -35,13 +35,15 @@ struct NodeRunner: Sendable {
     }
 
     /// A member's run: its recorded output when a resumed checkpoint says it finished, else a
-    /// run whose end is recorded.
-    private func runMember(_ member: Runnable, path: String, input: String) async throws -> String {
-        if case .finished(let output)? = context.checkpoints?.progress(at: path) { return output }
+    /// run whose end is recorded. (A recorded output passed its schema when it was recorded.)
+    private func runMember(_ member: Runnable, path: String, input: String) async throws -> NodeResult {
+        if case .finished(let output)? = context.checkpoints?.progress(at: path) {
+            return NodeResult(output: output, messages: [], parsed: member.structuredOutput(of: output))
+        }
         await announce(member)
-        let output = try await run(member, input: input, history: [], path: path).output
-        await context.checkpoints?.finished(path, output: output)
-        return output
+        let result = try await run(member, input: input, history: [], path: path)
+        await context.checkpoints?.finished(path, output: result.output)
+        return result
     }
 
     /// An agent's step loop at `path`, resuming from its recorded transcript when there is one and
@@ -73,25 +75,25 @@ struct NodeRunner: Sendable {
     /// Stages in order, each stage's output the next one's input. The transcript is the history,
     /// the user's input, and the final output: a conversation that can be continued.
     private func runChain(_ stages: [[(path: String, node: Runnable)]], input: String,
-                          history: [Message]) async throws -> (output: String, messages: [Message]) {
-        var current = input
+                          history: [Message]) async throws -> NodeResult {
+        var current = NodeResult(output: input, messages: [])
         for stage in stages {
             if stage.count == 1 {
-                current = try await runMember(stage[0].node, path: stage[0].path, input: current)
+                current = try await runMember(stage[0].node, path: stage[0].path, input: current.output)
             } else {
-                current = try await runParallel(stage, input: current, history: []).output
+                current = try await runParallel(stage, input: current.output, history: [])
             }
         }
-        return (current, history + [.user(input), .assistant(current)])
+        return NodeResult(output: current.output, messages: history + [.user(input), .assistant(current.output)], parsed: current.parsed)
     }
 
     /// All members at once on the same input; outputs joined in member order, separated by a blank line.
     private func runParallel(_ members: [(path: String, node: Runnable)], input: String,
-                             history: [Message]) async throws -> (output: String, messages: [Message]) {
+                             history: [Message]) async throws -> NodeResult {
         let outputs = try await withThrowingTaskGroup(of: (Int, String).self) { group in
             for (index, member) in members.enumerated() {
                 group.addTask {
-                    (index, try await runMember(member.node, path: member.path, input: input))
+                    (index, try await runMember(member.node, path: member.path, input: input).output)
                 }
             }
             var outputs = Array(repeating: "", count: members.count)
@@ -99,14 +101,14 @@ struct NodeRunner: Sendable {
             return outputs
         }
         let joined = outputs.joined(separator: "\n\n")
-        return (joined, history + [.user(input), .assistant(joined)])
+        return NodeResult(output: joined, messages: history + [.user(input), .assistant(joined)])
     }
 
     /// The first member answers; a `transfer_to_<name>` call (or a reply that is exactly a target's
     /// name) passes the whole conversation on, up to `max_handoffs` times. The checkpoint at the
     /// swarm's path names the agent holding the conversation.
     private func runHandoff(_ swarm: Swarm, input: String, history: [Message],
-                            path: String) async throws -> (output: String, messages: [Message]) {
+                            path: String) async throws -> NodeResult {
         let byName = Dictionary(uniqueKeysWithValues: swarm.agents.map { ($0.name, $0) })
         var current = swarm.agents[0]
         var messages = history + [.user(input)]
@@ -121,7 +123,7 @@ struct NodeRunner: Sendable {
             guard case .agent(let agent) = current else {
                 let result = try await run(current, input: lastUserText(messages) ?? input, history: [],
                                            path: memberPath(path, swarm.agents.firstIndex { $0.name == current.name } ?? 0))
-                return (result.output, messages + [.assistant(result.output)])
+                return NodeResult(output: result.output, messages: messages + [.assistant(result.output)], parsed: result.parsed)
             }
             var loop = AgentLoop(agent: agent, handoffTargets: agent.handoffs.filter { byName[$0] != nil }, context: context)
             loop.stepsDone = stepsDone
@@ -132,8 +134,8 @@ struct NodeRunner: Sendable {
                 }
             }
             switch try await loop.run(messages: messages) {
-            case .finished(let output, let transcript):
-                return (output, transcript)
+            case .finished(let output, let transcript, let parsed):
+                return NodeResult(output: output, messages: transcript, parsed: parsed)
             case .handoff(let target, let transcript):
                 handoffs += 1
                 guard handoffs <= swarm.maxHandoffs else {
@@ -157,7 +159,7 @@ struct NodeRunner: Sendable {
     /// run's output is that tool's result. Tools are added to a copy, per run. The leader's steps
     /// are checkpointed (delegations inside a step that did not complete run again).
     private func runTeam(_ swarm: Swarm, input: String, history: [Message],
-                         path: String) async throws -> (output: String, messages: [Message]) {
+                         path: String) async throws -> NodeResult {
         guard case .agent(let leader) = swarm.agents[0] else {
             throw OrbiterError.invalidConfiguration("swarm '\(swarm.name)': the first member of a team must be an agent (the leader)")
         }
@@ -176,8 +178,25 @@ struct NodeRunner: Sendable {
         await announce(swarm.agents[0])
         let (loop, start) = agentLoop(leader, path: memberPath(path, 0), start: history + [.user(input)], extraTools: delegates)
         switch try await loop.run(messages: start) {
-        case .finished(let output, let transcript): return (output, transcript)
-        case .handoff(_, let transcript): return (outputOf(transcript), transcript)
+        case .finished(let output, let transcript, let parsed): return NodeResult(output: output, messages: transcript, parsed: parsed)
+        case .handoff(_, let transcript): return NodeResult(output: outputOf(transcript), messages: transcript)
         }
+    }
+}
+
+/// What a node's run gave: its output, the transcript, and the decoded output when the node that
+/// produced the output has an output schema.
+struct NodeResult: Sendable {
+    var output: String
+    var messages: [Message]
+    var parsed: JSONValue? = nil
+}
+
+extension Runnable {
+    /// The decoded form of `output` when this node's output comes from an agent with an output
+    /// schema (used for outputs recorded in a checkpoint, which were checked when recorded).
+    func structuredOutput(of output: String) -> JSONValue? {
+        guard case .agent(let agent) = self, let schema = agent.output else { return nil }
+        return try? OutputDecoding.decode(output, against: schema).get()
     }
 }

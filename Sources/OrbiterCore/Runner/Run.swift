@@ -56,8 +56,9 @@ public struct Run: Sendable {
         do {
             let result = try await NodeRunner(context: context).run(node, input: input, history: messages, path: "")
             try Task.checkCancellation()
-            await context.emit(.status(StatusEvent(status: .completed, agentName: name, message: "")))
-            return RunResult(output: result.output, messages: result.messages, usage: context.ledger.usage, steps: context.ledger.steps)
+            await context.emit(.status(StatusEvent(status: .completed, agentName: name, message: "", parsed: result.parsed)))
+            return RunResult(output: result.output, messages: result.messages, usage: context.ledger.usage, steps: context.ledger.steps,
+                             parsed: result.parsed)
         } catch {
             let underlying = (error as? ReportedFailure)?.underlying ?? error
             if underlying is CancellationError {

@@ -12,6 +12,11 @@ public enum OrbiterError: Error, CustomStringConvertible, Sendable, Equatable {
     case toolFailed(tool: String, message: String)
     /// A script (Lua) failed; the message carries `path:line:`.
     case script(String)
+    /// The final answer did not match the agent's output schema (or its `on_output` hook
+    /// rejected it), also after the repair turn.
+    case outputValidation(agent: String, message: String)
+    /// A hook stopped the run on purpose (`before_model` returned a reason).
+    case stoppedByHook(agent: String, hook: String, reason: String)
 
     public var description: String {
         switch self {
@@ -21,6 +26,8 @@ public enum OrbiterError: Error, CustomStringConvertible, Sendable, Equatable {
         case .timeout(let s): return "run timed out after \(formatSeconds(s)) s"
         case .toolFailed(let tool, let m): return "tool '\(tool)' failed: \(m)"
         case .script(let m): return m
+        case .outputValidation(let agent, let m): return "agent '\(agent)': \(m)"
+        case .stoppedByHook(let agent, let hook, let reason): return "agent '\(agent)': stopped by its \(hook) hook: \(reason)"
         }
     }
 
@@ -33,6 +40,8 @@ public enum OrbiterError: Error, CustomStringConvertible, Sendable, Equatable {
         case .timeout: return "TimeoutError"
         case .toolFailed: return "ToolError"
         case .script: return "ScriptError"
+        case .outputValidation: return "OutputValidationError"
+        case .stoppedByHook: return "StoppedByHook"
         }
     }
 }

@@ -9,7 +9,7 @@
 local host = ...
 
 local orbiter = { _VERSION = "orbiter 0.1" }
-local registry = { tools = {}, models = {}, agents = {}, mcp = {} }
+local registry = { tools = {}, models = {}, agents = {}, mcp = {}, hooks = {}, hook_positions = {} }
 local HOST = host.marker
 
 local type, pairs, ipairs, error, tostring, select = type, pairs, ipairs, error, tostring, select
@@ -478,7 +478,69 @@ end
 local agent_fields = {
   name = true, model = true, instructions = true, tools = true, handoffs = true, max_steps = true,
   temperature = true, max_tokens = true, base_url = true, api_key_env = true,
+  output = true, reasoning = true, settings = true, hooks = true,
 }
+
+-- JSON Schema keywords whose values are lists, and those whose values are tables of schemas:
+-- an empty Lua table must travel as [] or {} accordingly.
+local SCHEMA_LISTS = { required = true, enum = true, anyOf = true, oneOf = true, allOf = true, prefixItems = true }
+local SCHEMA_MAPS = { properties = true, ["$defs"] = true, definitions = true, patternProperties = true }
+local SCHEMA_SUBS = { items = true, additionalProperties = true, additionalItems = true, ["not"] = true, ["if"] = true,
+                      ["then"] = true, ["else"] = true, contains = true }
+
+-- A copy of a schema table with lists marked as JSON arrays and maps as objects, so that
+-- `required = {}` stays a list on its way to the model and the validator.
+local function normalize_schema(schema, depth)
+  if type(schema) ~= "table" or depth > 64 then return schema end
+  local copy = {}
+  for k, v in pairs(schema) do
+    if SCHEMA_LISTS[k] and type(v) == "table" then
+      local list = json.array()
+      for i, item in ipairs(v) do list[i] = (k == "enum") and item or normalize_schema(item, depth + 1) end
+      copy[k] = list
+    elseif SCHEMA_MAPS[k] and type(v) == "table" then
+      local map = json.object()
+      for name, sub in pairs(v) do map[name] = normalize_schema(sub, depth + 1) end
+      copy[k] = map
+    elseif SCHEMA_SUBS[k] and type(v) == "table" then
+      copy[k] = normalize_schema(v, depth + 1)
+    else
+      copy[k] = v
+    end
+  end
+  return json.object(copy)
+end
+
+local HOOKS = { "before_model", "before_tool", "after_tool", "on_output" }
+local HOOK_NAMES = { before_model = true, before_tool = true, after_tool = true, on_output = true }
+
+-- Where a function was defined, `file.lua:12`, for errors about what a hook returned.
+local function defined_at(f)
+  local info = getinfo(f, "S")
+  if info and info.source:sub(1, 1) == "@" and info.linedefined > 0 then return info.short_src .. ":" .. info.linedefined end
+  return nil
+end
+
+-- Checks `hooks` and records the functions under the agent's name, where the host finds them
+-- (registry.hooks[agent][hook]); returns the list of hook names `to_dict` carries.
+local function register_hooks(what, name, hooks)
+  if type(hooks) ~= "table" then fail(what, "field 'hooks' must be a table of functions (" .. concat(HOOKS, ", ") .. ")", 3) end
+  local entry, where, names = {}, {}, json.array()
+  for k, f in pairs(hooks) do
+    if not HOOK_NAMES[k] then
+      fail(what, sformat("hooks.%s is not a hook (known hooks: %s)", tostring(k), concat(HOOKS, ", ")), 3)
+    end
+    if type(f) ~= "function" then fail(what, sformat("hooks.%s must be a function, got %s", k, type(f)), 3) end
+    entry[k], where[k] = f, defined_at(f) or ""
+  end
+  for _, hook in ipairs(HOOKS) do if entry[hook] then names[#names + 1] = hook end end
+  if #names == 0 then return nil end
+  -- Hooks are found again by the agent's name (also on a worker), so it must name one agent.
+  if registry.hooks[name] then fail(what, "another agent with hooks has this name; agents with hooks need names of their own", 3) end
+  registry.hooks[name] = entry
+  registry.hook_positions[name] = json.object(where)
+  return names
+end
 
 local function check_model(what, model)
   if kind_of(model) == "model" then return end
@@ -528,10 +590,27 @@ function orbiter.agent(spec)
   for _, f in ipairs({ "base_url", "api_key_env" }) do
     if spec[f] ~= nil and type(spec[f]) ~= "string" then fail(what, sformat("field '%s' must be a string", f), 2) end
   end
+  -- output, reasoning and settings are checked by the same Swift code that reads them on a worker.
+  local output
+  if spec.output ~= nil then
+    if type(spec.output) ~= "table" then fail(what, "field 'output' must be a JSON Schema table, e.g. { type = \"object\", properties = {...} }", 2) end
+    output = normalize_schema(spec.output, 0)
+    local err = host.check_agent_field("output", output)
+    if err then fail(what, err, 2) end
+  end
+  for _, f in ipairs({ "reasoning", "settings" }) do
+    if spec[f] ~= nil then
+      if type(spec[f]) ~= "table" then fail(what, sformat("field '%s' must be a table", f), 2) end
+      local err = host.check_agent_field(f, spec[f])
+      if err then fail(what, err, 2) end
+    end
+  end
+  local hooks = spec.hooks ~= nil and register_hooks(what, spec.name, spec.hooks) or nil
   local agent = {
     kind = "agent", name = spec.name, model = spec.model, instructions = spec.instructions or "",
     tools = tools, handoffs = handoffs, max_steps = max_steps, temperature = spec.temperature,
     max_tokens = spec.max_tokens, base_url = spec.base_url, api_key_env = spec.api_key_env,
+    output = output, reasoning = spec.reasoning, settings = spec.settings, hooks = hooks,
   }
   registry.agents[#registry.agents + 1] = agent
   return agent
@@ -633,6 +712,7 @@ local function describe(node, path)
       instructions = node.instructions, tools = tools, handoffs = json.array(node.handoffs),
       max_steps = node.max_steps, temperature = node.temperature, max_tokens = node.max_tokens,
       base_url = node.base_url, api_key_env = node.api_key_env,
+      output = node.output, reasoning = node.reasoning, settings = node.settings, hooks = node.hooks,
     }
   elseif k == "swarm" or k == "parallel" or k == "serial" then
     local members = json.array()

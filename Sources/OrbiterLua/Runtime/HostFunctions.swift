@@ -36,8 +36,32 @@ enum HostFunctions {
     static let table: [(String, lua_CFunction)] = [
         ("json_encode", jsonEncode), ("json_decode", jsonDecode), ("log", log),
         ("providers", providers), ("find_module", findModule), ("check_flow", checkFlow),
-        ("load_line", loadLine), ("secret", secret),
+        ("load_line", loadLine), ("secret", secret), ("check_agent_field", checkAgentField),
     ]
+
+    /// `check_agent_field(field, value)`: nil, or what is wrong with an agent's `output`,
+    /// `reasoning` or `settings`, checked by the code that reads them from `to_dict` (so a script
+    /// and a worker agree).
+    static let checkAgentField: lua_CFunction = { L in
+        let s = LuaStack(L!)
+        let field = s.string(at: 1) ?? ""
+        do {
+            let value = try s.json(at: 2, path: field)
+            switch field {
+            case "output":
+                guard let problem = JSONSchema.problems(in: value, at: "output").first else { return 0 }
+                s.pushString(problem)
+                return 1
+            case "reasoning": _ = try ReasoningSettings(json: value)
+            case "settings": _ = try ModelOptions(json: value)
+            default: break
+            }
+            return 0
+        } catch {
+            s.pushString(String(describing: error))
+            return 1
+        }
+    }
 
     static let secret: lua_CFunction = { L in
         let s = LuaStack(L!)

@@ -66,6 +66,10 @@ struct LuaDefinitionResolver: DefinitionResolver {
         }
     }
 
+    func hooks(named names: [String], agent: String) throws -> AgentHooks {
+        try LuaAgentHooks(runtime: runtime, agent: agent, account: account).bind(names)
+    }
+
     func model(named qualifiedName: String) throws -> (any ModelProvider)? {
         guard qualifiedName.hasPrefix("lua:") else { return nil }
         let name = String(qualifiedName.dropFirst(4))

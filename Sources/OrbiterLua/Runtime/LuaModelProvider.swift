@@ -62,8 +62,9 @@ struct LuaModelProvider: ModelProvider {
         try await onEvent(.finish(calls > 0 ? "tool_calls" : "stop"))
     }
 
-    /// `{model, messages = {{role, content, tool_calls = {{id, name, arguments}}, tool_call_id}}, tools}`;
-    /// tool-call arguments arrive decoded (a table) when they are valid JSON.
+    /// `{model, messages = {{role, content, tool_calls = {{id, name, arguments}}, tool_call_id, reasoning}}, tools}`,
+    /// plus `output` (the schema the answer must match), `reasoning` and `settings` when the agent
+    /// sets them; tool-call arguments arrive decoded (a table) when they are valid JSON.
     static func requestTable(_ request: ModelRequest) -> JSONValue {
         let messages: [JSONValue] = request.messages.map { m in
             var d: [String: JSONValue] = ["role": .string(m.role.rawValue), "content": .string(m.content)]
@@ -75,11 +76,16 @@ struct LuaModelProvider: ModelProvider {
             }
             if let id = m.toolCallID { d["tool_call_id"] = .string(id) }
             if let name = m.name { d["name"] = .string(name) }
+            if !m.reasoning.isEmpty { d["reasoning"] = .array(m.reasoning.map(\.json)) }
             return .object(d)
         }
         let tools: [JSONValue] = request.tools.map {
             ["name": .string($0.name), "description": .string($0.description), "parameters": $0.parameters]
         }
-        return ["model": .string(request.model), "messages": .array(messages), "tools": .array(tools)]
+        var table: [String: JSONValue] = ["model": .string(request.model), "messages": .array(messages), "tools": .array(tools)]
+        if let output = request.output { table["output"] = output.schema }
+        if let reasoning = request.reasoning { table["reasoning"] = reasoning.json }
+        if !request.options.isEmpty { table["settings"] = request.options.json }
+        return .object(table)
     }
 }

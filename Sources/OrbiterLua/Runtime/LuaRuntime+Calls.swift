@@ -6,36 +6,46 @@ extension LuaRuntime {
     /// - Parameter account: the task charged for the memory the call adds (`nil`: a fresh one,
     ///   where the state caps memory per task).
     public func callTool(_ name: String, arguments: JSONValue, account: LuaTaskAccount? = nil) async throws -> JSONValue {
-        try await call(kind: "tools", name: name, function: "run", argument: arguments, what: "tool '\(name)'", account: account)
+        try await call(kind: "tools", name: name, function: "run", arguments: [arguments], what: "tool '\(name)'", account: account)[0]
             ?? .string("") // a tool that returns nothing returns ""
     }
 
     /// Calls model `name`'s `respond(request)` and returns what it returned (nil: nothing).
     func callModel(_ name: String, request: JSONValue, account: LuaTaskAccount? = nil) async throws -> JSONValue? {
-        try await call(kind: "models", name: name, function: "respond", argument: request, what: "model '\(name)'", account: account)
+        try await call(kind: "models", name: name, function: "respond", arguments: [request], what: "model '\(name)'", account: account)[0]
     }
 
-    private func call(kind: String, name: String, function: String, argument: JSONValue, what: String,
-                      account: LuaTaskAccount?) async throws -> JSONValue? {
+    /// Calls hook `hook` of agent `agent` (`hooks = {...}` of `orbiter.agent`) with `arguments`
+    /// (`nil` passes Lua's nil) and returns its first two results (`false, "reason"`), like a
+    /// tool call: its own coroutine, the same limits. `what` names it in errors.
+    func callHook(_ hook: String, agent: String, arguments: [JSONValue?], what: String,
+                  account: LuaTaskAccount? = nil) async throws -> [JSONValue?] {
+        try await call(kind: "hooks", name: agent, function: hook, arguments: arguments, results: 2, what: what, account: account)
+    }
+
+    /// Runs `internal.registry[kind][name][function](arguments...)` and returns its first
+    /// `results` return values (`nil` for each missing or nil one).
+    private func call(kind: String, name: String, function: String, arguments: [JSONValue?], results: Int = 1, what: String,
+                      account: LuaTaskAccount?) async throws -> [JSONValue?] {
         let cancel = LuaCancelFlag()
         let secrets = options.access.secrets
         do {
-            let value = try await withTaskCancellationHandler {
-                try await run(kind: kind, name: name, function: function, argument: argument, what: what,
+            let values = try await withTaskCancellationHandler {
+                try await run(kind: kind, name: name, function: function, arguments: arguments, results: results, what: what,
                               account: account ?? (options.taskMemoryLimit == nil ? nil : LuaTaskAccount()), cancel: cancel)
             } onCancel: {
                 cancel.set()
             }
             // What a call returns leaves the script (to the model, events, results): a secret it
             // echoes is redacted here, before anything else sees it.
-            return value.map { secrets.redact($0) }
+            return values.map { $0.map { secrets.redact($0) } }
         } catch let error as LuaError where !secrets.isEmpty {
             throw LuaError(message: secrets.redact(error.message))
         }
     }
 
-    private func run(kind: String, name: String, function: String, argument: JSONValue, what: String,
-                     account: LuaTaskAccount?, cancel: LuaCancelFlag) async throws -> JSONValue? {
+    private func run(kind: String, name: String, function: String, arguments: [JSONValue?], results: Int, what: String,
+                     account: LuaTaskAccount?, cancel: LuaCancelFlag) async throws -> [JSONValue?] {
         let L = state.L
         let s = state.stack
         guard let thread = s.hostAllocating({ lua_newthread(L) }) else { throw LuaError(message: "\(what): cannot create a coroutine") }
@@ -58,7 +68,9 @@ extension LuaRuntime {
         co.setTop(1)
         entry.enter(state.budget)
         do {
-            try co.push(argument, checkingRoom: true)
+            for argument in arguments {
+                if let argument { try co.push(argument, checkingRoom: true) } else { lua_pushnil(thread) }
+            }
             entry.leave(state.budget)
         } catch let error as LuaError {
             entry.leave(state.budget)
@@ -66,17 +78,18 @@ extension LuaRuntime {
         }
 
         orbiter_lua_arm_hook(thread, 0) // cancellation alone needs it
-        var call = LuaCall(thread: thread, entry: entry, nargs: 1, what: what)
+        var call = LuaCall(thread: thread, entry: entry, nargs: Int32(arguments.count), results: results, what: what)
         // Most calls end within their first slice: they run where the caller is, with no thread
         // hop. One that computes longer moves to this runtime's Lua thread for the rest, so it
         // never holds a thread of the cooperative pool for more than that first slice.
         call.entry.slice = options.preemptionSlice.map { min($0, Self.inlineSlice) }
-        if case .ended(let value) = try await drive(&call, inline: true) { return value }
+        if case .ended(let values) = try await drive(&call, inline: true) { return values }
         call.entry.slice = options.preemptionSlice
         return try await withTaskExecutorPreference(executor) {
             await Task.yield() // continue on the Lua thread
-            guard case .ended(let value) = try await drive(&call, inline: false) else { return nil } // (never preempted there)
-            return value
+            // (never preempted there)
+            guard case .ended(let values) = try await drive(&call, inline: false) else { return Array(repeating: nil, count: results) }
+            return values
         }
     }
 
@@ -88,13 +101,15 @@ extension LuaRuntime {
         let thread: OpaquePointer
         var entry: LuaEntry
         var nargs: Int32
+        /// How many return values the caller wants.
+        let results: Int
         let what: String
     }
 
     /// How far `drive` got.
     enum Progress {
-        /// The call returned: its value, or nil when it returned nothing.
-        case ended(JSONValue?)
+        /// The call returned: its first `results` values, nil where it returned nothing (or nil).
+        case ended([JSONValue?])
         /// Inline, the call used up its first slice.
         case preempted
     }
@@ -121,12 +136,20 @@ extension LuaRuntime {
                 defer { co.setTop(0) }
                 // A call that hit its limit fails, even when the script caught the error.
                 if let failure = budgetFailure(what) { throw failure }
-                if nresults == 0 || lua_type(thread, -nresults) == LUA_TNIL { return .ended(nil) }
-                do {
-                    return .ended(try co.json(at: -nresults, path: "return value"))
-                } catch let error as LuaError {
-                    throw LuaError(message: "\(what) returned a value that cannot be sent as JSON: \(error.message)")
+                var values: [JSONValue?] = []
+                for i in 0..<call.results {
+                    let index = -nresults + Int32(i)
+                    guard i < nresults, lua_type(thread, index) != LUA_TNIL else {
+                        values.append(nil)
+                        continue
+                    }
+                    do {
+                        values.append(try co.json(at: index, path: "return value"))
+                    } catch let error as LuaError {
+                        throw LuaError(message: "\(what) returned a value that cannot be sent as JSON: \(error.message)")
+                    }
                 }
+                return .ended(values)
             case LUA_YIELD where nresults == 0 && state.budget.pointee.preempted != 0:
                 call.nargs = 0
                 if inline { return .preempted }

@@ -82,6 +82,8 @@ public actor LuaRuntime {
     nonisolated let librarySpecs: [String: JSONValue]
     /// The MCP servers the script declared with `orbiter.mcp`, by name.
     public nonisolated let mcpServers: [String: MCPServerSpec]
+    /// The hooks agents declared: agent name → hook name → where it is defined (`file.lua:12`, or "").
+    nonisolated let hookPositions: [String: [String: String]]
 
     /// Loads a script file and everything it requires from its folder.
     public init(file path: String, options: Options = Options()) throws {
@@ -126,6 +128,7 @@ public actor LuaRuntime {
         self.toolNames = Self.definedNames("tools", L: state.L, internalRef: internalRef)
         self.modelNames = Self.definedNames("models", L: state.L, internalRef: internalRef)
         self.mcpServers = try Self.declaredMCPServers(L: state.L, internalRef: internalRef)
+        self.hookPositions = Self.declaredHooks(L: state.L, internalRef: internalRef)
         self.bundle = context.modules.bundle
         guard expectsRoot else {
             self.librarySpecs = try Self.toolSpecs(L: state.L, internalRef: internalRef, chunk: modules.chunkName(modules.entry))
@@ -272,6 +275,23 @@ public actor LuaRuntime {
             servers[name] = spec
         }
         return servers
+    }
+
+    /// The hooks agents declared (`registry.hook_positions`: agent → hook → `file:line`).
+    private static func declaredHooks(L: OpaquePointer, internalRef: Int32) -> [String: [String: String]] {
+        let declared = (try? registryValue("hook_positions", L: L, internalRef: internalRef))?.objectValue ?? [:]
+        return declared.mapValues { ($0.objectValue ?? [:]).compactMapValues(\.stringValue) }
+    }
+
+    /// `internal.registry[key]` as JSON (for what the prelude recorded as plain data).
+    private static func registryValue(_ key: String, L: OpaquePointer, internalRef: Int32) throws -> JSONValue {
+        let s = LuaStack(L)
+        let base = s.top
+        defer { s.setTop(base) }
+        pushInternal("registry", L: L, internalRef: internalRef)
+        s.pushString(key)
+        lua_rawget(L, -2)
+        return try s.json(at: -1, path: key)
     }
 
     /// `{name, description, parameters}` of every tool defined so far (for tool libraries).
