@@ -7,6 +7,7 @@ import OrbiterClient
 import OrbiterQueue
 import OrbiterWorker
 import OrbiterLua
+import OrbiterTools
 import Synchronization
 
 /// `orbiter start worker`.
@@ -158,7 +159,8 @@ extension StartWorkerCommand {
     func logGrants(_ access: HostAccess, logger: Logger) {
         let hosts = hostAccess.allowHost.isEmpty ? "no hosts" : hostAccess.allowHost.joined(separator: ", ")
         let secrets = access.secrets.names.isEmpty ? "no secrets" : "secrets " + access.secrets.names.joined(separator: ", ")
-        logger.info("shipped scripts may reach: \(hosts); \(secrets); MCP servers: \(hostAccess.mcpFile ?? "none")")
+        let servers = ((try? hostAccess.mcpFile.map { try MCPServersFile.load(path: $0) }) ?? nil)?.keys.sorted() ?? []
+        logger.info("shipped scripts may reach: \(hosts); \(secrets); MCP servers: \(servers.isEmpty ? "none" : servers.joined(separator: ", "))")
     }
 }
 

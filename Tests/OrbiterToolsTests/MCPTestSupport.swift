@@ -38,17 +38,8 @@ struct RefusingHTTPAccess: HTTPAccess {
 
 /// Where the MCP servers and fixtures of the tests are.
 enum MCPFixtures {
-    /// The virtualenv python with `mcp`, `mcp-server-time` and `mcp-server-git`: ORBITER_TEST_PYTHON,
-    /// else `.venv-tools/bin/python` in the package root. Missing: the test fails saying how to get it.
-    static func python() throws -> String {
-        let candidates: [String?] = [ProcessInfo.processInfo.environment["ORBITER_TEST_PYTHON"],
-                          OrbiterBinary.repositoryRoot.appendingPathComponent(".venv-tools/bin/python").path]
-        for case let path? in candidates where !path.isEmpty && FileManager.default.isExecutableFile(atPath: path) {
-            return path
-        }
-        throw TestFailure("no python with the MCP servers (ORBITER_TEST_PYTHON or .venv-tools/bin/python): "
-                          + "run scripts/test.sh, which installs the MCP servers")
-    }
+    /// The virtualenv python with `mcp`, `mcp-server-time` and `mcp-server-git`.
+    static func python() throws -> String { try MCPPython.path() }
 
     /// A fixture server script in Tests/Fixtures/mcp.
     static func script(_ name: String) -> String {
