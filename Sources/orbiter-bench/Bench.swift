@@ -25,6 +25,7 @@ struct OrbiterBench {
             case "inflight": try await Throughput.inflight(options)
             case "lua": try await LuaBench.run(options)
             case "redis-commands": try await RedisStats.printCommands(options)
+            case "http-tool": try await HTTPToolBench.run(options)
             default:
                 print("""
                     usage: orbiter-bench <command> [--option value ...]
@@ -32,6 +33,7 @@ struct OrbiterBench {
                       inflight    --redis-url U --queue Q --n N --sleep S [--worker-pids 1]
                       latency     --redis-url U --queue Q --n N
                       lua         --iterations N
+                      http-tool   [--n N]   (no Redis: a loopback HTTP server in-process)
                     Each prints JSON lines on stdout.
                     """)
             }
