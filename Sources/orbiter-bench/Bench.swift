@@ -27,6 +27,7 @@ struct OrbiterBench {
             case "redis-commands": try await RedisStats.printCommands(options)
             case "mcp": try await MCPBench.run(options)
             case "mcp-host": try await MCPBench.host(options)
+            case "http-tool": try await HTTPToolBench.run(options)
             default:
                 print("""
                     usage: orbiter-bench <command> [--option value ...]
@@ -36,6 +37,7 @@ struct OrbiterBench {
                       lua         --iterations N
                       mcp         [--python P] [--calls N] [--warmup N] [--json]   (stdio MCP round trips, server RSS)
                       mcp-host    [--python P] --script S   (starts MCP servers, prints their pids, waits)
+                      http-tool   [--n N]   (no Redis: a loopback HTTP server in-process)
                     Each prints JSON lines on stdout.
                     """)
             }
