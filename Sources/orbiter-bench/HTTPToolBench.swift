@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import OrbiterCore
+import OrbiterLua
 import OrbiterTools
 
 // MARK: - HTTP for tools: what the policy, DNS check and pinning cost per request
@@ -14,12 +15,23 @@ enum HTTPToolBench {
         let unrestricted = ToolHTTPClient(.unrestricted)
         let byAddress = ToolHTTPClient(try HTTPPolicy.allowList(parsing: ["127.0.0.1:\(port)"]))
         let byName = ToolHTTPClient(try HTTPPolicy.allowList(parsing: ["localhost:\(port)"]))
+        // The whole tool call: Lua yields the request, the host performs it, Lua gets the answer.
+        var options = LuaRuntime.Options()
+        options.access = HostAccess(http: unrestricted)
+        let runtime = try await LuaRuntime.load(bundle: ScriptBundle(entry: "main.lua", modules: ["main.lua": """
+            local orbiter = require "orbiter"
+            orbiter.tool { name = "get", parameters = { url = "string" }, run = function(args) return orbiter.http.get(args.url).status end }
+            return orbiter.agent { name = "a", model = orbiter.model { name = "m", respond = function() return "" end } }
+            """]), options: options)
         let cases: [(String, @Sendable () async throws -> Void)] = [
             ("HTTPClient.shared.execute", {
                 let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: ipURL), timeout: .seconds(10))
                 _ = try await response.body.collect(upTo: 1 << 20)
             }),
             ("ToolHTTPClient(.unrestricted)", { _ = try await unrestricted.perform(HTTPToolRequest(url: ipURL)) }),
+            ("Lua tool: orbiter.http.get (unrestricted)", {
+                _ = try await runtime.callTool("get", arguments: ["url": .string(ipURL)])
+            }),
             ("allow-list 127.0.0.1:PORT", { _ = try await byAddress.perform(HTTPToolRequest(url: ipURL)) }),
             ("allow-list localhost:PORT (DNS + pinned)", {
                 _ = try await byName.perform(HTTPToolRequest(url: "http://localhost:\(port)/ok"))
