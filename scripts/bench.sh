@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Orbiter's benchmark suite: queue throughput, latency, in-flight capacity, Lua call costs,
-# start-up and memory, each against a baseline measured in the same run.
+# tools that act (HTTP from a tool, MCP over stdio), start-up and memory, each against a baseline measured in the same run.
 #
 #   scripts/bench.sh            full run (20,000 tasks per throughput run, 3 repeats each)
 #   scripts/bench.sh --quick    reduced sizes, same keys, under two minutes after the build
@@ -37,6 +37,10 @@ done
 orbiter_start_redis
 trap orbiter_stop_redis EXIT
 echo "bench: redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/') on port $ORBITER_REDIS_PORT" >&2
+
+# The MCP servers of the tools figures (PyPI, into .venv-tools).
+ORBITER_TEST_PYTHON=$(orbiter_python_tools)
+export ORBITER_TEST_PYTHON
 
 mkdir -p bench
 python3 scripts/bench_run.py --bin "$bin" --redis-port "$ORBITER_REDIS_PORT" --out bench/results.json "${args[@]}"

@@ -193,6 +193,25 @@ class Bench:
                         self.add(k, v)
         log(f"lua: tool call {self.med('lua_tool_call_us'):.2f} µs (bare pcall {self.med('bare_pcall_us'):.3f} µs)")
 
+    def tools(self, n, repeats):
+        """HTTP from a tool against bare AsyncHTTPClient (loopback, in-process), and MCP over stdio
+        with mcp-server-time: round trip and the RSS of each server process."""
+        log(f"tools: {n} loopback GETs per client, {repeats} runs; MCP stdio round trips")
+        keys = {"httpclientsharedexecute": "http_bare_ahc", "toolhttpclientunrestricted": "http_tool_client",
+                "luatoolorbiterhttpgetunrestricted": "http_lua_tool", "allowlist127001port": "http_allow_list_ip",
+                "allowlistlocalhostportdnspinned": "http_allow_list_dns"}
+        for _ in range(repeats):
+            for rec in self.bench("http-tool", "--n", str(n)):
+                for src, dst in keys.items():
+                    self.add(f"{dst}_mean_us", rec.get(f"{src}_mean_us"))
+                    self.add(f"{dst}_p99_us", rec.get(f"{src}_p99_us"))
+            for rec in self.bench("mcp", "--calls", str(max(n // 10, 50)), "--json"):
+                self.add("mcp_stdio_call_mean_ms", rec.get("mean_ms"))
+                self.add("mcp_stdio_call_p99_ms", rec.get("p99_ms"))
+                self.add("mcp_server_start_ms", rec.get("start_ms"))
+                for server, mib in (rec.get("rss_mib") or {}).items():
+                    self.add(f"mcp_{server}_server_rss_mib", mib)
+
     def startup(self, runs):
         cmd = [f"{self.bin}/orbiter", "run", "examples/calculator.lua", "What is 2 + 40?"]
         subprocess.run(cmd, capture_output=True)  # page cache
@@ -336,6 +355,16 @@ class Bench:
             row("Lua tool call via actor, no JSON text", "lua_tool_call_direct_us_shipped", "µs"),
             row("Lua model call, worker limits", "lua_model_call_us_shipped", "µs"),
             row("Lua state + prelude + script (per task on a worker)", "lua_state_create_us_shipped", "µs"),
+            row("HTTP GET from a Lua tool (orbiter.http.get), loopback", "http_lua_tool_mean_us", "µs",
+                f"bare AsyncHTTPClient {fmt(self.med('http_bare_ahc_mean_us'))} µs"),
+            row("  ToolHTTPClient alone, unrestricted", "http_tool_client_mean_us", "µs"),
+            row("  ToolHTTPClient, allow-list by address", "http_allow_list_ip_mean_us", "µs"),
+            row("  ToolHTTPClient, allow-list by name (DNS + pinned)", "http_allow_list_dns_mean_us", "µs"),
+            row("MCP stdio tools/call round trip (mcp-server-time)", "mcp_stdio_call_mean_ms", "ms",
+                f"p99 {fmt(self.med('mcp_stdio_call_p99_ms'))} ms"),
+            row("  server start (spawn, initialize, tools/list)", "mcp_server_start_ms", "ms"),
+            row("  RSS per live MCP server: mcp-server-time", "mcp_time_server_rss_mib", "MiB"),
+            row("  RSS per live MCP server: mcp-server-git", "mcp_git_server_rss_mib", "MiB"),
             row("orbiter run examples/calculator.lua: wall", "run_wall_ms", "ms",
                 f"spawning /bin/true {fmt(self.med('process_spawn_ms'))} ms"),
             row("  its peak RSS", "run_rss_mib", "MiB"),
@@ -376,6 +405,7 @@ def main():
     b.latency(100 if args.quick else 300, reps)
     b.inflight(b.inflight_n, 1 if args.quick else 3)
     b.lua(50_000 if args.quick else 200_000, reps)
+    b.tools(500 if args.quick else 2000, reps)
     b.startup(5 if args.quick else 10)
     if args.peers:
         b.peers(n)
