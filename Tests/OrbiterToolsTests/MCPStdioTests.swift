@@ -78,6 +78,16 @@ struct MCPStdioTests {
         await hub.shutdown()
     }
 
+    @Test("the server's requests are answered: ping with {}, anything else with method not found")
+    func serverRequests() async throws {
+        let hub = MCPFixtures.localHub()
+        let tools = try await hub.tools(for: try MCPFixtures.stdio("crashy", [MCPFixtures.script("crashy_server.py")]))
+        let answer = try #require(try await call(tools, "crashy__ask_client")["result"]?.stringValue)
+        #expect(answer.hasPrefix("ping answered; roots/list refused: "), "\(answer)")
+        #expect(answer.contains("Method not found: roots/list"), "\(answer)")
+        await hub.shutdown()
+    }
+
     @Test("notifications/tools/list_changed: the next tools(for:) offers the new tool")
     func listChanged() async throws {
         let hub = MCPFixtures.localHub()
