@@ -63,6 +63,8 @@ struct MCPLifecycleTests {
 
     @Test("kill -9 of the host process: its servers die with it (death signal), even one that ignores end of input")
     func noOrphansAfterKill() async throws {
+        try #require(ServerProcessControl.withDeathSignal("/bin/true", []).0 != "/bin/true",
+                     "setpriv (util-linux) is missing: a server that ignores the end of its input would outlive a killed host")
         // orbiter-bench mcp-host starts mcp-server-time and the stubborn server, prints their pids, and waits.
         let host = Process()
         host.executableURL = URL(fileURLWithPath: OrbiterBinary.path).deletingLastPathComponent().appendingPathComponent("orbiter-bench")

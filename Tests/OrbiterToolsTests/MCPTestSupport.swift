@@ -4,6 +4,7 @@ import Logging
 import OrbiterCore
 import OrbiterTestSupport
 @testable import OrbiterTools
+import Testing
 
 /// HTTP to any host over `HTTPClient.shared`, streaming the body so `isComplete` can stop it: the
 /// unrestricted access of a trusted local run, enough for the MCP tests.
@@ -88,4 +89,28 @@ func call(_ tools: [Tool], _ name: String, _ arguments: JSONValue = [:]) async t
         throw TestFailure("no tool \(name); have \(tools.map(\.name))")
     }
     return try await tool.body(arguments)
+}
+
+/// Calling `tool` with `arguments` times out after the server's timeout with the message
+/// `expected`, soon after, not at the end of the tool's own work.
+func expectTimeout(_ tools: [Tool], _ tool: String, _ arguments: JSONValue, says expected: String) async {
+    let started = ContinuousClock.now
+    await #expect {
+        _ = try await call(tools, tool, arguments)
+    } throws: { error in
+        "\(error)" == expected
+    }
+    #expect(ContinuousClock.now - started < .seconds(3))
+}
+
+/// A call of `tool` that is under way when its task is cancelled fails with `CancellationError`
+/// within a second.
+func expectPromptCancellation(_ tools: [Tool], _ tool: String, _ arguments: JSONValue) async throws {
+    let calling = Task { try await call(tools, tool, arguments) }
+    try await Task.sleep(for: .milliseconds(300))
+    let cancelledAt = ContinuousClock.now
+    calling.cancel()
+    let outcome = await calling.result
+    #expect(ContinuousClock.now - cancelledAt < .seconds(1))
+    #expect(throws: CancellationError.self) { try outcome.get() }
 }

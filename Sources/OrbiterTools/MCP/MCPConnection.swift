@@ -218,7 +218,7 @@ actor MCPConnection {
                 guard everReady else { return become(.idle, error: startFailure(outcome)) }
                 why = "it exited (\(outcome.ending))"
                 let lastLine = outcome.stderrTail.last.map { "; its last stderr line: \($0)" } ?? ""
-                logger.warning("MCP server '\(name)' \(why)\(lastLine); restarting it")
+                logger.warning("MCP server '\(name)' exited (\(outcome.ending))\(lastLine); restarting it")
             } catch {
                 processID = nil
                 guard everReady else { return become(.idle, error: error) }

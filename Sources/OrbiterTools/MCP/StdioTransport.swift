@@ -73,14 +73,19 @@ struct StdioServerProcess: Sendable {
         options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: grace)]
         let environmentKeys = Dictionary(uniqueKeysWithValues: merged.map { (Environment.Key(stringLiteral: $0.key), $0.value) })
         let tail = StderrTail()
-        let result = try await Subprocess.run(
-            .path(FilePath(executable)), arguments: Arguments(argv), environment: .custom(environmentKeys),
-            workingDirectory: workingDirectory.map { FilePath($0) }, platformOptions: options,
-            input: .inputWriter, output: .sequence, error: .sequence
-        ) { execution in
-            await serve(pid: execution.processIdentifier.value, stdin: execution.standardInputWriter,
-                        stdout: execution.standardOutput, stderr: execution.standardError, tail: tail, stop: stop,
-                        onNotification: onNotification, session: session)
+        let result: ExecutionResult<Outcome, SequenceOutput, SequenceOutput>
+        do {
+            result = try await Subprocess.run(
+                .path(FilePath(executable)), arguments: Arguments(argv), environment: .custom(environmentKeys),
+                workingDirectory: workingDirectory.map { FilePath($0) }, platformOptions: options,
+                input: .inputWriter, output: .sequence, error: .sequence
+            ) { execution in
+                await serve(pid: execution.processIdentifier.value, stdin: execution.standardInputWriter,
+                            stdout: execution.standardOutput, stderr: execution.standardError, tail: tail, stop: stop,
+                            onNotification: onNotification, session: session)
+            }
+        } catch {
+            throw MCPError("MCP server '\(name)': cannot start '\(command)': \(error)")
         }
         var outcome = result.closureResult
         outcome.stderrTail = tail.lines

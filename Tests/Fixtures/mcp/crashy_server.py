@@ -4,7 +4,7 @@ import sys
 
 import anyio
 
-from _sdk import MCPServer
+from _sdk import Context, MCPServer
 
 server = MCPServer("crashy")
 cancelled = 0
@@ -40,6 +40,17 @@ async def sleep(seconds: float) -> str:
 def cancellations() -> int:
     """How many `sleep` calls were cancelled."""
     return cancelled
+
+
+@server.tool()
+async def ask_client(ctx: Context) -> str:
+    """Sends the client a ping, then asks it for its roots (a request it does not serve)."""
+    await ctx.session.send_ping()
+    try:
+        await ctx.session.list_roots()
+        return "ping answered; roots/list answered"
+    except Exception as error:  # the client's JSON-RPC error
+        return f"ping answered; roots/list refused: {error}"
 
 
 if __name__ == "__main__":
