@@ -22,22 +22,7 @@ struct ToolsCLITests: CLIQueueSuite {
         return url.path
     }
 
-    /// A script whose Lua model calls its one tool `probe` once and answers with what it returned.
-    func probeScript(_ body: String, topLevel: String = "") -> String {
-        """
-        local orbiter = require "orbiter"
-        \(topLevel)
-        local probe = orbiter.tool { name = "probe", run = function(args)
-        \(body)
-        end }
-        local m = orbiter.model { name = "m", respond = function(req)
-          local last = req.messages[#req.messages]
-          if last.role == "tool" then return "tool said: " .. last.content end
-          return { tool_calls = { { name = "probe", arguments = {} } } }
-        end }
-        return orbiter.agent { name = "probe", model = m, tools = { probe } }
-        """
-    }
+    func probeScript(_ body: String) -> String { TestAgents.probe(body) }
 
     // MARK: HTTP
 

@@ -85,19 +85,7 @@ func load(_ path: String) throws -> (LuaRuntime, Runnable) {
 /// A script whose model calls its one tool once and replies "tool said: " and what the tool
 /// returned (the model sees failures as "Error: ..." results). `topLevel` runs as the script loads.
 func oneToolScript(_ body: String, topLevel: String = "") throws -> Runnable {
-    try load(try temporaryScript("""
-        local orbiter = require "orbiter"
-        \(topLevel)
-        local probe = orbiter.tool { name = "probe", run = function(args)
-        \(body)
-        end }
-        local m = orbiter.model { name = "m", respond = function(req)
-          local last = req.messages[#req.messages]
-          if last.role == "tool" then return "tool said: " .. last.content end
-          return { tool_calls = { { name = "probe", arguments = {} } } }
-        end }
-        return orbiter.agent { name = "probe", model = m, tools = { probe } }
-        """)).1
+    try load(try temporaryScript(TestAgents.probe(body, topLevel: topLevel))).1
 }
 
 /// An agent whose model fails with `message`.

@@ -18,4 +18,23 @@ public enum TestAgents {
         return orbiter.agent { name = "resumable", model = m, tools = { first, slow } }
         """
     }
+
+    /// An agent whose model calls its one tool `probe` (whose `run` body is `body`) once and
+    /// replies "tool said: " and what the tool returned (a failure reaches it as "Error: ...").
+    /// `topLevel` runs as the script loads.
+    public static func probe(_ body: String, topLevel: String = "") -> String {
+        """
+        local orbiter = require "orbiter"
+        \(topLevel)
+        local probe = orbiter.tool { name = "probe", run = function(args)
+        \(body)
+        end }
+        local m = orbiter.model { name = "m", respond = function(req)
+          local last = req.messages[#req.messages]
+          if last.role == "tool" then return "tool said: " .. last.content end
+          return { tool_calls = { { name = "probe", arguments = {} } } }
+        end }
+        return orbiter.agent { name = "probe", model = m, tools = { probe } }
+        """
+    }
 }
