@@ -128,7 +128,7 @@ let package = Package(
         .testTarget(name: "OrbiterRedisTests", dependencies: ["OrbiterRedis", "OrbiterTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterModelsTests", dependencies: ["OrbiterModels", "OrbiterTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterDistributedTests", dependencies: [
-                    "OrbiterQueue", "OrbiterClient", "OrbiterWorker", "OrbiterLua", "OrbiterModels", "OrbiterTestSupport",
+                    "OrbiterQueue", "OrbiterClient", "OrbiterWorker", "OrbiterLua", "OrbiterModels", "OrbiterTools", "OrbiterTestSupport",
                     .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                     .product(name: "Logging", package: "swift-log"),
                     .product(name: "Prometheus", package: "swift-prometheus"),

@@ -7,6 +7,7 @@ import OrbiterCore
 import OrbiterLua
 import OrbiterRedis
 import OrbiterTestSupport
+import OrbiterTools
 import Testing
 
 /// What a worker grants shipped scripts (issue 16), tried the way an attacker with write access to
@@ -83,6 +84,29 @@ struct ToolAccessWorkerTests {
                                              redisURL: fixture.redisURL, queue: fixture.queue)
             let refused = try await exec.result(timeout: .seconds(20))["output"]?.stringValue ?? ""
             #expect(refused.contains("exec is not available to shipped scripts"), "\(refused)")
+        }
+    }
+
+    @Test("an MCP URL server of a shipped script follows --allow-host: the metadata address is refused")
+    func mcpURLServerFollowsAllowList() async throws {
+        let logs = LogLines()
+        try await withDistributedFixture { fixture in
+            var luaOptions = LuaRuntime.Options.shipped()
+            let logger = logs.logger(label: "access", level: .debug)
+            luaOptions.access = try HostAccess.shipped(allowing: ["api.example.com"], secrets: [:], mcpServers: [:], logger: logger)
+            try fixture.start(WorkerConfiguration(redisURL: fixture.redisURL, queue: fixture.queue, heartbeatTTL: 3,
+                                                  drainTimeout: .seconds(2), luaOptions: luaOptions, logger: logger))
+            for url in ["http://169.254.169.254/mcp", "http://127.0.0.1:1/mcp", "http://evil.example.net/mcp"] {
+                let script = try load(try temporaryScript("""
+                    local orbiter = require "orbiter"
+                    local meta = orbiter.mcp { name = "meta", url = "\(url)" }
+                    return orbiter.agent { name = "a", model = orbiter.model { name = "m", respond = function() return "hi" end }, tools = { meta } }
+                    """)).1
+                let handle = try await distributed(script, "go", redisURL: fixture.redisURL, queue: fixture.queue)
+                let status = try await finishedStatus(handle)
+                #expect(status?.status == .failed, "\(url): \(String(describing: status))")
+                #expect(status?.error?.contains("refused by this worker's policy") == true, "\(url): \(status?.error ?? "")")
+            }
         }
     }
 }

@@ -191,6 +191,24 @@ struct HostAccessTests {
         #expect(ContinuousClock.now - start < .seconds(2))
     }
 
+    @Test("a response larger than the task's memory is an error the tool can catch, not a crash")
+    func responseOverMemory() async throws {
+        let http = RecordingHTTP { HTTPToolResponse(status: 200, headers: [:], body: [UInt8](repeating: 0x41, count: 24 << 20), url: $0.url) }
+        var o = options(http: http)
+        o.memoryLimit = 256 << 20
+        o.taskMemoryLimit = 8 << 20
+        let runtime = try load(toolScript("""
+            orbiter.tool { name = "t", run = function()
+              local ok, err = pcall(function() local r = orbiter.http.get("http://big.test/"); return r end)
+              return { ok = ok, err = err }
+            end }
+            """), options: o)
+        let result = try await runtime.callTool("t", arguments: [:])
+        #expect(result["ok"] == false)
+        #expect(result["err"]?.stringValue?.contains("not enough memory") == true, "\(result)")
+        #expect(try await runtime.callTool("t", arguments: [:])["ok"] == false, "the state goes on serving")
+    }
+
     @Test("secrets: granted values, a clear error for others, placeholders when only describing")
     func secrets() async throws {
         let granted = try SecretStore(.values(["API_TOKEN": "tok-123456789"]))
