@@ -56,6 +56,13 @@ public enum StreamEvent: Sendable, Hashable {
         if case .status(let s) = self { return s.status.isTerminal }
         return false
     }
+
+    /// True for a `status waiting_for_input` event: the run waits for a person. A parked task's
+    /// stream always has it, detailed or not.
+    public var isWaitingForInput: Bool {
+        if case .status(let s) = self { return s.status == .waitingForInput }
+        return false
+    }
 }
 
 /// Reply text, as it streams.
