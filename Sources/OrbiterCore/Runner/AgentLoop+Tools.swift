@@ -83,7 +83,10 @@ extension AgentLoop {
             }
         }
         if let parked {
-            turn.awaiting = parked.request
+            // The request is this step's own (a call of this agent asks), or a delegated member's,
+            // which records it in its own progress: a reply is folded in where it was asked.
+            let own = parked.request.agentName == agent.name && calls.contains { $0.id == parked.request.toolCallID }
+            turn.awaiting = own ? parked.request : nil
             suspend(turn)
             throw parked
         }
