@@ -27,6 +27,7 @@ struct OrbiterBench {
             case "redis-commands": try await RedisStats.printCommands(options)
             case "mcp": try await MCPBench.run(options)
             case "mcp-host": try await MCPBench.host(options)
+            case "park": try await ParkBench.run(options)
             default:
                 print("""
                     usage: orbiter-bench <command> [--option value ...]
@@ -36,6 +37,7 @@ struct OrbiterBench {
                       lua         --iterations N
                       mcp         [--python P] [--calls N] [--warmup N] [--json]   (stdio MCP round trips, server RSS)
                       mcp-host    [--python P] --script S   (starts MCP servers, prints their pids, waits)
+                      park        --redis-url U --queue Q --n N --memory-n M [--external]   (task approve → next event; Redis bytes per parked task)
                     Each prints JSON lines on stdout.
                     """)
             }
