@@ -55,7 +55,7 @@ public struct TaskHandle: Sendable {
                     case .completed: return state.result ?? ["output": ""]
                     case .failed: throw DistributedError.taskFailed(id: taskID, error: state.error ?? "unknown error")
                     case .cancelled: throw DistributedError.taskCancelled(taskID)
-                    case .pending, .running, .retrying: break
+                    case .pending, .running, .retrying, .waiting: break
                     }
                 }
                 readState = true
@@ -117,8 +117,40 @@ public struct TaskHandle: Sendable {
         EventSubscriber(broker: broker).follow(taskID, from: from, outageLimit: outageLimit) { $0.event }
     }
 
-    /// Cancels the task: a pending one never runs; a running one is stopped by its worker;
-    /// a finished one is left as it is (the outcome says which).
+    /// Approves the tool call a parked task waits for; the task resumes on a worker and the call
+    /// runs. Throws `DistributedError.notWaitingForInput` (nothing changed) when the task is not
+    /// waiting, `replyDoesNotFit` when it waits for an answer, `taskNotFound`.
+    public func approve() async throws {
+        try await send(.approved)
+    }
+
+    /// Rejects the tool call a parked task waits for (the model sees the failed result
+    /// `rejected: <reason>`), or declines its question (`orbiter.ask` raises `rejected: <reason>`).
+    public func reject(reason: String = "rejected by a person") async throws {
+        try await send(.rejected(reason: reason))
+    }
+
+    /// Answers the question a parked task asks (what `orbiter.ask` returns in its tool).
+    public func reply(_ text: String) async throws {
+        try await send(.answer(text))
+    }
+
+    /// What the task waits for, when it is parked (`nil` otherwise).
+    public func pendingInput() async throws -> InputRequest? {
+        try await status().flatMap { $0.status == .waiting ? $0.pending : nil }
+    }
+
+    private func send(_ reply: InputReply) async throws {
+        switch try await broker.reply(taskID, reply) {
+        case .resumed: return
+        case .notFound: throw DistributedError.taskNotFound(taskID)
+        case .notWaiting(let status): throw DistributedError.notWaitingForInput(id: taskID, status: status)
+        case .mismatch(let kind): throw DistributedError.replyDoesNotFit(id: taskID, waitsFor: kind)
+        }
+    }
+
+    /// Cancels the task: a pending or parked one never runs (again); a running one is stopped by
+    /// its worker; a finished one is left as it is (the outcome says which).
     @discardableResult
     public func cancel() async throws -> CancelOutcome {
         try await broker.cancel(taskID)

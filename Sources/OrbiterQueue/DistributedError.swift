@@ -21,6 +21,11 @@ public enum DistributedError: Error, CustomStringConvertible, Sendable, Equatabl
     case idempotencyConflict(key: String, taskID: String)
     /// Another live worker holds this worker id (its heartbeat is fresh); the worker did not start.
     case workerIDInUse(workerID: String, queue: String, detail: String)
+    /// A reply (approve, reject, answer) to a task that is not waiting for one; nothing changed.
+    case notWaitingForInput(id: String, status: TaskStatus)
+    /// A reply that does not fit what the task waits for (approve for a question, an answer for an
+    /// approval); nothing changed.
+    case replyDoesNotFit(id: String, waitsFor: InputRequest.Kind)
 
     public var description: String {
         switch self {
@@ -34,6 +39,14 @@ public enum DistributedError: Error, CustomStringConvertible, Sendable, Equatabl
         case .idempotencyConflict(let key, let id):
             return "idempotency key '\(key)' was already used for task \(id) with a different agent or input; "
                 + "use a new key for new work (the same agent and input with this key return that task)"
+        case .notWaitingForInput(let id, let status):
+            return "task \(id) is not waiting for input (it is \(status.rawValue)); nothing changed"
+        case .replyDoesNotFit(let id, .approval):
+            return "task \(id) waits for the approval of a tool call, not an answer: orbiter task approve \(id), "
+                + "or orbiter task reject \(id) --reason TEXT; nothing changed"
+        case .replyDoesNotFit(let id, .question):
+            return "task \(id) waits for the answer to a question, not an approval: orbiter task reply \(id) TEXT, "
+                + "or orbiter task reject \(id); nothing changed"
         case .workerIDInUse(let worker, let queue, let detail):
             return "worker id '\(worker)' is in use by a live worker on queue '\(queue)' (\(detail)); "
                 + "start this one with another --worker-id, or stop that worker first"

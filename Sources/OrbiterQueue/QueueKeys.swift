@@ -30,6 +30,8 @@ public struct QueueKeys: Sendable, Hashable {
     package var workers: String { prefix + ":workers" }
     package var controlPrefix: String { prefix + ":control:" }
     package var delayed: String { prefix + ":delayed" }
+    /// Parked tasks (waiting for a person), scored by their wait deadline (ms since 1970).
+    package var waiting: String { prefix + ":waiting" }
     package var dead: String { prefix + ":dead" }
     package var taskPrefix: String { prefix + ":task:" }
     /// `{orbiter:Q}:` — for scripts that build keys of the queue themselves.

@@ -20,6 +20,9 @@ package enum QueueScripts {
     package static let checkpoint = load("checkpoint")
     package static let append = load("append")
     package static let handback = load("handback")
+    package static let park = load("park")
+    package static let reply = load("reply")
+    package static let expire = load("expire")
 
     private static func load(_ name: String) -> RedisScript {
         guard let url = Bundle.module.url(forResource: name, withExtension: "lua", subdirectory: "Scripts"),

@@ -15,9 +15,10 @@ package struct ClaimedEntry: Sendable {
 /// What `start.lua` made of one claimed entry.
 package enum StartOutcome: Sendable, Equatable {
     /// Run it: the stored payload text, this attempt's number (1 = first), the payload's HMAC
-    /// signature ("" when unsigned), the last checkpoint's JSON ("" when none) and this run's lease
-    /// token (its checkpoints, events and outcome are accepted only with it).
-    case run(payload: String, attempt: Int, signature: String, checkpoint: String, lease: String)
+    /// signature ("" when unsigned), the last checkpoint's JSON ("" when none), this run's lease
+    /// token (its checkpoints, events and outcome are accepted only with it) and the reply a person
+    /// gave a parked task (`{"request", "reply"}` JSON, "" when none).
+    case run(payload: String, attempt: Int, signature: String, checkpoint: String, lease: String, reply: String = "")
     /// Not runnable any more (cancelled, finished or deleted while it waited); the entry is gone.
     case drop(reason: String)
 }
@@ -38,7 +39,7 @@ extension TaskBroker {
                 return .drop(reason: parts.count > 1 ? parts[1].string ?? "?" : "?")
             }
             return .run(payload: parts[1].string ?? "", attempt: Int(parts[2].int ?? 1), signature: parts[3].string ?? "",
-                        checkpoint: parts[4].string ?? "", lease: parts[5].string ?? "")
+                        checkpoint: parts[4].string ?? "", lease: parts[5].string ?? "", reply: parts.count > 6 ? parts[6].string ?? "" : "")
         }
     }
 }

@@ -172,13 +172,14 @@ public final class TaskBroker: Sendable {
                                     payload: { try await self.client.send(["HGET", self.keys.task(taskID), "payload"]).string })
     }
 
-    /// Cancels a task: pending ones at once, running ones through their worker.
+    /// Cancels a task: pending and parked ones at once, running ones through their worker.
     public func cancel(_ taskID: String) async throws -> CancelOutcome {
         try TaskID.validate(taskID)
         let terminal = StreamEvent.status(StatusEvent(status: .cancelled, agentName: "", message: "cancelled before it started"))
-        let reply = try await client.run(QueueScripts.cancel, keys: [keys.task(taskID), keys.stream, keys.events(taskID)],
+        let parked = StreamEvent.status(StatusEvent(status: .cancelled, agentName: "", message: "cancelled while waiting for input"))
+        let reply = try await client.run(QueueScripts.cancel, keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.waiting],
                                          args: [QueueKeys.group, terminal.jsonString, String(Self.nowMs()), settings.taskTTL,
-                                                settings.eventsTTL, keys.controlPrefix, taskID])
+                                                settings.eventsTTL, keys.controlPrefix, taskID, parked.jsonString])
         switch reply.string {
         case "cancelled": return .cancelled
         case "cancelling": return .cancelling
@@ -188,8 +189,10 @@ public final class TaskBroker: Sendable {
         }
     }
 
-    /// Tasks newest first, optionally only those with `status`.
+    /// Tasks newest first, optionally only those with `status` (parked tasks: soonest wait
+    /// deadline first, read from the waiting set).
     public func list(status: TaskStatus? = nil, limit: Int = 20) async throws -> [TaskResult] {
+        if status == .waiting { return try await listWaiting(limit: limit) }
         var results: [TaskResult] = []
         var offset = 0
         let page = max(limit, 50)
@@ -212,13 +215,13 @@ public final class TaskBroker: Sendable {
 
     /// A consistent snapshot of the queue, from one atomic read.
     public func stats() async throws -> QueueStats {
-        let reply = try await client.run(QueueScripts.stats, keys: [keys.stream, keys.delayed, keys.dead, keys.workers],
+        let reply = try await client.run(QueueScripts.stats, keys: [keys.stream, keys.delayed, keys.dead, keys.workers, keys.waiting],
                                          args: [QueueKeys.group, String(Self.nowMs()), keys.keyPrefix])
         let v = (reply.array ?? []).map { Int($0.int ?? 0) }
-        guard v.count == 9 else { throw DistributedError.badPayload("unexpected reply to stats: \(reply)") }
+        guard v.count == 10 else { throw DistributedError.badPayload("unexpected reply to stats: \(reply)") }
         return QueueStats(queue: keys.queue, pending: v[0], running: v[1], delayed: v[2], dead: v[3], completedLastHour: v[4],
                           failedLastHour: v[5], oldestPendingSeconds: v[6] < 0 ? nil : Double(v[6]) / 1000,
-                          workersAlive: v[7], workersKnown: v[8])
+                          workersAlive: v[7], workersKnown: v[8], waiting: v[9])
     }
 
     /// Workers that sent a heartbeat in the last day, with whether they are alive.
@@ -247,9 +250,12 @@ public struct QueueStats: Sendable, Equatable {
     public var oldestPendingSeconds: Double?
     public var workersAlive: Int
     public var workersKnown: Int
+    /// Parked tasks, waiting for a person.
+    public var waiting: Int = 0
 
     public var json: JSONValue {
         ["queue": .string(queue), "pending": .int(pending), "running": .int(running), "delayed": .int(delayed), "dead": .int(dead),
+         "waiting": .int(waiting),
          "completed_last_hour": .int(completedLastHour), "failed_last_hour": .int(failedLastHour),
          "oldest_pending_s": oldestPendingSeconds.map(JSONValue.double) ?? .null,
          "workers_alive": .int(workersAlive), "workers_known": .int(workersKnown)]

@@ -25,10 +25,16 @@ public struct TaskPayload: Sendable {
     /// Times a retryable failure (provider 5xx/429/network, a lost worker) is retried; `nil`
     /// leaves it to the worker's default.
     public var maxRetries: Int?
+    /// Seconds a parked task waits for a person's reply before it fails with `InputTimeout`;
+    /// `nil`: `defaultWaitTimeout`. Each park waits this long anew.
+    public var waitTimeout: Double?
+
+    /// A day.
+    public static let defaultWaitTimeout = 86_400.0
 
     public init(node: JSONValue, input: String, messages: [Message] = [], detailed: Bool = false, metadata: [String: String] = [:],
                 timeout: Double = 300, createdAt: Double = Date().timeIntervalSince1970, bundle: String? = nil,
-                maxRetries: Int? = nil) {
+                maxRetries: Int? = nil, waitTimeout: Double? = nil) {
         self.node = node
         self.input = input
         self.messages = messages
@@ -38,15 +44,18 @@ public struct TaskPayload: Sendable {
         self.createdAt = createdAt
         self.bundle = bundle
         self.maxRetries = maxRetries
+        self.waitTimeout = waitTimeout
     }
 
     public var json: JSONValue {
-        .object([
+        var d: [String: JSONValue] = [
             "version": .int(Self.version), "agent": node, "input": .string(input), "messages": .array(messages.map(\.json)),
             "detailed": .bool(detailed), "metadata": .object(metadata.mapValues(JSONValue.string)), "timeout": .double(timeout),
             "created_at": .double(createdAt), "bundle": bundle.map(JSONValue.string) ?? .null,
             "max_retries": maxRetries.map(JSONValue.int) ?? .null,
-        ])
+        ]
+        if let waitTimeout { d["wait_timeout"] = .double(waitTimeout) }
+        return .object(d)
     }
 
     /// SHA-256 of the work itself — the agent or swarm, its bundle, the input and the messages —
@@ -77,6 +86,7 @@ public struct TaskPayload: Sendable {
         for (k, v) in json["metadata"]?.objectValue ?? [:] { metadata[k] = v.stringValue ?? v.jsonString }
         self.init(node: node, input: input, messages: messages, detailed: json["detailed"]?.boolValue ?? false, metadata: metadata,
                   timeout: json["timeout"]?.doubleValue ?? 300, createdAt: json["created_at"]?.doubleValue ?? 0,
-                  bundle: json["bundle"]?.stringValue, maxRetries: json["max_retries"]?.intValue)
+                  bundle: json["bundle"]?.stringValue, maxRetries: json["max_retries"]?.intValue,
+                  waitTimeout: json["wait_timeout"]?.doubleValue.flatMap { $0 > 0 && $0.isFinite ? $0 : nil })
     }
 }

@@ -12,6 +12,9 @@ public enum TaskStatus: String, Sendable, Hashable, CaseIterable {
     case completed, failed, cancelled
     /// Failed with a retryable error; waits in the delayed set until its retry time, then is pending.
     case retrying
+    /// Parked: waits for a person (an approval or an answer), holding no worker, until a reply
+    /// puts it back on the queue or its wait timeout fails it.
+    case waiting
     /// Whether the task has ended.
     public var isFinished: Bool { self == .completed || self == .failed || self == .cancelled }
 }
@@ -32,11 +35,17 @@ public struct TaskResult: Sendable {
     /// Starts after the first (`attempts - 1`), as the original's `retries`.
     public var retries: Int { max(0, attempts - 1) }
     public var metadata: [String: String]
+    /// While `waiting`: what the person is asked.
+    public var pending: InputRequest?
+    /// While `waiting`: since when, and until when it waits before it fails with `InputTimeout`.
+    public var waitingSince: Date?
+    public var waitingUntil: Date?
 
     /// The fields a status read fetches, in the order `init(taskID:fields:payload:)` reads them:
     /// never the payload (script, input and messages: megabytes for a long conversation), and the
     /// result only when asked for (`list` leaves it out).
-    static let fields = ["status", "error", "created_at", "started_at", "completed_at", "worker_id", "attempts", "metadata", "result"]
+    static let fields = ["status", "error", "created_at", "started_at", "completed_at", "worker_id", "attempts", "metadata", "pending",
+                         "result"]
 
     /// `HMGET` of a task's status fields.
     package static func read(_ taskKey: String, withResult: Bool) -> [any RedisArgument] {
@@ -61,6 +70,11 @@ public struct TaskResult: Sendable {
         completedAt = date("completed_at")
         workerID = field("worker_id")
         attempts = Int(field("attempts") ?? "") ?? 0
+        if let stored = field("pending"), let json = try? JSONValue.parse(stored) {
+            pending = try? InputRequest(json: json)
+            waitingSince = json["since"]?.doubleValue.map { Date(timeIntervalSince1970: $0 / 1000) }
+            waitingUntil = json["until"]?.doubleValue.map { Date(timeIntervalSince1970: $0 / 1000) }
+        }
         if let stored = field("metadata") {
             metadata = (try? JSONValue.parse(stored))?.objectValue?.compactMapValues(\.stringValue) ?? [:]
         } else {
@@ -71,18 +85,25 @@ public struct TaskResult: Sendable {
     /// The JSON form printed by `--json`.
     public var json: JSONValue {
         func ts(_ d: Date?) -> JSONValue { d.map { .double($0.timeIntervalSince1970) } ?? .null }
-        return .object([
+        var d: [String: JSONValue] = [
             "task_id": .string(taskID), "status": .string(status.rawValue), "result": result ?? .null,
             "error": error.map(JSONValue.string) ?? .null, "created_at": ts(createdAt), "started_at": ts(startedAt),
             "completed_at": ts(completedAt), "worker_id": workerID.map(JSONValue.string) ?? .null,
             "attempts": .int(attempts), "retries": .int(retries), "metadata": .object(metadata.mapValues(JSONValue.string)),
-        ])
+        ]
+        // A parked task: what it waits for (`pending`: kind, id, tool_name, tool_call_id, arguments, question?).
+        if let pending {
+            d["pending"] = pending.json
+            d["waiting_since"] = ts(waitingSince)
+            d["waiting_until"] = ts(waitingUntil)
+        }
+        return .object(d)
     }
 }
 
 /// What `cancel` did.
 public enum CancelOutcome: Sendable, Equatable {
-    /// It was pending and will never run.
+    /// It was pending (or parked, waiting for a person) and will never run.
     case cancelled
     /// It is running; its worker has been told and will stop it.
     case cancelling

@@ -1,4 +1,5 @@
 import OrbiterCore
+import OrbiterQueue
 
 /// How one run of a task ended: decided once, from what the run returned or threw and why it was
 /// stopped, then recorded once (`Worker.record`). The lifecycle's transitions out of `running`
@@ -17,6 +18,9 @@ enum TaskOutcome: Sendable, Equatable {
     /// handback.lua: the worker is stopping and its drain time ran out; the task goes back on the
     /// queue for another worker to resume.
     case handBack
+    /// park.lua: the run waits for a person (`request`); the task parks, holding nothing, with
+    /// the checkpoint to resume from, for at most `waitTimeout` seconds.
+    case park(request: InputRequest, checkpoint: Checkpoint?, waitTimeout: Double)
     /// Nothing: the run lost its lease, another worker owns the task and records its outcome.
     case abandoned
 
@@ -27,7 +31,7 @@ enum TaskOutcome: Sendable, Equatable {
         case .completed(let result, let parsed): return .completed(result: secrets.redact(result), parsed: parsed.map { secrets.redact($0) })
         case .failed(let message, let type, let report): return .failed(message: secrets.redact(message), errorType: type, report: report)
         case .retry(let message): return .retry(message: secrets.redact(message))
-        case .cancelled, .handBack, .abandoned: return self
+        case .cancelled, .handBack, .abandoned, .park: return self // a park's request and checkpoint are redacted where stored
         }
     }
 
@@ -37,8 +41,9 @@ enum TaskOutcome: Sendable, Equatable {
     ///   - attempt: this run's attempt (1 for the first); `maxRetries`: retries the task allows.
     ///   - timeout: the task's timeout, for the message when it ran out.
     ///   - reported: whether the run already published an `error` event for this failure.
+    ///   - waitTimeout: how long the task may wait for a person when the run parked.
     static func of(error: any Error, stopReason: StopReason?, attempt: Int, maxRetries: Int, timeout: Double,
-                   reported: Bool) -> TaskOutcome {
+                   reported: Bool, waitTimeout: Double = TaskPayload.defaultWaitTimeout) -> TaskOutcome {
         let cancelled = error is CancellationError
         switch (stopReason, cancelled) {
         case (.leaseLost?, _):
@@ -51,6 +56,9 @@ enum TaskOutcome: Sendable, Equatable {
         case (.shutdown?, true):
             return .handBack
         default:
+            if let parked = error as? RunParked {
+                return .park(request: parked.request, checkpoint: parked.checkpoint, waitTimeout: waitTimeout)
+            }
             let message = errorMessage(error)
             if isRetryable(error), attempt <= maxRetries { return .retry(message: message) }
             return .failed(message: message, errorType: errorTypeName(error), report: !reported)

@@ -73,14 +73,14 @@ extension Worker {
                     continue
                 }
                 for (claim, outcome) in zip(claims, outcomes) {
-                    guard case .run(let payload, let attempt, let signature, let checkpoint, let lease) = outcome else {
+                    guard case .run(let payload, let attempt, let signature, let checkpoint, let lease, let reply) = outcome else {
                         if case .drop(let reason) = outcome { log("task \(claim.taskID): skipped (\(reason))", task: claim.taskID) }
                         continue
                     }
                     running.add(claim.taskID, entryID: claim.entryID, lease: lease) { _ in } // reserve the slot until the task registers its stop handle
                     tasks.addTask {
                         await self.process(claim, payloadText: payload, attempt: attempt, signature: signature, checkpoint: checkpoint,
-                                           lease: lease)
+                                           lease: lease, reply: reply)
                         self.running.remove(claim.taskID, lease: lease)
                         slots.continuation.yield()
                     }

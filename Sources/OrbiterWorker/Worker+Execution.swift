@@ -11,7 +11,7 @@ extension Worker {
     // MARK: One task
 
     func process(_ claim: ClaimedEntry, payloadText: String, attempt: Int, signature: String, checkpoint: String,
-                         lease: String) async {
+                 lease: String, reply: String = "") async {
         let taskID = claim.taskID, entryID = claim.entryID
         let clock = ContinuousClock.now
         metrics.inFlight.increment()
@@ -27,6 +27,7 @@ extension Worker {
         var agentName = ""
         var maxRetries = configuration.maxRetries
         var timeout = 0.0
+        var waitTimeout = TaskPayload.defaultWaitTimeout
         var traceID: String?
         func taskLog(_ line: @autoclosure () -> String, level: Logger.Level = .info) {
             log(line(), level: level, task: taskID, agent: agentName, trace: traceID)
@@ -35,6 +36,7 @@ extension Worker {
             let payload = try checkedPayload(payloadText, signature: signature, taskID: taskID)
             maxRetries = payload.maxRetries ?? configuration.maxRetries
             timeout = payload.timeout
+            waitTimeout = payload.waitTimeout ?? TaskPayload.defaultWaitTimeout
             agentName = payload.node["name"]?.stringValue ?? ""
             traceID = payload.metadata[TraceContext.metadataKey].flatMap(TraceContext.init(traceparent:))?.traceID
             metrics.waited(since: payload.createdAt)
@@ -44,10 +46,11 @@ extension Worker {
             // The task's Lua code (loading its script, its tool and model calls) logs as the task.
             let luaContext = logMetadata(task: taskID, agent: agentName, trace: traceID)
             let node = try await LuaLogContext.$metadata.withValue(luaContext) { try await rebuild(payload) }
-            let resume = openCheckpoint(checkpoint, taskID: taskID, agentName: agentName, trace: traceID)
+            let (resume, answered) = resumePoint(checkpoint, reply: reply, taskID: taskID, agentName: agentName, trace: traceID)
             if let resume {
+                let after = answered.map { "resumed after input (\($0.summary))" } ?? "resumed after step \(resume.steps)"
                 await publisher.publish(.status(StatusEvent(status: .resumed, agentName: agentName,
-                                                            message: "resumed after step \(resume.steps)" + (attempt > 1 ? " (attempt \(attempt))" : ""))))
+                                                            message: after + (attempt > 1 ? " (attempt \(attempt))" : ""))))
             }
             // The run is always detailed, so every task's tool times and token counts reach the
             // metrics; a task that did not ask for detail publishes only the basic events.
@@ -58,7 +61,7 @@ extension Worker {
                     // Best effort: a lost checkpoint only means more work after a takeover. Refused
                     // (0) once the run lost its lease: the new owner's checkpoint is the one that counts.
                     _ = try? await broker.checkpoint(taskID, lease: lease, state: self.sealCheckpoint(self.configuration.secrets.redact(state.json.jsonString), taskID: taskID))
-                }) { event in
+                }, humanInput: ParkingInput()) { event in
                     self.metrics.observe(event)
                     if publishes(event) { await publisher.publish(event) }
                 }
@@ -77,7 +80,7 @@ extension Worker {
             outcome = .completed(result: result.resultDict.jsonString, parsed: result.parsed)
         } catch {
             outcome = TaskOutcome.of(error: error, stopReason: stopReason.withLock { $0 }, attempt: attempt, maxRetries: maxRetries,
-                                     timeout: timeout, reported: publisher.sawError)
+                                     timeout: timeout, reported: publisher.sawError, waitTimeout: waitTimeout)
         }
         await record(outcome.redacted(by: configuration.secrets), taskID: taskID, attempt: attempt, agentName: agentName, publisher: publisher)
         let ms = (ContinuousClock.now - clock).inMilliseconds

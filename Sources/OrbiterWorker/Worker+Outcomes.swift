@@ -26,6 +26,8 @@ extension Worker {
             await finishCancelled(taskID, agentName: agentName, publisher: publisher)
         case .handBack:
             await handBack(taskID, agentName: agentName, publisher: publisher)
+        case .park(let request, let checkpoint, let waitTimeout):
+            await park(taskID, request: request, checkpoint: checkpoint, waitTimeout: waitTimeout, agentName: agentName, publisher: publisher)
         case .abandoned:
             publisher.finalStatus = "abandoned: its lease was lost to another worker"
         }

@@ -30,6 +30,21 @@ extension Worker {
         return TaskSignature.forSecret(secret).sealCheckpoint(json, queue: broker.keys.queue, taskID: taskID)
     }
 
+    /// The checkpoint to resume from, with a person's reply to a parked task folded in (the reply
+    /// is returned when it answered a step of it). A reply that answers nothing in the checkpoint
+    /// (the run went past that step before its worker was lost) is not used.
+    func resumePoint(_ stored: String, reply: String, taskID: String, agentName: String, trace: String?) -> (Checkpoint?, InputReply?) {
+        let checkpoint = openCheckpoint(stored, taskID: taskID, agentName: agentName, trace: trace)
+        guard let checkpoint, !reply.isEmpty else { return (checkpoint, nil) }
+        guard let json = try? JSONValue.parse(reply), let request = json["request"]?.stringValue, let answer = json["reply"],
+              let given = try? InputReply(json: answer) else {
+            log("task \(taskID): ignoring a reply that cannot be read", level: .warning, task: taskID, agent: agentName, trace: trace)
+            return (checkpoint, nil)
+        }
+        guard let answered = checkpoint.applying(given, to: request) else { return (checkpoint, nil) }
+        return (answered, given)
+    }
+
     /// The checkpoint to resume from, or nil. With a secret, one that is not authenticated for this
     /// task is ignored with a warning: the task runs from the start.
     func openCheckpoint(_ stored: String, taskID: String, agentName: String, trace: String?) -> Checkpoint? {

@@ -33,6 +33,9 @@ public struct WorkerConfiguration: Sendable {
     public var maxRetries: Int
     /// First retry delay; doubled each attempt (with jitter), at most 60 s.
     public var retryBaseDelay: Duration
+    /// How often the worker looks for parked tasks whose wait deadline has passed (they fail with
+    /// `InputTimeout`); every worker of the queue sweeps, and the first to find one fails it.
+    public var waitSweepInterval: Duration = .seconds(1)
     /// Swift tools this worker offers to agents by name (`orbiter.use_tool "name"`).
     public var hostTools: [String: Tool]
     /// Tools that change while the worker runs (a hot-reloaded `--tools` folder); each task takes

@@ -28,6 +28,7 @@ struct OrbiterBench {
             case "mcp": try await MCPBench.run(options)
             case "mcp-host": try await MCPBench.host(options)
             case "http-tool": try await HTTPToolBench.run(options)
+            case "park": try await ParkBench.run(options)
             default:
                 print("""
                     usage: orbiter-bench <command> [--option value ...]
@@ -38,6 +39,7 @@ struct OrbiterBench {
                       mcp         [--python P] [--calls N] [--warmup N] [--json]   (stdio MCP round trips, server RSS)
                       mcp-host    [--python P] --script S   (starts MCP servers, prints their pids, waits)
                       http-tool   [--n N]   (no Redis: a loopback HTTP server in-process)
+                      park        --redis-url U --queue Q --n N --memory-n M [--external]   (task approve → next event; Redis bytes per parked task)
                     Each prints JSON lines on stdout.
                     """)
             }

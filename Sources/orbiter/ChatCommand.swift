@@ -27,6 +27,7 @@ struct ChatCommand: AsyncParsableCommand {
     var maxSteps: Int?
 
     @OptionGroup var toolFolder: ToolFolderOptions
+    @OptionGroup var human: HumanInputOptions
 
     func validate() throws {
         if let maxSteps, maxSteps < 1 { throw ValidationError("--max-steps must be at least 1") }
@@ -45,6 +46,12 @@ struct ChatCommand: AsyncParsableCommand {
         }
         var history: [Message] = []
         var showEvents = false
+        let lines = ChatLines(LineReader.stdinLines())
+        // Approvals and questions: on the terminal the conversation is typed in, else on /dev/tty.
+        let terminal = isatty(0) == 1
+            ? TerminalInput(readLine: { prompt in Terminal.err(prompt); return await lines.next() })
+            : TerminalInput()
+        let humanInput = human.input(terminal: terminal)
         // Ctrl-C cancels the turn under way; at the prompt it leaves.
         let currentTurn = Mutex<Task<[Message]?, Never>?>(nil)
         let interrupts = SignalWatcher(signals: [SIGINT]) { _ in
@@ -60,7 +67,7 @@ struct ChatCommand: AsyncParsableCommand {
         defer { interrupts.cancel() }
         Terminal.err(Terminal.dim("chatting with \(reloader.name): \(Self.commands.joined(separator: ", ")); Ctrl-C cancels a reply") + "\n")
         Terminal.out("you> ")
-        for await line in LineReader.stdinLines() {
+        while let line = await lines.next() {
             let text = line.trimmingCharacters(in: .whitespaces)
             switch text {
             case "/quit", "/exit":
@@ -86,7 +93,10 @@ struct ChatCommand: AsyncParsableCommand {
                 case .failed(let message): Terminal.error(message + " (keeping the previous version)")
                 }
                 let events = showEvents, past = history, runtime = reloader.runtime, name = reloader.name
-                let turn = Task { await self.turn(message, history: past, runtime: runtime, name: name, folder: folder, showEvents: events) }
+                let turn = Task {
+                    await self.turn(message, history: past, runtime: runtime, name: name, folder: folder, showEvents: events,
+                                    humanInput: humanInput)
+                }
                 currentTurn.withLock { $0 = turn }
                 let messages = await turn.value
                 currentTurn.withLock { $0 = nil }
@@ -106,7 +116,7 @@ struct ChatCommand: AsyncParsableCommand {
 
     /// One exchange; returns the conversation after it, or `nil` when the turn failed.
     private func turn(_ text: String, history: [Message], runtime: LuaRuntime?, name: String, folder: ToolFolder?,
-                      showEvents: Bool) async -> [Message]? {
+                      showEvents: Bool, humanInput: any HumanInput) async -> [Message]? {
         guard let runtime else { return nil }
         var root: Runnable
         do {
@@ -118,7 +128,8 @@ struct ChatCommand: AsyncParsableCommand {
         if let maxSteps { root = root.withMaxSteps(maxSteps) }
         let printer = EventPrinter(style: showEvents ? .detailed : .plain, root: root)
         do {
-            let result = try await OrbiterCore.run.execute(root, input: text, messages: history, detailed: EventPrinter.runsDetailed) { event in
+            let result = try await OrbiterCore.run.execute(root, input: text, messages: history, detailed: EventPrinter.runsDetailed,
+                                                           humanInput: humanInput) { event in
                 printer.show(event)
             }
             printer.finish(output: result.output)

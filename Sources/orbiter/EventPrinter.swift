@@ -9,8 +9,9 @@ import Synchronization
 /// stderr a line at a time, each line prefixed with its member's name (parallel branches never mix
 /// within a line), and the run's output goes to stdout when it completes (`finish(output:)`).
 ///
-/// `--json` lines: text, tool calls and errors, then one terminal status (completed, error or
-/// cancelled), as a worker's stream has; with `--detailed` every event.
+/// `--json` lines: text, tool calls, errors and waits for a person (`waiting_for_input`), then one
+/// terminal status (completed, error or cancelled), as a worker's stream has; with `--detailed`
+/// every event.
 final class EventPrinter: Sendable {
     enum Style: Sendable { case plain, detailed, json }
     let style: Style
@@ -21,9 +22,14 @@ final class EventPrinter: Sendable {
     /// turn) comes at the end.
     let members: Bool
 
-    init(style: Style, jsonDetailed: Bool = true, root: Runnable? = nil) {
+    /// How a wait for a person is shown (a task's: how to reply); `nil`: as any status (a local
+    /// run asks on the terminal itself).
+    let waitingHint: (@Sendable (StatusEvent) -> String)?
+
+    init(style: Style, jsonDetailed: Bool = true, root: Runnable? = nil, waitingHint: (@Sendable (StatusEvent) -> String)? = nil) {
         self.style = style
         self.jsonDetailed = jsonDetailed
+        self.waitingHint = waitingHint
         if case .agent(let agent) = root { members = agent.output != nil } else { members = root != nil }
     }
 
@@ -45,7 +51,7 @@ final class EventPrinter: Sendable {
         switch style {
         case .json:
             // Without --detailed: what a non-detailed run sends, plus its end (as a worker's stream has).
-            if jsonDetailed || event.isBasic || event.isTerminal { Terminal.out(event.jsonString + "\n") }
+            if jsonDetailed || event.isBasic || event.isTerminal || event.isWaitingForInput { Terminal.out(event.jsonString + "\n") }
         case .plain, .detailed:
             if case .text(let e) = event {
                 members ? memberText(e) : replyText(e)
@@ -124,6 +130,7 @@ final class EventPrinter: Sendable {
             return breakLine() + Terminal.dim("· [\(e.agentName)] step \(e.stepNumber) completed")
         case .status(let e):
             if e.status == .running { return breakLine() + Terminal.dim("» \(e.agentName)") }
+            if e.status == .waitingForInput, let waitingHint { return breakLine() + waitingHint(e) }
             guard detailed else { return nil }
             return breakLine() + Terminal.dim("status: \(e.status.rawValue)" + (e.message.isEmpty ? "" : " — \(e.message)"))
         case .error(let e):

@@ -13,7 +13,7 @@ struct QueueCommand: AsyncParsableCommand {
 struct QueueStatsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats",
-        abstract: "Pending, running, delayed and dead tasks, the last hour's outcomes, the oldest wait, and live workers.")
+        abstract: "Pending, running, delayed, parked and dead tasks, the last hour's outcomes, the oldest wait, and live workers.")
 
     @Flag(help: "Refresh every second, in place (Ctrl-C to stop).") var watch = false
     @OptionGroup var redis: RedisOptions
@@ -33,6 +33,7 @@ struct QueueStatsCommand: AsyncParsableCommand {
                       pending   \(stats.pending)   (oldest waiting \(oldest))
                       running   \(stats.running)
                       delayed   \(stats.delayed)   (retries waiting for their time)
+                      waiting   \(stats.waiting)   (parked, waiting for a person: orbiter task list --status waiting)
                       dead      \(stats.dead)
                       last hour \(stats.completedLastHour) completed, \(stats.failedLastHour) failed
                       workers   \(stats.workersAlive) alive of \(stats.workersKnown) seen today

@@ -12,8 +12,10 @@ struct RunCommand: AsyncParsableCommand {
             The reply streams to stdout; tool calls and errors go to stderr. For a swarm, each member's
             text streams to stderr with its name in front of every line, and the swarm's output (what
             `submit --wait` prints) goes to stdout at the end. With --json, events are printed one JSON
-            object per line on stdout: text, tool calls, errors and the final status (every event type
-            with --detailed).
+            object per line on stdout: text, tool calls, errors, waits for input and the final status
+            (every event type with --detailed).
+            Tools that need approval, and orbiter.ask, ask on the terminal (/dev/tty, also when the input
+            comes from stdin); without one the run fails unless --approve-all approves every call.
             Exit status: 0 completed, 1 the run failed, 2 usage or script error.
             """)
 
@@ -39,6 +41,7 @@ struct RunCommand: AsyncParsableCommand {
     var sandbox = false
 
     @OptionGroup var toolFolder: ToolFolderOptions
+    @OptionGroup var human: HumanInputOptions
     @OptionGroup(title: "What a --sandbox run's script may reach (as on a worker)") var hostAccess: HostAccessOptions
 
     func validate() throws {
@@ -67,7 +70,8 @@ struct RunCommand: AsyncParsableCommand {
         let style: EventPrinter.Style = json ? .json : (detailed ? .detailed : .plain)
         let printer = EventPrinter(style: style, jsonDetailed: detailed, root: root)
         do {
-            let result = try await OrbiterCore.run.execute(root, input: text, detailed: EventPrinter.runsDetailed) { event in
+            let result = try await OrbiterCore.run.execute(root, input: text, detailed: EventPrinter.runsDetailed,
+                                                           humanInput: human.input()) { event in
                 printer.show(event)
             }
             printer.finish(output: result.output)

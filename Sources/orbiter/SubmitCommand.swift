@@ -18,8 +18,9 @@ struct SubmitCommand: AsyncParsableCommand {
             plus a day after submit (ORBITER_SIGNATURE_WINDOW seconds).
 
             With --wait or --stream it warns when no worker of the queue is alive, and it rides out a \
-            Redis restart for up to a minute (ORBITER_REDIS_OUTAGE_SECONDS). --wait-timeout bounds the \
-            wait on this side; the task stays queued.
+            Redis restart for up to a minute (ORBITER_REDIS_OUTAGE_SECONDS). A task whose tools ask a \
+            person (approval = true, orbiter.ask) parks on the worker and waits for orbiter task \
+            approve, reject or reply; --wait and --stream say so on stderr.
 
             Exit status: 0 submitted (or completed with --wait/--stream), 1 the task failed or was \
             cancelled or --wait-timeout passed, 2 usage error, script error, or Redis unreachable.
@@ -45,7 +46,9 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Seconds the task may run on the worker (counted from its start there).")
     var timeout: Double = 300
 
-    @Option(name: .customLong("wait-timeout"), parsing: .unconditional, help: "With --wait: seconds to wait for the result before giving up (default: no limit).")
+    @Option(name: .customLong("wait-timeout"), parsing: .unconditional, help: ArgumentHelp(
+        "Seconds the task waits, parked, for a person's reply each time it asks one (default 86400); then it fails with InputTimeout.",
+        discussion: "With --wait this command also gives up waiting for the result after that many seconds (the task stays queued)."))
     var waitTimeout: Double?
 
     @Option(name: .customLong("metadata"), help: "Metadata to attach, as key=value (repeatable).")
@@ -79,9 +82,8 @@ struct SubmitCommand: AsyncParsableCommand {
             throw ValidationError("--metadata expects key=value with a non-empty key, got '\(item)'")
         }
         if wait && stream { throw ValidationError("use --wait or --stream, not both") }
-        if let waitTimeout {
-            if !(waitTimeout > 0 && waitTimeout.isFinite) { throw ValidationError("--wait-timeout must be a positive number of seconds") }
-            if !wait { throw ValidationError("--wait-timeout only applies with --wait") }
+        if let waitTimeout, !(waitTimeout > 0 && waitTimeout.isFinite) {
+            throw ValidationError("--wait-timeout must be a positive number of seconds")
         }
     }
 
@@ -99,11 +101,13 @@ struct SubmitCommand: AsyncParsableCommand {
         let broker = try await redis.broker(settings: settings)
         let handle = try await distributed(root, text, broker: broker, detailed: detailed || (stream && !output.json), timeout: timeout,
                                            metadata: meta, bundle: runtime.bundle, idempotencyKey: idempotencyKey, maxRetries: maxRetries,
-                                           traceparent: traceparent ?? ProcessInfo.processInfo.environment["TRACEPARENT"].flatMap { $0.isEmpty ? nil : $0 })
+                                           traceparent: traceparent ?? ProcessInfo.processInfo.environment["TRACEPARENT"].flatMap { $0.isEmpty ? nil : $0 },
+                                           waitTimeout: waitTimeout)
         if wait || stream { await Waiting.warnIfNoLiveWorker(broker) }
         if stream {
             let style: EventPrinter.Style = output.json ? .json : (detailed ? .detailed : .plain)
-            let printer = EventPrinter(style: style, root: root)
+            let taskID = handle.taskID
+            let printer = EventPrinter(style: style, root: root) { Waiting.parkedHint($0, taskID: taskID) }
             var final: StatusEvent?
             do {
                 for try await event in handle.stream(outageLimit: Waiting.outageLimit) {
@@ -125,6 +129,8 @@ struct SubmitCommand: AsyncParsableCommand {
             return
         }
         if wait {
+            let hints = Waiting.announceParks(handle)
+            defer { hints.cancel() }
             do {
                 printResult(try await handle.result(timeout: waitTimeout.map { .milliseconds(Int64($0 * 1000)) }, outageLimit: Waiting.outageLimit),
                             json: output.json,

@@ -5,18 +5,19 @@ import OrbiterClient
 import OrbiterQueue
 import OrbiterWorker
 
-/// `orbiter task list|status|result|cancel|events`.
+/// `orbiter task list|status|result|cancel|events|approve|reject|reply|dead|retry|purge`.
 struct TaskCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "task", abstract: "Inspect and control tasks.",
         subcommands: [TaskListCommand.self, TaskStatusCommand.self, TaskResultCommand.self, TaskCancelCommand.self, TaskEventsCommand.self,
+                      TaskApproveCommand.self, TaskRejectCommand.self, TaskReplyCommand.self,
                       TaskDeadCommand.self, TaskRetryCommand.self, TaskPurgeCommand.self])
 }
 
 struct TaskListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List tasks, newest first.")
 
-    @Option(help: "Only tasks with this status (pending, running, completed, failed, cancelled, retrying).")
+    @Option(help: "Only tasks with this status (pending, running, waiting, completed, failed, cancelled, retrying); waiting lists parked tasks, soonest deadline first.")
     var status: String?
 
     @Option(parsing: .unconditional, help: "At most this many tasks.")
@@ -40,7 +41,8 @@ struct TaskListCommand: AsyncParsableCommand {
             return
         }
         for t in tasks {
-            Terminal.out("\(t.taskID)  \(t.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  created \(formatTime(t.createdAt))  \(t.workerID ?? "")\n")
+            let what = t.pending.map { "  waits for \($0.summary) until \(formatTime(t.waitingUntil))" } ?? "  \(t.workerID ?? "")"
+            Terminal.out("\(t.taskID)  \(t.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  created \(formatTime(t.createdAt))\(what)\n")
         }
     }
 }
@@ -82,6 +84,11 @@ struct TaskStatusCommand: AsyncParsableCommand {
         var lines = ["task:      \(task.taskID)", "status:    \(task.status.rawValue)", "created:   \(formatTime(task.createdAt))",
                      "started:   \(formatTime(task.startedAt))", "completed: \(formatTime(task.completedAt))",
                      "worker:    \(task.workerID ?? "-")", "attempts:  \(task.attempts)"]
+        if let pending = task.pending {
+            lines.append("waits for: \(pending.summary)")
+            lines.append("until:     \(formatTime(task.waitingUntil)) (then it fails with InputTimeout)")
+            lines.append("reply:     \(pending.howToReply(task.taskID))")
+        }
         if let error = task.error { lines.append("error:     \(error)") }
         if let output = task.result?["output"]?.stringValue { lines.append("output:    \(clipped(output, taskID: task.taskID))") }
         for (k, v) in task.metadata.sorted(by: { $0.key < $1.key }) { lines.append("metadata:  \(k)=\(v)") }

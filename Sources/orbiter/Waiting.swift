@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OrbiterClient
+import OrbiterCore
 import OrbiterQueue
 import OrbiterWorker
 import OrbiterRedis
@@ -47,4 +48,23 @@ enum Waiting {
     }
 
     private static func formatSeconds(_ s: Double) -> String { s.rounded() == s ? String(Int(s)) : String(s) }
+
+    /// The line shown when a task parks: what it waits for and how to reply.
+    static func parkedHint(_ event: StatusEvent, taskID: String) -> String {
+        guard let pending = event.pending else { return "orbiter: task \(taskID) waits for input: \(event.message)" }
+        return "orbiter: task \(taskID) waits for input: \(event.message) — \(pending.howToReply(taskID))"
+    }
+
+    /// While `submit --wait` waits: says on stderr each time the task parks (until cancelled).
+    static func announceParks(_ handle: TaskHandle) -> Task<Void, Never> {
+        Task {
+            do {
+                for try await event in handle.stream(outageLimit: outageLimit) {
+                    if case .status(let s) = event, s.status == .waitingForInput {
+                        Terminal.error(parkedHint(s, taskID: handle.taskID))
+                    }
+                }
+            } catch {}
+        }
+    }
 }

@@ -106,7 +106,7 @@ func startAsGhost(_ broker: TaskBroker, consumer: String = "ghost", count: Int =
     #expect(entries.count == count)
     let outcomes = try await broker.start(entries.map { ClaimedEntry(entryID: $0.id, taskID: $0.fields["task"] ?? "") }, workerID: consumer)
     return zip(entries, outcomes).map { entry, outcome in
-        guard case .run(_, _, _, _, let lease) = outcome else { return (entry.id, "") }
+        guard case .run(_, _, _, _, let lease, _) = outcome else { return (entry.id, "") }
         return (entry.id, lease)
     }
 }

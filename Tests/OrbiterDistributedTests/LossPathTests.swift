@@ -92,7 +92,7 @@ struct LossPathTests {
                                                         args: [QueueKeys.group, first.entry, String(TaskBroker.nowMs()), 3, event, event, 60, 60, id, event])
             #expect(reclaimed.string == "run")
             let again = try await broker.start([ClaimedEntry(entryID: first.entry, taskID: id)], workerID: "w1")
-            guard case .run(_, 2, _, _, let current)? = again.first else { Issue.record("not restarted: \(again)"); return }
+            guard case .run(_, 2, _, _, let current, _)? = again.first else { Issue.record("not restarted: \(again)"); return }
             #expect(current != first.lease)
 
             func checkpoint(_ lease: String, _ text: String) async throws -> Int64? {

@@ -40,7 +40,7 @@ struct QueueScriptTests {
             let broker = try fixture.broker()
             let (id, entry) = try await submitRaw(broker)
             let start = try await broker.start([ClaimedEntry(entryID: entry, taskID: id)], workerID: "w1", now: 2000)
-            guard case .run(_, let attempt, _, _, let lease)? = start.first else { Issue.record("not started: \(start)"); return }
+            guard case .run(_, let attempt, _, _, let lease, _)? = start.first else { Issue.record("not started: \(start)"); return }
             #expect(attempt == 1)
             let again = try await broker.start([ClaimedEntry(entryID: entry, taskID: id)], workerID: "w2", now: 2000)
             #expect(again == [.drop(reason: "running")])
@@ -71,7 +71,7 @@ struct QueueScriptTests {
             var claim = ClaimedEntry(entryID: entry, taskID: id)
             for round in 1...3 {
                 let start = try await broker.start([claim], workerID: "w\(round)")
-                guard case .run(_, let attempt, _, _, let lease)? = start.first else { Issue.record("not started: \(start)"); return }
+                guard case .run(_, let attempt, _, _, let lease, _)? = start.first else { Issue.record("not started: \(start)"); return }
                 #expect(attempt == 1, "round \(round): stops of earlier workers are not failures")
                 #expect(try await broker.handBack(id, event: event, workerID: "w\(round)", lease: lease) == .requeued)
                 let newEntry = try #require(try await broker.client.send(["HGET", broker.keys.task(id), "entry"]).string)
@@ -80,7 +80,7 @@ struct QueueScriptTests {
             #expect(try await broker.status(id)?.attempts == 3, "attempts still counts every start")
             // The fourth start runs, its worker dies: with one attempt allowed, that run (the first
             // that could fail) is what takeover counts, so the task is dead-lettered now, not before.
-            guard case .run(_, let attempt, _, _, _)? = try await broker.start([claim], workerID: "w4").first else {
+            guard case .run(_, let attempt, _, _, _, _)? = try await broker.start([claim], workerID: "w4").first else {
                 Issue.record("not started"); return
             }
             #expect(attempt == 1)
@@ -101,7 +101,7 @@ struct QueueScriptTests {
             let outcomes = try await broker.start([ClaimedEntry(entryID: first.1, taskID: first.0), ClaimedEntry(entryID: second.1, taskID: second.0),
                                                    gone, ClaimedEntry(entryID: third.1, taskID: third.0)], workerID: "w1", now: 2000)
             #expect(outcomes.count == 4)
-            guard case .run(let payload, 1, "", "", let lease1) = outcomes[0], case .run(_, 1, "", "", let lease4) = outcomes[3] else {
+            guard case .run(let payload, 1, "", "", let lease1, _) = outcomes[0], case .run(_, 1, "", "", let lease4, _) = outcomes[3] else {
                 Issue.record("the pending tasks start: \(outcomes)")
                 return
             }
@@ -127,7 +127,7 @@ struct QueueScriptTests {
             let claimed = try await broker.client.send(["XREADGROUP", "GROUP", QueueKeys.group, "w1", "COUNT", 1, "STREAMS", broker.keys.stream, ">"])
             let entry = StreamReplies.firstStream(claimed)[0].id
             let started = try await broker.start([ClaimedEntry(entryID: entry, taskID: id)], workerID: "w1", now: 2000)
-            guard case .run(_, _, _, _, let lease)? = started.first else { Issue.record("not started: \(started)"); return }
+            guard case .run(_, _, _, _, let lease, _)? = started.first else { Issue.record("not started: \(started)"); return }
             func renew(_ worker: String, _ token: String) async throws -> [Int64] {
                 try await broker.client.run(QueueScripts.renew, keys: [broker.keys.stream, broker.keys.task(id)],
                                             args: [QueueKeys.group, worker, entry, token]).array?.compactMap(\.int) ?? [-1]

@@ -43,4 +43,26 @@ struct RedisRestartTests {
             #expect(status?.attempts == 1, "the task was not run twice")
         }
     }
+
+    @Test("a parked task survives a Redis restart (AOF) and resumes after the reply")
+    func aParkedTaskSurvivesARedisRestart() async throws {
+        let redis = try PrivateRedis()
+        try await withDistributedFixture(redisURL: redis.url) { fixture in
+            try fixture.startWorker(concurrency: 1)
+            let agent = try load(OrbiterBinary.repositoryRoot.appendingPathComponent("examples/approval.lua").path).1
+            let handle = try await distributed(agent, "Refund 4", redisURL: fixture.redisURL, queue: fixture.queue)
+            try await eventually("the task to park", timeout: .seconds(15)) { try await handle.status()?.status == .waiting }
+            redis.stop()
+            try await Task.sleep(for: .milliseconds(500))
+            try redis.start()
+            try await eventually("Redis to answer again", timeout: .seconds(15)) { (try? await handle.status()) != nil }
+            let parked = try #require(try await handle.status())
+            #expect(parked.status == .waiting)
+            #expect(parked.pending?.toolName == "refund" && parked.pending?.arguments == ["amount": 4])
+            try await handle.approve()
+            #expect(try await handle.result(timeout: .seconds(30))["output"] == "Done: refunded 4.")
+            let events = try await collectOrThrow(handle.stream())
+            #expect(events.filter(\.isTerminal).count == 1)
+        }
+    }
 }

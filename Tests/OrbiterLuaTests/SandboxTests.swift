@@ -81,7 +81,7 @@ struct SandboxTests {
             print rawequal rawget rawlen rawset require select setmetatable string table tonumber tostring type utf8 xpcall
             """)
         #expect(value["loaded"] == "_G coroutine math orbiter os package string table utf8")
-        #expect(value["orbiter"] == "_VERSION agent exec http json log mcp model parallel secret serial sleep swarm tool use_tool")
+        #expect(value["orbiter"] == "_VERSION agent ask exec http json log mcp model parallel secret serial sleep swarm tool use_tool")
         #expect(value["os"] == "clock date difftime time")
         #expect(value["gc"] == 0)
         #expect(value["private"] == true)

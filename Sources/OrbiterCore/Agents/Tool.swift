@@ -10,23 +10,28 @@ public struct Tool: Sendable {
     public var source: JSONValue?
     /// Runs the tool with the parsed arguments (a JSON object). Throwing gives the model a failed result.
     public var body: @Sendable (JSONValue) async throws -> JSONValue
+    /// A person must approve each call before it runs (`approval = true` in Lua); a rejected call
+    /// is a failed result the model sees (`rejected: <reason>`).
+    public var needsApproval: Bool
 
-    public init(name: String, description: String, parameters: JSONValue, source: JSONValue? = nil,
+    public init(name: String, description: String, parameters: JSONValue, source: JSONValue? = nil, approval: Bool = false,
                 body: @escaping @Sendable (JSONValue) async throws -> JSONValue) {
         self.spec = ToolSpec(name: name, description: description, parameters: parameters)
         self.source = source
+        self.needsApproval = approval
         self.body = body
     }
 
     public var name: String { spec.name }
 
-    /// `{name, description, parameters, source}`; a whole MCP toolset travels as its reference
-    /// alone, `{"mcp": server}`: its tools are listed on the host that runs it.
+    /// `{name, description, parameters, source, approval?}`; a whole MCP toolset travels as its
+    /// reference alone, `{"mcp": server}`: its tools are listed on the host that runs it.
     public func toDict() -> JSONValue {
         if let source, let server = source["mcp"], source["tool"] == nil { return ["mcp": server] }
         var d: [String: JSONValue] = ["name": .string(spec.name), "description": .string(spec.description),
                                       "parameters": spec.parameters]
         if let source { d["source"] = source }
+        if needsApproval { d["approval"] = true }
         return .object(d)
     }
 }

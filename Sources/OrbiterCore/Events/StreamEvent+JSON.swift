@@ -53,8 +53,15 @@ extension StreamEvent {
                     ("status", .string(e.status.rawValue)), ("started_at", .double(e.startedAt)),
                     ("completed_at", e.completedAt.map(JSONValue.double) ?? .null), ("usage", e.usage?.json ?? .null)]
         case .status(let e):
-            return [("type", "status"), ("status", .string(e.status.rawValue)), ("agent_name", .string(e.agentName)),
-                    ("message", .string(e.message)), ("parsed", e.parsed)]
+            var members: [(String, JSONValue?)] = [("type", "status"), ("status", .string(e.status.rawValue)),
+                                                   ("agent_name", .string(e.agentName)), ("message", .string(e.message)),
+                                                   ("parsed", e.parsed)]
+            if let p = e.pending {
+                members += [("kind", .string(p.kind.rawValue)), ("request_id", .string(p.id)), ("tool_name", .string(p.toolName)),
+                            ("tool_call_id", .string(p.toolCallID)), ("arguments", p.arguments),
+                            ("question", p.question.map(JSONValue.string)), ("index", p.question == nil ? nil : .int(p.index))]
+            }
+            return members
         case .error(let e):
             return [("type", "error"), ("error", .string(e.error)), ("error_type", .string(e.errorType)),
                     ("agent_name", .string(e.agentName)), ("step_number", e.stepNumber.map(JSONValue.int) ?? .null),
@@ -96,8 +103,14 @@ extension StreamEvent {
             guard let status = StatusEvent.Status(rawValue: try str("status")) else {
                 throw OrbiterError.invalidConfiguration("event field 'status' has an unknown status")
             }
+            var pending: InputRequest?
+            if json["kind"] != nil, let id = json["request_id"] {
+                var request = json.objectValue ?? [:]
+                request["id"] = id
+                pending = try InputRequest(json: .object(request))
+            }
             self = .status(StatusEvent(status: status, agentName: agent, message: json["message"]?.stringValue ?? "",
-                                       parsed: json["parsed"]))
+                                       parsed: json["parsed"], pending: pending))
         case "error":
             self = .error(ErrorEvent(error: try str("error"), errorType: json["error_type"]?.stringValue ?? "Error", agentName: agent,
                                      stepNumber: json["step_number"]?.intValue, recoverable: json["recoverable"]?.boolValue ?? false))

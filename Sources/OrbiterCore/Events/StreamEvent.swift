@@ -56,6 +56,13 @@ public enum StreamEvent: Sendable, Hashable {
         if case .status(let s) = self { return s.status.isTerminal }
         return false
     }
+
+    /// True for a `status waiting_for_input` event: the run waits for a person. A parked task's
+    /// stream always has it, detailed or not.
+    public var isWaitingForInput: Bool {
+        if case .status(let s) = self { return s.status == .waitingForInput }
+        return false
+    }
 }
 
 /// Reply text, as it streams.
@@ -116,6 +123,8 @@ public struct StatusEvent: Sendable, Hashable {
     /// The states of a run, as the original names them (plus `retrying`/`resumed` of the queue).
     public enum Status: String, Sendable, Hashable {
         case starting, running, waitingForTool = "waiting_for_tool", completed, cancelled, error, retrying, resumed
+        /// The run waits for a person: an approval or an answer (`pending` says which).
+        case waitingForInput = "waiting_for_input"
         /// Whether a run ends with this status.
         public var isTerminal: Bool { self == .completed || self == .cancelled || self == .error }
     }
@@ -125,8 +134,16 @@ public struct StatusEvent: Sendable, Hashable {
     /// On a `completed` status: the structured output of a run whose answer has an output schema
     /// (the decoded object; `RunResult.parsed`). Absent otherwise.
     public var parsed: JSONValue?
-    public init(status: Status, agentName: String, message: String = "", parsed: JSONValue? = nil) {
-        self.status = status; self.agentName = agentName; self.message = message; self.parsed = parsed
+    /// On a `waiting_for_input` status: what the person is asked (in JSON: `kind`, `request_id`,
+    /// `tool_name`, `tool_call_id`, `arguments`, and `question`, `index` for a question).
+    public var pending: InputRequest?
+    public init(status: Status, agentName: String, message: String = "", parsed: JSONValue? = nil, pending: InputRequest? = nil) {
+        self.status = status; self.agentName = agentName; self.message = message; self.parsed = parsed; self.pending = pending
+    }
+
+    /// The `waiting_for_input` event of `request`, its message the prompt a person sees.
+    public static func waiting(for request: InputRequest) -> StatusEvent {
+        StatusEvent(status: .waitingForInput, agentName: request.agentName, message: request.prompt, pending: request)
     }
 }
 

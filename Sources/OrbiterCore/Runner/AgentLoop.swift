@@ -21,8 +21,13 @@ struct AgentLoop: Sendable {
     let context: RunContext
     /// Steps already done before `run` (when resuming from a checkpoint).
     var stepsDone = 0
+    /// The step that stopped for a person, to go on with (when resuming from a checkpoint).
+    var resumeStep: SuspendedStep?
     /// Called after each completed step with the transcript so far, for checkpoints.
     var onStepCompleted: (@Sendable (_ messages: [Message], _ steps: Int) async -> Void)?
+    /// Called when a step stops for a person, before the run parks: the transcript (ending with
+    /// the step's model reply), the steps completed, and the step's state.
+    var onSuspended: (@Sendable (_ messages: [Message], _ steps: Int, _ step: SuspendedStep) -> Void)?
 
     static func transferToolName(_ target: String) -> String { "transfer_to_\(target)" }
 
@@ -30,6 +35,7 @@ struct AgentLoop: Sendable {
         var messages = start
         var step = stepsDone
         var retries = AnswerRetries()
+        var resuming = resumeStep
         do {
             let provider = try agent.provider ?? context.providers.provider(for: agent.model, settings: agent.settings)
             let modelID = (try? ProviderRegistry.split(agent.model).model) ?? agent.model
@@ -38,37 +44,46 @@ struct AgentLoop: Sendable {
             let specs = (agent.tools + extraTools + handoffTools()).map(\.spec)
 
             while step < agent.maxSteps + retries.used {
-                step += 1
-                try Task.checkCancellation()
-                let startedAt = Date().timeIntervalSince1970
-                await context.emit(.step(StepEvent(stepNumber: step, agentName: agent.name, status: .started, startedAt: startedAt)))
+                let turn: SuspendedStep
+                let calls: [ToolCall]
+                if let suspended = resuming.take(), let last = messages.last, last.role == .assistant, !last.toolCalls.isEmpty {
+                    // Resumed after a person replied: the step's model reply is in the transcript.
+                    (step, turn, calls) = (suspended.step, suspended, last.toolCalls)
+                } else {
+                    step += 1
+                    try Task.checkCancellation()
+                    let startedAt = Date().timeIntervalSince1970
+                    await context.emit(.step(StepEvent(stepNumber: step, agentName: agent.name, status: .started, startedAt: startedAt)))
 
-                let request = try await request(model: modelID, messages: messages, tools: specs)
-                let reply = try await ask(provider, request, step: step)
-                var calls = reply.calls
-                for i in calls.indices where calls[i].id.isEmpty { calls[i].id = "call_\(step)_\(i + 1)" }
-                messages.append(.assistant(reply.text, toolCalls: calls, reasoning: reply.reasoning))
+                    let request = try await request(model: modelID, messages: messages, tools: specs)
+                    let reply = try await ask(provider, request, step: step)
+                    var replyCalls = reply.calls
+                    for i in replyCalls.indices where replyCalls[i].id.isEmpty { replyCalls[i].id = "call_\(step)_\(i + 1)" }
+                    messages.append(.assistant(reply.text, toolCalls: replyCalls, reasoning: reply.reasoning))
 
-                if calls.isEmpty {
-                    await completeStep(step, startedAt: startedAt, usage: reply.usage)
-                    if !handoffTargets.isEmpty {
-                        let answer = reply.text.trimmingCharacters(in: .whitespacesAndNewlines)
-                        if handoffTargets.contains(answer) { return .handoff(target: answer, messages: messages) }
+                    if replyCalls.isEmpty {
+                        await completeStep(step, startedAt: startedAt, usage: reply.usage)
+                        if !handoffTargets.isEmpty {
+                            let answer = reply.text.trimmingCharacters(in: .whitespacesAndNewlines)
+                            if handoffTargets.contains(answer) { return .handoff(target: answer, messages: messages) }
+                        }
+                        switch try await check(answer: reply.text, retries: &retries) {
+                        case .accepted(let parsed):
+                            return .finished(output: reply.text, messages: messages, parsed: parsed)
+                        case .retry(let note):
+                            messages.append(.user(note))
+                            if let onStepCompleted { await onStepCompleted(messages, step) }
+                            continue
+                        }
                     }
-                    switch try await check(answer: reply.text, retries: &retries) {
-                    case .accepted(let parsed):
-                        return .finished(output: reply.text, messages: messages, parsed: parsed)
-                    case .retry(let note):
-                        messages.append(.user(note))
-                        if let onStepCompleted { await onStepCompleted(messages, step) }
-                        continue
-                    }
-                }
 
-                for call in calls {
-                    await context.emit(.toolCall(ToolCallEvent(toolName: call.name, toolCallID: call.id, agentName: agent.name)))
+                    for call in replyCalls {
+                        await context.emit(.toolCall(ToolCallEvent(toolName: call.name, toolCallID: call.id, agentName: agent.name)))
+                    }
+                    (turn, calls) = (SuspendedStep(step: step, startedAt: startedAt, usage: reply.usage), replyCalls)
                 }
-                let results = try await runTools(calls, tools: tools)
+                let (transcript, completed, onSuspended) = (messages, step - 1, onSuspended)
+                let results = try await runTools(calls, tools: tools, turn: turn) { onSuspended?(transcript, completed, $0) }
                 var handoff: String?
                 for (call, result) in zip(calls, results) {
                     messages.append(.tool(result, callID: call.id, name: call.name))
@@ -76,13 +91,15 @@ struct AgentLoop: Sendable {
                         handoff = target
                     }
                 }
-                await completeStep(step, startedAt: startedAt, usage: reply.usage)
+                await completeStep(step, startedAt: turn.startedAt, usage: turn.usage)
                 if let handoff { return .handoff(target: handoff, messages: messages) }
                 if let onStepCompleted { await onStepCompleted(messages, step) }
             }
             throw OrbiterError.maxStepsExceeded(agent: agent.name, maxSteps: agent.maxSteps)
         } catch let error as ReportedFailure {
             throw error
+        } catch let needed as InputNeeded {
+            throw needed // the run parks: not a failure
         } catch is CancellationError {
             throw CancellationError()
         } catch {

@@ -68,6 +68,7 @@ public enum NodeProgress: Sendable, Equatable {
             var object: [String: JSONValue] = ["messages": .array(p.messages.map(\.json)), "steps": .int(p.steps)]
             if let agent = p.agent { object["agent"] = .string(agent) }
             if p.handoffs > 0 { object["handoffs"] = .int(p.handoffs) }
+            if let suspended = p.suspended { object["suspended"] = suspended.json }
             return .object(object)
         }
     }
@@ -83,7 +84,8 @@ public enum NodeProgress: Sendable, Equatable {
         let handoffs = json["handoffs"]?.intValue ?? 0
         guard handoffs >= 0 else { throw OrbiterError.invalidConfiguration("checkpoint node 'handoffs' must be 0 or more") }
         self = .running(AgentProgress(messages: try list.map(Message.init(json:)), steps: steps,
-                                      agent: json["agent"]?.stringValue, handoffs: handoffs))
+                                      agent: json["agent"]?.stringValue, handoffs: handoffs,
+                                      suspended: try json["suspended"].map(SuspendedStep.init(json:))))
     }
 }
 
@@ -96,12 +98,16 @@ public struct AgentProgress: Sendable, Equatable {
     /// In a handoff swarm: the agent holding the conversation, and how many handoffs led there.
     public var agent: String?
     public var handoffs: Int
+    /// The step under way when the run stopped to wait for a person (its model reply is the last
+    /// message): a resumed run goes on with its calls instead of asking the model again.
+    public var suspended: SuspendedStep?
 
-    public init(messages: [Message], steps: Int, agent: String? = nil, handoffs: Int = 0) {
+    public init(messages: [Message], steps: Int, agent: String? = nil, handoffs: Int = 0, suspended: SuspendedStep? = nil) {
         self.messages = messages
         self.steps = steps
         self.agent = agent
         self.handoffs = handoffs
+        self.suspended = suspended
     }
 }
 
@@ -127,10 +133,30 @@ final class Checkpointer: Sendable {
     /// What the resumed checkpoint (or the run since) recorded for `path`.
     func progress(at path: String) -> NodeProgress? { state.withLock { $0.checkpoint.nodes[path] } }
 
-    /// Records an agent's progress after a completed step and saves.
+    /// Records an agent's progress after a completed step and saves. Nodes inside `path` (a team
+    /// leader's delegations, which end within the leader's step) are dropped with it.
     func record(_ progress: AgentProgress, at path: String) async {
-        await update { $0.nodes[path] = .running(progress) }
+        await update { checkpoint in
+            checkpoint.nodes[path] = .running(progress)
+            if !path.isEmpty {
+                for key in checkpoint.nodes.keys where key.hasPrefix(path + "/") { checkpoint.nodes[key] = nil }
+            }
+        }
     }
+
+    /// Records an agent's step that stopped for a person, without saving: the run is about to park,
+    /// and parking stores `current` atomically with the task's new state.
+    func suspend(_ progress: AgentProgress, at path: String) {
+        let (usage, steps) = (ledger.usage, ledger.steps)
+        state.withLock { state in
+            state.checkpoint.nodes[path] = .running(progress)
+            state.checkpoint.usage = usage
+            state.checkpoint.steps = steps
+        }
+    }
+
+    /// The run's progress as recorded so far.
+    var current: Checkpoint { state.withLock { $0.checkpoint } }
 
     /// Records that the node at `path` finished (dropping what its own members recorded) and saves.
     func finished(_ path: String, output: String) async {

@@ -55,10 +55,14 @@ struct NodeRunner: Sendable {
         if case .running(let progress)? = context.checkpoints?.progress(at: path), progress.agent == nil {
             messages = progress.messages
             loop.stepsDone = progress.steps
+            loop.resumeStep = progress.suspended
         }
         if let checkpoints = context.checkpoints {
             loop.onStepCompleted = { transcript, steps in
                 await checkpoints.record(AgentProgress(messages: transcript, steps: steps), at: path)
+            }
+            loop.onSuspended = { transcript, steps, suspended in
+                checkpoints.suspend(AgentProgress(messages: transcript, steps: steps, suspended: suspended), at: path)
             }
         }
         return (loop, messages)
@@ -114,9 +118,10 @@ struct NodeRunner: Sendable {
         var messages = history + [.user(input)]
         var handoffs = 0
         var stepsDone = 0
+        var suspended: SuspendedStep?
         if case .running(let progress)? = context.checkpoints?.progress(at: path), let agent = progress.agent,
            let member = byName[agent] {
-            (current, messages, handoffs, stepsDone) = (member, progress.messages, progress.handoffs, progress.steps)
+            (current, messages, handoffs, stepsDone, suspended) = (member, progress.messages, progress.handoffs, progress.steps, progress.suspended)
         }
         while true {
             await announce(current)
@@ -127,10 +132,15 @@ struct NodeRunner: Sendable {
             }
             var loop = AgentLoop(agent: agent, handoffTargets: agent.handoffs.filter { byName[$0] != nil }, context: context)
             loop.stepsDone = stepsDone
+            loop.resumeStep = suspended.take()
             if let checkpoints = context.checkpoints {
                 let hops = handoffs
                 loop.onStepCompleted = { transcript, steps in
                     await checkpoints.record(AgentProgress(messages: transcript, steps: steps, agent: agent.name, handoffs: hops), at: path)
+                }
+                loop.onSuspended = { transcript, steps, step in
+                    checkpoints.suspend(AgentProgress(messages: transcript, steps: steps, agent: agent.name, handoffs: hops,
+                                                      suspended: step), at: path)
                 }
             }
             switch try await loop.run(messages: messages) {
@@ -157,26 +167,33 @@ struct NodeRunner: Sendable {
 
     /// The first member leads with a `delegate_to_<member>` tool per other member; a delegated
     /// run's output is that tool's result. Tools are added to a copy, per run. The leader's steps
-    /// are checkpointed (delegations inside a step that did not complete run again).
+    /// are checkpointed; a delegation records its progress inside the leader's path, under the
+    /// delegating call's id, until the leader's step completes, so a delegation that stopped for
+    /// a person resumes where it stood (other delegations of an unfinished step run again).
     private func runTeam(_ swarm: Swarm, input: String, history: [Message],
                          path: String) async throws -> NodeResult {
         guard case .agent(let leader) = swarm.agents[0] else {
             throw OrbiterError.invalidConfiguration("swarm '\(swarm.name)': the first member of a team must be an agent (the leader)")
         }
         let runner = self
+        let leaderPath = memberPath(path, 0)
         let delegates = swarm.agents.enumerated().dropFirst().map { index, member in
             Tool(name: "delegate_to_\(member.name)", description: "Give a task to the team member '\(member.name)' and get its answer.",
                  parameters: ["type": "object", "properties": ["task": ["type": "string", "description": "What the member should do"]],
                               "required": ["task"]]) { args in
                 await runner.announce(member)
-                // Each delegation starts afresh: the same member may be asked several times.
-                let result = try await NodeRunner(context: runner.context.withoutCheckpoints)
-                    .run(member, input: args["task"]?.stringValue ?? "", history: [], path: memberPath(path, index))
-                return .string(result.output)
+                // Each delegation starts afresh (the same member may be asked several times): its
+                // progress is its call's own.
+                let task = args["task"]?.stringValue ?? ""
+                guard let call = ToolCallScope.current?.call.id else {
+                    return .string(try await NodeRunner(context: runner.context.withoutCheckpoints)
+                        .run(member, input: task, history: [], path: memberPath(path, index)).output)
+                }
+                return .string(try await runner.run(member, input: task, history: [], path: "\(leaderPath)/\(index)@\(call)").output)
             }
         }
         await announce(swarm.agents[0])
-        let (loop, start) = agentLoop(leader, path: memberPath(path, 0), start: history + [.user(input)], extraTools: delegates)
+        let (loop, start) = agentLoop(leader, path: leaderPath, start: history + [.user(input)], extraTools: delegates)
         switch try await loop.run(messages: start) {
         case .finished(let output, let transcript, let parsed): return NodeResult(output: output, messages: transcript, parsed: parsed)
         case .handoff(_, let transcript): return NodeResult(output: outputOf(transcript), messages: transcript)

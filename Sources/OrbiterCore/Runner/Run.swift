@@ -43,14 +43,21 @@ public struct Run: Sendable {
     /// `checkpoint` is called with the run's progress after each completed step and each finished
     /// swarm member (see `Checkpoint`); `resume` continues from such a state instead of starting
     /// over: finished members are skipped, and tools of recorded steps are not run again.
+    ///
+    /// `humanInput` answers what tools ask a person: approvals of `approval = true` tools and
+    /// `orbiter.ask` questions (none by default: such a run fails with `HumanInputUnavailable`).
+    /// When it parks the run (`ParkingInput`), this throws `RunParked` with the checkpoint to
+    /// resume from, and reports neither an error nor a terminal status.
     public func execute(_ node: Runnable, input: String, messages: [Message] = [], detailed: Bool,
                         resume: Checkpoint? = nil, checkpoint: (@Sendable (Checkpoint) async -> Void)? = nil,
+                        humanInput: (any HumanInput)? = nil,
                         sink: @escaping @Sendable (StreamEvent) async -> Void) async throws -> RunResult {
         let ledger = RunContext.Ledger()
         if let resume { ledger.add(usage: resume.usage, steps: resume.steps) }
         let checkpoints = (checkpoint != nil || resume != nil)
             ? Checkpointer(resume: resume, ledger: ledger, save: checkpoint ?? { _ in }) : nil
-        let context = RunContext(detailed: detailed, sink: sink, ledger: ledger, providers: providers, checkpoints: checkpoints)
+        let context = RunContext(detailed: detailed, sink: sink, ledger: ledger, providers: providers, checkpoints: checkpoints,
+                                 human: humanInput ?? NoHumanInput())
         let name = node.name
         if resume == nil { await context.emit(.status(StatusEvent(status: .starting, agentName: name, message: ""))) }
         do {
@@ -59,6 +66,8 @@ public struct Run: Sendable {
             await context.emit(.status(StatusEvent(status: .completed, agentName: name, message: "", parsed: result.parsed)))
             return RunResult(output: result.output, messages: result.messages, usage: context.ledger.usage, steps: context.ledger.steps,
                              parsed: result.parsed)
+        } catch let needed as InputNeeded {
+            throw RunParked(request: needed.request, checkpoint: checkpoints?.current)
         } catch {
             let underlying = (error as? ReportedFailure)?.underlying ?? error
             if underlying is CancellationError {

@@ -9,6 +9,8 @@ struct RunContext: Sendable {
     let providers: ProviderRegistry
     /// Records progress for resuming; `nil` when the run neither checkpoints nor resumes.
     var checkpoints: Checkpointer? = nil
+    /// Where approvals and questions for a person go.
+    var human: any HumanInput = NoHumanInput()
 
     /// Sends an event, dropping the detailed-only kinds when `detailed` is off.
     func emit(_ event: StreamEvent) async {

@@ -17,6 +17,11 @@ public enum OrbiterError: Error, CustomStringConvertible, Sendable, Equatable {
     case outputValidation(agent: String, message: String)
     /// A hook stopped the run on purpose (`before_model` returned a reason).
     case stoppedByHook(agent: String, hook: String, reason: String)
+    /// A tool needs a person (an approval, `orbiter.ask`) and no one can be asked here: no
+    /// terminal, or a host that cannot wait. The message says what to do instead.
+    case humanInputUnavailable(String)
+    /// A parked task waited longer than its wait timeout for a person's reply.
+    case inputTimeout(seconds: Double)
 
     public var description: String {
         switch self {
@@ -28,6 +33,9 @@ public enum OrbiterError: Error, CustomStringConvertible, Sendable, Equatable {
         case .script(let m): return m
         case .outputValidation(let agent, let m): return "agent '\(agent)': \(m)"
         case .stoppedByHook(let agent, let hook, let reason): return "agent '\(agent)': stopped by its \(hook) hook: \(reason)"
+        case .humanInputUnavailable(let m): return m
+        case .inputTimeout(let s):
+            return "no reply from a person within \(describeDuration(s)) (the task's wait timeout)"
         }
     }
 
@@ -42,12 +50,22 @@ public enum OrbiterError: Error, CustomStringConvertible, Sendable, Equatable {
         case .script: return "ScriptError"
         case .outputValidation: return "OutputValidationError"
         case .stoppedByHook: return "StoppedByHook"
+        case .humanInputUnavailable: return "HumanInputUnavailable"
+        case .inputTimeout: return "InputTimeout"
         }
     }
 }
 
 func formatSeconds(_ s: Double) -> String {
     s.rounded() == s ? String(Int(s)) : String(s)
+}
+
+/// `45 s`, `5 min`, `24 h`, `2 d` (whole units where they fit, else seconds).
+public func describeDuration(_ s: Double) -> String {
+    for (unit, name) in [(86_400.0, "d"), (3_600.0, "h"), (60.0, "min")] where s >= unit && (s / unit).rounded() == s / unit {
+        return "\(Int(s / unit)) \(name)"
+    }
+    return "\(formatSeconds(s)) s"
 }
 
 /// The `error_type` name for any error: our own names for Orbiter errors, else the Swift type name.

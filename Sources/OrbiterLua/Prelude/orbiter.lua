@@ -104,6 +104,20 @@ function orbiter.sleep(seconds)
   return co_yield(HOST, "sleep", seconds)
 end
 
+--- Asks a person `question` and waits for the answer (a string), inside a tool's run: on a
+--- terminal it prompts there; on a worker the task parks until `orbiter task reply`. A question
+--- the person declines raises `rejected: <reason>`. A tool that asks runs again from its start
+--- after its task parked, its questions answered in order from what was said: ask before acting.
+function orbiter.ask(question)
+  if type(question) ~= "string" or question == "" then
+    error("orbiter.ask: expects the question, a non-empty string, got " .. type(question), 2)
+  end
+  require_host("ask")
+  local r = table.pack(co_yield(HOST, "ask", question))
+  if not r[1] then error(r[2], 2) end
+  return r[2]
+end
+
 -- A user coroutine that calls orbiter.sleep must not swallow our marker: pass it up to Swift and
 -- hand the answer back down (the OpenResty way).
 local function pass_through(co, ...)
@@ -431,18 +445,20 @@ local function normalize_parameters(what, params)
   return { type = "object", properties = properties, required = required }
 end
 
-local tool_fields = { name = true, description = true, parameters = true, run = true }
+local tool_fields = { name = true, description = true, parameters = true, run = true, approval = true }
 
---- Defines a tool: `orbiter.tool{name, description, parameters, run}`.
+--- Defines a tool: `orbiter.tool{name, description, parameters, run, approval}`. With
+--- `approval = true` a person must approve each call before it runs.
 function orbiter.tool(spec)
   check_fields("orbiter.tool", spec, tool_fields)
   check_name("orbiter.tool", spec.name)
   local what = sformat("orbiter.tool '%s'", spec.name)
   if type(spec.run) ~= "function" then fail(what, "field 'run' must be a function", 2) end
   if spec.description ~= nil and type(spec.description) ~= "string" then fail(what, "field 'description' must be a string", 2) end
+  if spec.approval ~= nil and type(spec.approval) ~= "boolean" then fail(what, "field 'approval' must be true or false", 2) end
   local tool = {
     kind = "tool", name = spec.name, description = spec.description or "",
-    parameters = normalize_parameters(what, spec.parameters), run = spec.run,
+    parameters = normalize_parameters(what, spec.parameters), run = spec.run, approval = spec.approval or nil,
   }
   if registry.tools[spec.name] then fail(what, "a tool with this name is already defined", 2) end
   registry.tools[spec.name] = tool
@@ -697,7 +713,7 @@ local function describe(node, path)
     local tools = json.array()
     for i, t in ipairs(node.tools) do
       if t.kind == "tool" then
-        tools[i] = { name = t.name, description = t.description, parameters = t.parameters }
+        tools[i] = { name = t.name, description = t.description, parameters = t.parameters, approval = t.approval }
       elseif t.kind == "toolset" then
         tools[i] = { mcp = t.server }
       elseif t.kind == "mcp_tool" then

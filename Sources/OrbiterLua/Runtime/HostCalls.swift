@@ -102,6 +102,21 @@ enum HostCalls {
                         .json(.bool(result.truncated))])
     }
 
+    /// `orbiter.ask`: argument (question); replies the answer. Asked through the tool call running
+    /// in this task (`ToolCallScope`). A declined question is a failure the script may catch;
+    /// parking (`InputNeeded`) and a missing person throw, so no script can catch them.
+    static func ask(_ arguments: HostCallArguments) async throws -> HostReply {
+        guard let question = arguments.json(0)?.stringValue else { return .failed("orbiter.ask: internal: malformed question") }
+        guard let scope = ToolCallScope.current else {
+            return .failed("orbiter.ask can only be used inside a tool's run, called by an agent (not in a model, a hook or a tool folder's loading)")
+        }
+        do {
+            return .values([.json(.string(try await scope.ask(question)))])
+        } catch let rejected as QuestionRejected {
+            return .failed(rejected.description)
+        }
+    }
+
     /// `seconds`, cut to what is left of the call's time.
     private static func duration(seconds: Double, within limit: Duration?) -> Duration {
         let asked = Duration.nanoseconds(Int64(min(max(seconds, 0), 86_400) * 1e9))

@@ -61,7 +61,8 @@ struct LuaDefinitionResolver: DefinitionResolver {
         let (runtime, account) = (self.runtime, self.account)
         return Tool(name: name, description: dict["description"]?.stringValue ?? "",
                     parameters: dict["parameters"] ?? ["type": "object", "properties": .object([:])],
-                    source: ["bundle": .string(runtime.bundle.sha256), "name": .string(name)]) { arguments in
+                    source: ["bundle": .string(runtime.bundle.sha256), "name": .string(name)],
+                    approval: dict["approval"]?.boolValue ?? false) { arguments in
             try await runtime.callTool(name, arguments: arguments, account: account)
         }
     }

@@ -163,7 +163,10 @@ extension LuaRuntime {
                 let op = co.string(at: -nresults + 1) ?? ""
                 let arguments = HostCallArguments(co, first: -nresults + 2, count: nresults - 2)
                 co.setTop(0)
+                let asked = ContinuousClock.now
                 let reply = try await performHostCall(op, arguments, deadline: call.entry.deadline, what: what)
+                // Time spent waiting for a person does not count against the call's limit.
+                if op == "ask", let deadline = call.entry.deadline { call.entry.deadline = deadline + (ContinuousClock.now - asked) }
                 call.entry.enter(state.budget)
                 call.nargs = push(reply, on: co)
                 call.entry.leave(state.budget)
@@ -197,7 +200,7 @@ extension LuaRuntime {
     /// (or by popping its variable with `lua_settop`) could loop with no limit to stop it.
     private func discard(_ thread: OpaquePointer) {}
 
-    /// Runs a host call requested by a yield (`sleep`, `http`, `exec`): what the coroutine is
+    /// Runs a host call requested by a yield (`sleep`, `http`, `exec`, `ask`): what the coroutine is
     /// resumed with. A failure the script may handle (a refused connection, a program that is not
     /// found) is a `.failed` reply raised in the script; the call's own limits (time, cancellation)
     /// throw, so no script can catch them.
@@ -224,6 +227,8 @@ extension LuaRuntime {
             return try await hostOperation(what: what, doing: "waiting for a program", deadline: deadline) { [access = options.access, sandboxed = options.sandboxed] in
                 try await HostCalls.exec(arguments, access: access, sandboxed: sandboxed, limit: $0)
             }
+        case "ask":
+            return try await HostCalls.ask(arguments)
         default:
             throw LuaError(message: "\(what): unknown host call '\(op)'")
         }

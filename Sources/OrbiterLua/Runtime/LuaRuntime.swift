@@ -317,7 +317,12 @@ public actor LuaRuntime {
                     throw LuaError(message: "\(chunk): tool '\(name)': \(error.message)")
                 }
                 s.pop()
-                specs[name] = ["name": .string(name), "description": .string(description), "parameters": parameters]
+                s.pushString("approval"); lua_rawget(L, -2)
+                let approval = lua_toboolean(L, -1) != 0
+                s.pop()
+                var spec: JSONValue = ["name": .string(name), "description": .string(description), "parameters": parameters]
+                if approval, case .object(var members) = spec { members["approval"] = true; spec = .object(members) }
+                specs[name] = spec
             }
             s.pop()
         }
@@ -400,7 +405,7 @@ public actor LuaRuntime {
         for (name, spec) in librarySpecs {
             tools[name] = Tool(name: name, description: spec["description"]?.stringValue ?? "",
                                parameters: spec["parameters"] ?? ["type": "object", "properties": .object([:])],
-                               source: ["registry": .string(name)]) { [self] arguments in
+                               source: ["registry": .string(name)], approval: spec["approval"]?.boolValue ?? false) { [self] arguments in
                 try await self.callTool(name, arguments: arguments)
             }
         }

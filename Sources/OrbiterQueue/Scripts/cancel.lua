@@ -1,8 +1,10 @@
--- cancel: a pending task becomes `cancelled` at once; a running one is flagged and its worker told.
+-- cancel: a pending or parked task becomes `cancelled` at once; a running one is flagged and its
+-- worker told.
 --
 -- KEYS[1] task hash      {orbiter:Q}:task:<id>
 -- KEYS[2] queue stream   {orbiter:Q}:queue
 -- KEYS[3] events stream  {orbiter:Q}:events:<id>
+-- KEYS[4] waiting zset   {orbiter:Q}:waiting   (a parked task leaves it)
 -- ARGV[1] consumer group
 -- ARGV[2] terminal event JSON (status cancelled), used for a pending task
 -- ARGV[3] now, milliseconds since 1970
@@ -10,10 +12,20 @@
 -- ARGV[5] events TTL seconds
 -- ARGV[6] control channel prefix ({orbiter:Q}:control:); the worker id is appended
 -- ARGV[7] task id
--- Returns "cancelled" (it was waiting and now never runs), "cancelling", "not_found", or
+-- ARGV[8] terminal event JSON (status cancelled), used for a parked (waiting) task
+-- Returns "cancelled" (it was pending or waiting and now never runs), "cancelling", "not_found", or
 -- "already:<status>" for a task that had ended (completed, failed or cancelled) and is left as it is.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'not_found' end
+if status == 'waiting' then
+  redis.call('HSET', KEYS[1], 'status', 'cancelled', 'completed_at', ARGV[3], 'error', 'cancelled while waiting for input')
+  redis.call('HDEL', KEYS[1], 'pending')
+  redis.call('ZREM', KEYS[4], ARGV[7])
+  redis.call('XADD', KEYS[3], '*', 'event', ARGV[8], 'outcome', 'cancelled', 'error', 'cancelled while waiting for input')
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  redis.call('EXPIRE', KEYS[3], ARGV[5])
+  return 'cancelled'
+end
 if status == 'pending' or status == 'retrying' then
   redis.call('HSET', KEYS[1], 'status', 'cancelled', 'completed_at', ARGV[3], 'error', 'cancelled before it started')
   local entry = redis.call('HGET', KEYS[1], 'entry')

@@ -22,7 +22,7 @@
 -- ARGV[10] terminal `status cancelled` event JSON (for a task cancelled while its worker was gone)
 -- Returns "run" (start it now), "dead" (failed: out of attempts), "cancelled", or "drop"
 -- (nothing to run).
-local state = redis.call('HMGET', KEYS[1], 'status', 'worker_id', 'attempts', 'cancel_requested', 'handbacks')
+local state = redis.call('HMGET', KEYS[1], 'status', 'worker_id', 'attempts', 'cancel_requested', 'handbacks', 'parks')
 local status = state[1]
 if status == 'pending' or status == 'retrying' then return 'run' end
 if status ~= 'running' then
@@ -31,8 +31,8 @@ if status ~= 'running' then
   return 'drop'
 end
 local lost = state[2] or '?'
--- Hand-backs (a stopping worker's runs) are not failed attempts.
-local attempts = tonumber(state[3] or '0') - (tonumber(state[5] or '0') or 0)
+-- Hand-backs (a stopping worker's runs) and parks (runs that stopped for a person) are not failed attempts.
+local attempts = tonumber(state[3] or '0') - (tonumber(state[5] or '0') or 0) - (tonumber(state[6] or '0') or 0)
 redis.call('HDEL', KEYS[1], 'lease')
 local function close(outcome, reason, event)
   redis.call('HSET', KEYS[1], 'status', outcome, 'error', reason, 'completed_at', ARGV[3])

@@ -14,7 +14,7 @@ if status ~= 'failed' and status ~= 'cancelled' then return status end
 local entry = redis.call('XADD', KEYS[2], '*', 'task', ARGV[1])
 redis.call('HSET', KEYS[1], 'status', 'pending', 'entry', entry, 'attempts', 0, 'requeued_at', ARGV[2])
 redis.call('HDEL', KEYS[1], 'error', 'result', 'started_at', 'completed_at', 'worker_id', 'cancel_requested', 'checkpoint', 'lease', 'seq',
-  'handbacks')
+  'handbacks', 'parks', 'pending', 'reply')
 redis.call('PERSIST', KEYS[1])
 redis.call('DEL', KEYS[3])
 redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])

@@ -12,22 +12,24 @@
 -- ARGV[3]      started_at, milliseconds since 1970
 -- ARGV[4]      lease token prefix (random, new per call); task i's token is <prefix>.<i>
 -- ARGV[5..n+4] queue entry ids, in the order of KEYS[2..]
--- Returns one reply per task, in order: {"run", payload, attempt, signature, checkpoint, lease}, where
--- attempt counts this start among those that may fail: starts (`attempts`) minus hand-backs, whose
--- run was stopped by its worker, not failed;
+-- Returns one reply per task, in order: {"run", payload, attempt, signature, checkpoint, lease, reply},
+-- where attempt counts this start among those that may fail: starts (`attempts`) minus hand-backs
+-- and parks, whose runs were stopped by their worker or by a wait for a person, not failed;
 -- or {"drop", reason}; the checkpoint (JSON, "" when none) lets a taken-over task resume after
--- its last completed step.
+-- its last completed step, and the reply ("" when none) is a person's answer to a parked task
+-- (reply.lua), applied to that checkpoint.
 local out = {}
 for i = 2, #KEYS do
   local task, entry = KEYS[i], ARGV[i + 3]
-  local state = redis.call('HMGET', task, 'status', 'payload', 'signature', 'checkpoint', 'attempts', 'handbacks')
+  local state = redis.call('HMGET', task, 'status', 'payload', 'signature', 'checkpoint', 'attempts', 'handbacks', 'parks', 'reply')
   local status = state[1]
   if status == 'pending' or status == 'retrying' then
     local attempts = (tonumber(state[5]) or 0) + 1
     local lease = ARGV[4] .. '.' .. (i - 1)
     redis.call('HSET', task, 'status', 'running', 'worker_id', ARGV[2], 'started_at', ARGV[3], 'entry', entry,
       'attempts', attempts, 'lease', lease, 'seq', 0)
-    out[#out + 1] = {'run', state[2], attempts - (tonumber(state[6]) or 0), state[3] or '', state[4] or '', lease}
+    out[#out + 1] = {'run', state[2], attempts - (tonumber(state[6]) or 0) - (tonumber(state[7]) or 0), state[3] or '',
+                     state[4] or '', lease, state[8] or ''}
   else
     redis.call('XACK', KEYS[1], ARGV[1], entry)
     redis.call('XDEL', KEYS[1], entry)

@@ -4,12 +4,13 @@
 -- KEYS[2] delayed zset   {orbiter:Q}:delayed
 -- KEYS[3] dead letters   {orbiter:Q}:dead
 -- KEYS[4] workers zset   {orbiter:Q}:workers
+-- KEYS[5] waiting zset   {orbiter:Q}:waiting (parked tasks)
 -- ARGV[1] consumer group
 -- ARGV[2] now, milliseconds since 1970
 -- ARGV[3] key prefix {orbiter:Q}: (worker hashes and per-minute counters are built from it; they
 --         share the queue's hash tag, so they live in this script's slot on Redis Cluster too)
 -- Returns {pending, running, delayed, dead, completed_last_hour, failed_last_hour,
---          oldest_pending_ms (-1 when none), workers_alive, workers_known}.
+--          oldest_pending_ms (-1 when none), workers_alive, workers_known, waiting}.
 local queued = redis.call('EXISTS', KEYS[1]) == 1 and redis.call('XLEN', KEYS[1]) or 0
 local running, last_delivered = 0, '0-0'
 if queued > 0 or redis.call('EXISTS', KEYS[1]) == 1 then
@@ -47,4 +48,4 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
 end
 return {math.max(queued - running, 0), running, redis.call('ZCARD', KEYS[2]),
         redis.call('EXISTS', KEYS[3]) == 1 and redis.call('XLEN', KEYS[3]) or 0,
-        completed, failed, oldest, alive, known}
+        completed, failed, oldest, alive, known, redis.call('ZCARD', KEYS[5])}
