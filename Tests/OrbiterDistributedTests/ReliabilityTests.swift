@@ -103,7 +103,12 @@ struct ReliabilityTests {
             #expect(try await fixture.broker().requeue(handle.taskID) == "requeued")
             _ = try? await handle.result(timeout: .seconds(10))
             #expect(try await handle.status()?.attempts == 1)
-            // Requeued, it left the dead letters; failing again, it is there once (not twice).
+            // Requeued, it left the dead letters; failing again, it is there once (not twice). The
+            // wait above may have read the first run's end, so wait for the second failure itself.
+            try await eventually("the requeued task to fail again") { try await handle.status()?.status == .failed }
+            try await eventually("the task to be dead-lettered again") {
+                try await !fixture.broker().deadLetters().filter { $0.taskID == handle.taskID }.isEmpty
+            }
             #expect(try await fixture.broker().deadLetters().filter { $0.taskID == handle.taskID }.count == 1)
             #expect(try await fixture.broker().requeue(TaskID.make()) == "not_found")
         }
