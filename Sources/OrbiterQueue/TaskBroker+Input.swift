@@ -18,6 +18,8 @@ extension TaskBroker {
     /// reply.lua: answers a parked task (`.approved`, `.rejected(reason:)`, `.answer(text)`), which
     /// goes back on the queue; refused, changing nothing, when it is not waiting or the reply does
     /// not fit what it waits for.
+    /// With `settings.secret` the reply is signed for the request the task waits for (read first),
+    /// and workers with the secret use only replies that check out.
     public func reply(_ taskID: String, _ reply: InputReply) async throws -> ReplyOutcome {
         try TaskID.validate(taskID)
         let (kind, text): (String, String)
@@ -26,10 +28,24 @@ extension TaskBroker {
         case .rejected(let reason): (kind, text) = ("reject", reason)
         case .answer(let answer): (kind, text) = ("answer", answer)
         }
-        let outcome = try await client.run(QueueScripts.reply, keys: [keys.task(taskID), keys.stream, keys.waiting],
-                                           args: [taskID, kind, text])
+        var outcome: RedisReply
+        var tries = 0
+        repeat {
+            tries += 1
+            var (requestID, signature) = ("", "")
+            if let secret = settings.secret {
+                let stored = try await client.send(["HGET", keys.task(taskID), "pending"]).string
+                requestID = stored.flatMap { try? JSONValue.parse($0) }?["id"]?.stringValue ?? ""
+                if !requestID.isEmpty {
+                    signature = TaskSignature.forSecret(secret).signReply(queue: keys.queue, taskID: taskID, requestID: requestID, reply: reply)
+                }
+            }
+            outcome = try await client.run(QueueScripts.reply, keys: [keys.task(taskID), keys.stream, keys.waiting],
+                                           args: [taskID, kind, text, requestID, signature])
+        } while outcome.string == "moved" && tries < 3 // it parked again for another request meanwhile: sign for that one
         switch outcome.string {
         case "resumed": return .resumed
+        case "moved": return .notWaiting(.running)
         case "not_found": return .notFound
         case let s? where s.hasPrefix("not_waiting:"): return .notWaiting(TaskStatus(rawValue: String(s.dropFirst(12))) ?? .failed)
         case let s? where s.hasPrefix("mismatch:"): return .mismatch(waitsFor: InputRequest.Kind(rawValue: String(s.dropFirst(9))) ?? .question)

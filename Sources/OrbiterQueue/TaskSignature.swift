@@ -24,7 +24,7 @@ import Synchronization
 /// `HMAC.isValidAuthenticationCode`.
 package struct TaskSignature: Sendable {
     package static let version = "v2"
-    private let key: SymmetricKey
+    fileprivate let key: SymmetricKey
     private let secret: String
 
     package init(secret: String) {
@@ -102,7 +102,7 @@ package struct TaskSignature: Sendable {
 
     package static func milliseconds(_ seconds: Double) -> Int64 { Int64((seconds * 1000).rounded()) }
 
-    private static func bytes(hex: Substring) -> [UInt8]? {
+    fileprivate static func bytes(hex: Substring) -> [UInt8]? {
         guard hex.utf8.count == 64 else { return nil }
         var out: [UInt8] = []
         out.reserveCapacity(32)
@@ -154,4 +154,34 @@ package struct TaskSignature: Sendable {
 /// Why a stored checkpoint is not used.
 package struct CheckpointRefusal: Error, Sendable {
     package var reason: String
+}
+
+// MARK: Replies to parked tasks
+
+extension TaskSignature {
+    /// The HMAC of a person's reply to a parked task, bound to the queue, the task and the request
+    /// it answers (a reply copied onto a later request, or another task, does not check out):
+    /// `orbiter-reply-v1\n<queue>\n<task id>\n<request id>\n<kind>\n<text>`.
+    package func signReply(queue: String, taskID: String, requestID: String, reply: InputReply) -> String {
+        let mac = HMAC<Crypto.SHA256>.authenticationCode(for: Self.replyMessage(queue: queue, taskID: taskID, requestID: requestID, reply: reply),
+                                                         using: key)
+        return Array(mac).hexString
+    }
+
+    /// Whether `signature` is this reply's.
+    package func verifyReply(_ signature: String, queue: String, taskID: String, requestID: String, reply: InputReply) -> Bool {
+        guard let mac = Self.bytes(hex: Substring(signature)) else { return false }
+        return HMAC<Crypto.SHA256>.isValidAuthenticationCode(
+            mac, authenticating: Self.replyMessage(queue: queue, taskID: taskID, requestID: requestID, reply: reply), using: key)
+    }
+
+    private static func replyMessage(queue: String, taskID: String, requestID: String, reply: InputReply) -> [UInt8] {
+        let (kind, text): (String, String)
+        switch reply {
+        case .approved: (kind, text) = ("approve", "")
+        case .rejected(let reason): (kind, text) = ("reject", reason)
+        case .answer(let answer): (kind, text) = ("answer", answer)
+        }
+        return Array("orbiter-reply-v1\n\(queue)\n\(taskID)\n\(requestID)\n\(kind)\n\(text)".utf8)
+    }
 }

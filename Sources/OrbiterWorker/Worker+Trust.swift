@@ -41,6 +41,13 @@ extension Worker {
             log("task \(taskID): ignoring a reply that cannot be read", level: .warning, task: taskID, agent: agentName, trace: trace)
             return (checkpoint, nil)
         }
+        if let secret = configuration.settings.secret,
+           !TaskSignature.forSecret(secret).verifyReply(json["signature"]?.stringValue ?? "", queue: broker.keys.queue, taskID: taskID,
+                                                       requestID: request, reply: given) {
+            log("task \(taskID): ignoring a reply that is not signed for it (send replies with ORBITER_SECRET set); the run asks again",
+                level: .warning, task: taskID, agent: agentName, trace: trace)
+            return (checkpoint, nil)
+        }
         guard let answered = checkpoint.applying(given, to: request) else { return (checkpoint, nil) }
         return (answered, given)
     }

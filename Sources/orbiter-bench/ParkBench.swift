@@ -79,7 +79,15 @@ enum ParkBench {
         let hashBytes = try await s.client.send(["MEMORY", "USAGE", s.broker.keys.task(sample), "SAMPLES", "0"]).int ?? 0
         let eventBytes = try await s.client.send(["MEMORY", "USAGE", s.broker.keys.events(sample), "SAMPLES", "0"]).int ?? 0
         let checkpointBytes = try await s.client.send(["HSTRLEN", s.broker.keys.task(sample), "checkpoint"]).int ?? 0
+        let pendingBytes = try await s.client.send(["HSTRLEN", s.broker.keys.task(sample), "pending"]).int ?? 0
         for handle in parked { _ = try await handle.cancel() }
+
+        // Baseline: the same tasks queued on a queue no worker reads (hash, queue entry, index).
+        let idle = try TaskBroker(redisURL: o.string("redis-url", "redis://127.0.0.1:6379"), queue: s.queue + "-idle")
+        _ = try await s.client.send(["MEMORY", "PURGE"])
+        let idleBefore = try await usedMemory(s.client)
+        for i in 0..<memoryN { _ = try await distributed(s.root, "refund \(i)", broker: idle) }
+        let idleAfter = try await usedMemory(s.client)
 
         emit(["scenario": "park", "tasks": .int(n), "workers": .int(worker == nil ? o.workerPIDs.count : 1),
               "approve_to_next_event_p50_ms": .double(percentile(toNext, 50)),
@@ -90,7 +98,8 @@ enum ParkBench {
               "redis_bytes_per_parked_task": .double(Double(after - before) / Double(memoryN)),
               "memory_usage_task_hash_bytes": .int(Int(hashBytes)),
               "memory_usage_events_stream_bytes": .int(Int(eventBytes)),
-              "checkpoint_bytes": .int(Int(checkpointBytes))])
+              "checkpoint_bytes": .int(Int(checkpointBytes)), "pending_request_bytes": .int(Int(pendingBytes)),
+              "redis_bytes_per_queued_task": .double(Double(idleAfter - idleBefore) / Double(memoryN))])
     }
 
     /// Submits `count` tasks and returns once every one is parked.

@@ -114,7 +114,13 @@ struct TaskResultCommand: AsyncParsableCommand {
     func run() async throws {
         let broker = try await redis.broker()
         let handle = try broker.handle(for: id)
-        if let state = try? await handle.status(), !state.status.isFinished { await Waiting.warnIfNoLiveWorker(broker) }
+        if let state = try? await handle.status(), !state.status.isFinished {
+            if state.status == .waiting, let pending = state.pending {
+                Terminal.error("orbiter: task \(id) waits for input: \(pending.prompt) — \(pending.howToReply(id))")
+            } else {
+                await Waiting.warnIfNoLiveWorker(broker)
+            }
+        }
         do {
             printResult(try await handle.result(timeout: timeout.map { .milliseconds(Int64($0 * 1000)) }, outageLimit: Waiting.outageLimit),
                         json: output.json)

@@ -176,6 +176,36 @@ struct ParkingTests {
         }
     }
 
+    @Test("park.lua parks only under the run's lease, and hands back a cancel requested meanwhile; expire.lua waits for the deadline")
+    func parkScript() async throws {
+        try await withDistributedFixture { fixture in
+            let broker = try fixture.broker()
+            let handle = try await distributed(try Self.approvalAgent(), "Refund 2", broker: broker)
+            let started = try await startAsGhost(broker)
+            let request = InputRequest(kind: .approval, agentName: "support", toolName: "refund", toolCallID: "c1", arguments: ["amount": 2])
+            #expect(try await broker.park(handle.taskID, request: request, checkpoint: "", waitTimeout: 60, workerID: "ghost",
+                                          lease: "not-the-lease") == .notOwned)
+            #expect(try await handle.status()?.status == .running, "nothing changed")
+            #expect(try await broker.park(handle.taskID, request: request, checkpoint: "", waitTimeout: 60, workerID: "ghost",
+                                          lease: started[0].lease) == .parked)
+            let parked = try #require(try await handle.status())
+            #expect(parked.status == .waiting && parked.pending == request)
+            #expect(try await broker.client.send(["XLEN", broker.keys.stream]).int == 0, "the queue entry is gone: no slot, no takeover")
+            #expect(try await broker.client.send(["HGET", broker.keys.task(handle.taskID), "lease"]).isNull)
+            #expect(try await broker.expireWait(handle.taskID, agentName: "support", waited: 60) == false, "not due yet")
+            #expect(try await broker.expireWait(handle.taskID, agentName: "support", waited: 60, now: TaskBroker.nowMs() + 61_000))
+            #expect(try await handle.status()?.status == .failed)
+            #expect(try await broker.expireWait(handle.taskID, agentName: "support", waited: 60, now: TaskBroker.nowMs() + 61_000) == false)
+
+            let second = try await distributed(try Self.approvalAgent(), "Refund 3", broker: broker)
+            let lease = try await startAsGhost(broker)[0].lease
+            #expect(try await second.cancel() == .cancelling)
+            #expect(try await broker.park(second.taskID, request: request, checkpoint: "", waitTimeout: 60, workerID: "ghost",
+                                          lease: lease) == .cancel)
+            #expect(try await second.status()?.status == .running, "the caller finishes it cancelled")
+        }
+    }
+
     @Test("a team member's approval parks the whole team and resumes inside the delegation, once")
     func teamDelegation() async throws {
         try await withDistributedFixture { fixture in

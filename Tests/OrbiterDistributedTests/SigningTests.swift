@@ -238,4 +238,30 @@ struct SigningTests {
         let unsigned = #expect(throws: (any Error).self) { try signer.verify("", queue: "q", taskID: "t1", payload: "{}", nowMs: 4_000) }
         if let unsigned { #expect("\(unsigned)".contains("not signed"), "\(unsigned)") }
     }
+
+    @Test("a reply to a parked task is signed for its request; one written without the secret is ignored and the run asks again")
+    func repliesAreSigned() async throws {
+        try await withDistributedFixture { fixture in
+            let logs = LogLines()
+            try fixture.start(WorkerConfiguration(redisURL: fixture.redisURL, queue: fixture.queue, workerID: "signed-hitl",
+                                                  settings: QueueSettings(secret: secret), logger: logs.logger(level: .warning)))
+            let broker = try signedBroker(fixture)
+            let agent = try load(OrbiterBinary.repositoryRoot.appendingPathComponent("examples/approval.lua").path).1
+            let handle = try await distributed(agent, "Refund 8", broker: broker)
+            try await eventually("the task to park") { try await handle.status()?.status == .waiting }
+            let first = try #require(try await handle.pendingInput())
+            let forger = try TaskBroker(redisURL: fixture.redisURL, queue: fixture.queue, settings: QueueSettings(secret: nil))
+            #expect(try await forger.reply(handle.taskID, .approved) == .resumed, "Redis takes it...")
+            try await eventually("the task to park again") {
+                let pending = try await handle.pendingInput()
+                return pending != nil && pending?.id != first.id
+            }
+            #expect(logs.text.contains("ignoring a reply that is not signed for it"), "...the worker does not: \(logs.text)")
+            #expect(try await broker.reply(handle.taskID, .approved) == .resumed)
+            #expect(try await handle.result(timeout: .seconds(10))["output"] == "Done: refunded 8.")
+            let events = try await EventSubscriber(fixture.redisURL, queue: fixture.queue).replay(handle.taskID).map(\.event)
+            let runs = events.filter { if case .text(let t) = $0 { return t.text.contains("refunded") } else { return false } }
+            #expect(runs.count == 1)
+        }
+    }
 }

@@ -21,7 +21,13 @@ struct ToolAccessWorkerTests {
         let broker = try fixture.broker()
         let hash = try await broker.client.send(["HGETALL", broker.keys.task(taskID)])
         let events = try await broker.client.send(["XRANGE", broker.keys.events(taskID), "-", "+"])
-        return "\(hash) \(events)"
+        return texts(hash).joined(separator: " ") + " " + texts(events).joined(separator: " ")
+    }
+
+    /// Every string in a reply, nested arrays included (a reply's own description shows bytes).
+    func texts(_ reply: RedisReply) -> [String] {
+        if let items = reply.array { return items.flatMap(texts) }
+        return reply.string.map { [$0] } ?? []
     }
 
     func worker(_ fixture: DistributedFixture, logs: LogLines) throws {
@@ -107,6 +113,34 @@ struct ToolAccessWorkerTests {
                 #expect(status?.status == .failed, "\(url): \(String(describing: status))")
                 #expect(status?.error?.contains("refused by this worker's policy") == true, "\(url): \(status?.error ?? "")")
             }
+        }
+    }
+
+    @Test("a question that carries a granted secret parks with the secret redacted from the request, the event and the checkpoint")
+    func parkedQuestionsAreRedacted() async throws {
+        let logs = LogLines()
+        try await withDistributedFixture { fixture in
+            try worker(fixture, logs: logs)
+            let asking = try load(try temporaryScript("""
+                local orbiter = require "orbiter"
+                local confirm = orbiter.tool { name = "confirm", run = function()
+                  return orbiter.ask("Use the token " .. orbiter.secret("API_TOKEN") .. "?")
+                end }
+                local m = orbiter.model { name = "m", respond = function(req)
+                  local last = req.messages[#req.messages]
+                  if last.role == "tool" then return "answered " .. last.content end
+                  return { tool_calls = { { name = "confirm", arguments = {} } } }
+                end }
+                return orbiter.agent { name = "asker", model = m, tools = { confirm } }
+                """)).1
+            let handle = try await distributed(asking, "x", redisURL: fixture.redisURL, detailed: true, queue: fixture.queue)
+            try await eventually("the task to park") { try await handle.status()?.status == .waiting }
+            let stored = try await everythingStored(fixture, taskID: handle.taskID)
+            #expect(!stored.contains("tok-9f8e7d6c5b4a"), "\(stored)")
+            #expect(stored.contains("[redacted:API_TOKEN]"), "\(stored)")
+            #expect(try await handle.pendingInput()?.question == "Use the token [redacted:API_TOKEN]?")
+            try await handle.reply("yes")
+            #expect(try await handle.result(timeout: .seconds(10))["output"] == "answered yes")
         }
     }
 }

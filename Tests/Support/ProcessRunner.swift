@@ -61,10 +61,11 @@ public enum OrbiterBinary {
     }
 
     /// Starts the binary in the repository root with extra environment variables; returns the
-    /// running process and the write end of its stdin (still open).
-    static func launch(_ args: [String], environment: [String: String]) throws -> (Running, FileHandle) {
+    /// running process and the write end of its stdin (still open). `through` runs it under another
+    /// program (whose arguments then come first and name the binary).
+    static func launch(_ args: [String], environment: [String: String], through wrapper: String? = nil) throws -> (Running, FileHandle) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
+        process.executableURL = URL(fileURLWithPath: wrapper ?? path)
         process.arguments = args
         process.currentDirectoryURL = repositoryRoot
         var env = ProcessInfo.processInfo.environment

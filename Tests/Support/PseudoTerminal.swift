@@ -65,43 +65,20 @@ extension OrbiterBinary {
     /// (`setsid`, then the terminal opened as descriptor 3); stdin gets `stdin` and is closed.
     public static func start(_ args: [String], on terminal: PseudoTerminal, stdin: String? = nil,
                              environment: [String: String] = [:]) throws -> Running {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-        process.arguments = ["-w", "/bin/bash", "-c", #"exec 3<>"$ORBITER_TEST_TTY"; exec "$0" "$@""#, path] + args
-        process.currentDirectoryURL = repositoryRoot
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        env["ORBITER_TEST_TTY"] = terminal.path
-        process.environment = env
-        let out = Pipe(), err = Pipe(), input = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = input
-        let running = Running(process: process, out: out, err: err)
-        try process.run()
-        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try? input.fileHandleForWriting.close()
+        let (running, input) = try launch(["-w", "/bin/bash", "-c", #"exec 3<>"$ORBITER_TEST_TTY"; exec "$0" "$@""#, path] + args,
+                                          environment: environment.merging(["ORBITER_TEST_TTY": terminal.path]) { $1 },
+                                          through: "/usr/bin/setsid")
+        if let stdin { input.write(Data(stdin.utf8)) }
+        try? input.close()
         return running
     }
 
-    /// Starts `orbiter args...` in a session of its own with no controlling terminal at all (as
+    /// Runs `orbiter args...` in a session of its own with no controlling terminal at all (as
     /// under a service manager or in CI); stdin gets `stdin`.
     public static func runWithoutTerminal(_ args: [String], stdin: String? = nil, environment: [String: String] = [:]) async throws -> Outcome {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-        process.arguments = ["-w", path] + args
-        process.currentDirectoryURL = repositoryRoot
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        process.environment = env
-        let out = Pipe(), err = Pipe(), input = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = input
-        let running = Running(process: process, out: out, err: err)
-        try process.run()
-        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-        try? input.fileHandleForWriting.close()
+        let (running, input) = try launch(["-w", path] + args, environment: environment, through: "/usr/bin/setsid")
+        if let stdin { input.write(Data(stdin.utf8)) }
+        try? input.close()
         return try await running.finish()
     }
 }

@@ -12,9 +12,10 @@ struct RunContext: Sendable {
     /// Where approvals and questions for a person go.
     var human: any HumanInput = NoHumanInput()
 
-    /// Sends an event, dropping the detailed-only kinds when `detailed` is off.
+    /// Sends an event, dropping the detailed-only kinds when `detailed` is off (a wait for a
+    /// person is always sent, as a parked task's stream always has it).
     func emit(_ event: StreamEvent) async {
-        if !detailed && !event.isBasic { return }
+        if !detailed && !event.isBasic && !event.isWaitingForInput { return }
         await sink(event)
     }
 
