@@ -41,10 +41,16 @@ struct HostAccessOptions: ParsableArguments {
     }
 
     /// What shipped scripts are granted: the flags' hosts, secrets and MCP servers, never programs.
+    /// Says so in one info line (names only, never values).
     func shipped(logger: Logger) throws -> HostAccess {
         do {
-            return try HostAccess.shipped(allowing: allowHost, secrets: try grantedSecrets(),
-                                          mcpServers: try mcpFile.map { try MCPServersFile.load(path: $0) } ?? [:], logger: logger)
+            let servers = try mcpFile.map { try MCPServersFile.load(path: $0) } ?? [:]
+            let access = try HostAccess.shipped(allowing: allowHost, secrets: try grantedSecrets(), mcpServers: servers, logger: logger)
+            let hosts = allowHost.isEmpty ? "no hosts" : allowHost.joined(separator: ", ")
+            let secrets = access.secrets.names.isEmpty ? "no secrets" : "secrets " + access.secrets.names.joined(separator: ", ")
+            let mcp = servers.isEmpty ? "none" : servers.keys.sorted().joined(separator: ", ")
+            logger.info("shipped scripts may reach: \(hosts); \(secrets); MCP servers: \(mcp)")
+            return access
         } catch let failure as CLIFailure {
             throw failure
         } catch {

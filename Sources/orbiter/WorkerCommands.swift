@@ -113,7 +113,6 @@ struct StartWorkerCommand: AsyncParsableCommand {
         let folder = try await toolFolder.load(log: log, warn: { line in logger.warning("\(line)") }, luaOptions: toolOptions)
         var luaOptions = LuaRuntime.Options.shipped(log: luaLog)
         luaOptions.access = try hostAccess.shipped(logger: logger)
-        logGrants(luaOptions.access, logger: logger)
         var configuration = configured(WorkerConfiguration(
             redisURL: redis.redisURL, queue: redis.queue, concurrency: concurrency, workerID: workerID,
             heartbeatTTL: heartbeatTTL, drainTimeout: .milliseconds(Int64(drainTimeout * 1000)),
@@ -151,16 +150,6 @@ struct StartWorkerCommand: AsyncParsableCommand {
             await server?.stop()
             throw CLIFailure.usage("orbiter: \(error)")
         }
-    }
-}
-
-extension StartWorkerCommand {
-    /// One line at start saying what shipped scripts may reach (names only, never values).
-    func logGrants(_ access: HostAccess, logger: Logger) {
-        let hosts = hostAccess.allowHost.isEmpty ? "no hosts" : hostAccess.allowHost.joined(separator: ", ")
-        let secrets = access.secrets.names.isEmpty ? "no secrets" : "secrets " + access.secrets.names.joined(separator: ", ")
-        let servers = ((try? hostAccess.mcpFile.map { try MCPServersFile.load(path: $0) }) ?? nil)?.keys.sorted() ?? []
-        logger.info("shipped scripts may reach: \(hosts); \(secrets); MCP servers: \(servers.isEmpty ? "none" : servers.joined(separator: ", "))")
     }
 }
 

@@ -112,6 +112,26 @@ struct ToolsCLITests: CLIQueueSuite {
         #expect(badFile.status == 2 && badFile.stderr.contains("bad.env:1: expected NAME=value"), "\(badFile.stderr)")
     }
 
+    @Test("a worker refuses bad grants at start, naming the flag, the file and the field")
+    func badWorkerGrants() async throws {
+        let folder = try temporaryFolder("orbiter-tools-cli")
+        let servers = try write(#"{"mcpServers": {"time": {"command": "x", "args": "not a list"}}}"#, "servers.json", in: folder)
+        let short = try write("SHORT=abc\n", "short.env", in: folder)
+        _ = chmod(short, 0o600)
+        let cases: [([String], String)] = [
+            (["--allow-host", "a b"], "--allow-host 'a b'"),
+            (["--mcp", servers], "servers.json: mcpServers.time.args must be a list of strings"),
+            (["--mcp", folder.appendingPathComponent("missing.json").path], "missing.json: cannot be read"),
+            (["--secrets-file", short], "secret 'SHORT' is 3 characters"),
+            (["--secret", "NOT_SET_ANYWHERE"], "--secret NOT_SET_ANYWHERE: the environment variable NOT_SET_ANYWHERE is not set"),
+        ]
+        for (flags, message) in cases {
+            let r = try await OrbiterBinary.run(["start", "worker", "--queue", queue] + flags, environment: env)
+            #expect(r.status == 2, "\(flags): \(r.stderr)")
+            #expect(r.stderr.contains(message), "\(flags): \(r.stderr)")
+        }
+    }
+
     @Test("a local run runs programs; a sandboxed one does not")
     func programs() async throws {
         let script = try write(probeScript("""
