@@ -24,31 +24,39 @@ import OrbiterLua
 ///     worker logs the trace id as `trace_id`.
 ///   - waitTimeout: seconds the task may wait for a person (parked, `waiting`) each time it asks
 ///     one, before it fails with `InputTimeout` (default a day).
+///   - budget: what the run may spend (total tokens, USD priced by the worker's table); it stops
+///     at most one model call past it with `BudgetExceeded` (not retried).
+///   - tenant: whose daily budget (`TenantBudgets`) the run's spend counts against.
 public func distributed(_ node: some RunnableConvertible, _ input: String, messages: [Message] = [], redisURL: String? = nil,
                         detailed: Bool = false, timeout: Double = 300, metadata: [String: String] = [:],
                         queue: String = "default", bundle: ScriptBundle? = nil, idempotencyKey: String? = nil,
-                        maxRetries: Int? = nil, traceparent: String? = nil, waitTimeout: Double? = nil) async throws -> TaskHandle {
+                        maxRetries: Int? = nil, traceparent: String? = nil, waitTimeout: Double? = nil,
+                        budget: SpendingBudget? = nil, tenant: String? = nil) async throws -> TaskHandle {
     let broker = try TaskBroker(redisURL: redisURL, queue: queue)
     return try await distributed(node, input, messages: messages, broker: broker, detailed: detailed, timeout: timeout,
                                  metadata: metadata, bundle: bundle, idempotencyKey: idempotencyKey, maxRetries: maxRetries,
-                                 traceparent: traceparent, waitTimeout: waitTimeout)
+                                 traceparent: traceparent, waitTimeout: waitTimeout, budget: budget, tenant: tenant)
 }
 
 /// `distributed` through an existing broker (one Redis connection for many submits).
 public func distributed(_ node: some RunnableConvertible, _ input: String, messages: [Message] = [], broker: TaskBroker,
                         detailed: Bool = false, timeout: Double = 300, metadata: [String: String] = [:],
                         bundle: ScriptBundle? = nil, idempotencyKey: String? = nil, maxRetries: Int? = nil,
-                        traceparent: String? = nil, waitTimeout: Double? = nil) async throws -> TaskHandle {
+                        traceparent: String? = nil, waitTimeout: Double? = nil,
+                        budget: SpendingBudget? = nil, tenant: String? = nil) async throws -> TaskHandle {
     guard timeout > 0 else { throw DistributedError.invalidArgument("timeout must be positive, got \(timeout)") }
     if let waitTimeout, !(waitTimeout > 0 && waitTimeout.isFinite) {
         throw DistributedError.invalidArgument("wait timeout must be a positive number of seconds, got \(waitTimeout)")
     }
+    if let budget { _ = try SpendingBudget.checked(tokens: budget.tokens, cost: budget.cost) }
+    if let tenant { _ = try TenantBudgets.checkedName(tenant) }
     var metadata = metadata
     metadata[TraceContext.metadataKey] = try taskTraceContext(traceparent ?? metadata[TraceContext.metadataKey]).traceparent
     let runnable = node.runnable
     let bundle = try bundle ?? LoadedBundles.bundle(for: runnable)
     let payload = TaskPayload(node: runnable.toDict(), input: input, messages: messages, detailed: detailed, metadata: metadata,
-                              timeout: timeout, bundle: bundle?.sha256, maxRetries: maxRetries, waitTimeout: waitTimeout)
+                              timeout: timeout, bundle: bundle?.sha256, maxRetries: maxRetries, waitTimeout: waitTimeout,
+                              budget: budget, tenant: tenant)
     let (id, isNew) = try await broker.store(payload, bundle: bundle, idempotencyKey: idempotencyKey)
     // Client-side, so it goes to the process's global metrics system (a no-op unless bootstrapped).
     Counter(label: "orbiter_tasks_submitted_total", dimensions: [("queue", broker.keys.queue)]).increment()

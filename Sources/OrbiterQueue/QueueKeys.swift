@@ -38,6 +38,8 @@ public struct QueueKeys: Sendable, Hashable {
     package var keyPrefix: String { prefix + ":" }
     /// The per-minute counter of tasks that ended with `status`.
     package func counter(_ status: String, minute: Int64) -> String { prefix + ":count:\(status):\(minute)" }
+    /// The per-minute hash of tokens and cost by model of tasks that ended (`queue stats`).
+    package func usage(minute: Int64) -> String { prefix + ":usage:\(minute)" }
     /// The idempotency key's slot; `nil` gives the "no key" marker the submit script ignores.
     package func idempotency(_ key: String?) -> String { prefix + ":idem:" + (key.map { ContentHash.sha256Hex($0) } ?? "") }
     package func task(_ id: String) -> String { prefix + ":task:" + id }

@@ -23,6 +23,11 @@ package enum QueueScripts {
     package static let park = load("park")
     package static let reply = load("reply")
     package static let expire = load("expire")
+    package static let usageStats = load("usage_stats")
+    package static let tenantCheck = load("tenant_check")
+    package static let tenantCharge = load("tenant_charge")
+    package static let tenantSet = load("tenant_set")
+    package static let tenantRemove = load("tenant_remove")
 
     private static func load(_ name: String) -> RedisScript {
         guard let url = Bundle.module.url(forResource: name, withExtension: "lua", subdirectory: "Scripts"),

@@ -6,14 +6,20 @@ import OrbiterRedis
 extension TaskBroker {
     /// finish.lua: the run ends `completed`, `failed` or `cancelled` with its one terminal event.
     /// Returns false when the task is no longer running under `lease` (nothing was written).
+    /// `usage`: the run's tokens and cost by model, added to the minute's usage counters (`queue stats`).
     package func finish(_ taskID: String, status: TaskStatus, result: String, error: String, terminal: StatusEvent,
-                        workerID: String, lease: String, resultInEvent: Bool, now: Int64 = TaskBroker.nowMs()) async throws -> Bool {
-        let reply = try await client.run(QueueScripts.finish,
-                                         keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.dead,
-                                                keys.counter(status.rawValue, minute: now / 60_000)],
-                                         args: [QueueKeys.group, workerID, status.rawValue, result, error,
-                                                StreamEvent.status(terminal).jsonString, String(now), settings.taskTTL,
-                                                settings.eventsTTL, taskID, resultInEvent ? "1" : "", lease])
+                        workerID: String, lease: String, resultInEvent: Bool, now: Int64 = TaskBroker.nowMs(),
+                        usage: [ModelUsage] = []) async throws -> Bool {
+        var keyList = [keys.task(taskID), keys.stream, keys.events(taskID), keys.dead, keys.counter(status.rawValue, minute: now / 60_000)]
+        var args: [any RedisArgument] = [QueueKeys.group, workerID, status.rawValue, result, error,
+                                         StreamEvent.status(terminal).jsonString, String(now), settings.taskTTL,
+                                         settings.eventsTTL, taskID, resultInEvent ? "1" : "", lease]
+        let counted = ModelUsage.bounded(usage)
+        if !counted.isEmpty {
+            keyList.append(keys.usage(minute: now / 60_000))
+            for u in counted { args += [u.model, String(u.inputTokens), String(u.outputTokens), u.cost.map { String($0) } ?? ""] }
+        }
+        let reply = try await client.run(QueueScripts.finish, keys: keyList, args: args)
         return reply.int != 0
     }
 

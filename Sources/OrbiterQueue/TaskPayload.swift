@@ -28,13 +28,17 @@ public struct TaskPayload: Sendable {
     /// Seconds a parked task waits for a person's reply before it fails with `InputTimeout`;
     /// `nil`: `defaultWaitTimeout`. Each park waits this long anew.
     public var waitTimeout: Double?
+    /// What the run may spend (`--max-tokens-total`, `--max-cost`); `nil`: no task budget.
+    public var budget: SpendingBudget?
+    /// Whose daily budget the run's spend counts against (`--tenant`); `nil`: no tenant's.
+    public var tenant: String?
 
     /// A day.
     public static let defaultWaitTimeout = 86_400.0
 
     public init(node: JSONValue, input: String, messages: [Message] = [], detailed: Bool = false, metadata: [String: String] = [:],
                 timeout: Double = 300, createdAt: Double = Date().timeIntervalSince1970, bundle: String? = nil,
-                maxRetries: Int? = nil, waitTimeout: Double? = nil) {
+                maxRetries: Int? = nil, waitTimeout: Double? = nil, budget: SpendingBudget? = nil, tenant: String? = nil) {
         self.node = node
         self.input = input
         self.messages = messages
@@ -45,6 +49,8 @@ public struct TaskPayload: Sendable {
         self.bundle = bundle
         self.maxRetries = maxRetries
         self.waitTimeout = waitTimeout
+        self.budget = budget
+        self.tenant = tenant
     }
 
     public var json: JSONValue {
@@ -55,6 +61,8 @@ public struct TaskPayload: Sendable {
             "max_retries": maxRetries.map(JSONValue.int) ?? .null,
         ]
         if let waitTimeout { d["wait_timeout"] = .double(waitTimeout) }
+        if let budget, !budget.isEmpty { d["budget"] = budget.json }
+        if let tenant { d["tenant"] = .string(tenant) }
         return .object(d)
     }
 
@@ -88,5 +96,12 @@ public struct TaskPayload: Sendable {
                   timeout: json["timeout"]?.doubleValue ?? 300, createdAt: json["created_at"]?.doubleValue ?? 0,
                   bundle: json["bundle"]?.stringValue, maxRetries: json["max_retries"]?.intValue,
                   waitTimeout: json["wait_timeout"]?.doubleValue.flatMap { $0 > 0 && $0.isFinite ? $0 : nil })
+        if let value = json["budget"], !value.isNull {
+            do { budget = try SpendingBudget(json: value, field: "budget") } catch { throw DistributedError.badPayload("field \(error)") }
+        }
+        if let value = json["tenant"], !value.isNull {
+            guard let name = value.stringValue else { throw DistributedError.badPayload("field 'tenant' must be a string") }
+            do { tenant = try TenantBudgets.checkedName(name) } catch { throw DistributedError.badPayload("field 'tenant': \(error)") }
+        }
     }
 }

@@ -1,5 +1,6 @@
 import OrbiterCore
 import OrbiterQueue
+import OrbiterRedis
 
 /// How one run of a task ended: decided once, from what the run returned or threw and why it was
 /// stopped, then recorded once (`Worker.record`). The lifecycle's transitions out of `running`
@@ -65,9 +66,11 @@ enum TaskOutcome: Sendable, Equatable {
         }
     }
 
-    /// Provider failures that may pass (rate limits, 5xx, network) are worth another attempt;
-    /// script errors, bad configuration and bad payloads are not.
+    /// Provider failures that may pass (rate limits, 5xx, network) are worth another attempt, and
+    /// so is a lost Redis connection inside the run (a tenant's budget could not be read or charged);
+    /// script errors, bad configuration, bad payloads and `BudgetExceeded` are not.
     static func isRetryable(_ error: any Error) -> Bool {
-        (error as? ModelError)?.retryable ?? false
+        if case RedisError.connection? = error as? RedisError { return true }
+        return (error as? ModelError)?.retryable ?? false
     }
 }

@@ -29,6 +29,7 @@ extension Worker {
         var timeout = 0.0
         var waitTimeout = TaskPayload.defaultWaitTimeout
         var traceID: String?
+        var meter = SpendMeter(prices: configuration.prices)
         func taskLog(_ line: @autoclosure () -> String, level: Logger.Level = .info) {
             log(line(), level: level, task: taskID, agent: agentName, trace: traceID)
         }
@@ -43,6 +44,7 @@ extension Worker {
             // One info line per task (its outcome, below); the start is for debugging.
             taskLog("task \(taskID) started: \(agentName) (attempt \(attempt))", level: .debug)
             try checkProviderSettings(payload.node)
+            meter = spendMeter(for: payload)
             // The task's Lua code (loading its script, its tool and model calls) logs as the task.
             let luaContext = logMetadata(task: taskID, agent: agentName, trace: traceID)
             let node = try await LuaLogContext.$metadata.withValue(luaContext) { try await rebuild(payload) }
@@ -61,7 +63,7 @@ extension Worker {
                     // Best effort: a lost checkpoint only means more work after a takeover. Refused
                     // (0) once the run lost its lease: the new owner's checkpoint is the one that counts.
                     _ = try? await broker.checkpoint(taskID, lease: lease, state: self.sealCheckpoint(self.configuration.secrets.redact(state.json.jsonString), taskID: taskID))
-                }, humanInput: ParkingInput()) { event in
+                }, humanInput: ParkingInput(), meter: meter) { event in
                     self.metrics.observe(event)
                     if publishes(event) { await publisher.publish(event) }
                 }
@@ -77,17 +79,43 @@ extension Worker {
                 stopReason.withLock { $0 = $0 ?? .shutdown }
                 work.cancel()
             }
-            outcome = .completed(result: result.resultDict.jsonString, parsed: result.parsed)
+            outcome = .completed(result: Self.resultJSON(result, meter: meter).jsonString, parsed: result.parsed)
         } catch {
             outcome = TaskOutcome.of(error: error, stopReason: stopReason.withLock { $0 }, attempt: attempt, maxRetries: maxRetries,
                                      timeout: timeout, reported: publisher.sawError, waitTimeout: waitTimeout)
         }
-        await record(outcome.redacted(by: configuration.secrets), taskID: taskID, attempt: attempt, agentName: agentName, publisher: publisher)
+        warnUnpriced(meter, task: taskID)
+        await record(outcome.redacted(by: configuration.secrets), taskID: taskID, attempt: attempt, agentName: agentName, publisher: publisher,
+                     usage: ModelUsage.of(meter))
         let ms = (ContinuousClock.now - clock).inMilliseconds
         if let status = publisher.finalStatus.flatMap(TaskStatus.init(rawValue:)), status.isFinished {
             metrics.finished(status, duration: ContinuousClock.now - clock)
         }
         taskLog("task \(taskID) \(publisher.finalStatus ?? "ended") in \(Int(ms.rounded())) ms")
+    }
+
+    /// The run's meter: this worker's prices, the task's budget and its tenant's daily budget.
+    func spendMeter(for payload: TaskPayload) -> SpendMeter {
+        SpendMeter(prices: configuration.prices, budget: payload.budget ?? SpendingBudget(),
+                   account: payload.tenant.map { TenantAccount(tenant: $0, budgets: TenantBudgets(client: client)) })
+    }
+
+    /// The result JSON: the run's `{output, usage, steps, parsed?}` plus what it cost
+    /// (`cost`, `models`, `unpriced_models`; see `SpendMeter.report`).
+    static func resultJSON(_ result: RunResult, meter: SpendMeter) -> JSONValue {
+        guard var d = result.resultDict.objectValue else { return result.resultDict }
+        for (k, v) in meter.report.objectValue ?? [:] { d[k] = v }
+        return .object(d)
+    }
+
+    /// A model used without a price makes the task's cost unknown (`null`, never 0): said once per
+    /// model, when the worker has a price table to add it to.
+    func warnUnpriced(_ meter: SpendMeter, task: String) {
+        guard let prices = configuration.prices else { return }
+        for model in meter.unpricedModels where warnedUnpriced.withLock({ $0.insert(model).inserted }) {
+            log("no price for model '\(model)' in \(prices.source): the cost of its tasks is unknown (cost null); add it to the price table",
+                level: .warning, task: task)
+        }
     }
 
     /// Rebuilds the agent or swarm: the bundle's Lua state binds its tools and models.

@@ -9,21 +9,24 @@ import Synchronization
 
 extension Worker {
     /// Records how the run ended: the one place a run's outcome reaches Redis.
-    func record(_ outcome: TaskOutcome, taskID: String, attempt: Int, agentName: String, publisher: EventPublisher) async {
+    /// `usage`: the run's tokens and cost by model, counted for `queue stats` when the task ends.
+    func record(_ outcome: TaskOutcome, taskID: String, attempt: Int, agentName: String, publisher: EventPublisher,
+                usage: [ModelUsage] = []) async {
         switch outcome {
         case .completed(let result, let parsed):
             // Structured output rides on the terminal event when the result does (a big one is read from the hash).
             let small = result.utf8.count <= Self.resultInEventLimit
             await finish(taskID, status: .completed, result: result, error: "",
-                         terminal: .init(status: .completed, agentName: agentName, parsed: small ? parsed : nil), publisher: publisher)
+                         terminal: .init(status: .completed, agentName: agentName, parsed: small ? parsed : nil), publisher: publisher,
+                         usage: usage)
         case .failed(let message, let errorType, let report):
             if report { await publisher.publish(.error(ErrorEvent(error: message, errorType: errorType, agentName: agentName))) }
             await finish(taskID, status: .failed, result: "", error: message,
-                         terminal: .init(status: .error, agentName: agentName, message: message), publisher: publisher)
+                         terminal: .init(status: .error, agentName: agentName, message: message), publisher: publisher, usage: usage)
         case .retry(let message):
             await retry(taskID, attempt: attempt, error: message, agentName: agentName, publisher: publisher)
         case .cancelled:
-            await finishCancelled(taskID, agentName: agentName, publisher: publisher)
+            await finishCancelled(taskID, agentName: agentName, publisher: publisher, usage: usage)
         case .handBack:
             await handBack(taskID, agentName: agentName, publisher: publisher)
         case .park(let request, let checkpoint, let waitTimeout):
@@ -34,7 +37,7 @@ extension Worker {
     }
 
     func finish(_ taskID: String, status: TaskStatus, result: String, error: String, terminal: StatusEvent,
-                        publisher: EventPublisher) async {
+                        publisher: EventPublisher, usage: [ModelUsage] = []) async {
         publisher.finalStatus = status.rawValue
         let now = TaskBroker.nowMs()
         // A lost connection does not lose the outcome: keep it and report it when Redis is back
@@ -47,7 +50,7 @@ extension Worker {
                 let done = try await metrics.redis("finish") {
                     try await broker.finish(taskID, status: status, result: result, error: error, terminal: terminal,
                                             workerID: configuration.workerID, lease: publisher.lease,
-                                            resultInEvent: result.utf8.count <= Self.resultInEventLimit, now: now)
+                                            resultInEvent: result.utf8.count <= Self.resultInEventLimit, now: now, usage: usage)
                 }
                 if !done {
                     log("task \(taskID): no longer running under this worker's lease; outcome '\(status.rawValue)' not recorded",
@@ -68,10 +71,10 @@ extension Worker {
         counters.finished(failed: status != .completed)
     }
 
-    func finishCancelled(_ taskID: String, agentName: String, publisher: EventPublisher) async {
+    func finishCancelled(_ taskID: String, agentName: String, publisher: EventPublisher, usage: [ModelUsage] = []) async {
         let message = "cancelled by request"
         await finish(taskID, status: .cancelled, result: "", error: message,
-                     terminal: .init(status: .cancelled, agentName: agentName, message: message), publisher: publisher)
+                     terminal: .init(status: .cancelled, agentName: agentName, message: message), publisher: publisher, usage: usage)
     }
 
     /// A task still running when the drain time is up goes back on the queue (not cancelled):

@@ -24,6 +24,8 @@ public final class Worker: Service {
     /// This process's claim on its worker id (see `heartbeat.lua`).
     let instance = RandomBytes.take(8).hexString
     let warnedUnsigned = Mutex(false)
+    /// Models already warned about having no price (one warning per model per worker).
+    let warnedUnpriced = Mutex<Set<String>>([])
     let metrics: WorkerMetrics
     /// Connected and claiming (what `/healthz` reports).
     let healthy = Mutex(false)

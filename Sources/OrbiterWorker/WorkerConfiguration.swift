@@ -47,6 +47,9 @@ public struct WorkerConfiguration: Sendable {
     public var providers: ProviderRegistry = BuiltinProviders.registry()
     /// Which `base_url`/`api_key_env` of shipped agents this worker honours (none by default).
     public var providerPolicy = ProviderPolicy()
+    /// The prices this worker turns usage into cost with (`--prices FILE`); `nil`: costs unknown
+    /// (`cost: null` in results). The worker's own: a task can never set prices.
+    public var prices: PriceTable?
     /// Tool and model label values of the Prometheus metrics (see `MetricsLabelPolicy`).
     public var metricsLabels = MetricsLabelPolicy()
     /// Where the worker logs; each task's lines carry `task_id`, `worker_id`, `agent` and

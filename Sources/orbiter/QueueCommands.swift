@@ -13,7 +13,7 @@ struct QueueCommand: AsyncParsableCommand {
 struct QueueStatsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats",
-        abstract: "Pending, running, delayed, parked and dead tasks, the last hour's outcomes, the oldest wait, and live workers.")
+        abstract: "Pending, running, delayed, parked and dead tasks, the last hour's outcomes and tokens and cost per model, the oldest wait, and live workers.")
 
     @Flag(help: "Refresh every second, in place (Ctrl-C to stop).") var watch = false
     @OptionGroup var redis: RedisOptions
@@ -23,8 +23,11 @@ struct QueueStatsCommand: AsyncParsableCommand {
         let broker = try await redis.broker()
         while true {
             let stats = try await broker.stats()
+            let models = try await broker.modelUsage()
             if output.json {
-                Terminal.out(stats.json.jsonString + "\n")
+                var json = stats.json.objectValue ?? [:]
+                json["models_last_hour"] = .array(models.map(\.json))
+                Terminal.out(JSONValue.object(json).jsonString + "\n")
             } else {
                 if watch { Terminal.out("\u{1B}[H\u{1B}[2J") }
                 let oldest = stats.oldestPendingSeconds.map { String(format: "%.1f s", $0) } ?? "-"
@@ -39,9 +42,30 @@ struct QueueStatsCommand: AsyncParsableCommand {
                       workers   \(stats.workersAlive) alive of \(stats.workersKnown) seen today
 
                     """)
+                Terminal.out(ModelUsageLines.text(models))
             }
             guard watch else { return }
             try await Task.sleep(for: .seconds(1))
         }
+    }
+}
+
+/// `queue stats`' lines of tokens and cost per model in the last hour.
+enum ModelUsageLines {
+    static func text(_ models: [ModelUsageStats]) -> String {
+        guard !models.isEmpty else { return "  models    none used by tasks that ended in the last hour\n" }
+        var s = "  models (tasks that ended in the last hour)\n"
+        for m in models {
+            let cost: String
+            if m.unpricedTasks == m.tasks {
+                cost = "cost unknown (no price on their worker)"
+            } else if m.unpricedTasks > 0 {
+                cost = "\(formatUSD(m.cost)) USD (+ \(m.unpricedTasks) tasks without a price)"
+            } else {
+                cost = "\(formatUSD(m.cost)) USD"
+            }
+            s += "    \(m.model)  \(m.tasks) tasks, \(m.inputTokens) in / \(m.outputTokens) out tokens, \(cost)\n"
+        }
+        return s
     }
 }

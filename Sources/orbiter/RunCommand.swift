@@ -43,12 +43,15 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var toolFolder: ToolFolderOptions
     @OptionGroup var human: HumanInputOptions
     @OptionGroup(title: "What a --sandbox run's script may reach (as on a worker)") var hostAccess: HostAccessOptions
+    @OptionGroup(title: "Cost and budget") var prices: PricesOption
+    @OptionGroup(title: "Cost and budget") var budget: BudgetOptions
 
     func validate() throws {
         if let maxSteps, maxSteps < 1 { throw ValidationError("--max-steps must be at least 1") }
     }
 
     func run() async throws {
+        _ = try prices.load() // a bad price table is a usage error before anything runs
         let folder = try await toolFolder.load(log: { line in Terminal.err(Terminal.dim(line) + "\n") })
         let logger = Logger.localRun(label: "orbiter.tools")
         let access = try sandbox ? hostAccess.shipped(logger: logger) : hostAccess.trusted(logger: logger)
@@ -69,15 +72,19 @@ struct RunCommand: AsyncParsableCommand {
         if let maxSteps { root = root.withMaxSteps(maxSteps) }
         let style: EventPrinter.Style = json ? .json : (detailed ? .detailed : .plain)
         let printer = EventPrinter(style: style, jsonDetailed: detailed, root: root)
+        let table = try prices.load()
+        let meter = SpendMeter(prices: table, budget: budget.budget ?? SpendingBudget())
         do {
             let result = try await OrbiterCore.run.execute(root, input: text, detailed: EventPrinter.runsDetailed,
-                                                           humanInput: human.input()) { event in
+                                                           humanInput: human.input(), meter: meter) { event in
                 printer.show(event)
             }
             printer.finish(output: result.output)
+            if table != nil { SpendLine.print(meter) }
             return true
         } catch {
             printer.finish()
+            if table != nil { SpendLine.print(meter) }
             if style == .json { Terminal.error("orbiter: run failed: \(errorMessage(error))") }
             return false
         }

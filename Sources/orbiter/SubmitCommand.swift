@@ -70,6 +70,8 @@ struct SubmitCommand: AsyncParsableCommand {
     var traceparent: String?
 
     @OptionGroup var redis: RedisOptions
+    @OptionGroup var budget: BudgetOptions
+    @OptionGroup var tenant: TenantOption
 
     func validate() throws {
         if let maxRetries, maxRetries < 0 { throw ValidationError("--max-retries must not be negative") }
@@ -102,7 +104,7 @@ struct SubmitCommand: AsyncParsableCommand {
         let handle = try await distributed(root, text, broker: broker, detailed: detailed || (stream && !output.json), timeout: timeout,
                                            metadata: meta, bundle: runtime.bundle, idempotencyKey: idempotencyKey, maxRetries: maxRetries,
                                            traceparent: traceparent ?? ProcessInfo.processInfo.environment["TRACEPARENT"].flatMap { $0.isEmpty ? nil : $0 },
-                                           waitTimeout: waitTimeout)
+                                           waitTimeout: waitTimeout, budget: budget.budget, tenant: tenant.tenant)
         if wait || stream { await Waiting.warnIfNoLiveWorker(broker) }
         if stream {
             let style: EventPrinter.Style = output.json ? .json : (detailed ? .detailed : .plain)

@@ -83,6 +83,7 @@ struct StartWorkerCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var toolFolder: ToolFolderOptions
     @OptionGroup(title: "What shipped scripts may reach") var hostAccess: HostAccessOptions
+    @OptionGroup(title: "Cost") var prices: PricesOption
 
     func validate() throws {
         if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0...65535") }
@@ -98,6 +99,7 @@ struct StartWorkerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let priceTable = try prices.load()
         let logger = logging.logger(label: "orbiter.worker")
         let log: @Sendable (String) -> Void = { line in logger.info("\(line)") }
         // `orbiter.log` lines, with the task they come from (`LuaLogContext`: task_id, agent, trace_id).
@@ -122,6 +124,8 @@ struct StartWorkerCommand: AsyncParsableCommand {
         configuration.isolateTasks = isolateTasks
         configuration.providerPolicy = ProviderPolicy(allowedBaseURLs: allowBaseURL, allowedAPIKeyEnvs: allowAPIKeyEnv)
         configuration.metricsLabels = MetricsLabelPolicy(limit: metricsLabelLimit)
+        configuration.prices = priceTable
+        if let priceTable { logger.info("prices: \(priceTable.prices.count) models from \(priceTable.source)") }
         let worker = try Worker(configuration: configuration)
         var server: MetricsServer?
         if let metricsPort {

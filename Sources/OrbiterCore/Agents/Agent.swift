@@ -25,11 +25,14 @@ public struct Agent: Sendable {
     public var options: ModelOptions
     /// Code run around model and tool calls (`hooks` in Lua).
     public var hooks: AgentHooks
+    /// What this agent's own model calls may spend in one run (`budget` in Lua).
+    public var budget: SpendingBudget?
 
     public init(name: String, model: String, provider: (any ModelProvider)? = nil, instructions: String = "",
                 tools: [Tool] = [], handoffs: [String] = [], maxSteps: Int = 10, temperature: Double? = nil,
                 maxTokens: Int? = nil, settings: ModelSettings = ModelSettings(), output: JSONSchema? = nil,
-                reasoning: ReasoningSettings? = nil, options: ModelOptions = ModelOptions(), hooks: AgentHooks = AgentHooks()) {
+                reasoning: ReasoningSettings? = nil, options: ModelOptions = ModelOptions(), hooks: AgentHooks = AgentHooks(),
+                budget: SpendingBudget? = nil) {
         self.name = name
         self.model = model
         self.provider = provider
@@ -44,6 +47,7 @@ public struct Agent: Sendable {
         self.reasoning = reasoning
         self.options = options
         self.hooks = hooks
+        self.budget = budget
     }
 
     /// The original's `to_dict` shape, plus `base_url`/`api_key_env`, `output`, `reasoning`,
@@ -66,6 +70,7 @@ public struct Agent: Sendable {
         if let reasoning { d["reasoning"] = reasoning.json }
         if !options.isEmpty { d["settings"] = options.json }
         if !hooks.isEmpty { d["hooks"] = .array(hooks.names.map(JSONValue.string)) }
+        if let budget, !budget.isEmpty { d["budget"] = budget.json }
         return .object(d)
     }
 
@@ -93,7 +98,8 @@ public struct Agent: Sendable {
             output: try AgentFeatures.output(fields.value("output"), agent: name),
             reasoning: try AgentFeatures.reasoning(fields.value("reasoning"), agent: name),
             options: try AgentFeatures.options(fields.value("settings"), agent: name),
-            hooks: try AgentFeatures.hooks(fields.value("hooks"), agent: name, resolver: resolver))
+            hooks: try AgentFeatures.hooks(fields.value("hooks"), agent: name, resolver: resolver),
+            budget: try AgentFeatures.budget(fields.value("budget"), agent: name))
     }
 }
 

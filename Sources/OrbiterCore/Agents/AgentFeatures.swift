@@ -19,6 +19,10 @@ enum AgentFeatures {
         try value.map { try named(agent) { try ModelOptions(json: $0) }($0) } ?? ModelOptions()
     }
 
+    static func budget(_ value: JSONValue?, agent: String) throws -> SpendingBudget? {
+        try value.map { try named(agent) { try SpendingBudget(json: $0, field: "budget") }($0) }
+    }
+
     /// Binds the hooks `to_dict` names through the resolver (a script's functions on its host).
     static func hooks(_ value: JSONValue?, agent: String, resolver: any DefinitionResolver) throws -> AgentHooks {
         guard let value else { return AgentHooks() }

@@ -74,7 +74,7 @@ public struct Usage: Sendable, Hashable {
                 cacheCreationInputTokens: Int = 0, reasoningTokens: Int = 0) {
         self.inputTokens = inputTokens
         self.outputTokens = outputTokens
-        self.totalTokens = totalTokens ?? inputTokens + outputTokens
+        self.totalTokens = totalTokens ?? Self.saturating(inputTokens, outputTokens)
         self.cacheReadInputTokens = cacheReadInputTokens
         self.cacheCreationInputTokens = cacheCreationInputTokens
         self.reasoningTokens = reasoningTokens
@@ -83,12 +83,20 @@ public struct Usage: Sendable, Hashable {
     /// No tokens.
     public static let zero = Usage()
 
+    /// Sums saturate at `Int.max` (a script's model may report any count; a sum must not trap).
     public static func + (a: Usage, b: Usage) -> Usage {
-        Usage(inputTokens: a.inputTokens + b.inputTokens, outputTokens: a.outputTokens + b.outputTokens,
-              totalTokens: a.totalTokens + b.totalTokens, cacheReadInputTokens: a.cacheReadInputTokens + b.cacheReadInputTokens,
-              cacheCreationInputTokens: a.cacheCreationInputTokens + b.cacheCreationInputTokens,
-              reasoningTokens: a.reasoningTokens + b.reasoningTokens)
+        let add = saturating
+        return Usage(inputTokens: add(a.inputTokens, b.inputTokens), outputTokens: add(a.outputTokens, b.outputTokens),
+                     totalTokens: add(a.totalTokens, b.totalTokens),
+                     cacheReadInputTokens: add(a.cacheReadInputTokens, b.cacheReadInputTokens),
+                     cacheCreationInputTokens: add(a.cacheCreationInputTokens, b.cacheCreationInputTokens),
+                     reasoningTokens: add(a.reasoningTokens, b.reasoningTokens))
     }
 
     public static func += (a: inout Usage, b: Usage) { a = a + b }
+
+    private static func saturating(_ x: Int, _ y: Int) -> Int {
+        let (sum, overflow) = x.addingReportingOverflow(y)
+        return overflow ? (y > 0 ? Int.max : Int.min) : sum
+    }
 }

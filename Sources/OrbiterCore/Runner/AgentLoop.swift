@@ -52,6 +52,8 @@ struct AgentLoop: Sendable {
                 } else {
                     step += 1
                     try Task.checkCancellation()
+                    // Budgets are checked before each call, so a run ends at most one call past one.
+                    try await context.ledger.meter.beforeCall(agent: agent.name, model: agent.model, agentBudget: agent.budget)
                     let startedAt = Date().timeIntervalSince1970
                     await context.emit(.step(StepEvent(stepNumber: step, agentName: agent.name, status: .started, startedAt: startedAt)))
 
@@ -157,6 +159,7 @@ struct AgentLoop: Sendable {
         }
         context.ledger.add(usage: reply.usage, steps: 1)
         await context.emit(.usage(UsageEvent(usage: reply.usage, agentName: agent.name, stepNumber: step, model: agent.model)))
+        try await context.ledger.meter.record(agent: agent.name, model: agent.model, usage: reply.usage)
         return reply
     }
 

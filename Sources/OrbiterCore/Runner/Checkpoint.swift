@@ -14,11 +14,14 @@ public struct Checkpoint: Sendable, Equatable {
     public var usage: Usage
     /// Steps completed in the whole run.
     public var steps: Int
+    /// Usage by agent and model, so a resumed run's costs and budgets count what came before.
+    public var spend: [SpendEntry] = []
 
-    public init(nodes: [String: NodeProgress] = [:], usage: Usage = .zero, steps: Int = 0) {
+    public init(nodes: [String: NodeProgress] = [:], usage: Usage = .zero, steps: Int = 0, spend: [SpendEntry] = []) {
         self.nodes = nodes
         self.usage = usage
         self.steps = steps
+        self.spend = spend
     }
 
     /// A single agent's checkpoint: its transcript after `steps` steps.
@@ -32,9 +35,13 @@ public struct Checkpoint: Sendable, Equatable {
         return []
     }
 
-    /// `{"version": 2, "nodes": {path: {"output"} | {"messages", "steps", "agent"?, "handoffs"?}}, "usage", "steps"}`.
+    /// `{"version": 2, "nodes": {path: {"output"} | {"messages", "steps", "agent"?, "handoffs"?}}, "usage", "steps",
+    /// "spend"?: [{"agent", "model", "usage"}]}`.
     public var json: JSONValue {
-        ["version": 2, "nodes": .object(nodes.mapValues(\.json)), "usage": usage.json, "steps": .int(steps)]
+        var d: [String: JSONValue] = ["version": 2, "nodes": .object(nodes.mapValues(\.json)), "usage": usage.json,
+                                      "steps": .int(steps)]
+        if !spend.isEmpty { d["spend"] = .array(spend.map(\.json)) }
+        return .object(d)
     }
 
     /// Reads version 2, or version 1 (`{"messages", "usage", "steps"}`, a single agent's).
@@ -50,7 +57,8 @@ public struct Checkpoint: Sendable, Equatable {
         guard let nodes = json["nodes"]?.objectValue else {
             throw OrbiterError.invalidConfiguration("checkpoint must have 'nodes' (or a version 1 'messages')")
         }
-        self.init(nodes: try nodes.mapValues(NodeProgress.init(json:)), usage: Usage(json: json["usage"]), steps: steps)
+        self.init(nodes: try nodes.mapValues(NodeProgress.init(json:)), usage: Usage(json: json["usage"]), steps: steps,
+                  spend: try (json["spend"]?.arrayValue ?? []).map(SpendEntry.init(json:)))
     }
 }
 
@@ -147,11 +155,12 @@ final class Checkpointer: Sendable {
     /// Records an agent's step that stopped for a person, without saving: the run is about to park,
     /// and parking stores `current` atomically with the task's new state.
     func suspend(_ progress: AgentProgress, at path: String) {
-        let (usage, steps) = (ledger.usage, ledger.steps)
+        let (usage, steps, spend) = (ledger.usage, ledger.steps, ledger.meter.entries)
         state.withLock { state in
             state.checkpoint.nodes[path] = .running(progress)
             state.checkpoint.usage = usage
             state.checkpoint.steps = steps
+            state.checkpoint.spend = spend
         }
     }
 
@@ -168,11 +177,12 @@ final class Checkpointer: Sendable {
     }
 
     private func update(_ change: (inout Checkpoint) -> Void) async {
-        let (usage, steps) = (ledger.usage, ledger.steps)
+        let (usage, steps, spend) = (ledger.usage, ledger.steps, ledger.meter.entries)
         let startSaving = state.withLock { state -> Bool in
             change(&state.checkpoint)
             state.checkpoint.usage = usage
             state.checkpoint.steps = steps
+            state.checkpoint.spend = spend
             state.dirty = true
             guard !state.saving else { return false }
             state.saving = true

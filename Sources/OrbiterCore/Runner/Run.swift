@@ -44,16 +44,23 @@ public struct Run: Sendable {
     /// swarm member (see `Checkpoint`); `resume` continues from such a state instead of starting
     /// over: finished members are skipped, and tools of recorded steps are not run again.
     ///
+    /// `meter` holds the prices and budgets the run must keep (a `BudgetExceeded` failure stops it
+    /// before the model call that would start past one) and, afterwards, what it spent by model —
+    /// also when it failed. A resumed run's meter starts from the checkpoint's spend.
+    ///
     /// `humanInput` answers what tools ask a person: approvals of `approval = true` tools and
     /// `orbiter.ask` questions (none by default: such a run fails with `HumanInputUnavailable`).
     /// When it parks the run (`ParkingInput`), this throws `RunParked` with the checkpoint to
     /// resume from, and reports neither an error nor a terminal status.
     public func execute(_ node: Runnable, input: String, messages: [Message] = [], detailed: Bool,
                         resume: Checkpoint? = nil, checkpoint: (@Sendable (Checkpoint) async -> Void)? = nil,
-                        humanInput: (any HumanInput)? = nil,
+                        humanInput: (any HumanInput)? = nil, meter: SpendMeter? = nil,
                         sink: @escaping @Sendable (StreamEvent) async -> Void) async throws -> RunResult {
-        let ledger = RunContext.Ledger()
-        if let resume { ledger.add(usage: resume.usage, steps: resume.steps) }
+        let ledger = RunContext.Ledger(meter: meter ?? SpendMeter())
+        if let resume {
+            ledger.add(usage: resume.usage, steps: resume.steps)
+            ledger.meter.seed(resume.spend)
+        }
         let checkpoints = (checkpoint != nil || resume != nil)
             ? Checkpointer(resume: resume, ledger: ledger, save: checkpoint ?? { _ in }) : nil
         let context = RunContext(detailed: detailed, sink: sink, ledger: ledger, providers: providers, checkpoints: checkpoints,

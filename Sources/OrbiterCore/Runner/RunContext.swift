@@ -26,8 +26,10 @@ struct RunContext: Sendable {
         return copy
     }
 
-    /// Usage and step totals of the whole run.
+    /// Usage and step totals of the whole run, and its spend by agent and model (`meter`).
     final class Ledger: Sendable {
+        let meter: SpendMeter
+        init(meter: SpendMeter = SpendMeter()) { self.meter = meter }
         private let totals = Mutex<(usage: Usage, steps: Int)>((.zero, 0))
         func add(usage: Usage, steps: Int) { totals.withLock { $0.usage += usage; $0.steps += steps } }
         var usage: Usage { totals.withLock { $0.usage } }

@@ -22,6 +22,9 @@ public enum OrbiterError: Error, CustomStringConvertible, Sendable, Equatable {
     case humanInputUnavailable(String)
     /// A parked task waited longer than its wait timeout for a person's reply.
     case inputTimeout(seconds: Double)
+    /// A run reached a budget (`scope`: `task`, `agent 'x'`, `tenant 'acme'`) and was stopped
+    /// before its next model call; `limit` and `spent` carry their units (`1000 tokens`, `0.5 USD`).
+    case budgetExceeded(scope: String, limit: String, spent: String)
 
     public var description: String {
         switch self {
@@ -36,6 +39,8 @@ public enum OrbiterError: Error, CustomStringConvertible, Sendable, Equatable {
         case .humanInputUnavailable(let m): return m
         case .inputTimeout(let s):
             return "no reply from a person within \(describeDuration(s)) (the task's wait timeout)"
+        case .budgetExceeded(let scope, let limit, let spent):
+            return "\(scope) budget of \(limit) exceeded: \(spent) spent; stopped before the next model call"
         }
     }
 
@@ -52,6 +57,7 @@ public enum OrbiterError: Error, CustomStringConvertible, Sendable, Equatable {
         case .stoppedByHook: return "StoppedByHook"
         case .humanInputUnavailable: return "HumanInputUnavailable"
         case .inputTimeout: return "InputTimeout"
+        case .budgetExceeded: return "BudgetExceeded"
         }
     }
 }

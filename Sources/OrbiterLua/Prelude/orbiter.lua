@@ -494,7 +494,7 @@ end
 local agent_fields = {
   name = true, model = true, instructions = true, tools = true, handoffs = true, max_steps = true,
   temperature = true, max_tokens = true, base_url = true, api_key_env = true,
-  output = true, reasoning = true, settings = true, hooks = true,
+  output = true, reasoning = true, settings = true, hooks = true, budget = true,
 }
 
 -- JSON Schema keywords whose values are lists, and those whose values are tables of schemas:
@@ -614,7 +614,7 @@ function orbiter.agent(spec)
     local err = host.check_agent_field("output", output)
     if err then fail(what, err, 2) end
   end
-  for _, f in ipairs({ "reasoning", "settings" }) do
+  for _, f in ipairs({ "reasoning", "settings", "budget" }) do
     if spec[f] ~= nil then
       if type(spec[f]) ~= "table" then fail(what, sformat("field '%s' must be a table", f), 2) end
       local err = host.check_agent_field(f, spec[f])
@@ -626,7 +626,7 @@ function orbiter.agent(spec)
     kind = "agent", name = spec.name, model = spec.model, instructions = spec.instructions or "",
     tools = tools, handoffs = handoffs, max_steps = max_steps, temperature = spec.temperature,
     max_tokens = spec.max_tokens, base_url = spec.base_url, api_key_env = spec.api_key_env,
-    output = output, reasoning = spec.reasoning, settings = spec.settings, hooks = hooks,
+    output = output, reasoning = spec.reasoning, settings = spec.settings, hooks = hooks, budget = spec.budget,
   }
   registry.agents[#registry.agents + 1] = agent
   return agent
@@ -729,6 +729,7 @@ local function describe(node, path)
       max_steps = node.max_steps, temperature = node.temperature, max_tokens = node.max_tokens,
       base_url = node.base_url, api_key_env = node.api_key_env,
       output = node.output, reasoning = node.reasoning, settings = node.settings, hooks = node.hooks,
+      budget = node.budget,
     }
   elseif k == "swarm" or k == "parallel" or k == "serial" then
     local members = json.array()

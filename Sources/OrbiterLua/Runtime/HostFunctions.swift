@@ -40,7 +40,7 @@ enum HostFunctions {
     ]
 
     /// `check_agent_field(field, value)`: nil, or what is wrong with an agent's `output`,
-    /// `reasoning` or `settings`, checked by the code that reads them from `to_dict` (so a script
+    /// `reasoning`, `settings` or `budget`, checked by the code that reads them from `to_dict` (so a script
     /// and a worker agree).
     static let checkAgentField: lua_CFunction = { L in
         let s = LuaStack(L!)
@@ -54,6 +54,7 @@ enum HostFunctions {
                 return 1
             case "reasoning": _ = try ReasoningSettings(json: value)
             case "settings": _ = try ModelOptions(json: value)
+            case "budget": _ = try SpendingBudget(json: value, field: "budget")
             default: break
             }
             return 0

@@ -21,6 +21,10 @@
 -- ARGV[11] "1" to copy the result JSON into the terminal event's stream entry (small results), so
 --          a waiting client has the outcome without another read; "" to leave it in the hash only
 -- ARGV[12] lease token of the run (from start.lua)
+-- KEYS[6], ARGV[13..] (only when the run used models): the per-minute usage hash
+--          {orbiter:Q}:usage:<minute> (kept 2 h), and per model four values: model, input tokens,
+--          output tokens, cost in USD ("" when unknown); each adds in:/out:/cost:/tasks:<model>
+--          (and unpriced:<model> when the cost is unknown) for `queue stats`
 -- Returns 1 when finished, 0 when the task was not running under this worker's lease.
 local state = redis.call('HMGET', KEYS[1], 'status', 'worker_id', 'entry', 'attempts', 'lease')
 if state[1] ~= 'running' or state[2] ~= ARGV[2] or state[5] ~= ARGV[12] then
@@ -41,6 +45,20 @@ redis.call('EXPIRE', KEYS[1], ARGV[8])
 redis.call('EXPIRE', KEYS[3], ARGV[9])
 if redis.call('INCR', KEYS[5]) == 1 then
   redis.call('EXPIRE', KEYS[5], 7200)
+end
+if KEYS[6] then
+  for i = 13, #ARGV - 3, 4 do
+    local model = ARGV[i]
+    redis.call('HINCRBY', KEYS[6], 'in:' .. model, ARGV[i + 1])
+    redis.call('HINCRBY', KEYS[6], 'out:' .. model, ARGV[i + 2])
+    redis.call('HINCRBY', KEYS[6], 'tasks:' .. model, 1)
+    if ARGV[i + 3] == '' then
+      redis.call('HINCRBY', KEYS[6], 'unpriced:' .. model, 1)
+    else
+      redis.call('HINCRBYFLOAT', KEYS[6], 'cost:' .. model, ARGV[i + 3])
+    end
+  end
+  redis.call('EXPIRE', KEYS[6], 7200)
 end
 if ARGV[3] == 'failed' then
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', 10000, '*', 'task', ARGV[10], 'reason', ARGV[5],
