@@ -75,7 +75,8 @@ public struct ModelUsageStats: Sendable, Equatable {
 
 extension TaskBroker {
     /// Tokens and cost per model of the tasks that ended in the last hour, from one script call.
-    public func modelUsage(now: Int64 = TaskBroker.nowMs()) async throws -> [ModelUsageStats] {
+    public func modelUsage(now: Int64? = nil) async throws -> [ModelUsageStats] {
+        let now = now ?? Self.nowMs()
         let reply = try await client.run(QueueScripts.usageStats, keys: [keys.usage(minute: now / 60_000)],
                                          args: [String(now), keys.keyPrefix])
         let flat = (reply.array ?? []).map { $0.string ?? "" }

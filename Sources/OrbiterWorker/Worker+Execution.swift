@@ -44,7 +44,8 @@ extension Worker {
             // One info line per task (its outcome, below); the start is for debugging.
             taskLog("task \(taskID) started: \(agentName) (attempt \(attempt))", level: .debug)
             try checkProviderSettings(payload.node)
-            meter = spendMeter(for: payload)
+            let runMeter = spendMeter(for: payload)
+            meter = runMeter
             // The task's Lua code (loading its script, its tool and model calls) logs as the task.
             let luaContext = logMetadata(task: taskID, agent: agentName, trace: traceID)
             let node = try await LuaLogContext.$metadata.withValue(luaContext) { try await rebuild(payload) }
@@ -63,7 +64,7 @@ extension Worker {
                     // Best effort: a lost checkpoint only means more work after a takeover. Refused
                     // (0) once the run lost its lease: the new owner's checkpoint is the one that counts.
                     _ = try? await broker.checkpoint(taskID, lease: lease, state: self.sealCheckpoint(self.configuration.secrets.redact(state.json.jsonString), taskID: taskID))
-                }, humanInput: ParkingInput(), meter: meter) { event in
+                }, humanInput: ParkingInput(), meter: runMeter) { event in
                     self.metrics.observe(event)
                     if publishes(event) { await publisher.publish(event) }
                 }

@@ -170,6 +170,12 @@ struct AgentFeaturesLuaTests {
             ("settings = { base_url = \"http://evil\" },", "settings.base_url is not a provider option"),
             ("settings = { tool_choice = \"always\" },", #"settings.tool_choice must be "auto", "none", "required" or { name = "tool" }"#),
             ("settings = { stop = { 1 } },", "settings.stop must be a string or a list of non-empty strings"),
+            ("budget = { tokens = -1 },", "budget.tokens must be 0 or more tokens, got -1"),
+            ("budget = { tokens = \"lots\" },", "budget.tokens must be a whole number of tokens"),
+            ("budget = { tokens = 1e300 },", "budget.tokens must be a whole number of tokens"),
+            ("budget = { cost = -2 },", "budget.cost must be 0 or more US dollars"),
+            ("budget = { dollars = 1 },", "budget.dollars is not a budget field (known: cost, tokens)"),
+            ("budget = 5,", "field 'budget' must be a table"),
         ]
         for (field, message) in cases {
             #expect(throws: LuaError.self) { try load(script(model: "return 'x'", fields: field)) }
@@ -179,6 +185,18 @@ struct AgentFeaturesLuaTests {
                 #expect(error.message.contains("main.lua:7: orbiter.agent 'a': \(message)"), "\(field) → \(error.message)")
             }
         }
+    }
+
+    @Test("an agent's budget travels in to_dict and stops its run with BudgetExceeded")
+    func agentBudget() async throws {
+        let source = script(model: """
+              return { tool_calls = { { name = "ping", arguments = {} } }, usage = { input_tokens = 70, output_tokens = 30 } }
+            """, fields: "budget = { tokens = 150, cost = 2.5 }, tools = { ping },",
+            tools: #"local ping = orbiter.tool { name = "ping", run = function() return "pong" end }"#)
+        #expect(try load(source).root().toDict()["budget"] == ["tokens": 150, "cost": 2.5])
+        let (_, error, _) = try await run(source.replacingOccurrences(of: "cost = 2.5", with: ""))
+        #expect((error as? OrbiterError)?.typeName == "BudgetExceeded")
+        #expect("\(error!)".hasPrefix("agent 'a' budget of 150 tokens exceeded: 200 tokens spent"), "\(error!)")
     }
 
     @Test("to_dict carries output, reasoning, settings and the hook names; names of hooked agents are unique")

@@ -71,7 +71,7 @@ public struct PriceTable: Sendable, Equatable {
                     if required { throw bad("'\(key)'.\(field) is missing (USD per million tokens)") }
                     return nil
                 }
-                guard case let d? = v.doubleValue, d.isFinite, d >= 0, v.stringValue == nil else {
+                guard let d = v.doubleValue, d.isFinite, d >= 0 else {
                     throw bad("'\(key)'.\(field) must be a number of USD per million tokens, 0 or more (got \(v.excerpt()))")
                 }
                 return d
