@@ -176,11 +176,15 @@ struct BudgetWorkerTests {
         defer { Task { try? await server.stop() } }
         server.enqueue(.openAIReply("hello", promptTokens: 1000, completionTokens: 500))
         try await withDistributedFixture { fixture in
+            let providers = BuiltinProviders.registry(environment: ["OPENAI_BASE_URL": server.baseURL + "/v1", "OPENAI_API_KEY": "sk-test"])
             var configuration = WorkerConfiguration(redisURL: fixture.redisURL, queue: fixture.queue)
-            configuration.providers = BuiltinProviders.registry(environment: ["OPENAI_BASE_URL": server.baseURL + "/v1", "OPENAI_API_KEY": "sk-test"])
+            configuration.providers = providers
             configuration.prices = PriceTable(["openai:gpt-4o": ModelPrice(input: 2.5, output: 10)], source: "prices.json")
             try fixture.start(configuration)
-            let (_, root) = try load(try temporaryScript(#"return orbiter.agent { name = "remote", model = "openai:gpt-4o" }"#))
+            var options = LuaRuntime.Options()
+            options.providers = providers
+            let root = try LuaRuntime(file: try temporaryScript(#"return orbiter.agent { name = "remote", model = "openai:gpt-4o" }"#),
+                                      options: options).root()
             let result = try await distributed(root, "hi", redisURL: fixture.redisURL, queue: fixture.queue).result(timeout: .seconds(20))
             #expect(result["output"] == "hello")
             #expect(result["cost"]?.doubleValue.map { abs($0 - (1000 * 2.5 + 500 * 10) / 1e6) < 1e-12 } == true, "\(result)")
@@ -198,7 +202,7 @@ struct BudgetWorkerTests {
             try startWorker(fixture)
             let broker = try fixture.broker()
             let (runtime, root) = try load(try temporaryScript(Self.spender()))
-            var payload = TaskPayload(node: root.toDict(), input: "once", bundle: runtime.bundle?.sha256).json.objectValue ?? [:]
+            var payload = TaskPayload(node: root.toDict(), input: "once", bundle: runtime.bundle.sha256).json.objectValue ?? [:]
             payload["budget"] = try JSONValue.parse(budget)
             let id = try await submitRaw(broker, payload: JSONValue.object(payload).jsonString, bundle: runtime.bundle)
             let status = try #require(try await finishedStatus(try broker.handle(for: id)))
@@ -227,12 +231,12 @@ struct BudgetWorkerTests {
     }
 
     /// Stores a task with a payload text as it is (bypassing the client's checks).
-    func submitRaw(_ broker: TaskBroker, payload: String, bundle: ScriptBundle?) async throws -> String {
-        let id = TaskID.make(), sha = bundle?.sha256 ?? ""
+    func submitRaw(_ broker: TaskBroker, payload: String, bundle: ScriptBundle) async throws -> String {
+        let id = TaskID.make(), sha = bundle.sha256
         _ = try await broker.client.run(QueueScripts.submit,
                                         keys: [broker.keys.task(id), broker.keys.stream, broker.keys.index,
-                                               broker.keys.bundle(sha.isEmpty ? "none" : sha), broker.keys.idempotency(nil)],
-                                        args: [id, payload, bundle?.jsonString ?? "", String(TaskBroker.nowMs()), sha, 3600, 0, "", 3600, "", "{}"])
+                                               broker.keys.bundle(sha), broker.keys.idempotency(nil)],
+                                        args: [id, payload, bundle.jsonString, String(TaskBroker.nowMs()), sha, 3600, 0, "", 3600, "", "{}"])
         return id
     }
 }
