@@ -106,9 +106,12 @@ public final class SpendMeter: Sendable {
         }
     }
 
-    /// Records one model call's usage and charges the account with it.
+    /// Records one model call's usage and charges the account with it. A call that reported no
+    /// tokens (most Lua models) costs nothing and is not recorded: no checkpoint, counter or
+    /// account grows for it.
     func record(agent: String, model: String, usage: Usage) async throws {
         let usage = usage.clamped
+        guard usage != .zero else { return }
         tallies.withLock { $0[SpendEntry.Key(agent: agent, model: model), default: .zero] += usage }
         guard let account else { return }
         try await account.charge(tokens: usage.totalTokens, cost: prices?.cost(of: usage, model: model))
