@@ -11,18 +11,7 @@ struct BudgetCLITests: CLIQueueSuite {
 
     init() throws { (env, queue) = try testQueue("budget") }
 
-    /// A Lua model that calls `ping` until the input is "once" and a tool result came back;
-    /// every call reports 60 + 40 tokens.
-    static let spender = """
-        local ping = orbiter.tool { name = "ping", run = function() return "pong" end }
-        local m = orbiter.model { name = "m", respond = function(req)
-          if req.messages[1].content == "once" and req.messages[#req.messages].role == "tool" then
-            return { content = "done", usage = { input_tokens = 60, output_tokens = 40 } }
-          end
-          return { tool_calls = { { name = "ping", arguments = {} } }, usage = { input_tokens = 60, output_tokens = 40 } }
-        end }
-        return orbiter.agent { name = "spender", model = m, tools = { ping }, max_steps = 100 }
-        """
+    static let spender = TestAgents.spender()
 
     func files() throws -> (script: String, prices: String, folder: URL) {
         let folder = try temporaryFolder("budget-cli", files: [

@@ -15,21 +15,7 @@ import Testing
 /// budgets in payloads are refused naming the field.
 @Suite("Budgets on workers", .serialized)
 struct BudgetWorkerTests {
-    /// An agent whose Lua model calls `ping` forever, each call reporting 60 + 40 tokens
-    /// (`budget` goes into the agent as written).
-    static func spender(name: String = "spender", budget: String = "nil") -> String {
-        """
-        local orbiter = require "orbiter"
-        local ping = orbiter.tool { name = "ping", run = function() return "pong" end }
-        local m = orbiter.model { name = "m", respond = function(req)
-          if req.messages[1].content == "once" and req.messages[#req.messages].role == "tool" then
-            return { content = "done", usage = { input_tokens = 60, output_tokens = 40 } }
-          end
-          return { tool_calls = { { name = "ping", arguments = {} } }, usage = { input_tokens = 60, output_tokens = 40 } }
-        end }
-        return orbiter.agent { name = "\(name)", model = m, tools = { ping }, max_steps = 200, budget = \(budget) }
-        """
-    }
+    static func spender(name: String = "spender", budget: String = "nil") -> String { TestAgents.spender(name: name, budget: budget) }
 
     /// 1 USD per million input tokens, 2 per million output: one 60 + 40 call costs 0.00014 USD.
     static let prices = PriceTable(["lua:m": ModelPrice(input: 1, output: 2)], source: "prices.json")

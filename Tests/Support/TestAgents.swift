@@ -1,5 +1,22 @@
 /// Lua scripts that several test targets run.
 public enum TestAgents {
+    /// An agent (`name`) whose Lua model `m` calls tool `ping` forever, each call reporting 60 + 40
+    /// tokens — with input "once" it answers "done" after one tool result. `budget` goes into the
+    /// agent as written. For budgets and costs.
+    public static func spender(name: String = "spender", budget: String = "nil") -> String {
+        """
+        local orbiter = require "orbiter"
+        local ping = orbiter.tool { name = "ping", run = function() return "pong" end }
+        local m = orbiter.model { name = "m", respond = function(req)
+          if req.messages[1].content == "once" and req.messages[#req.messages].role == "tool" then
+            return { content = "done", usage = { input_tokens = 60, output_tokens = 40 } }
+          end
+          return { tool_calls = { { name = "ping", arguments = {} } }, usage = { input_tokens = 60, output_tokens = 40 } }
+        end }
+        return orbiter.agent { name = "\(name)", model = m, tools = { ping }, max_steps = 200, budget = \(budget) }
+        """
+    }
+
     /// An agent of two steps: tool `first` answers at once (so step 1 is checkpointed), then tool
     /// `slow` sleeps `slowSeconds`; the reply is "done after 2 tools". For stopping or killing a
     /// worker mid-task and seeing another resume it.
