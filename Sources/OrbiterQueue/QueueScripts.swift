@@ -23,6 +23,9 @@ package enum QueueScripts {
     package static let park = load("park")
     package static let reply = load("reply")
     package static let expire = load("expire")
+    package static let scheduleAdd = load("schedule_add")
+    package static let scheduleRemove = load("schedule_remove")
+    package static let scheduleAdvance = load("schedule_advance")
 
     private static func load(_ name: String) -> RedisScript {
         guard let url = Bundle.module.url(forResource: name, withExtension: "lua", subdirectory: "Scripts"),
