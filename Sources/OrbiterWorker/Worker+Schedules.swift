@@ -37,6 +37,8 @@ extension Worker {
         case .broken(let name, let reason):
             log("schedule '\(name)' cannot fire: \(reason); looked at again in a minute (fix it with orbiter schedule add \(name) --replace, "
                 + "or orbiter schedule remove \(name))", level: .warning)
+        case .failed(let name, let reason):
+            log("schedule '\(name)': could not submit its task (\(reason)); trying again", level: .warning)
         case .removed(let name):
             log("schedule '\(name)' had a tick but no definition; dropped it", level: .warning)
         }

@@ -73,9 +73,9 @@ struct ScheduleAddCommand: AsyncParsableCommand {
     func run() async throws {
         let timing: ScheduleTiming
         do {
-            timing = try cron.map { .cron(try CronExpression($0)) } ?? ScheduleTiming.every(every ?? "")
+            if let cron { timing = .cron(try CronExpression(cron)) } else { timing = try ScheduleTiming.parseEvery(every ?? "") }
         } catch {
-            throw CLIFailure.usage("orbiter: \(cron != nil ? "--cron" : "--every"): \(error)")
+            throw CLIFailure.usage("orbiter: \(cron != nil ? "--cron: " : "")\(error)")
         }
         let (runtime, root) = try ScriptLoading.load(script)
         ScriptLoading.warnIfWorkersCannotLoad(runtime, path: script)
@@ -108,7 +108,8 @@ struct ScheduleListCommand: AsyncParsableCommand {
 
     func run() async throws {
         let first = try await RedisOptions.connected(redisURL: redisURL, queue: queue ?? "default")
-        let queues = try await queue.map { [$0] } ?? first.knownQueues()
+        var queues = [first.keys.queue]
+        if queue == nil { queues = try await first.knownQueues() }
         var infos: [ScheduleInfo] = []
         for name in queues {
             let broker = name == first.keys.queue ? first

@@ -17,7 +17,7 @@ extension SubmitCommand {
         var handles: [TaskHandle?]
         var refused: [(index: Int, error: any Error)] = []
         do {
-            handles = try await distributedMany(root, file.inputs.map(\.input), broker: broker, detailed: detailed, timeout: timeout,
+            handles = try await distributedMany(root, file.inputs.map { $0.input }, broker: broker, detailed: detailed, timeout: timeout,
                                                 metadata: parsedMetadata, bundle: runtime.bundle, maxRetries: maxRetries,
                                                 traceparent: traceparent, waitTimeout: waitTimeout)
         } catch let partial as BatchSubmitError {
@@ -51,7 +51,7 @@ extension SubmitCommand {
         guard !summary.ok else { return }
         var lines: [String] = []
         for id in summary.failed.prefix(10) {
-            let reason = (try? await broker.status(id))??.error ?? "?"
+            let reason = (try? await broker.status(id))?.error ?? "?"
             lines.append("orbiter: task \(id) failed: \(reason)")
         }
         if summary.failed.count > 10 { lines.append("orbiter: … and \(summary.failed.count - 10) more failed (orbiter task dead lists them)") }

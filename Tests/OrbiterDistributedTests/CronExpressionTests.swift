@@ -112,15 +112,15 @@ struct CronExpressionTests {
 
     @Test("--every periods: units, alignment, bounds")
     func everyPeriods() throws {
-        #expect(try ScheduleTiming.every("30s") == .every(seconds: 30))
-        #expect(try ScheduleTiming.every("5m") == .every(seconds: 300))
-        #expect(try ScheduleTiming.every("2h") == .every(seconds: 7200))
-        #expect(try ScheduleTiming.every("1d") == .every(seconds: 86_400))
-        #expect(try ScheduleTiming.every("45") == .every(seconds: 45))
-        #expect(try ScheduleTiming.every("1h").next(afterSecond: t("2025-03-01T10:20:00Z")) == t("2025-03-01T11:00:00Z"))
-        #expect(try ScheduleTiming.every("1s").next(afterSecond: 100) == 101)
+        #expect(try ScheduleTiming.parseEvery("30s") == .every(seconds: 30))
+        #expect(try ScheduleTiming.parseEvery("5m") == .every(seconds: 300))
+        #expect(try ScheduleTiming.parseEvery("2h") == .every(seconds: 7200))
+        #expect(try ScheduleTiming.parseEvery("1d") == .every(seconds: 86_400))
+        #expect(try ScheduleTiming.parseEvery("45") == .every(seconds: 45))
+        #expect(try ScheduleTiming.parseEvery("1h").next(afterSecond: t("2025-03-01T10:20:00Z")) == t("2025-03-01T11:00:00Z"))
+        #expect(try ScheduleTiming.parseEvery("1s").next(afterSecond: 100) == 101)
         for bad in ["0s", "-5s", "500ms", "1.5s", "soon", "", "367d", "99999999999999999999"] {
-            #expect(throws: DistributedError.self) { _ = try ScheduleTiming.every(bad) }
+            #expect(throws: DistributedError.self) { _ = try ScheduleTiming.parseEvery(bad) }
         }
         // The stored form reads back, and garbage is refused naming what it is.
         let timings: [ScheduleTiming] = [.every(seconds: 60), .cron(try CronExpression("*/5 * * * *"))]

@@ -184,7 +184,7 @@ struct ScheduleTests {
             func firing(_ name: String) -> ScheduleFiring? {
                 sweep.firings.first {
                     switch $0 {
-                    case .fired(let n, _, _, _), .skipped(let n, _), .broken(let n, _), .removed(let n): return n == name
+                    case .fired(let n, _, _, _), .skipped(let n, _), .broken(let n, _), .removed(let n), .failed(let n, _): return n == name
                     }
                 }
             }

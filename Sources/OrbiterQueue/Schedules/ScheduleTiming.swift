@@ -12,7 +12,7 @@ public enum ScheduleTiming: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses `--every`: a whole number of seconds, or a number with a unit `s`, `m`, `h`, `d`
     /// (`30s`, `5m`, `1h`). Throws `invalidArgument` naming the flag.
-    public static func every(_ text: String) throws -> ScheduleTiming {
+    public static func parseEvery(_ text: String) throws -> ScheduleTiming {
         let t = text.trimmingCharacters(in: .whitespaces).lowercased()
         let units: [(String, Int64)] = [("ms", 0), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
         var number = t, unit: Int64 = 1

@@ -51,6 +51,9 @@ public enum ScheduleFiring: Sendable, Equatable {
     case broken(name: String, reason: String)
     /// Its definition is gone; the orphaned tick was dropped.
     case removed(name: String)
+    /// Submitting the tick's task failed (not a connection error); the tick stays due and the
+    /// next sweep tries again.
+    case failed(name: String, reason: String)
 }
 
 extension TaskBroker {
@@ -150,7 +153,16 @@ extension TaskBroker {
                 if let value = Double(score), value.isFinite { nextDue = min(nextDue ?? Int64(value), Int64(value)) }
                 continue
             }
-            firings.append(try await fire(name, score: score, nowMs: nowMs))
+            do {
+                firings.append(try await fire(name, score: score, nowMs: nowMs))
+            } catch let error as RedisError {
+                throw error
+            } catch let error as CancellationError {
+                throw error
+            } catch {
+                // One schedule's trouble does not hold up the others behind it.
+                firings.append(.failed(name: name, reason: "\(error)"))
+            }
         }
         // Every schedule read was due: there may be more behind them.
         if pairs.count == limit, firings.count == limit { nextDue = nowMs }
@@ -183,12 +195,8 @@ extension TaskBroker {
         let tickMs = Int64(tickValue), tickSecond = CronExpression.floorDiv(tickMs, 1000)
         let following = schedule.timing.next(afterSecond: tickSecond)
         let fromNow = schedule.timing.next(afterSecond: max(tickSecond, nowSecond))
-        let fires: Bool, next: Int64?
-        switch schedule.misfire {
-        case .once: (fires, next) = (true, fromNow)
-        case .all: (fires, next) = (true, following)
-        case .skip: (fires, next) = (following.map { $0 * 1000 > nowMs } ?? true, fromNow)
-        }
+        let fires = schedule.misfire != .skip || following.map { $0 * 1000 > nowMs } ?? true
+        let next = schedule.misfire == .all ? following : fromNow
         let tick = Schedule.tickText(tickMs)
         guard fires else {
             let reason = "tick \(tick) missed (misfire skip)"
@@ -197,11 +205,14 @@ extension TaskBroker {
         }
         let taskID: String, isNew: Bool
         do {
-            (taskID, isNew) = try await store(schedule.payload(tick: tickMs), bundle: schedule.bundle,
-                                              idempotencyKey: Schedule.idempotencyKey(name: name, tick: tickMs))
+            let stored = try await store(schedule.payload(tick: tickMs), bundle: schedule.bundle,
+                                         idempotencyKey: Schedule.idempotencyKey(name: name, tick: tickMs))
+            taskID = stored.id
+            isNew = stored.isNew
         } catch DistributedError.idempotencyConflict(_, let earlier) {
             // The tick fired already, under an earlier definition of this name.
-            (taskID, isNew) = (earlier, false)
+            taskID = earlier
+            isNew = false
         } catch DistributedError.queueFull(_, let message) {
             let reason = "tick \(tick) skipped: the queue is full (\(message))"
             try await advance(name, from: score, to: next.map { $0 * 1000 }, tick: "", taskID: "", nowMs: nowMs, error: reason)
