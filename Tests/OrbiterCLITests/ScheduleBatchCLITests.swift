@@ -113,6 +113,23 @@ struct ScheduleBatchCLITests: CLIQueueSuite {
         #expect(objects[2].contains(#""completed":2"#), "\(objects)")
     }
 
+    @Test("on a terminal, --wait draws a progress bar in place")
+    func progressBarOnATerminal() async throws {
+        let script = try agent()
+        let worker = try await startWorker("bar-\(queue)")
+        defer { worker.signal(SIGKILL) }
+        let file = try temporaryScript((0..<200).map { "\"b\($0)\"" }.joined(separator: "\n"), name: "bar.jsonl")
+        let tty = try PseudoTerminal()
+        let outcome = try await OrbiterBinary.shell("\"$ORBITER\" submit '\(script)' --batch '\(file)' --wait --queue \(queue) 2>'\(tty.path)'",
+                                                    environment: env)
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout.split(separator: "\n").count == 200)
+        try await tty.waitFor("200/200 done · 0 failed · 0 running")
+        #expect(tty.screen.contains("[████████████████████████] 200/200 done"), "\(tty.screen)")
+        #expect(tty.screen.contains("\r\u{1B}[2K"), "redrawn in place")
+        #expect(!tty.screen.contains("orbiter: 200/200"), "no plain lines on a terminal")
+    }
+
     @Test("schedule add, list, run and remove")
     func scheduleCommands() async throws {
         let script = try agent()
