@@ -2,6 +2,7 @@ import Foundation
 import OrbiterCore
 import OrbiterQueue
 import OrbiterLua
+import Synchronization
 
 /// One task of a batch: its input, and metadata and an idempotency key of its own.
 public struct BatchInput: Sendable, Equatable {
@@ -30,16 +31,16 @@ public struct BatchSubmitError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Submits one task per input, all running `node`: `distributed` for many inputs at once. The
-/// script bundle is stored once, then the submits go out in chunks of `chunkSize` concurrent
-/// calls, which the client pipelines — a few round trips per thousand tasks, each task still its
-/// own `submit.lua` transition (idempotency, `maxPending`, signing as for one). Returns the
+/// script bundle is stored once, then the submits go out with `window` of them outstanding, which
+/// the client pipelines — a few round trips per thousand tasks, each task still its own
+/// `submit.lua` transition (idempotency, `maxPending`, signing as for one). Returns the
 /// handles in input order. When some inputs are refused, the others stay submitted and
 /// `BatchSubmitError` says which.
 public func distributedMany(_ node: some RunnableConvertible, _ inputs: [BatchInput], broker: TaskBroker, detailed: Bool = false,
                             timeout: Double = 300, metadata: [String: String] = [:], bundle: ScriptBundle? = nil,
                             maxRetries: Int? = nil, traceparent: String? = nil, waitTimeout: Double? = nil,
-                            chunkSize: Int = 1000) async throws -> [TaskHandle] {
-    guard chunkSize >= 1 else { throw DistributedError.invalidArgument("chunk size must be at least 1, got \(chunkSize)") }
+                            window: Int = 512) async throws -> [TaskHandle] {
+    guard window >= 1 else { throw DistributedError.invalidArgument("window must be at least 1, got \(window)") }
     let runnable = node.runnable
     let bundle = try bundle ?? LoadedBundles.bundle(for: runnable)
     @Sendable func submit(_ item: BatchInput) async throws -> TaskHandle {
@@ -49,32 +50,47 @@ public func distributedMany(_ node: some RunnableConvertible, _ inputs: [BatchIn
     }
     var handles = [TaskHandle?](repeating: nil, count: inputs.count)
     var failures: [(index: Int, error: any Error)] = []
-    var start = 0
-    while start < inputs.count {
-        // The first submit alone stores the bundle; the rest only refer to it.
-        let end = start == 0 ? 1 : min(inputs.count, start + chunkSize)
-        await withTaskGroup(of: (Int, Result<TaskHandle, any Error>).self) { group in
-            for index in start..<end {
-                let item = inputs[index]
-                group.addTask {
-                    do { return (index, .success(try await submit(item))) } catch { return (index, .failure(error)) }
+    guard !inputs.isEmpty else { return [] }
+    // The first submit alone stores the bundle; the rest only refer to it. Argument errors and a
+    // lost Redis would fail every input alike: they stop the batch there.
+    do {
+        handles[0] = try await submit(inputs[0])
+    } catch let error as DistributedError where !isArgumentError(error) {
+        failures.append((0, error))
+    }
+    // Then `window` submits outstanding at a time, each lane taking the next input as its last
+    // one is answered: the client pipelines whatever is queued at once, and no lane waits for a
+    // slow neighbour.
+    let next = NextIndex(1)
+    await withTaskGroup(of: [(Int, Result<TaskHandle, any Error>)].self) { group in
+        for _ in 0..<min(window, inputs.count - 1) {
+            group.addTask {
+                var done: [(Int, Result<TaskHandle, any Error>)] = []
+                while true {
+                    let index = next.take()
+                    guard index < inputs.count else { return done }
+                    do { done.append((index, .success(try await submit(inputs[index])))) } catch { done.append((index, .failure(error))) }
                 }
             }
-            for await (index, result) in group {
+        }
+        for await lane in group {
+            for (index, result) in lane {
                 switch result {
                 case .success(let handle): handles[index] = handle
                 case .failure(let error): failures.append((index, error))
                 }
             }
         }
-        // Argument errors and a lost Redis fail every input alike: stop at the first chunk.
-        if start == 0, let failure = failures.first, !(failure.error is DistributedError) || isArgumentError(failure.error) {
-            throw failure.error
-        }
-        start = end
     }
     guard failures.isEmpty else { throw BatchSubmitError(handles: handles, failures: failures.sorted { $0.index < $1.index }) }
     return handles.map { $0! }
+}
+
+/// Hands out increasing indices to the lanes of a batch.
+private final class NextIndex: Sendable {
+    private let value: Mutex<Int>
+    init(_ first: Int) { value = Mutex(first) }
+    func take() -> Int { value.withLock { v in defer { v += 1 }; return v } }
 }
 
 private func isArgumentError(_ error: any Error) -> Bool {

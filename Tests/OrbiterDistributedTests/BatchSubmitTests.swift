@@ -53,7 +53,7 @@ struct BatchSubmitTests {
             let broker = try fixture.broker()
             let (runtime, root) = try echo()
             let inputs = (0..<50).map { BatchInput("k\($0)", idempotencyKey: "key-\($0)") }
-            let first = try await distributedMany(root, inputs, broker: broker, bundle: runtime.bundle, chunkSize: 7)
+            let first = try await distributedMany(root, inputs, broker: broker, bundle: runtime.bundle, window: 7)
             let again = try await distributedMany(root, inputs, broker: broker, bundle: runtime.bundle)
             #expect(first.map(\.taskID) == again.map(\.taskID))
             #expect(try await broker.list(limit: 200).count == 50)
@@ -75,7 +75,7 @@ struct BatchSubmitTests {
                 _ = try await distributedMany(root, [BatchInput("a"), BatchInput("b")], broker: broker, timeout: -1)
             }
             await #expect(throws: DistributedError.self) {
-                _ = try await distributedMany(root, [BatchInput("a")], broker: broker, chunkSize: 0)
+                _ = try await distributedMany(root, [BatchInput("a")], broker: broker, window: 0)
             }
             #expect(try await broker.list(limit: 500).count == before)
             #expect(try await distributedMany(root, [], broker: broker).isEmpty)
