@@ -212,6 +212,14 @@ class Bench:
                 for server, mib in (rec.get("rss_mib") or {}).items():
                     self.add(f"mcp_{server}_server_rss_mib", mib)
 
+    def bulk(self, n, repeats):
+        """Client submit rate: single submits one at a time vs distributedMany (submit --batch), same run."""
+        for r in self.bench("bulk", "--queue", "bulk", "--n", str(n), "--repeats", str(repeats)):
+            for mode in ("single", "batch", "single_256"):
+                self.add(f"bulk_{mode}_tasks_per_s", r[f"{mode}_tasks_per_s"])
+        log(f"bulk submit: {self.med('bulk_batch_tasks_per_s'):.0f} tasks/s batched, "
+            f"{self.med('bulk_single_tasks_per_s'):.0f} one at a time")
+
     def startup(self, runs):
         cmd = [f"{self.bin}/orbiter", "run", "examples/calculator.lua", "What is 2 + 40?"]
         subprocess.run(cmd, capture_output=True)  # page cache
@@ -339,6 +347,9 @@ class Bench:
                 f"{fmt(self.med('detailed_events_per_task'))} events/task"),
             row("  same, 2 workers ×64", "two_workers_tasks_per_s", "tasks/s"),
             row("  client submit rate (1 worker run)", "noop_submits_per_s", "submits/s"),
+            row("bulk submit (distributedMany, submit --batch), no worker", "bulk_batch_tasks_per_s", "tasks/s",
+                f"single submits one at a time {fmt(self.med('bulk_single_tasks_per_s'))}/s, "
+                f"256 outstanding {fmt(self.med('bulk_single_256_tasks_per_s'))}/s"),
             row("worker CPU per task", "noop_worker_cpu_ms_per_task", "ms", "Python original 40–60 ms"),
             row("Redis commands per task (all, incl. in scripts)", "noop_redis_commands_per_task", "cmds"),
             row("Redis round trips per task (client+worker requests)", "redis_round_trips_per_task", "requests",
@@ -406,6 +417,7 @@ def main():
     b.inflight(b.inflight_n, 1 if args.quick else 3)
     b.lua(50_000 if args.quick else 200_000, reps)
     b.tools(500 if args.quick else 2000, reps)
+    b.bulk(2000 if args.quick else 10000, reps)
     b.startup(5 if args.quick else 10)
     if args.peers:
         b.peers(n)

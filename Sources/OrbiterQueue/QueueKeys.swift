@@ -47,6 +47,10 @@ public struct QueueKeys: Sendable, Hashable {
     package func bundle(_ sha: String) -> String { prefix + ":bundle:" + sha }
     package func worker(_ id: String) -> String { prefix + ":worker:" + id }
     package func control(_ workerID: String) -> String { controlPrefix + workerID }
+    /// Schedules of the queue by name, scored by their next tick (ms since 1970).
+    package var schedules: String { prefix + ":schedules" }
+    /// A schedule's definition and last firing.
+    package func schedule(_ name: String) -> String { prefix + ":schedule:" + name }
 }
 
 /// Task ids are 32 lowercase hex digits; anything else is refused before it reaches Redis.

@@ -28,6 +28,9 @@ package enum QueueScripts {
     package static let tenantCharge = load("tenant_charge")
     package static let tenantSet = load("tenant_set")
     package static let tenantRemove = load("tenant_remove")
+    package static let scheduleAdd = load("schedule_add")
+    package static let scheduleRemove = load("schedule_remove")
+    package static let scheduleAdvance = load("schedule_advance")
 
     private static func load(_ name: String) -> RedisScript {
         guard let url = Bundle.module.url(forResource: name, withExtension: "lua", subdirectory: "Scripts"),

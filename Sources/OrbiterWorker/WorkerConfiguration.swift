@@ -36,6 +36,10 @@ public struct WorkerConfiguration: Sendable {
     /// How often the worker looks for parked tasks whose wait deadline has passed (they fail with
     /// `InputTimeout`); every worker of the queue sweeps, and the first to find one fails it.
     public var waitSweepInterval: Duration = .seconds(1)
+    /// How often the worker looks for schedules whose tick is due (`orbiter schedule`), at most:
+    /// it sleeps until the next known tick when that is sooner, so ticks fire on time and a new
+    /// schedule is seen within this long. One read per sweep when none is due.
+    public var scheduleSweepInterval: Duration = .seconds(1)
     /// Swift tools this worker offers to agents by name (`orbiter.use_tool "name"`).
     public var hostTools: [String: Tool]
     /// Tools that change while the worker runs (a hot-reloaded `--tools` folder); each task takes

@@ -29,6 +29,7 @@ struct OrbiterBench {
             case "mcp-host": try await MCPBench.host(options)
             case "http-tool": try await HTTPToolBench.run(options)
             case "park": try await ParkBench.run(options)
+            case "bulk": try await BulkSubmitBench.run(options)
             default:
                 print("""
                     usage: orbiter-bench <command> [--option value ...]
@@ -40,6 +41,7 @@ struct OrbiterBench {
                       mcp-host    [--python P] --script S   (starts MCP servers, prints their pids, waits)
                       http-tool   [--n N]   (no Redis: a loopback HTTP server in-process)
                       park        --redis-url U --queue Q --n N --memory-n M [--external]   (task approve → next event; Redis bytes per parked task)
+                      bulk        --redis-url U --queue Q --n N [--repeats R]   (submit rate: one at a time, distributedMany, 256 outstanding)
                     Each prints JSON lines on stdout.
                     """)
             }

@@ -69,11 +69,21 @@ struct SubmitCommand: AsyncParsableCommand {
                                discussion: "The worker logs the task with this trace's id as trace_id."))
     var traceparent: String?
 
+    @Option(name: .customLong("batch"), help: ArgumentHelp(
+        "Submit one task per line of this JSON Lines file ('-': stdin); prints one task id per line.",
+        discussion: "A line is a JSON string (the input) or {\"input\": ..., \"metadata\": {...}, \"idempotency_key\": ...}. The whole file is checked first: a bad line is reported as FILE:LINE: message and nothing is submitted. With --wait, progress goes to stderr and the exit status is 1 if any task failed."))
+    var batch: String?
+
     @OptionGroup var redis: RedisOptions
     @OptionGroup var budget: BudgetOptions
     @OptionGroup var tenant: TenantOption
 
     func validate() throws {
+        if batch != nil {
+            if input != nil { throw ValidationError("--batch takes the inputs from its file; leave out the INPUT argument") }
+            if stream { throw ValidationError("--batch cannot --stream; use --wait to follow the batch") }
+            if idempotencyKey != nil { throw ValidationError("--batch takes idempotency keys per line (\"idempotency_key\"), not --idempotency-key") }
+        }
         if let maxRetries, maxRetries < 0 { throw ValidationError("--max-retries must not be negative") }
         if let maxPending, maxPending < 0 { throw ValidationError("--max-pending must not be negative (0: no limit)") }
         if !(timeout > 0 && timeout.isFinite) { throw ValidationError("--timeout must be a positive number of seconds") }
@@ -90,14 +100,11 @@ struct SubmitCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let batch { return try await runBatch(batch) }
         let (runtime, root) = try ScriptLoading.load(script)
         ScriptLoading.warnIfWorkersCannotLoad(runtime, path: script)
         let text = try resolveInput(input)
-        var meta: [String: String] = [:]
-        for item in metadata {
-            let parts = item.split(separator: "=", maxSplits: 1)
-            meta[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
-        }
+        let meta = parsedMetadata
         var settings = QueueSettings()
         if let maxPending { settings.maxPending = maxPending }
         let broker = try await redis.broker(settings: settings)
