@@ -56,7 +56,7 @@ extension Worker {
             // metrics; a task that did not ask for detail publishes only the basic events.
             let publishes: @Sendable (StreamEvent) -> Bool = { [detailed = payload.detailed] in detailed || $0.isBasic }
             let work = LuaLogContext.$metadata.withValue(luaContext) { Task {
-                try await Run(providers: configuration.providers).execute(node, input: payload.input, messages: payload.messages, detailed: true,
+                try await Run(providers: providers).execute(node, input: payload.input, messages: payload.messages, detailed: true,
                                         resume: resume, checkpoint: { [broker = self.broker] state in
                     // Best effort: a lost checkpoint only means more work after a takeover. Refused
                     // (0) once the run lost its lease: the new owner's checkpoint is the one that counts.
@@ -109,7 +109,7 @@ extension Worker {
     func runtime(forBundle sha: String) async throws -> LuaRuntime {
         if !configuration.isolateTasks, let shared = runtimes[sha] { return shared }
         var options = configuration.luaOptions
-        options.providers = configuration.providers
+        options.providers = providers
         let runtime = try await LuaRuntime.load(bundle: try await bundle(sha), options: options)
         // Evicted states live on while their running tasks hold them.
         return configuration.isolateTasks ? runtime : runtimes.insert(runtime, for: sha)

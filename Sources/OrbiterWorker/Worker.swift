@@ -4,6 +4,7 @@ import Logging
 import OrbiterCore
 import OrbiterQueue
 import OrbiterLua
+import OrbiterLimits
 import OrbiterRedis
 import ServiceLifecycle
 import Synchronization
@@ -29,6 +30,8 @@ public final class Worker: Service {
     let healthy = Mutex(false)
     /// Where the next XAUTOCLAIM sweep continues, so the whole pending list is visited over time.
     let reclaimCursor = Mutex("0-0")
+    /// The configuration's providers, each wrapped in the shared rate limiter when `rateLimits` is set.
+    let providers: ProviderRegistry
 
     public init(configuration: WorkerConfiguration) throws {
         guard configuration.concurrency >= 1 else { throw DistributedError.invalidArgument("concurrency must be at least 1") }
@@ -39,6 +42,10 @@ public final class Worker: Service {
         self.metrics = WorkerMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory, queue: configuration.queue,
                                      labels: configuration.metricsLabels, isKnownTool: { [configuration] in configuration.offersTool($0) })
         self.broker = try TaskBroker(redisURL: configuration.redisURL, queue: configuration.queue, settings: configuration.settings)
+        self.providers = configuration.rateLimits.map { [broker] limits in
+            limits.applied(to: configuration.providers, client: broker.client,
+                           metrics: LimitMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory, queue: configuration.queue))
+        } ?? configuration.providers
     }
 
     var keys: QueueKeys { broker.keys }

@@ -42,6 +42,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var toolFolder: ToolFolderOptions
     @OptionGroup var human: HumanInputOptions
+    @OptionGroup var rateLimits: RunLimitsOptions
     @OptionGroup(title: "What a --sandbox run's script may reach (as on a worker)") var hostAccess: HostAccessOptions
 
     func validate() throws {
@@ -69,8 +70,10 @@ struct RunCommand: AsyncParsableCommand {
         if let maxSteps { root = root.withMaxSteps(maxSteps) }
         let style: EventPrinter.Style = json ? .json : (detailed ? .detailed : .plain)
         let printer = EventPrinter(style: style, jsonDetailed: detailed, root: root)
+        let (runner, limitsClient) = try await rateLimits.runner()
+        defer { limitsClient?.close() }
         do {
-            let result = try await OrbiterCore.run.execute(root, input: text, detailed: EventPrinter.runsDetailed,
+            let result = try await runner.execute(root, input: text, detailed: EventPrinter.runsDetailed,
                                                            humanInput: human.input()) { event in
                 printer.show(event)
             }
