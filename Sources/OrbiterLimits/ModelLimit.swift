@@ -74,7 +74,7 @@ public struct ModelLimit: Sendable, Hashable {
     }
 
     /// The dimensions set, with their script names (`rpm`, `itpm`, `otpm`, `tpm`).
-    var dimensions: [(name: String, limit: Int)] {
+    public var dimensions: [(name: String, limit: Int)] {
         [("rpm", requests), ("itpm", inputTokens), ("otpm", outputTokens), ("tpm", totalTokens)].compactMap { name, value in
             value.map { (name, $0) }
         }

@@ -48,12 +48,20 @@ public final class RateLimiter: Sendable {
 
     /// Books one call of `input` + `output` tokens (output 0: the limit's estimate) under the
     /// limit of `name` with its key, else of the model. Throws `RedisError` when Redis does not
-    /// answer after the retries, `OrbiterError.invalidConfiguration` for a broken stored limit.
+    /// answer after the retries, `OrbiterError.invalidConfiguration` for a broken stored limit
+    /// (a field that is not a number, a key that is not a hash).
     public func reserve(_ name: LimitName, input: Int, output: Int, maxWaitMs: Int? = nil) async throws -> Reservation {
         let keys = [LimitKeys.limit(name), LimitKeys.limit(name.withoutKey)]
         let wait = maxWaitMs ?? Int(maxWait.inMilliseconds)
-        let reply = try await withRedisRetries {
-            try await client.run(LimitScripts.reserve, keys: keys, args: [max(0, input), max(0, output), wait])
+        let reply: RedisReply
+        do {
+            reply = try await withRedisRetries {
+                try await client.run(LimitScripts.reserve, keys: keys, args: [max(0, input), max(0, output), wait])
+            }
+        } catch RedisError.server(let message) where message.contains(": field ") || message.hasPrefix("WRONGTYPE") {
+            // A limit stored wrong (a field that is not a number, a key of another type): no retry mends it.
+            let text = message.hasPrefix("ERR ") ? String(message.dropFirst(4)) : message
+            throw OrbiterError.invalidConfiguration(text)
         }
         guard let items = reply.array, let kind = items.first?.int else {
             throw RedisError.protocolError("reserve.lua gave an unexpected reply")

@@ -29,6 +29,7 @@ struct OrbiterBench {
             case "mcp-host": try await MCPBench.host(options)
             case "http-tool": try await HTTPToolBench.run(options)
             case "park": try await ParkBench.run(options)
+            case "admission": try await AdmissionBench.run(options)
             default:
                 print("""
                     usage: orbiter-bench <command> [--option value ...]
@@ -40,6 +41,7 @@ struct OrbiterBench {
                       mcp-host    [--python P] --script S   (starts MCP servers, prints their pids, waits)
                       http-tool   [--n N]   (no Redis: a loopback HTTP server in-process)
                       park        --redis-url U --queue Q --n N --memory-n M [--external]   (task approve → next event; Redis bytes per parked task)
+                      admission   --redis-url U [--n N] [--concurrency C]   (shared rate limits: reserve.lua decision p50/p99, decisions/s)
                     Each prints JSON lines on stdout.
                     """)
             }

@@ -2,6 +2,7 @@ import Foundation
 import OrbiterClient
 import OrbiterCore
 import OrbiterLimits
+import OrbiterLua
 import OrbiterModels
 import OrbiterRedis
 import OrbiterTestSupport
@@ -15,8 +16,9 @@ struct FleetRateLimitTests {
     @Test("4 workers × 32 slots against a provider limit far below what they could send: no 429, ≥ 90 % of the limit, every task done")
     func fleetStaysUnderTheProvidersLimit() async throws {
         // The provider's window scaled down to one second (`limits set --period 1s`): 40 requests
-        // and 6,000 tokens a second, so the test takes seconds, not minutes.
-        let limits = RateLimitedOpenAIServer.Limits(requests: 40, tokens: 6000, period: .seconds(1))
+        // and 12,000 tokens a second, so the test takes seconds, not minutes. Each call books about
+        // 210 tokens (a 100-token prompt + max_tokens 100) and uses about 105: requests bind.
+        let limits = RateLimitedOpenAIServer.Limits(requests: 40, tokens: 12_000, period: .seconds(1))
         let provider = try await RateLimitedOpenAIServer.start(limits: limits)
         defer { Task { await provider.stop() } }
         let model = "fleet-" + UUID().uuidString.prefix(8).lowercased()
@@ -26,11 +28,14 @@ struct FleetRateLimitTests {
         defer { Task { try? await limiter.remove(name) } }
 
         let instructions = String(repeating: "Answer briefly and politely. ", count: 14) // ~100 tokens
-        let (_, root) = try load(try temporaryScript("""
+        let providers = BuiltinProviders.registry(environment: ["OPENAI_BASE_URL": provider.baseURL, "OPENAI_API_KEY": "sk-test"])
+        var options = LuaRuntime.Options()
+        options.providers = providers
+        let root = try LuaRuntime(file: try temporaryScript("""
             local orbiter = require "orbiter"
             return orbiter.agent { name = "caller", model = "openai:\(model)", max_tokens = 100,
                                    instructions = "\(instructions)" }
-            """))
+            """), options: options).root()
         let tasks = 240
         try await withDistributedFixture { fixture in
             var handles: [TaskHandle] = []
@@ -40,8 +45,7 @@ struct FleetRateLimitTests {
             for i in 0..<4 {
                 var configuration = WorkerConfiguration(redisURL: fixture.redisURL, queue: fixture.queue, concurrency: 32,
                                                         workerID: "limited-\(i)-\(fixture.queue)", heartbeatTTL: 5)
-                configuration.providers = BuiltinProviders.registry(environment: ["OPENAI_BASE_URL": provider.baseURL,
-                                                                                  "OPENAI_API_KEY": "sk-test"])
+                configuration.providers = providers
                 configuration.rateLimits = RateLimitSettings(maxWait: .seconds(60))
                 try fixture.start(configuration)
             }

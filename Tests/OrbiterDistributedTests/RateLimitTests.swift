@@ -169,7 +169,7 @@ struct RateLimitTests {
         let workerA = try Self.limiter(), workerB = try Self.limiter(), name = try Self.uniqueName()
         try await workerA.set(name, try ModelLimit(requests: 1000, totalTokens: 1_000_000))
         let refusal = #"{"error":{"message":"Rate limit reached for gpt-fake in organization org-test on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 1s.","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#
-        let server = try await Self.okServer(first: [.text(refusal, status: 429, headers: [("retry-after", "1"), ("x-ratelimit-remaining-requests", "0")])])
+        let server = try await Self.okServer(first: [.text(refusal, status: 429, headers: [("retry-after", "1")])])
         defer { Task { await server.stop() } }
         let provider = Self.provider(server, name, workerA, attempts: 2)
         async let answered = Self.ask(provider)
@@ -178,10 +178,12 @@ struct RateLimitTests {
         guard case .booked(let b) = try await workerB.reserve(name, input: 1, output: 1) else { Issue.record("not booked"); return }
         #expect(b.waitMs >= 600 && b.waitMs <= 1100, "B waits \(b.waitMs) ms")
         #expect(try await answered.contains(.text("ok")))
-        let requests = server.requests
-        #expect(requests.count == 2)
-        // Two requests sent by A (the refused one and its retry) and B's booking: 3 in use.
-        #expect(try await Self.status(workerB, name).inUse["rpm"] == 3)
+        #expect(server.requests.count == 2)
+        // B's booking starts at the pushed time, A's retry was booked after it: two calls' worth
+        // (one every 60 ms at 1,000 a minute) past that time; without the retry's booking, one.
+        let fields = try await workerB.client.send(["HMGET", LimitKeys.limit(name), "tat_rpm", "blocked_until"]).array ?? []
+        let tat = try #require(fields.first?.string.flatMap(Double.init)), blocked = try #require(fields.last?.string.flatMap(Double.init))
+        #expect(tat - blocked >= 110, "tat \(tat), blocked until \(blocked)")
         try await workerA.remove(name)
     }
 
@@ -236,6 +238,12 @@ struct RateLimitTests {
         #expect(server.requests.isEmpty)
         // `limits list` shows it broken rather than failing.
         #expect(try await Self.status(limiter, name).limit == nil)
+        // A key of another type where the hash should be: refused the same way.
+        _ = try await limiter.client.send(["DEL", LimitKeys.limit(name)])
+        _ = try await limiter.client.send(["SET", LimitKeys.limit(name), "rpm=10"])
+        let wrongType = await #expect(throws: ModelError.self) { try await Self.ask(Self.provider(server, name, limiter)) }
+        #expect(wrongType?.retryable == false && wrongType?.message.contains("WRONGTYPE") == true, "\(String(describing: wrongType))")
+        #expect(server.requests.isEmpty)
         try await limiter.remove(name)
     }
 
@@ -270,16 +278,17 @@ struct RateLimitTests {
         let limiter = try Self.limiter(maxWait: .seconds(600)), name = try Self.uniqueName()
         let server = try await Self.okServer()
         defer { Task { await server.stop() } }
-        try await limiter.set(name, try ModelLimit(requests: 100, totalTokens: 100_000))
-        try await limiter.penalize(name, retryAfterMs: 60_000)
-        let call = Task { try await Self.ask(Self.provider(server, name, limiter), maxTokens: 1000) }
-        try await eventually("the booking") { try await Self.status(limiter, name).inUse["tpm"] ?? 0 > 0 }
+        // 1,000 tokens per 10 minutes (one every 600 ms): 800 booked leaves too little for a call of 500.
+        try await limiter.set(name, try ModelLimit(totalTokens: 1000, periodMs: 600_000))
+        _ = try await limiter.reserve(name, input: 400, output: 400)
+        let call = Task { try await Self.ask(Self.provider(server, name, limiter), maxTokens: 500) }
+        try await eventually("the booking") { try await Self.status(limiter, name).inUse["tpm"] ?? 0 > 1000 - 1 }
         let started = ContinuousClock.now
         call.cancel()
         await #expect(throws: CancellationError.self) { try await call.value }
         #expect(ContinuousClock.now - started < .seconds(1))
         #expect(server.requests.isEmpty)
-        try await eventually("the refund") { try await Self.status(limiter, name).inUse["tpm"] == 0 }
+        try await eventually("the refund") { (798...800).contains(try await Self.status(limiter, name).inUse["tpm"] ?? 0) }
         try await limiter.remove(name)
     }
 
