@@ -93,7 +93,8 @@ public final class Worker: Service {
             _ = try await client.send(["XGROUP", "CREATE", keys.stream, QueueKeys.group, "0", "MKSTREAM"])
         } catch RedisError.server(let message) where message.hasPrefix("BUSYGROUP") {}
         await warnAboutEviction()
-        log("worker \(configuration.workerID) started: redis \(client.url), queue '\(keys.queue)', concurrency \(configuration.concurrency)")
+        log("worker \(configuration.workerID) started: redis \(client.url), queue '\(keys.queue)', concurrency \(configuration.concurrency)"
+            + (configuration.rateLimits.map { ", shared rate limits (calls wait up to \(Int($0.maxWait.inSeconds)) s)" } ?? ""))
         // Maintenance first, claiming last: a group shuts down in reverse order, so heartbeats,
         // lease renewals and cancels go on while the claim loop drains.
         // Services of the host access (MCP servers) first: a group stops in reverse order, so they

@@ -11,8 +11,7 @@ struct LimitsCommand: AsyncParsableCommand {
         commandName: "limits",
         abstract: "Rate limits per model that every worker shares (requests and tokens per minute).",
         discussion: """
-            Workers started with --limits (and `orbiter run --limits`) book room under a model's limit before each
-            call and give back what the call did not use. Limits live in Redis ($ORBITER_REDIS_URL or --redis-url).
+            Workers started with --limits (and `orbiter run --limits`) book room under a model's limit before each call and give back what the call did not use. Limits live in Redis ($ORBITER_REDIS_URL or --redis-url).
             """,
         subcommands: [LimitsSetCommand.self, LimitsListCommand.self, LimitsRemoveCommand.self])
 }
@@ -52,11 +51,11 @@ struct LimitsSetCommand: AsyncParsableCommand {
         commandName: "set",
         abstract: "Create or change a model's limit.",
         discussion: """
-            Example: orbiter limits set openai:gpt-4o-mini --rpm 500 --tpm 200000
-                     orbiter limits set anthropic:claude-sonnet-4-5 --rpm 50 --itpm 30000 --otpm 8000
-            Give at least one of --rpm, --itpm, --otpm, --tpm; --tpm counts input and output together (OpenAI),
-            --itpm/--otpm count them apart (Anthropic), so --tpm does not go with them. Setting a limit again
-            replaces all its numbers (the ones not given are removed).
+            Examples:
+              orbiter limits set openai:gpt-4o-mini --rpm 500 --tpm 200000
+              orbiter limits set anthropic:claude-sonnet-4-5 --itpm 30000 --otpm 8000
+
+            Give at least one of --rpm, --itpm, --otpm, --tpm. --tpm counts input and output together (as OpenAI does), --itpm and --otpm count them apart (as Anthropic does), so --tpm does not go with them. Setting a limit again replaces all its numbers: the ones not given are removed.
             """)
 
     @Argument(help: "provider:model (e.g. openai:gpt-4o-mini); provider:model#KEY_VAR limits only calls made with that key.")
@@ -82,18 +81,27 @@ struct LimitsSetCommand: AsyncParsableCommand {
     @OptionGroup var redis: LimitsRedisOptions
     @OptionGroup var output: JSONOption
 
-    func run() async throws {
-        let name = try limitName(model, key: key)
+    func validate() throws {
+        _ = try limitName(model, key: key)
+        _ = try limit()
+    }
+
+    /// The limit the flags describe; a `ValidationError` naming the flag that is wrong.
+    func limit() throws -> ModelLimit {
         guard let periodMs = ModelLimit.periodMs(period) else {
             throw ValidationError("--period expects a duration such as 60s, 1m, 500ms or 1h, not '\(period)'")
         }
-        let limit: ModelLimit
         do {
-            limit = try ModelLimit(requests: rpm, inputTokens: itpm, outputTokens: otpm, totalTokens: tpm, periodMs: periodMs,
-                                   outputEstimate: outputEstimate)
+            return try ModelLimit(requests: rpm, inputTokens: itpm, outputTokens: otpm, totalTokens: tpm, periodMs: periodMs,
+                                  outputEstimate: outputEstimate)
         } catch {
             throw ValidationError("\(error)")
         }
+    }
+
+    func run() async throws {
+        let name = try limitName(model, key: key)
+        let limit = try limit()
         let limiter = try await redis.limiter()
         let created = try await limiter.set(name, limit)
         if output.json {
@@ -147,6 +155,8 @@ struct LimitsRemoveCommand: AsyncParsableCommand {
 
     @OptionGroup var redis: LimitsRedisOptions
     @OptionGroup var output: JSONOption
+
+    func validate() throws { _ = try limitName(model, key: key) }
 
     func run() async throws {
         let name = try limitName(model, key: key)

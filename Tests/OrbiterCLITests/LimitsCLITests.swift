@@ -104,11 +104,11 @@ struct LimitsCLITests {
         #expect(missing.stderr.contains("--limits needs ORBITER_REDIS_URL"), "\(missing.stderr)")
         #expect(server.requests.isEmpty)
 
-        #expect(try await orbiter(["limits", "set", model, "--rpm", "100", "--tpm", "100000"]).status == 0)
+        #expect(try await orbiter(["limits", "set", model, "--rpm", "100", "--tpm", "1000", "--period", "1h"]).status == 0)
         let run = try await orbiter(["run", "--limits", script, "hi"], environment: withServer)
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout == "hello\n")
-        // One call booked, settled to the 12 + 3 tokens it used (a minute's window: still in use).
+        // One call booked, settled to the 12 + 3 tokens it used (an hour's window: still in use).
         let entry = try #require(try await listed())
         #expect(entry["in_use"] == ["rpm": 1, "tpm": 15], "\(entry)")
         _ = try await orbiter(["limits", "remove", model])
