@@ -160,7 +160,7 @@ final class LimitedCall: ProviderResponseObserver {
                     input = 0
                 }
             }
-            limiter.metrics?.tokens("refunded", model: model, count: max(0, input) + max(0, output))
+            limiter.metrics?.tokens("refunded", model: model, count: max(0, input + output))
             try? await limiter.settle(booking.name, requests: 0, input: input, output: output)
         }
     }

@@ -4,6 +4,7 @@ import OrbiterCore
 import OrbiterModels
 import OrbiterRedis
 import OrbiterTestSupport
+import OrbiterWorker
 import Synchronization
 import Testing
 
@@ -99,6 +100,25 @@ struct RateLimitTests {
         // The fake reports 10 in + 5 out: 15 in use, whatever was estimated and booked.
         let status = try await Self.status(limiter, name)
         #expect(status.inUse["tpm"] == 15 && status.inUse["rpm"] == 1, "\(status.inUse)")
+        try await limiter.remove(name)
+    }
+
+    @Test("metrics: tokens reserved, used and given back, and the wait, per limited model")
+    func metrics() async throws {
+        let exporter = PrometheusExporter()
+        let client = RedisClient(url: try RedisURL(try TestRedis.url()))
+        let limiter = RateLimiter(client: client, metrics: LimitMetrics(factory: exporter.factory, queue: "q")), name = try Self.uniqueName()
+        let server = try await Self.okServer()
+        defer { Task { await server.stop() } }
+        try await limiter.set(name, try ModelLimit(requests: 100, totalTokens: 100_000))
+        _ = try await Self.ask(Self.provider(server, name, limiter), maxTokens: 100)
+        let text = String(decoding: exporter.render(), as: UTF8.self)
+        let labels = "queue=\"q\",model=\"\(name)\""
+        // "hello" is estimated at 6 tokens; 100 more for max_tokens; the reply used 10 + 5.
+        #expect(sample(text, "orbiter_limit_tokens_total{\(labels),kind=\"reserved\"}") == 106, "\(text)")
+        #expect(sample(text, "orbiter_limit_tokens_total{\(labels),kind=\"used\"}") == 15)
+        #expect(sample(text, "orbiter_limit_tokens_total{\(labels),kind=\"refunded\"}") == 91)
+        #expect(sample(text, "orbiter_limit_wait_seconds_count{\(labels)}") == 1)
         try await limiter.remove(name)
     }
 
