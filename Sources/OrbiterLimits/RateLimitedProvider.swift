@@ -2,6 +2,12 @@ import Foundation
 import OrbiterCore
 import Synchronization
 
+/// When the task running in this task ends (a worker sets it from the task's timeout): a model
+/// call does not book room that starts after it, and fails retryably instead.
+public enum AdmissionDeadline {
+    @TaskLocal public static var current: ContinuousClock.Instant?
+}
+
 /// A `ModelProvider` that books room under the fleet's shared limit before each call of the
 /// provider it wraps, and settles the booking after it.
 ///
@@ -54,11 +60,17 @@ public struct RateLimitedProvider: ModelProvider {
         var output: Int
     }
 
-    /// Books room and waits for it; nil when the model has no limit.
+    /// Books room and waits for it; nil when the model has no limit. A call waits at most the
+    /// limiter's `maxWait`, and never past the task's deadline (`AdmissionDeadline`).
     func admit(_ name: LimitName, _ demand: Demand) async throws -> RateLimiter.Booking? {
+        var waitMs = Int(limiter.maxWait.inMilliseconds), bound = "the \(Self.seconds(waitMs)) s a call waits"
+        if let deadline = AdmissionDeadline.current {
+            let left = max(0, Int((deadline - ContinuousClock.now).inMilliseconds))
+            if left < waitMs { (waitMs, bound) = (left, "the \(Self.seconds(left)) s its task has left") }
+        }
         let reservation: RateLimiter.Reservation
         do {
-            reservation = try await limiter.reserve(name, input: demand.input, output: demand.output)
+            reservation = try await limiter.reserve(name, input: demand.input, output: demand.output, maxWaitMs: waitMs)
         } catch let error as OrbiterError {
             throw ModelError(provider: name.provider, model: name.model, message: "rate limiter: \(error)", retryable: false)
         } catch is CancellationError {
@@ -74,9 +86,9 @@ public struct RateLimitedProvider: ModelProvider {
             throw ModelError(provider: name.provider, model: name.model, message:
                 "one call needs \(cost) \(Self.unit(dimension)) but the limit \(name) allows \(limit) per period (\(dimension)); lower max_tokens or raise the limit with orbiter limits set",
                 retryable: false)
-        case .tooFar(let waitMs, let dimension):
+        case .tooFar(let needMs, let dimension):
             throw ModelError(provider: name.provider, model: name.model, message:
-                "rate limit \(name): the next room (\(dimension)) is \(Self.seconds(waitMs)) s away, more than the \(Self.seconds(Int(limiter.maxWait.inMilliseconds))) s a call waits; try again later",
+                "rate limit \(name): the next room (\(dimension)) is \(Self.seconds(needMs)) s away, more than \(bound); try again later",
                 retryable: true)
         case .booked(let booking):
             limiter.metrics?.tokens("reserved", model: booking.name.withoutKey.description, count: booking.input + booking.output)

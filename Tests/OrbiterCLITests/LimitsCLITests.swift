@@ -73,6 +73,8 @@ struct LimitsCLITests {
             #expect(out.status == 2, "\(args): \(out.stderr)")
             #expect(out.stderr.contains(message), "\(args): \(out.stderr)")
         }
+        let wait = try await orbiter(["start", "worker", "--limits", "--limits-max-wait", "5000"])
+        #expect(wait.status == 2 && wait.stderr.contains("--limits-max-wait must be from 0 to 3600 seconds"), "\(wait.stderr)")
         let unknown = try await orbiter(["limits", "list", "--rpm", "5"])
         #expect(unknown.status == 2 && unknown.stderr.contains("--rpm"), "\(unknown.stderr)")
         #expect(try await listed() == nil)

@@ -6,6 +6,7 @@ import OrbiterLua
 import OrbiterModels
 import OrbiterRedis
 import OrbiterTestSupport
+@testable import OrbiterQueue
 import OrbiterWorker
 import Testing
 
@@ -66,5 +67,39 @@ struct FleetRateLimitTests {
         let achieved = Double(served.count) / possible
         print("fleet rate limit: \(served.count) requests in \(String(format: "%.2f", span.inSeconds)) s, \(String(format: "%.1f", achieved * 100)) % of the \(Int(possible)) the provider allows in that time, 0 refused")
         #expect(achieved >= 0.9, "achieved \(achieved) of the limit")
+    }
+
+    @Test("a model held back past a task's timeout: the task's call fails at once, naming the limit, instead of waiting")
+    func waitBoundedByTheTasksDeadline() async throws {
+        let server = try await RateLimitedOpenAIServer.start(limits: .init(requests: 1000, tokens: 1_000_000, period: .seconds(60)))
+        defer { Task { await server.stop() } }
+        let model = "held-" + UUID().uuidString.prefix(8).lowercased()
+        let name = try LimitName(provider: "openai", model: model)
+        let limiter = RateLimiter(client: RedisClient(url: try RedisURL(try TestRedis.url())))
+        try await limiter.set(name, try ModelLimit(requests: 1000))
+        defer { Task { try? await limiter.remove(name) } }
+        // Someone with Redis access holds the model back 20 minutes (or a provider said so).
+        try await limiter.penalize(name, retryAfterMs: 1_200_000)
+        let providers = BuiltinProviders.registry(environment: ["OPENAI_BASE_URL": server.baseURL, "OPENAI_API_KEY": "sk-test"])
+        var options = LuaRuntime.Options()
+        options.providers = providers
+        let root = try LuaRuntime(file: try temporaryScript("""
+            return orbiter.agent { name = "held", model = "openai:\(model)" }
+            """), options: options).root()
+        try await withDistributedFixture { fixture in
+            var configuration = WorkerConfiguration(redisURL: fixture.redisURL, queue: fixture.queue, concurrency: 2,
+                                                    workerID: "held-\(fixture.queue)", heartbeatTTL: 5)
+            configuration.providers = providers
+            configuration.rateLimits = RateLimitSettings(maxWait: .seconds(3600))
+            try fixture.start(configuration)
+            let started = ContinuousClock.now
+            let handle = try await distributed(root, "hi", redisURL: fixture.redisURL, timeout: 30, queue: fixture.queue, maxRetries: 0)
+            let status = try #require(try await finishedStatus(handle, within: .seconds(20)))
+            #expect(ContinuousClock.now - started < .seconds(10))
+            #expect(status.status == .failed, "\(status)")
+            #expect(status.error?.contains("rate limit openai:\(model)") == true, "\(String(describing: status.error))")
+            #expect(status.error?.contains("s its task has left") == true, "\(String(describing: status.error))")
+        }
+        #expect(server.records.isEmpty)
     }
 }
