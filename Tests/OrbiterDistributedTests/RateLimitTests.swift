@@ -26,6 +26,24 @@ struct RateLimitTests {
         try #require(try await limiter.list().first { $0.name == name.description })
     }
 
+    /// A fresh limit on a fresh model, a server answering "ok", and the limiter; the limit is
+    /// removed and the server stopped however `body` ends.
+    static func withLimit(_ limit: ModelLimit, maxWait: Duration = .seconds(30),
+                          _ body: (RateLimiter, LimitName, TestHTTPServer) async throws -> Void) async throws {
+        let limiter = try Self.limiter(maxWait: maxWait), name = try Self.uniqueName()
+        let server = try await Self.okServer()
+        try await limiter.set(name, limit)
+        do {
+            try await body(limiter, name, server)
+        } catch {
+            await server.stop()
+            try? await limiter.remove(name)
+            throw error
+        }
+        await server.stop()
+        try? await limiter.remove(name)
+    }
+
     /// A server that answers every chat request with "ok" and usage 10 + 5 (and, first, the turns given).
     static func okServer(first: [TestHTTPServer.Route] = []) async throws -> TestHTTPServer {
         let server = try await TestHTTPServer.start()
@@ -211,105 +229,93 @@ struct RateLimitTests {
 
     @Test("a call that waits a second or more reports status rate_limited with the wait, in detailed runs")
     func rateLimitedEvent() async throws {
-        let limiter = try Self.limiter(), name = try Self.uniqueName()
-        let server = try await Self.okServer()
-        defer { Task { await server.stop() } }
-        try await limiter.set(name, try ModelLimit(requests: 1000))
-        try await limiter.penalize(name, retryAfterMs: 1500)
-        let registry = ProviderRegistry()
-        let url = server.url("/v1")
-        registry.register("openai") { model, settings in
-            OpenAICompatibleProvider(name: "openai", model: model, baseURL: url, apiKey: "sk-test")
+        try await Self.withLimit(try ModelLimit(requests: 1000)) { limiter, name, server in
+            try await limiter.penalize(name, retryAfterMs: 1500)
+            let registry = ProviderRegistry()
+            let url = server.url("/v1")
+            registry.register("openai") { model, settings in
+                OpenAICompatibleProvider(name: "openai", model: model, baseURL: url, apiKey: "sk-test")
+            }
+            let limited = RateLimitSettings().applied(to: registry, client: limiter.client)
+            let events = Mutex<[StreamEvent]>([])
+            let started = ContinuousClock.now
+            let result = try await Run(providers: limited).execute(.agent(Agent(name: "waiter", model: "openai:" + name.model)),
+                                                                   input: "hi", detailed: true) { e in events.withLock { $0.append(e) } }
+            #expect(result.output == "ok")
+            #expect(ContinuousClock.now - started >= .milliseconds(1300))
+            let waits = events.withLock { $0 }.compactMap { e -> StatusEvent? in
+                if case .status(let s) = e, s.status == .rateLimited { return s } else { return nil }
+            }
+            #expect(waits.count == 1)
+            #expect((1000...1600).contains(waits.first?.waitMs ?? 0), "\(waits)")
+            #expect(waits.first?.agentName == "waiter")
+            #expect(waits.first?.message.contains(name.description) == true)
+            let json = StreamEvent.status(try #require(waits.first)).json
+            #expect(json["status"] == "rate_limited" && json["wait_ms"]?.intValue == waits.first?.waitMs)
+            #expect(try StreamEvent(json: json) == .status(try #require(waits.first)))
         }
-        let limited = RateLimitSettings().applied(to: registry, client: limiter.client)
-        let events = Mutex<[StreamEvent]>([])
-        let started = ContinuousClock.now
-        let result = try await Run(providers: limited).execute(.agent(Agent(name: "waiter", model: "openai:" + name.model)),
-                                                               input: "hi", detailed: true) { e in events.withLock { $0.append(e) } }
-        #expect(result.output == "ok")
-        #expect(ContinuousClock.now - started >= .milliseconds(1300))
-        let waits = events.withLock { $0 }.compactMap { e -> StatusEvent? in
-            if case .status(let s) = e, s.status == .rateLimited { return s } else { return nil }
-        }
-        #expect(waits.count == 1)
-        #expect((1000...1600).contains(waits.first?.waitMs ?? 0), "\(waits)")
-        #expect(waits.first?.agentName == "waiter")
-        #expect(waits.first?.message.contains(name.description) == true)
-        let json = StreamEvent.status(try #require(waits.first)).json
-        #expect(json["status"] == "rate_limited" && json["wait_ms"]?.intValue == waits.first?.waitMs)
-        #expect(try StreamEvent(json: json) == .status(try #require(waits.first)))
-        try await limiter.remove(name)
     }
 
     // MARK: Hostile values and a missing Redis
 
     @Test("a limit field that is not a number fails the call naming the field; nothing is sent")
     func corruptLimitField() async throws {
-        let limiter = try Self.limiter(), name = try Self.uniqueName()
-        let server = try await Self.okServer()
-        defer { Task { await server.stop() } }
-        try await limiter.set(name, try ModelLimit(requests: 10))
-        for value in ["abc", "-5", "0", "nan", "inf", "1e400"] {
-            _ = try await limiter.client.send(["HSET", LimitKeys.limit(name), "rpm", value])
-            let error = await #expect(throws: ModelError.self) { try await Self.ask(Self.provider(server, name, limiter)) }
-            #expect(error?.message.contains("field rpm holds") == true, "\(String(describing: error))")
-            #expect(error?.retryable == false)
+        try await Self.withLimit(try ModelLimit(requests: 10)) { limiter, name, server in
+            for value in ["abc", "-5", "0", "nan", "inf", "1e400"] {
+                _ = try await limiter.client.send(["HSET", LimitKeys.limit(name), "rpm", value])
+                let error = await #expect(throws: ModelError.self) { try await Self.ask(Self.provider(server, name, limiter)) }
+                #expect(error?.message.contains("field rpm holds") == true, "\(String(describing: error))")
+                #expect(error?.retryable == false)
+            }
+            #expect(server.requests.isEmpty)
+            // `limits list` shows it broken rather than failing.
+            #expect(try await Self.status(limiter, name).limit == nil)
+            // A key of another type where the hash should be: refused the same way.
+            _ = try await limiter.client.send(["DEL", LimitKeys.limit(name)])
+            _ = try await limiter.client.send(["SET", LimitKeys.limit(name), "rpm=10"])
+            let wrongType = await #expect(throws: ModelError.self) { try await Self.ask(Self.provider(server, name, limiter)) }
+            #expect(wrongType?.retryable == false && wrongType?.message.contains("WRONGTYPE") == true, "\(String(describing: wrongType))")
+            #expect(server.requests.isEmpty)
         }
-        #expect(server.requests.isEmpty)
-        // `limits list` shows it broken rather than failing.
-        #expect(try await Self.status(limiter, name).limit == nil)
-        // A key of another type where the hash should be: refused the same way.
-        _ = try await limiter.client.send(["DEL", LimitKeys.limit(name)])
-        _ = try await limiter.client.send(["SET", LimitKeys.limit(name), "rpm=10"])
-        let wrongType = await #expect(throws: ModelError.self) { try await Self.ask(Self.provider(server, name, limiter)) }
-        #expect(wrongType?.retryable == false && wrongType?.message.contains("WRONGTYPE") == true, "\(String(describing: wrongType))")
-        #expect(server.requests.isEmpty)
-        try await limiter.remove(name)
     }
 
     @Test("corrupt or far-off times in the hash never make a call wait forever")
     func hostileTimes() async throws {
-        let limiter = try Self.limiter(maxWait: .seconds(2)), name = try Self.uniqueName()
-        let server = try await Self.okServer()
-        defer { Task { await server.stop() } }
-        try await limiter.set(name, try ModelLimit(requests: 10))
-        let key = LimitKeys.limit(name)
-        // Not numbers, or absurd: read as "now"; the call goes through at once.
-        _ = try await limiter.client.send(["HSET", key, "tat_rpm", "nan", "blocked_until", "1e300"])
-        var started = ContinuousClock.now
-        #expect(try await Self.ask(Self.provider(server, name, limiter)).contains(.text("ok")))
-        #expect(ContinuousClock.now - started < .seconds(1))
-        _ = try await limiter.client.send(["HSET", key, "tat_rpm", "not a time", "blocked_until", "-1e300"])
-        #expect(try await Self.ask(Self.provider(server, name, limiter)).contains(.text("ok")))
-        // Plausible but 30 minutes off: longer than this process waits: a retryable error at once.
-        let time = try await limiter.client.send(["TIME"]).array ?? []
-        let nowMs = Double(time[0].int ?? 0) * 1000
-        _ = try await limiter.client.send(["HSET", key, "blocked_until", String(nowMs + 1_800_000)])
-        started = ContinuousClock.now
-        let error = await #expect(throws: ModelError.self) { try await Self.ask(Self.provider(server, name, limiter)) }
-        #expect(error?.retryable == true && error?.message.contains("more than the 2.0 s a call waits") == true, "\(String(describing: error))")
-        #expect(ContinuousClock.now - started < .seconds(1))
-        #expect(server.requests.count == 2)
-        try await limiter.remove(name)
+        try await Self.withLimit(try ModelLimit(requests: 10), maxWait: .seconds(2)) { limiter, name, server in
+            let key = LimitKeys.limit(name)
+            // Not numbers, or absurd: read as "now"; the call goes through at once.
+            _ = try await limiter.client.send(["HSET", key, "tat_rpm", "nan", "blocked_until", "1e300"])
+            var started = ContinuousClock.now
+            #expect(try await Self.ask(Self.provider(server, name, limiter)).contains(.text("ok")))
+            #expect(ContinuousClock.now - started < .seconds(1))
+            _ = try await limiter.client.send(["HSET", key, "tat_rpm", "not a time", "blocked_until", "-1e300"])
+            #expect(try await Self.ask(Self.provider(server, name, limiter)).contains(.text("ok")))
+            // Plausible but 30 minutes off: longer than this process waits: a retryable error at once.
+            let time = try await limiter.client.send(["TIME"]).array ?? []
+            let nowMs = Double(time[0].int ?? 0) * 1000
+            _ = try await limiter.client.send(["HSET", key, "blocked_until", String(nowMs + 1_800_000)])
+            started = ContinuousClock.now
+            let error = await #expect(throws: ModelError.self) { try await Self.ask(Self.provider(server, name, limiter)) }
+            #expect(error?.retryable == true && error?.message.contains("more than the 2.0 s a call waits") == true, "\(String(describing: error))")
+            #expect(ContinuousClock.now - started < .seconds(1))
+            #expect(server.requests.count == 2)
+        }
     }
 
     @Test("cancelling a call while it waits ends it at once and gives its booking back")
     func cancelWhileWaiting() async throws {
-        let limiter = try Self.limiter(maxWait: .seconds(600)), name = try Self.uniqueName()
-        let server = try await Self.okServer()
-        defer { Task { await server.stop() } }
-        // 1,000 tokens per 10 minutes (one every 600 ms): 800 booked leaves too little for a call of 500.
-        try await limiter.set(name, try ModelLimit(totalTokens: 1000, periodMs: 600_000))
-        _ = try await limiter.reserve(name, input: 400, output: 400)
-        let call = Task { try await Self.ask(Self.provider(server, name, limiter), maxTokens: 500) }
-        try await eventually("the booking") { try await Self.status(limiter, name).inUse["tpm"] ?? 0 > 1000 - 1 }
-        let started = ContinuousClock.now
-        call.cancel()
-        await #expect(throws: CancellationError.self) { try await call.value }
-        #expect(ContinuousClock.now - started < .seconds(1))
-        #expect(server.requests.isEmpty)
-        try await eventually("the refund") { (798...800).contains(try await Self.status(limiter, name).inUse["tpm"] ?? 0) }
-        try await limiter.remove(name)
+        try await Self.withLimit(try ModelLimit(totalTokens: 1000, periodMs: 600_000), maxWait: .seconds(600)) { limiter, name, server in
+            // 1,000 tokens per 10 minutes (one every 600 ms): 800 booked leaves too little for a call of 500.
+            _ = try await limiter.reserve(name, input: 400, output: 400)
+            let call = Task { try await Self.ask(Self.provider(server, name, limiter), maxTokens: 500) }
+            try await eventually("the booking") { try await Self.status(limiter, name).inUse["tpm"] ?? 0 > 1000 - 1 }
+            let started = ContinuousClock.now
+            call.cancel()
+            await #expect(throws: CancellationError.self) { try await call.value }
+            #expect(ContinuousClock.now - started < .seconds(1))
+            #expect(server.requests.isEmpty)
+            try await eventually("the refund") { (798...800).contains(try await Self.status(limiter, name).inUse["tpm"] ?? 0) }
+        }
     }
 
     @Test("Redis gone while booking: a retryable error saying the call was not sent, within about a second")
