@@ -28,6 +28,7 @@ let package = Package(
         .library(name: "OrbiterClient", targets: ["OrbiterClient"]),
         .library(name: "OrbiterWorker", targets: ["OrbiterWorker"]),
         .library(name: "OrbiterTools", targets: ["OrbiterTools"]),
+        .library(name: "OrbiterLimits", targets: ["OrbiterLimits"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -80,6 +81,13 @@ let package = Package(
                     .product(name: "Crypto", package: "swift-crypto"),
                 ],
                 resources: [.copy("Scripts")], swiftSettings: swiftSettings),
+        // Rate limits a fleet shares (orbiter limits): buckets in Redis changed by scripts
+        // (Scripts/*.lua), and a ModelProvider decorator that reserves before each call.
+        .target(name: "OrbiterLimits", dependencies: [
+                    "OrbiterCore", "OrbiterRedis",
+                    .product(name: "CoreMetrics", package: "swift-metrics"),
+                ],
+                resources: [.copy("Scripts")], swiftSettings: swiftSettings),
         // Submitting and following tasks: what an application that only submits links.
         .target(name: "OrbiterClient", dependencies: [
                     "OrbiterQueue", "OrbiterCore", "OrbiterLua", "OrbiterRedis",
@@ -87,7 +95,7 @@ let package = Package(
                 ], swiftSettings: swiftSettings),
         // Running tasks: the claim loop, task execution, maintenance services, metrics.
         .target(name: "OrbiterWorker", dependencies: [
-                    "OrbiterQueue", "OrbiterCore", "OrbiterLua", "OrbiterRedis", "OrbiterModels", "OrbiterTools",
+                    "OrbiterQueue", "OrbiterCore", "OrbiterLua", "OrbiterRedis", "OrbiterModels", "OrbiterTools", "OrbiterLimits",
                     .product(name: "Logging", package: "swift-log"),
                     .product(name: "CoreMetrics", package: "swift-metrics"),
                     .product(name: "Prometheus", package: "swift-prometheus"),
@@ -97,7 +105,7 @@ let package = Package(
                     .product(name: "NIOHTTP1", package: "swift-nio"),
                 ], swiftSettings: swiftSettings),
         .executableTarget(name: "orbiter", dependencies: [
-                    "OrbiterCore", "OrbiterLua", "OrbiterQueue", "OrbiterClient", "OrbiterWorker", "OrbiterModels", "OrbiterTools",
+                    "OrbiterCore", "OrbiterLua", "OrbiterQueue", "OrbiterClient", "OrbiterWorker", "OrbiterModels", "OrbiterTools", "OrbiterLimits",
                     .product(name: "ArgumentParser", package: "swift-argument-parser"),
                     .product(name: "Logging", package: "swift-log"),
                     .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -106,7 +114,7 @@ let package = Package(
 
         // Benchmarks (scripts/bench.sh drives it; see bench/README.md).
         .executableTarget(name: "orbiter-bench", dependencies: [
-                    "CLua", "OrbiterCore", "OrbiterLua", "OrbiterQueue", "OrbiterClient", "OrbiterWorker", "OrbiterRedis", "OrbiterTools",
+                    "CLua", "OrbiterCore", "OrbiterLua", "OrbiterQueue", "OrbiterClient", "OrbiterWorker", "OrbiterRedis", "OrbiterTools", "OrbiterLimits",
                     .product(name: "AsyncHTTPClient", package: "async-http-client"),
                     .product(name: "Logging", package: "swift-log"),
                     .product(name: "NIOCore", package: "swift-nio"),
@@ -128,7 +136,7 @@ let package = Package(
         .testTarget(name: "OrbiterRedisTests", dependencies: ["OrbiterRedis", "OrbiterTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterModelsTests", dependencies: ["OrbiterModels", "OrbiterTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterDistributedTests", dependencies: [
-                    "OrbiterQueue", "OrbiterClient", "OrbiterWorker", "OrbiterLua", "OrbiterModels", "OrbiterTools", "OrbiterTestSupport",
+                    "OrbiterQueue", "OrbiterClient", "OrbiterWorker", "OrbiterLua", "OrbiterModels", "OrbiterTools", "OrbiterLimits", "OrbiterTestSupport",
                     .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                     .product(name: "Logging", package: "swift-log"),
                     .product(name: "Prometheus", package: "swift-prometheus"),

@@ -24,6 +24,7 @@ TARGETS = [
     ("submit_result_p50_ms", "<=", 1), ("submit_result_p99_ms", "<=", 5), ("first_event_p50_ms", "<=", 1),
     ("inflight_10k_wall_s", "<=", 4), ("inflight_10k_rss_mib", "<=", 1024), ("lua_tool_call_us", "<=", 5),
     ("run_wall_ms", "<=", 30), ("idle_worker_rss_mib", "<=", 30), ("bullmq_ratio", ">=", 3),
+    ("admission_p99_ms", "<=", 1),
 ]
 
 
@@ -168,6 +169,15 @@ class Bench:
             self.stop(worker)
         log(f"latency: submit→result p50 {self.med('submit_result_p50_ms'):.2f} ms, first event p50 "
             f"{self.med('first_event_p50_ms'):.2f} ms (PING p50 {self.med('ping_p50_ms'):.3f} ms)")
+
+    def admission(self, n, repeats):
+        """Shared rate limits: one reserve.lua decision, one at a time and 64 in flight."""
+        for _ in range(repeats):
+            for r in self.bench("admission", "--n", str(n)):
+                for k in ("admission_p50_ms", "admission_p99_ms", "admission_concurrent_per_s"):
+                    self.add(k, r[k])
+        log(f"admission: p50 {self.med('admission_p50_ms'):.3f} ms, p99 {self.med('admission_p99_ms'):.3f} ms, "
+            f"{self.med('admission_concurrent_per_s'):,.0f} decisions/s with 64 in flight")
 
     def inflight(self, n, repeats):
         for i in range(repeats):
@@ -379,6 +389,9 @@ class Bench:
             row("orbiter run examples/calculator.lua: wall", "run_wall_ms", "ms",
                 f"spawning /bin/true {fmt(self.med('process_spawn_ms'))} ms"),
             row("  its peak RSS", "run_rss_mib", "MiB"),
+            row("rate-limit admission (reserve.lua) p50", "admission_p50_ms", "ms"),
+            row("rate-limit admission (reserve.lua) p99", "admission_p99_ms", "ms"),
+            row("  decisions/s, 64 in flight", "admission_concurrent_per_s", "decisions/s"),
             row("idle worker RSS", "idle_worker_rss_mib", "MiB", "Python original workers 120–210 MiB"),
             row("worker peak RSS during 1-worker no-op run", "noop_worker_hwm_mib", "MiB"),
         ]
@@ -415,6 +428,7 @@ def main():
     b.round_trips(500 if args.quick else 2000)
     b.latency(100 if args.quick else 300, reps)
     b.inflight(b.inflight_n, 1 if args.quick else 3)
+    b.admission(1000 if args.quick else 5000, reps)
     b.lua(50_000 if args.quick else 200_000, reps)
     b.tools(500 if args.quick else 2000, reps)
     b.bulk(2000 if args.quick else 10000, reps)

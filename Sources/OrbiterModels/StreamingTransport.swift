@@ -30,6 +30,7 @@ struct StreamingTransport: Sendable {
         while true {
             attempt += 1
             var emitted = false
+            if attempt > 1 { try await ProviderResponseObservation.current?.willRetry(attempt: attempt) }
             do {
                 try await self.attempt(request, decoder: makeDecoder(), emitted: &emitted, onEvent: onEvent)
                 return
@@ -114,6 +115,12 @@ struct StreamingTransport: Sendable {
             }
             activity.touch()
             let status = Int(response.status.code)
+            if let observer = ProviderResponseObservation.current {
+                // Rate-limit headers and a 429's retry-after, for a shared limiter (names lower-cased).
+                var heads: [String: String] = [:]
+                for header in response.headers { heads[header.name.lowercased()] = header.value }
+                await observer.responseHead(status: status, headers: heads)
+            }
             guard (200..<300).contains(status) else {
                 var body: [UInt8] = []
                 for try await chunk in response.body where body.count < 65_536 {

@@ -4,6 +4,7 @@ import Logging
 import OrbiterCore
 import OrbiterQueue
 import OrbiterLua
+import OrbiterLimits
 import OrbiterRedis
 import Synchronization
 
@@ -58,8 +59,10 @@ extension Worker {
             // The run is always detailed, so every task's tool times and token counts reach the
             // metrics; a task that did not ask for detail publishes only the basic events.
             let publishes: @Sendable (StreamEvent) -> Bool = { [detailed = payload.detailed] in detailed || $0.isBasic }
+            let deadline = ContinuousClock.now + .seconds(min(payload.timeout, 1e9))
             let work = LuaLogContext.$metadata.withValue(luaContext) { Task {
-                try await Run(providers: configuration.providers).execute(node, input: payload.input, messages: payload.messages, detailed: true,
+                // A model call does not book room under a shared limit for after the task's deadline.
+                try await AdmissionDeadline.$current.withValue(deadline) { try await Run(providers: providers).execute(node, input: payload.input, messages: payload.messages, detailed: true,
                                         resume: resume, checkpoint: { [broker = self.broker] state in
                     // Best effort: a lost checkpoint only means more work after a takeover. Refused
                     // (0) once the run lost its lease: the new owner's checkpoint is the one that counts.
@@ -67,10 +70,10 @@ extension Worker {
                 }, humanInput: ParkingInput(), meter: runMeter) { event in
                     self.metrics.observe(event)
                     if publishes(event) { await publisher.publish(event) }
-                }
+                } }
             } }
             // The timeout sweep (`timeoutLoop`) stops the run with `.timeout` once the deadline passes.
-            running.add(taskID, entryID: entryID, lease: lease, deadline: .now + .seconds(min(payload.timeout, 1e9))) { reason in
+            running.add(taskID, entryID: entryID, lease: lease, deadline: deadline) { reason in
                 stopReason.withLock { $0 = $0 ?? reason }
                 work.cancel()
             }
@@ -138,7 +141,7 @@ extension Worker {
     func runtime(forBundle sha: String) async throws -> LuaRuntime {
         if !configuration.isolateTasks, let shared = runtimes[sha] { return shared }
         var options = configuration.luaOptions
-        options.providers = configuration.providers
+        options.providers = providers
         let runtime = try await LuaRuntime.load(bundle: try await bundle(sha), options: options)
         // Evicted states live on while their running tasks hold them.
         return configuration.isolateTasks ? runtime : runtimes.insert(runtime, for: sha)

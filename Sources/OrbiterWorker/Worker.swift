@@ -4,6 +4,7 @@ import Logging
 import OrbiterCore
 import OrbiterQueue
 import OrbiterLua
+import OrbiterLimits
 import OrbiterRedis
 import ServiceLifecycle
 import Synchronization
@@ -31,6 +32,8 @@ public final class Worker: Service {
     let healthy = Mutex(false)
     /// Where the next XAUTOCLAIM sweep continues, so the whole pending list is visited over time.
     let reclaimCursor = Mutex("0-0")
+    /// The configuration's providers, each wrapped in the shared rate limiter when `rateLimits` is set.
+    let providers: ProviderRegistry
 
     public init(configuration: WorkerConfiguration) throws {
         guard configuration.concurrency >= 1 else { throw DistributedError.invalidArgument("concurrency must be at least 1") }
@@ -41,6 +44,10 @@ public final class Worker: Service {
         self.metrics = WorkerMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory, queue: configuration.queue,
                                      labels: configuration.metricsLabels, isKnownTool: { [configuration] in configuration.offersTool($0) })
         self.broker = try TaskBroker(redisURL: configuration.redisURL, queue: configuration.queue, settings: configuration.settings)
+        self.providers = configuration.rateLimits.map { [broker] limits in
+            limits.applied(to: configuration.providers, client: broker.client,
+                           metrics: LimitMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory, queue: configuration.queue))
+        } ?? configuration.providers
     }
 
     var keys: QueueKeys { broker.keys }
@@ -88,7 +95,8 @@ public final class Worker: Service {
             _ = try await client.send(["XGROUP", "CREATE", keys.stream, QueueKeys.group, "0", "MKSTREAM"])
         } catch RedisError.server(let message) where message.hasPrefix("BUSYGROUP") {}
         await warnAboutEviction()
-        log("worker \(configuration.workerID) started: redis \(client.url), queue '\(keys.queue)', concurrency \(configuration.concurrency)")
+        log("worker \(configuration.workerID) started: redis \(client.url), queue '\(keys.queue)', concurrency \(configuration.concurrency)"
+            + (configuration.rateLimits.map { ", shared rate limits (calls wait up to \(Int($0.maxWait.inSeconds)) s)" } ?? ""))
         // Maintenance first, claiming last: a group shuts down in reverse order, so heartbeats,
         // lease renewals and cancels go on while the claim loop drains.
         // Services of the host access (MCP servers) first: a group stops in reverse order, so they

@@ -5,6 +5,7 @@ import OrbiterCore
 import OrbiterQueue
 import OrbiterLua
 import OrbiterModels
+import OrbiterLimits
 
 /// How a worker runs: which queue, how many tasks at once, how it reports and stops.
 public struct WorkerConfiguration: Sendable {
@@ -49,6 +50,10 @@ public struct WorkerConfiguration: Sendable {
     /// built-in providers (`openai`, `anthropic`, `ollama`, keys from this process's environment),
     /// so a worker used as a library needs no setup. Pass one to add or replace providers.
     public var providers: ProviderRegistry = BuiltinProviders.registry()
+    /// Shared rate limits (`orbiter limits`, `--limits`): when set, every model call books room
+    /// under its model's limit in Redis first and settles after. Nil (the default): no limits, no
+    /// extra round trips.
+    public var rateLimits: RateLimitSettings?
     /// Which `base_url`/`api_key_env` of shipped agents this worker honours (none by default).
     public var providerPolicy = ProviderPolicy()
     /// The prices this worker turns usage into cost with (`--prices FILE`); `nil`: costs unknown

@@ -30,6 +30,7 @@ struct OrbiterBench {
             case "http-tool": try await HTTPToolBench.run(options)
             case "park": try await ParkBench.run(options)
             case "bulk": try await BulkSubmitBench.run(options)
+            case "admission": try await AdmissionBench.run(options)
             default:
                 print("""
                     usage: orbiter-bench <command> [--option value ...]
@@ -42,6 +43,7 @@ struct OrbiterBench {
                       http-tool   [--n N]   (no Redis: a loopback HTTP server in-process)
                       park        --redis-url U --queue Q --n N --memory-n M [--external]   (task approve → next event; Redis bytes per parked task)
                       bulk        --redis-url U --queue Q --n N [--repeats R]   (submit rate: one at a time, distributedMany, 256 outstanding)
+                      admission   --redis-url U [--n N] [--concurrency C]   (shared rate limits: reserve.lua decision p50/p99, decisions/s)
                     Each prints JSON lines on stdout.
                     """)
             }

@@ -42,6 +42,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var toolFolder: ToolFolderOptions
     @OptionGroup var human: HumanInputOptions
+    @OptionGroup var rateLimits: RunLimitsOptions
     @OptionGroup(title: "What a --sandbox run's script may reach (as on a worker)") var hostAccess: HostAccessOptions
     @OptionGroup(title: "Cost and budget") var prices: PricesOption
     @OptionGroup(title: "Cost and budget") var budget: BudgetOptions
@@ -74,9 +75,11 @@ struct RunCommand: AsyncParsableCommand {
         let printer = EventPrinter(style: style, jsonDetailed: detailed, root: root)
         let table = try prices.load()
         let meter = SpendMeter(prices: table, budget: budget.budget ?? SpendingBudget())
+        let (runner, limitsClient) = try await rateLimits.runner()
+        defer { limitsClient?.close() }
         do {
-            let result = try await OrbiterCore.run.execute(root, input: text, detailed: EventPrinter.runsDetailed,
-                                                           humanInput: human.input(), meter: meter) { event in
+            let result = try await runner.execute(root, input: text, detailed: EventPrinter.runsDetailed,
+                                                  humanInput: human.input(), meter: meter) { event in
                 printer.show(event)
             }
             printer.finish(output: result.output)

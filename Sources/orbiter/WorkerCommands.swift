@@ -1,4 +1,5 @@
 import ArgumentParser
+import OrbiterLimits
 import Dispatch
 import Foundation
 import Logging
@@ -76,6 +77,13 @@ struct StartWorkerCommand: AsyncParsableCommand {
             parsing: .unconditional, help: "Distinct tool and model names from tasks that get their own metrics label (more are counted as 'other').")
     var metricsLabelLimit: Int = 100
 
+    @Flag(help: "Book room under the shared rate limits (orbiter limits) before every model call, and settle after.")
+    var limits = false
+
+    @Option(name: .customLong("limits-max-wait"), parsing: .unconditional,
+            help: "With --limits: seconds a model call may wait for room (default 300, at most 3600); a call whose room is further away fails retryably.")
+    var limitsMaxWait: Double = 300
+
     @Flag(name: .customLong("isolate-tasks"), help: "A fresh Lua state for every task (slower; no globals shared between tasks of a script).")
     var isolateTasks = false
 
@@ -92,6 +100,7 @@ struct StartWorkerCommand: AsyncParsableCommand {
         if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         if heartbeatTTL < 1 { throw ValidationError("--heartbeat-ttl must be at least 1") }
         if !(drainTimeout >= 0 && drainTimeout.isFinite) { throw ValidationError("--drain-timeout must be a number of seconds, 0 or more") }
+        if !(limitsMaxWait >= 0 && limitsMaxWait <= 3600) { throw ValidationError("--limits-max-wait must be from 0 to 3600 seconds") }
         if metricsLabelLimit < 0 { throw ValidationError("--metrics-label-limit must not be negative") }
         for url in allowBaseURL where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
             throw ValidationError("--allow-base-url expects an http:// or https:// URL, got '\(url)'")
@@ -126,6 +135,7 @@ struct StartWorkerCommand: AsyncParsableCommand {
         configuration.metricsLabels = MetricsLabelPolicy(limit: metricsLabelLimit)
         configuration.prices = priceTable
         if let priceTable { logger.info("prices: \(priceTable.prices.count) models from \(priceTable.source)") }
+        if limits { configuration.rateLimits = RateLimitSettings(maxWait: .milliseconds(Int64(limitsMaxWait * 1000))) }
         let worker = try Worker(configuration: configuration)
         var server: MetricsServer?
         if let metricsPort {

@@ -55,7 +55,7 @@ extension StreamEvent {
         case .status(let e):
             var members: [(String, JSONValue?)] = [("type", "status"), ("status", .string(e.status.rawValue)),
                                                    ("agent_name", .string(e.agentName)), ("message", .string(e.message)),
-                                                   ("parsed", e.parsed)]
+                                                   ("parsed", e.parsed), ("wait_ms", e.waitMs.map(JSONValue.int))]
             if let p = e.pending {
                 members += [("kind", .string(p.kind.rawValue)), ("request_id", .string(p.id)), ("tool_name", .string(p.toolName)),
                             ("tool_call_id", .string(p.toolCallID)), ("arguments", p.arguments),
@@ -110,7 +110,7 @@ extension StreamEvent {
                 pending = try InputRequest(json: .object(request))
             }
             self = .status(StatusEvent(status: status, agentName: agent, message: json["message"]?.stringValue ?? "",
-                                       parsed: json["parsed"], pending: pending))
+                                       parsed: json["parsed"], pending: pending, waitMs: json["wait_ms"]?.intValue))
         case "error":
             self = .error(ErrorEvent(error: try str("error"), errorType: json["error_type"]?.stringValue ?? "Error", agentName: agent,
                                      stepNumber: json["step_number"]?.intValue, recoverable: json["recoverable"]?.boolValue ?? false))

@@ -125,6 +125,8 @@ public struct StatusEvent: Sendable, Hashable {
         case starting, running, waitingForTool = "waiting_for_tool", completed, cancelled, error, retrying, resumed
         /// The run waits for a person: an approval or an answer (`pending` says which).
         case waitingForInput = "waiting_for_input"
+        /// A model call waits for room under a shared rate limit (`orbiter limits`); `waitMs` says how long.
+        case rateLimited = "rate_limited"
         /// Whether a run ends with this status.
         public var isTerminal: Bool { self == .completed || self == .cancelled || self == .error }
     }
@@ -137,8 +139,12 @@ public struct StatusEvent: Sendable, Hashable {
     /// On a `waiting_for_input` status: what the person is asked (in JSON: `kind`, `request_id`,
     /// `tool_name`, `tool_call_id`, `arguments`, and `question`, `index` for a question).
     public var pending: InputRequest?
-    public init(status: Status, agentName: String, message: String = "", parsed: JSONValue? = nil, pending: InputRequest? = nil) {
+    /// On a `rate_limited` status: how long the model call waits, in milliseconds (`wait_ms`).
+    public var waitMs: Int?
+    public init(status: Status, agentName: String, message: String = "", parsed: JSONValue? = nil, pending: InputRequest? = nil,
+                waitMs: Int? = nil) {
         self.status = status; self.agentName = agentName; self.message = message; self.parsed = parsed; self.pending = pending
+        self.waitMs = waitMs
     }
 
     /// The `waiting_for_input` event of `request`, its message the prompt a person sees.

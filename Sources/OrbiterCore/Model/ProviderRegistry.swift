@@ -38,6 +38,18 @@ public final class ProviderRegistry: Sendable {
         return try factory(model, settings)
     }
 
+    /// A new registry whose providers are this one's, each passed through `wrap` when it is made
+    /// (`provider` is the registered name, e.g. `openai`). A worker wraps its providers in a
+    /// shared rate limiter this way; providers registered here later are not copied.
+    public func decorated(by wrap: @escaping @Sendable (_ provider: String, _ model: String, _ settings: ModelSettings,
+                                                        _ inner: any ModelProvider) -> any ModelProvider) -> ProviderRegistry {
+        let copy = ProviderRegistry()
+        for (name, factory) in factories.withLock({ $0 }) {
+            copy.register(name) { model, settings in wrap(name, model, settings, try factory(model, settings)) }
+        }
+        return copy
+    }
+
     /// Splits on the first colon: `"openai:gpt-4o"` → (`openai`, `gpt-4o`).
     public static func split(_ qualifiedModel: String) throws -> (provider: String, model: String) {
         guard let colon = qualifiedModel.firstIndex(of: ":"), colon != qualifiedModel.startIndex,

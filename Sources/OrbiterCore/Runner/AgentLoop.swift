@@ -140,7 +140,8 @@ struct AgentLoop: Sendable {
     private func ask(_ provider: any ModelProvider, _ request: ModelRequest, step: Int) async throws -> ModelReply {
         var reply = ModelReply()
         let (name, context) = (agent.name, context)
-        try await provider.complete(request) { event in
+        let scope = ModelCallScope(agentName: name, emit: { await context.emit($0) })
+        try await ModelCallScope.$current.withValue(scope) { try await provider.complete(request) { event in
             switch event {
             case .text(let t):
                 reply.text += t
@@ -156,7 +157,7 @@ struct AgentLoop: Sendable {
             case .finish:
                 break
             }
-        }
+        } }
         context.ledger.add(usage: reply.usage, steps: 1)
         await context.emit(.usage(UsageEvent(usage: reply.usage, agentName: agent.name, stepNumber: step, model: agent.model)))
         try await context.ledger.meter.record(agent: agent.name, model: agent.model, usage: reply.usage)
