@@ -32,6 +32,13 @@ public struct TaskPayload: Sendable {
     /// A day.
     public static let defaultWaitTimeout = 86_400.0
 
+    /// 0...9, 9 first (`TaskPriority`); `nil`: the default level (5). Picks the queue stream the
+    /// task waits in; the worker does not read it from the payload.
+    public var priority: Int?
+    /// Seconds since 1970 before which the task does not start (`scheduled` until then); `nil` or
+    /// a time already past: queued at once. Read by submit only.
+    public var runAt: Double?
+
     public init(node: JSONValue, input: String, messages: [Message] = [], detailed: Bool = false, metadata: [String: String] = [:],
                 timeout: Double = 300, createdAt: Double = Date().timeIntervalSince1970, bundle: String? = nil,
                 maxRetries: Int? = nil, waitTimeout: Double? = nil) {
@@ -55,6 +62,8 @@ public struct TaskPayload: Sendable {
             "max_retries": maxRetries.map(JSONValue.int) ?? .null,
         ]
         if let waitTimeout { d["wait_timeout"] = .double(waitTimeout) }
+        if let priority { d["priority"] = .int(priority) }
+        if let runAt { d["run_at"] = .double(runAt) }
         return .object(d)
     }
 
@@ -88,5 +97,7 @@ public struct TaskPayload: Sendable {
                   timeout: json["timeout"]?.doubleValue ?? 300, createdAt: json["created_at"]?.doubleValue ?? 0,
                   bundle: json["bundle"]?.stringValue, maxRetries: json["max_retries"]?.intValue,
                   waitTimeout: json["wait_timeout"]?.doubleValue.flatMap { $0 > 0 && $0.isFinite ? $0 : nil })
+        priority = json["priority"]?.intValue.flatMap { TaskPriority.range.contains($0) ? $0 : nil }
+        runAt = json["run_at"]?.doubleValue.flatMap { $0.isFinite ? $0 : nil }
     }
 }

@@ -28,7 +28,7 @@ public final class Worker: Service {
     /// Connected and claiming (what `/healthz` reports).
     let healthy = Mutex(false)
     /// Where the next XAUTOCLAIM sweep continues, so the whole pending list is visited over time.
-    let reclaimCursor = Mutex("0-0")
+    let reclaimCursor = Mutex<[String: String]>([:])
 
     public init(configuration: WorkerConfiguration) throws {
         guard configuration.concurrency >= 1 else { throw DistributedError.invalidArgument("concurrency must be at least 1") }
