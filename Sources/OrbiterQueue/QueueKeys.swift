@@ -35,7 +35,7 @@ public struct QueueKeys: Sendable, Hashable {
     /// The queue's concurrency cap across all workers (`queue set-concurrency`); absent: no cap.
     package var concurrency: String { prefix + ":concurrency" }
     /// The queue stream of priority `level` (0...9): the default level's is `stream` itself.
-    package func stream(level: Int) -> String { level == TaskPriority.default ? stream : stream + ":p\(level)" }
+    package func stream(level: Int) -> String { level == TaskPriority.defaultLevel ? stream : stream + ":p\(level)" }
     /// Parked tasks (waiting for a person), scored by their wait deadline (ms since 1970).
     package var waiting: String { prefix + ":waiting" }
     package var dead: String { prefix + ":dead" }

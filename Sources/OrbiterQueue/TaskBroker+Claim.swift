@@ -8,6 +8,12 @@ package struct ClaimBatch: Sendable {
         /// The level stream the entry is in.
         package var stream: String
         package var outcome: StartOutcome
+
+        package init(claim: ClaimedEntry, stream: String, outcome: StartOutcome) {
+            self.claim = claim
+            self.stream = stream
+            self.outcome = outcome
+        }
     }
 
     /// Why and how long the worker should wait before it claims again.

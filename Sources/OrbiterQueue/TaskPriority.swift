@@ -4,7 +4,7 @@ import Foundation
 /// (`QueueKeys.stream(level:)`); the default level's stream is the queue stream every older
 /// task and worker knows, so a queue that uses no priorities works exactly as before.
 public enum TaskPriority {
-    public static let `default` = 5
+    public static let defaultLevel = 5
     public static let range = 0...9
 
     /// Throws `invalidArgument` naming `name` (a flag or a parameter) unless `value` is 0...9.

@@ -111,11 +111,13 @@ extension Worker {
                 return
             }
         }
-        let command: [any RedisArgument] = ["XREAD", "COUNT", 1, "BLOCK", timeout, "STREAMS"]
-            + wait.positions.map { $0.stream as any RedisArgument } + wait.positions.map { $0.id as any RedisArgument }
+        let (streams, ids) = (wait.positions.map(\.stream), wait.positions.map(\.id))
         let woken: Bool
         do {
-            woken = !(try await stopSignal.cancelOnStop { [client] in try await client.blocking(command) }).isNull
+            woken = !(try await stopSignal.cancelOnStop { [client, timeout] in
+                try await client.blocking(["XREAD", "COUNT", 1, "BLOCK", timeout, "STREAMS"]
+                                          + streams.map { $0 as any RedisArgument } + ids.map { $0 as any RedisArgument })
+            }).isNull
         } catch {
             return // the next claim reports a Redis that is gone, with backoff; a stop ends the loop
         }
