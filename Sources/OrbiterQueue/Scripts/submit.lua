@@ -10,8 +10,9 @@
 -- ARGV[4] created_at, milliseconds since 1970
 -- ARGV[5] bundle sha256, or "" for a task without a bundle
 -- ARGV[6] bundle TTL seconds (refreshed on every submit)
--- ARGV[7] max pending: refuse the task when the queue stream already holds this many entries
---         (tasks waiting or running; 0 = no limit). Entries are never trimmed.
+-- ARGV[7] max pending: refuse the task when the queue's streams (every priority level) and its
+--         scheduled set already hold this many tasks (waiting or running; 0 = no limit). Entries
+--         are never trimmed.
 -- ARGV[8] payload signature (HMAC-SHA256 hex) or ""
 -- ARGV[9] idempotency TTL seconds (used with KEYS[5])
 -- ARGV[10] digest of the work (agent, bundle, input, messages), stored with the idempotency key
@@ -42,6 +43,7 @@ local limit = tonumber(ARGV[7]) or 0
 if limit > 0 then
   local held = 0
   for _, level in ipairs(level_streams(KEYS[2])) do held = held + redis.call('XLEN', level[2]) end
+  if KEYS[6] then held = held + redis.call('ZCARD', KEYS[6]) end
   if held >= limit then
     return redis.error_reply('FULL ' .. held .. ' tasks waiting or running (max pending ' .. limit .. '); try again later')
   end
