@@ -147,6 +147,24 @@ struct ClaimControlsTests {
         }
     }
 
+    @Test("max pending counts tasks on every priority level and scheduled ones")
+    func maxPendingCountsEveryLevelAndScheduledTasks() async throws {
+        try await withDistributedFixture { fixture in
+            var settings = QueueSettings()
+            settings.maxPending = 2
+            let broker = try TaskBroker(redisURL: fixture.redisURL, queue: fixture.queue, settings: settings)
+            let agent = try sleeper(0)
+            _ = try await distributed(agent, "a", broker: broker, priority: 9)
+            _ = try await distributed(agent, "b", broker: broker, delay: 60)
+            do {
+                _ = try await distributed(agent, "c", broker: broker, priority: 1)
+                Issue.record("a third task is refused")
+            } catch DistributedError.queueFull(_, let message) {
+                #expect(message.contains("2 tasks waiting or running"), "\(message)")
+            }
+        }
+    }
+
     // MARK: Cancel
 
     @Test("a pending priority 9 task and a scheduled task are cancelled at once and never run")
