@@ -37,24 +37,11 @@ promote_due(KEYS[2], base, ARGV[6], now, tonumber(ARGV[8]), 'retrying')
 promote_due(KEYS[3], base, ARGV[6], now, tonumber(ARGV[8]), 'scheduled')
 local levels = level_streams(base)
 
--- The group's pending count and last delivered id of a stream (0 and 0-0 when it has none).
-local function group_state(stream)
-  local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', stream)
-  if ok then
-    for _, g in ipairs(groups) do
-      local info = {}
-      for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
-      if info['name'] == group then return tonumber(info['pending']) or 0, info['last-delivered-id'] end
-    end
-  end
-  return 0, '0-0'
-end
-
 local room, capped = want, false
 local cap = tonumber(redis.call('GET', KEYS[4]) or '')
 if cap and cap >= 1 and cap == math.floor(cap) then
   local running = 0
-  for _, level in ipairs(levels) do running = running + group_state(level[2]) end
+  for _, level in ipairs(levels) do running = running + group_state(level[2], group) end
   if cap - running < room then room, capped = math.max(cap - running, 0), true end
 end
 
@@ -63,7 +50,7 @@ local order = levels
 if #levels > 1 and starve > 0 and room > 0 then
   local starved, rest = {}, {}
   for _, level in ipairs(levels) do
-    local _, delivered = group_state(level[2])
+    local _, delivered = group_state(level[2], group)
     local first = redis.call('XRANGE', level[2], '(' .. delivered, '+', 'COUNT', 1)[1]
     local ms = first and tonumber(string.match(first[1], '^(%d+)'))
     if ms and now - ms >= starve then

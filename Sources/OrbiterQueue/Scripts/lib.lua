@@ -75,6 +75,20 @@ local function task_stream(base, task)
   return level_stream(base, redis.call('HGET', task, 'priority'))
 end
 
+-- The consumer group's pending count (tasks running) and last delivered id of a stream: 0 and
+-- 0-0 when the stream or the group does not exist.
+local function group_state(stream, group)
+  local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', stream)
+  if ok then
+    for _, g in ipairs(groups) do
+      local info = {}
+      for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
+      if info['name'] == group then return tonumber(info['pending']) or 0, info['last-delivered-id'] end
+    end
+  end
+  return 0, '0-0'
+end
+
 -- Every level stream of the queue, highest priority first: {level, stream} pairs (the default
 -- level always among them; levels-set members that are not valid levels are ignored).
 local function level_streams(base)

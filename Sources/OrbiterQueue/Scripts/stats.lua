@@ -22,18 +22,8 @@ for _, level in ipairs(level_streams(KEYS[1])) do
   local stream = level[2]
   if redis.call('EXISTS', stream) == 1 then
     queued = queued + redis.call('XLEN', stream)
-    local last_delivered = '0-0'
-    local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', stream)
-    if ok then
-      for _, g in ipairs(groups) do
-        local info = {}
-        for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
-        if info['name'] == ARGV[1] then
-          running = running + info['pending']
-          last_delivered = info['last-delivered-id']
-        end
-      end
-    end
+    local held, last_delivered = group_state(stream, ARGV[1])
+    running = running + held
     local first = redis.call('XRANGE', stream, '(' .. last_delivered, '+', 'COUNT', 1)
     if first[1] then
       local age = tonumber(ARGV[2]) - tonumber(string.match(first[1][1], '^(%d+)'))
