@@ -27,15 +27,21 @@ import OrbiterLua
 ///   - budget: what the run may spend (total tokens, USD priced by the worker's table); it stops
 ///     at most one model call past it with `BudgetExceeded` (not retried).
 ///   - tenant: whose daily budget (`TenantBudgets`) the run's spend counts against.
+///   - priority: 0...9, 9 runs first, FIFO within a level (default 5); see `TaskPriority`.
+///   - delay: seconds before the task may start (`scheduled` until then); at most a year.
+///   - runAt: the time before which the task does not start (one already past: it is queued at
+///     once); not together with `delay`.
 public func distributed(_ node: some RunnableConvertible, _ input: String, messages: [Message] = [], redisURL: String? = nil,
                         detailed: Bool = false, timeout: Double = 300, metadata: [String: String] = [:],
                         queue: String = "default", bundle: ScriptBundle? = nil, idempotencyKey: String? = nil,
                         maxRetries: Int? = nil, traceparent: String? = nil, waitTimeout: Double? = nil,
-                        budget: SpendingBudget? = nil, tenant: String? = nil) async throws -> TaskHandle {
+                        budget: SpendingBudget? = nil, tenant: String? = nil,
+                        priority: Int? = nil, delay: Double? = nil, runAt: Date? = nil) async throws -> TaskHandle {
     let broker = try TaskBroker(redisURL: redisURL, queue: queue)
     return try await distributed(node, input, messages: messages, broker: broker, detailed: detailed, timeout: timeout,
                                  metadata: metadata, bundle: bundle, idempotencyKey: idempotencyKey, maxRetries: maxRetries,
-                                 traceparent: traceparent, waitTimeout: waitTimeout, budget: budget, tenant: tenant)
+                                 traceparent: traceparent, waitTimeout: waitTimeout, budget: budget, tenant: tenant,
+                                 priority: priority, delay: delay, runAt: runAt)
 }
 
 /// `distributed` through an existing broker (one Redis connection for many submits).
@@ -43,20 +49,28 @@ public func distributed(_ node: some RunnableConvertible, _ input: String, messa
                         detailed: Bool = false, timeout: Double = 300, metadata: [String: String] = [:],
                         bundle: ScriptBundle? = nil, idempotencyKey: String? = nil, maxRetries: Int? = nil,
                         traceparent: String? = nil, waitTimeout: Double? = nil,
-                        budget: SpendingBudget? = nil, tenant: String? = nil) async throws -> TaskHandle {
+                        budget: SpendingBudget? = nil, tenant: String? = nil,
+                        priority: Int? = nil, delay: Double? = nil, runAt: Date? = nil) async throws -> TaskHandle {
     guard timeout > 0 else { throw DistributedError.invalidArgument("timeout must be positive, got \(timeout)") }
     if let waitTimeout, !(waitTimeout > 0 && waitTimeout.isFinite) {
         throw DistributedError.invalidArgument("wait timeout must be a positive number of seconds, got \(waitTimeout)")
     }
     if let budget { _ = try SpendingBudget.checked(tokens: budget.tokens, cost: budget.cost) }
     if let tenant { _ = try TenantBudgets.checkedName(tenant) }
+    if let priority { try TaskPriority.validate(priority) }
+    if delay != nil && runAt != nil { throw DistributedError.invalidArgument("give a delay or a start time (runAt), not both") }
+    if let delay, !(delay >= 0 && delay.isFinite) {
+        throw DistributedError.invalidArgument("delay must be a non-negative number of seconds, got \(delay)")
+    }
     var metadata = metadata
     metadata[TraceContext.metadataKey] = try taskTraceContext(traceparent ?? metadata[TraceContext.metadataKey]).traceparent
     let runnable = node.runnable
     let bundle = try bundle ?? LoadedBundles.bundle(for: runnable)
-    let payload = TaskPayload(node: runnable.toDict(), input: input, messages: messages, detailed: detailed, metadata: metadata,
+    var payload = TaskPayload(node: runnable.toDict(), input: input, messages: messages, detailed: detailed, metadata: metadata,
                               timeout: timeout, bundle: bundle?.sha256, maxRetries: maxRetries, waitTimeout: waitTimeout,
                               budget: budget, tenant: tenant)
+    payload.priority = priority
+    payload.runAt = delay.map { payload.createdAt + $0 } ?? runAt?.timeIntervalSince1970
     let (id, isNew) = try await broker.store(payload, bundle: bundle, idempotencyKey: idempotencyKey)
     // Client-side, so it goes to the process's global metrics system (a no-op unless bootstrapped).
     Counter(label: "orbiter_tasks_submitted_total", dimensions: [("queue", broker.keys.queue)]).increment()

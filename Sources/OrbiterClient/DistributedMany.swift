@@ -39,6 +39,8 @@ public struct BatchSubmitError: Error, CustomStringConvertible, Sendable {
 public func distributedMany(_ node: some RunnableConvertible, _ inputs: [BatchInput], broker: TaskBroker, detailed: Bool = false,
                             timeout: Double = 300, metadata: [String: String] = [:], bundle: ScriptBundle? = nil,
                             maxRetries: Int? = nil, traceparent: String? = nil, waitTimeout: Double? = nil,
+                            budget: SpendingBudget? = nil, tenant: String? = nil,
+                            priority: Int? = nil, delay: Double? = nil, runAt: Date? = nil,
                             window: Int = 512) async throws -> [TaskHandle] {
     guard window >= 1 else { throw DistributedError.invalidArgument("window must be at least 1, got \(window)") }
     let runnable = node.runnable
@@ -46,7 +48,8 @@ public func distributedMany(_ node: some RunnableConvertible, _ inputs: [BatchIn
     @Sendable func submit(_ item: BatchInput) async throws -> TaskHandle {
         try await distributed(runnable, item.input, broker: broker, detailed: detailed, timeout: timeout,
                               metadata: metadata.merging(item.metadata) { $1 }, bundle: bundle, idempotencyKey: item.idempotencyKey,
-                              maxRetries: maxRetries, traceparent: traceparent, waitTimeout: waitTimeout)
+                              maxRetries: maxRetries, traceparent: traceparent, waitTimeout: waitTimeout,
+                              budget: budget, tenant: tenant, priority: priority, delay: delay, runAt: runAt)
     }
     var handles = [TaskHandle?](repeating: nil, count: inputs.count)
     var failures: [(index: Int, error: any Error)] = []

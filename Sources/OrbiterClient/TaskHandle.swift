@@ -55,7 +55,7 @@ public struct TaskHandle: Sendable {
                     case .completed: return state.result ?? ["output": ""]
                     case .failed: throw DistributedError.taskFailed(id: taskID, error: state.error ?? "unknown error")
                     case .cancelled: throw DistributedError.taskCancelled(taskID)
-                    case .pending, .running, .retrying, .waiting: break
+                    case .pending, .running, .retrying, .waiting, .scheduled: break
                     }
                 }
                 readState = true

@@ -30,6 +30,12 @@ public struct QueueKeys: Sendable, Hashable {
     package var workers: String { prefix + ":workers" }
     package var controlPrefix: String { prefix + ":control:" }
     package var delayed: String { prefix + ":delayed" }
+    /// Tasks submitted with a delay or a start time (`scheduled`), scored by when they may start (ms).
+    package var scheduled: String { prefix + ":scheduled" }
+    /// The queue's concurrency cap across all workers (`queue set-concurrency`); absent: no cap.
+    package var concurrency: String { prefix + ":concurrency" }
+    /// The queue stream of priority `level` (0...9): the default level's is `stream` itself.
+    package func stream(level: Int) -> String { level == TaskPriority.defaultLevel ? stream : stream + ":p\(level)" }
     /// Parked tasks (waiting for a person), scored by their wait deadline (ms since 1970).
     package var waiting: String { prefix + ":waiting" }
     package var dead: String { prefix + ":dead" }

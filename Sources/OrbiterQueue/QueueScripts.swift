@@ -3,7 +3,10 @@ import OrbiterRedis
 
 /// The queue's state transitions, one server-side Lua script each (see `Scripts/*.lua` for the
 /// KEYS and ARGV of each). Loaded once per client and run by SHA; `NOSCRIPT` after a Redis restart
-/// is handled by the client.
+/// is handled by the client. Each script's text is `Scripts/lib.lua` (functions several scripts
+/// share: priority levels, starting an entry, promoting due tasks) followed by the script's own
+/// file, since Redis scripts have no includes; line numbers in a script error count from lib.lua's
+/// first line.
 package enum QueueScripts {
     package static let submit = load("submit")
     package static let start = load("start")
@@ -31,12 +34,20 @@ package enum QueueScripts {
     package static let scheduleAdd = load("schedule_add")
     package static let scheduleRemove = load("schedule_remove")
     package static let scheduleAdvance = load("schedule_advance")
+    package static let claim = load("claim")
+
+    /// The shared functions every script starts with.
+    private static let library = read("lib")
 
     private static func load(_ name: String) -> RedisScript {
+        RedisScript(name: name, source: library + "\n" + read(name))
+    }
+
+    private static func read(_ name: String) -> String {
         guard let url = Bundle.module.url(forResource: name, withExtension: "lua", subdirectory: "Scripts"),
               let source = try? String(contentsOf: url, encoding: .utf8) else {
             fatalError("OrbiterDistributed resource Scripts/\(name).lua is missing from the build")
         }
-        return RedisScript(name: name, source: source)
+        return source
     }
 }

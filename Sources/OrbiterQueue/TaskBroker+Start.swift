@@ -21,25 +21,30 @@ package enum StartOutcome: Sendable, Equatable {
     case run(payload: String, attempt: Int, signature: String, checkpoint: String, lease: String, reply: String = "")
     /// Not runnable any more (cancelled, finished or deleted while it waited); the entry is gone.
     case drop(reason: String)
+
+    /// Reads one item of start.lua's (or claim.lua's) reply: lib.lua's `start_entry`.
+    init(reply parts: [RedisReply]) {
+        guard parts.first?.string == "run", parts.count >= 6 else {
+            self = .drop(reason: parts.count > 1 ? parts[1].string ?? "?" : "?")
+            return
+        }
+        self = .run(payload: parts[1].string ?? "", attempt: Int(parts[2].int ?? 1), signature: parts[3].string ?? "",
+                    checkpoint: parts[4].string ?? "", lease: parts[5].string ?? "", reply: parts.count > 6 ? parts[6].string ?? "" : "")
+    }
 }
 
 extension TaskBroker {
-    /// Starts a batch of claimed entries in one atomic call (one round trip for all).
-    package func start(_ claims: [ClaimedEntry], workerID: String, now: Int64 = TaskBroker.nowMs()) async throws -> [StartOutcome] {
+    /// Starts a batch of claimed entries of `stream` (default: the default level's) in one atomic
+    /// call (one round trip for all).
+    package func start(_ claims: [ClaimedEntry], workerID: String, stream: String? = nil,
+                       now: Int64 = TaskBroker.nowMs()) async throws -> [StartOutcome] {
         guard !claims.isEmpty else { return [] }
-        let reply = try await client.run(QueueScripts.start, keys: [keys.stream] + claims.map { keys.task($0.taskID) },
+        let reply = try await client.run(QueueScripts.start, keys: [stream ?? keys.stream] + claims.map { keys.task($0.taskID) },
                                          args: [QueueKeys.group, workerID, String(now), RandomBytes.take(8).hexString]
                                             + claims.map { $0.entryID as any RedisArgument })
         guard let items = reply.array, items.count == claims.count else {
             throw DistributedError.badPayload("start: unexpected reply \(reply)")
         }
-        return items.map { item in
-            let parts = item.array ?? []
-            guard parts.first?.string == "run", parts.count >= 6 else {
-                return .drop(reason: parts.count > 1 ? parts[1].string ?? "?" : "?")
-            }
-            return .run(payload: parts[1].string ?? "", attempt: Int(parts[2].int ?? 1), signature: parts[3].string ?? "",
-                        checkpoint: parts[4].string ?? "", lease: parts[5].string ?? "", reply: parts.count > 6 ? parts[6].string ?? "" : "")
-        }
+        return items.map { StartOutcome(reply: $0.array ?? []) }
     }
 }

@@ -48,9 +48,10 @@ extension TaskBroker {
     package enum ReclaimResult: Sendable { case run, dead, cancelled, skip }
 
     /// reclaim.lua: takes over the task of queue entry `entryID` (already XAUTOCLAIMed by the caller).
-    package func reclaim(_ taskID: String, entryID: String, allowedAttempts: Int, retrying: StreamEvent, dead: StreamEvent,
-                         cancelled: StreamEvent) async throws -> ReclaimResult {
-        let reply = try await client.run(QueueScripts.reclaim, keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.dead],
+    /// `stream`: the level stream the entry is in (default: the default level's).
+    package func reclaim(_ taskID: String, entryID: String, stream: String? = nil, allowedAttempts: Int, retrying: StreamEvent,
+                         dead: StreamEvent, cancelled: StreamEvent) async throws -> ReclaimResult {
+        let reply = try await client.run(QueueScripts.reclaim, keys: [keys.task(taskID), stream ?? keys.stream, keys.events(taskID), keys.dead],
                                          args: [QueueKeys.group, entryID, String(TaskBroker.nowMs()), allowedAttempts, retrying.jsonString,
                                                 dead.jsonString, settings.taskTTL, settings.eventsTTL, taskID, cancelled.jsonString])
         switch reply.string {
@@ -78,14 +79,14 @@ extension TaskBroker {
         _ = try await client.run(QueueScripts.heartbeat, keys: [keys.worker(workerID), keys.workers], args: args)
     }
 
-    /// promote.lua: delayed retries whose time has come go back on the queue (at most `limit`).
+    /// promote.lua: delayed retries and scheduled tasks whose time has come go on the queue (at most `limit` of each).
     package func promoteDelayed(limit: Int = 100, now: Int64 = TaskBroker.nowMs()) async throws {
-        _ = try await client.run(QueueScripts.promote, keys: [keys.delayed, keys.stream], args: [String(now), limit, keys.taskPrefix])
+        _ = try await client.run(QueueScripts.promote, keys: [keys.delayed, keys.stream, keys.scheduled], args: [String(now), limit, keys.taskPrefix])
     }
 
     /// release.lua: entries this worker claimed but never started go back on the queue; returns how many.
-    package func release(_ claims: [ClaimedEntry]) async throws -> Int {
-        let reply = try await client.run(QueueScripts.release, keys: [keys.stream] + claims.map { keys.task($0.taskID) },
+    package func release(_ claims: [ClaimedEntry], stream: String? = nil) async throws -> Int {
+        let reply = try await client.run(QueueScripts.release, keys: [stream ?? keys.stream] + claims.map { keys.task($0.taskID) },
                                          args: [QueueKeys.group as any RedisArgument] + claims.map { $0.entryID as any RedisArgument }
                                              + claims.map { $0.taskID as any RedisArgument })
         return Int(reply.int ?? 0)

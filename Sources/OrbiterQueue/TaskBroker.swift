@@ -37,12 +37,30 @@ public final class TaskBroker: Sendable {
         try await store(payload, bundle: bundle, idempotencyKey: idempotencyKey, taskID: taskID).id
     }
 
+    /// The latest start time a task may be given: a year ahead (a later one is a mistake, e.g.
+    /// milliseconds given as seconds).
+    public static let maxScheduleAhead = 366.0 * 86_400
+
+    /// Refuses a priority outside 0...9 and a start time that is not a finite time within
+    /// `maxScheduleAhead` (one in the past is fine: the task is queued at once).
+    package static func checkPlacement(_ payload: TaskPayload) throws {
+        if let priority = payload.priority { try TaskPriority.validate(priority) }
+        if let runAt = payload.runAt {
+            guard runAt.isFinite, runAt >= 0 else { throw DistributedError.invalidArgument("the start time (run at) must be a finite time, got \(runAt)") }
+            let ahead = runAt - Date().timeIntervalSince1970
+            guard ahead <= maxScheduleAhead else {
+                throw DistributedError.invalidArgument("the start time is \(Int(ahead / 86_400)) days ahead; at most 366 days are allowed")
+            }
+        }
+    }
+
     /// A submit whose reply was lost is sent again this many times (same id), a moment apart.
     package static let lostReplyRetries = 3
 
     /// `submit`, also saying whether the task is new (false: an earlier one with the same key).
     package func store(_ payload: TaskPayload, bundle: ScriptBundle?, idempotencyKey: String?, taskID chosen: String? = nil) async throws -> (id: String, isNew: Bool) {
         if let chosen { try TaskID.validate(chosen) }
+        try Self.checkPlacement(payload)
         if let idempotencyKey, idempotencyKey.allSatisfy(\.isWhitespace) {
             throw DistributedError.invalidArgument("the idempotency key is empty; give a key that names the work (e.g. order-42), or none")
         }
@@ -56,11 +74,13 @@ public final class TaskBroker: Sendable {
             do {
                 let reply = try await client.run(
                     QueueScripts.submit,
-                    keys: [keys.task(taskID), keys.stream, keys.index, keys.bundle(sha.isEmpty ? "none" : sha), keys.idempotency(idempotencyKey)],
+                    keys: [keys.task(taskID), keys.stream, keys.index, keys.bundle(sha.isEmpty ? "none" : sha), keys.idempotency(idempotencyKey),
+                           keys.scheduled],
                     args: [taskID, payloadText, sendBundle ? bundle!.jsonString : "", String(Self.nowMs()), sha,
                            settings.bundleTTL, settings.maxPending, settings.signature(taskID: taskID, queue: keys.queue, payload: payload, payloadText: payloadText), settings.taskTTL,
                            idempotencyKey == nil ? "" : payload.workDigest,
-                           JSONValue.object(payload.metadata.mapValues(JSONValue.string)).jsonString])
+                           JSONValue.object(payload.metadata.mapValues(JSONValue.string)).jsonString,
+                           payload.priority.map(String.init) ?? "", payload.runAt.map { String(Int64(($0 * 1000).rounded())) } ?? ""])
                 if !sha.isEmpty { _ = storedBundles.withLock { $0.insert(sha) } }
                 guard let parts = reply.array, parts.count == 2, let id = parts[1].string else {
                     throw DistributedError.badPayload("unexpected reply to submit: \(reply)")
@@ -177,7 +197,7 @@ public final class TaskBroker: Sendable {
         try TaskID.validate(taskID)
         let terminal = StreamEvent.status(StatusEvent(status: .cancelled, agentName: "", message: "cancelled before it started"))
         let parked = StreamEvent.status(StatusEvent(status: .cancelled, agentName: "", message: "cancelled while waiting for input"))
-        let reply = try await client.run(QueueScripts.cancel, keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.waiting],
+        let reply = try await client.run(QueueScripts.cancel, keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.waiting, keys.scheduled],
                                          args: [QueueKeys.group, terminal.jsonString, String(Self.nowMs()), settings.taskTTL,
                                                 settings.eventsTTL, keys.controlPrefix, taskID, parked.jsonString])
         switch reply.string {
@@ -215,13 +235,16 @@ public final class TaskBroker: Sendable {
 
     /// A consistent snapshot of the queue, from one atomic read.
     public func stats() async throws -> QueueStats {
-        let reply = try await client.run(QueueScripts.stats, keys: [keys.stream, keys.delayed, keys.dead, keys.workers, keys.waiting],
+        let reply = try await client.run(QueueScripts.stats, keys: [keys.stream, keys.delayed, keys.dead, keys.workers, keys.waiting,
+                                                                    keys.scheduled, keys.concurrency],
                                          args: [QueueKeys.group, String(Self.nowMs()), keys.keyPrefix])
-        let v = (reply.array ?? []).map { Int($0.int ?? 0) }
-        guard v.count == 10 else { throw DistributedError.badPayload("unexpected reply to stats: \(reply)") }
+        let items = reply.array ?? []
+        let v = items.prefix(11).map { Int($0.int ?? 0) }
+        guard v.count == 11 else { throw DistributedError.badPayload("unexpected reply to stats: \(reply)") }
         return QueueStats(queue: keys.queue, pending: v[0], running: v[1], delayed: v[2], dead: v[3], completedLastHour: v[4],
                           failedLastHour: v[5], oldestPendingSeconds: v[6] < 0 ? nil : Double(v[6]) / 1000,
-                          workersAlive: v[7], workersKnown: v[8], waiting: v[9])
+                          workersAlive: v[7], workersKnown: v[8], waiting: v[9], scheduled: v[10],
+                          concurrencyCap: items.count > 11 ? items[11].string.flatMap { Int($0) } : nil)
     }
 
     /// Workers that sent a heartbeat in the last day, with whether they are alive.
@@ -252,10 +275,14 @@ public struct QueueStats: Sendable, Equatable {
     public var workersKnown: Int
     /// Parked tasks, waiting for a person.
     public var waiting: Int = 0
+    /// Tasks submitted with a delay or a start time that is not due yet.
+    public var scheduled: Int = 0
+    /// The queue's cap on running tasks across all workers (`queue set-concurrency`), nil: none.
+    public var concurrencyCap: Int?
 
     public var json: JSONValue {
         ["queue": .string(queue), "pending": .int(pending), "running": .int(running), "delayed": .int(delayed), "dead": .int(dead),
-         "waiting": .int(waiting),
+         "waiting": .int(waiting), "scheduled": .int(scheduled), "concurrency_cap": concurrencyCap.map(JSONValue.int) ?? .null,
          "completed_last_hour": .int(completedLastHour), "failed_last_hour": .int(failedLastHour),
          "oldest_pending_s": oldestPendingSeconds.map(JSONValue.double) ?? .null,
          "workers_alive": .int(workersAlive), "workers_known": .int(workersKnown)]

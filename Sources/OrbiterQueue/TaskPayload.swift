@@ -36,6 +36,13 @@ public struct TaskPayload: Sendable {
     /// A day.
     public static let defaultWaitTimeout = 86_400.0
 
+    /// 0...9, 9 first (`TaskPriority`); `nil`: the default level (5). Picks the queue stream the
+    /// task waits in; the worker does not read it from the payload.
+    public var priority: Int?
+    /// Seconds since 1970 before which the task does not start (`scheduled` until then); `nil` or
+    /// a time already past: queued at once. Read by submit only.
+    public var runAt: Double?
+
     public init(node: JSONValue, input: String, messages: [Message] = [], detailed: Bool = false, metadata: [String: String] = [:],
                 timeout: Double = 300, createdAt: Double = Date().timeIntervalSince1970, bundle: String? = nil,
                 maxRetries: Int? = nil, waitTimeout: Double? = nil, budget: SpendingBudget? = nil, tenant: String? = nil) {
@@ -63,6 +70,8 @@ public struct TaskPayload: Sendable {
         if let waitTimeout { d["wait_timeout"] = .double(waitTimeout) }
         if let budget, !budget.isEmpty { d["budget"] = budget.json }
         if let tenant { d["tenant"] = .string(tenant) }
+        if let priority { d["priority"] = .int(priority) }
+        if let runAt { d["run_at"] = .double(runAt) }
         return .object(d)
     }
 
@@ -103,5 +112,7 @@ public struct TaskPayload: Sendable {
             guard let name = value.stringValue else { throw DistributedError.badPayload("field 'tenant' must be a string") }
             do { tenant = try TenantBudgets.checkedName(name) } catch { throw DistributedError.badPayload("field 'tenant': \(error)") }
         }
+        priority = json["priority"]?.intValue.flatMap { TaskPriority.range.contains($0) ? $0 : nil }
+        runAt = json["run_at"]?.doubleValue.flatMap { $0.isFinite ? $0 : nil }
     }
 }

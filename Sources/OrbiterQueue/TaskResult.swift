@@ -12,6 +12,9 @@ public enum TaskStatus: String, Sendable, Hashable, CaseIterable {
     case completed, failed, cancelled
     /// Failed with a retryable error; waits in the delayed set until its retry time, then is pending.
     case retrying
+    /// Submitted with a delay or a start time (`submit --delay/--at`) that has not come yet: in
+    /// the scheduled set, not in any queue stream; then `pending`.
+    case scheduled
     /// Parked: waits for a person (an approval or an answer), holding no worker, until a reply
     /// puts it back on the queue or its wait timeout fails it.
     case waiting
@@ -40,12 +43,16 @@ public struct TaskResult: Sendable {
     /// While `waiting`: since when, and until when it waits before it fails with `InputTimeout`.
     public var waitingSince: Date?
     public var waitingUntil: Date?
+    /// The priority it was submitted with (0...9), nil: the default (5).
+    public var priority: Int?
+    /// When a delayed task may start (set while `scheduled`, kept afterwards).
+    public var runAt: Date?
 
     /// The fields a status read fetches, in the order `init(taskID:fields:payload:)` reads them:
     /// never the payload (script, input and messages: megabytes for a long conversation), and the
     /// result only when asked for (`list` leaves it out).
     static let fields = ["status", "error", "created_at", "started_at", "completed_at", "worker_id", "attempts", "metadata", "pending",
-                         "result"]
+                         "priority", "run_at", "result"]
 
     /// `HMGET` of a task's status fields.
     package static func read(_ taskKey: String, withResult: Bool) -> [any RedisArgument] {
@@ -70,6 +77,8 @@ public struct TaskResult: Sendable {
         completedAt = date("completed_at")
         workerID = field("worker_id")
         attempts = Int(field("attempts") ?? "") ?? 0
+        priority = field("priority").flatMap { Int($0) }.flatMap { TaskPriority.range.contains($0) ? $0 : nil }
+        runAt = date("run_at")
         if let stored = field("pending"), let json = try? JSONValue.parse(stored) {
             pending = try? InputRequest(json: json)
             waitingSince = json["since"]?.doubleValue.map { Date(timeIntervalSince1970: $0 / 1000) }
@@ -91,6 +100,8 @@ public struct TaskResult: Sendable {
             "completed_at": ts(completedAt), "worker_id": workerID.map(JSONValue.string) ?? .null,
             "attempts": .int(attempts), "retries": .int(retries), "metadata": .object(metadata.mapValues(JSONValue.string)),
         ]
+        if let priority { d["priority"] = .int(priority) }
+        if let runAt { d["run_at"] = ts(runAt) }
         // A parked task: what it waits for (`pending`: kind, id, tool_name, tool_call_id, arguments, question?).
         if let pending {
             d["pending"] = pending.json

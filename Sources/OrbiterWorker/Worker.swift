@@ -31,7 +31,7 @@ public final class Worker: Service {
     /// Connected and claiming (what `/healthz` reports).
     let healthy = Mutex(false)
     /// Where the next XAUTOCLAIM sweep continues, so the whole pending list is visited over time.
-    let reclaimCursor = Mutex("0-0")
+    let reclaimCursor = Mutex<[String: String]>([:])
     /// The configuration's providers, each wrapped in the shared rate limiter when `rateLimits` is set.
     let providers: ProviderRegistry
 

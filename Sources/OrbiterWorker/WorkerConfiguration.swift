@@ -41,6 +41,10 @@ public struct WorkerConfiguration: Sendable {
     /// it sleeps until the next known tick when that is sooner, so ticks fire on time and a new
     /// schedule is seen within this long. One read per sweep when none is due.
     public var scheduleSweepInterval: Duration = .seconds(1)
+    /// The starvation guard of priorities: a priority level whose oldest waiting task has waited
+    /// this long is served before the higher levels (oldest first), so a busy queue of high
+    /// priority work cannot keep low priority tasks waiting forever. `.zero` turns it off.
+    public var starvationAge: Duration = .seconds(60)
     /// Swift tools this worker offers to agents by name (`orbiter.use_tool "name"`).
     public var hostTools: [String: Tool]
     /// Tools that change while the worker runs (a hot-reloaded `--tools` folder); each task takes

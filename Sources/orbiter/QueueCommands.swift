@@ -5,9 +5,10 @@ import OrbiterClient
 import OrbiterQueue
 import OrbiterWorker
 
-/// `orbiter queue stats`.
+/// `orbiter queue stats`, `orbiter queue set-concurrency`.
 struct QueueCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "queue", abstract: "Inspect queues.", subcommands: [QueueStatsCommand.self])
+    static let configuration = CommandConfiguration(commandName: "queue", abstract: "Inspect queues and set their fleet-wide limits.",
+                                                    subcommands: [QueueStatsCommand.self, QueueSetConcurrencyCommand.self])
 }
 
 struct QueueStatsCommand: AsyncParsableCommand {
@@ -36,6 +37,8 @@ struct QueueStatsCommand: AsyncParsableCommand {
                       pending   \(stats.pending)   (oldest waiting \(oldest))
                       running   \(stats.running)
                       delayed   \(stats.delayed)   (retries waiting for their time)
+                      scheduled \(stats.scheduled)   (submitted with --delay/--at, not due yet)
+                      cap       \(stats.concurrencyCap.map { "\($0) running at most, across all workers" } ?? "none (queue set-concurrency)")
                       waiting   \(stats.waiting)   (parked, waiting for a person: orbiter task list --status waiting)
                       dead      \(stats.dead)
                       last hour \(stats.completedLastHour) completed, \(stats.failedLastHour) failed
@@ -67,5 +70,46 @@ enum ModelUsageLines {
             s += "    \(m.model)  \(m.tasks) tasks, \(m.inputTokens) in / \(m.outputTokens) out tokens, \(cost)\n"
         }
         return s
+    }
+}
+
+/// `orbiter queue set-concurrency QUEUE N|none`.
+struct QueueSetConcurrencyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set-concurrency",
+        abstract: "Cap the tasks of a queue running at once across all its workers (none: remove the cap).",
+        discussion: """
+            Workers check the cap on every claim, from the queue's own bookkeeping (the entries its \
+            workers hold), so a crashed worker's tasks count until they are taken over and the cap \
+            never drifts. Lowering it stops nothing that runs: new claims wait until fewer run. \
+            Shown by orbiter queue stats.
+            """)
+
+    @Argument(help: "The queue.") var queue: String
+    @Argument(help: "At most this many running tasks (a positive integer), or none.") var limit: String
+    @OptionGroup var redis: RedisOptions
+    @OptionGroup var output: JSONOption
+
+    func validate() throws {
+        if redis.queue != "default" && redis.queue != queue {
+            throw ValidationError("the queue is given twice ('\(queue)' and --queue \(redis.queue)); give it once, as the first argument")
+        }
+        if limit != "none", Int(limit).map({ $0 >= 1 }) != true {
+            throw ValidationError("the limit must be a positive integer or none, got '\(limit.prefix(40))'")
+        }
+    }
+
+    func run() async throws {
+        var options = redis
+        options.queue = queue
+        let broker = try await options.broker()
+        let cap = limit == "none" ? nil : Int(limit)
+        try await broker.setConcurrency(cap)
+        if output.json {
+            Terminal.out(JSONValue.object(["queue": .string(broker.keys.queue), "concurrency_cap": cap.map(JSONValue.int) ?? .null]).jsonString + "\n")
+        } else {
+            Terminal.out(cap.map { "queue '\(broker.keys.queue)': at most \($0) task(s) run at once\n" }
+                         ?? "queue '\(broker.keys.queue)': no concurrency cap\n")
+        }
     }
 }

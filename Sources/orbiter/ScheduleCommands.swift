@@ -52,6 +52,9 @@ struct ScheduleAddCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-retries"), parsing: .unconditional, help: "Retries after retryable failures; default: the worker's.")
     var maxRetries: Int?
 
+    @Option(parsing: .unconditional, help: "Priority of every task, 0 to 9 (9 first; default 5).") var priority: Int?
+    @OptionGroup var budget: BudgetOptions
+    @OptionGroup var tenant: TenantOption
     @OptionGroup var redis: RedisOptions
     @OptionGroup var output: JSONOption
 
@@ -81,8 +84,13 @@ struct ScheduleAddCommand: AsyncParsableCommand {
         ScriptLoading.warnIfWorkersCannotLoad(runtime, path: script)
         let text = input == nil ? "" : try resolveInput(input)
         let bundle: ScriptBundle? = runtime.bundle
-        let template = TaskPayload(node: root.toDict(), input: text, detailed: detailed, metadata: parseMetadataItems(metadata),
-                                   timeout: timeout, bundle: bundle?.sha256, maxRetries: maxRetries, waitTimeout: waitTimeout)
+        if let priority {
+            do { try TaskPriority.validate(priority, name: "--priority") } catch { throw CLIFailure.usage("orbiter: \(error)") }
+        }
+        var template = TaskPayload(node: root.toDict(), input: text, detailed: detailed, metadata: parseMetadataItems(metadata),
+                                   timeout: timeout, bundle: bundle?.sha256, maxRetries: maxRetries, waitTimeout: waitTimeout,
+                                   budget: budget.budget, tenant: tenant.tenant)
+        template.priority = priority
         let schedule = try Schedule(name: name, timing: timing, misfire: MisfirePolicy(rawValue: misfire) ?? .once, template: template,
                                     bundle: bundle)
         let broker = try await redis.broker()

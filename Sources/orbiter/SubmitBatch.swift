@@ -8,6 +8,7 @@ import OrbiterQueue
 extension SubmitCommand {
     func runBatch(_ path: String) async throws {
         let file = try BatchInputFile.read(path)
+        let place = try placement()
         let (runtime, root) = try ScriptLoading.load(script)
         ScriptLoading.warnIfWorkersCannotLoad(runtime, path: script)
         var settings = QueueSettings()
@@ -19,7 +20,9 @@ extension SubmitCommand {
         do {
             handles = try await distributedMany(root, file.inputs.map { $0.input }, broker: broker, detailed: detailed, timeout: timeout,
                                                 metadata: parsedMetadata, bundle: runtime.bundle, maxRetries: maxRetries,
-                                                traceparent: traceparent, waitTimeout: waitTimeout)
+                                                traceparent: traceparent, waitTimeout: waitTimeout,
+                                                budget: budget.budget, tenant: tenant.tenant,
+                                                priority: place.priority, delay: place.delay, runAt: place.runAt)
         } catch let partial as BatchSubmitError {
             handles = partial.handles
             refused = partial.failures

@@ -73,10 +73,50 @@ struct SubmitCommand: AsyncParsableCommand {
         "Submit one task per line of this JSON Lines file ('-': stdin); prints one task id per line.",
         discussion: "A line is a JSON string (the input) or {\"input\": ..., \"metadata\": {...}, \"idempotency_key\": ...}. The whole file is checked first: a bad line is reported as FILE:LINE: message and nothing is submitted. With --wait, progress goes to stderr and the exit status is 1 if any task failed."))
     var batch: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("0 to 9: higher runs first, in submit order within a level (default 5).",
+                                                        discussion: "A task that waits longer than the workers' starvation age (60 s) is served first anyway."))
+    var priority: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Start no earlier than this long from now: e.g. 30s, 5m, 2h, 1d, or seconds (at most 366d).",
+                                                        discussion: "The task is `scheduled` until then (task status, task list --status scheduled, queue stats); task cancel removes it."))
+    var delay: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Start no earlier than this time, ISO 8601 (2026-12-24T08:00:00Z); a time already past starts it now.",
+                                                        discussion: "Not with --delay."))
+    var at: String?
 
     @OptionGroup var redis: RedisOptions
     @OptionGroup var budget: BudgetOptions
     @OptionGroup var tenant: TenantOption
+
+    /// --priority, --delay and --at read and checked (`nil`: not given).
+    func placement() throws -> (priority: Int?, delay: Double?, runAt: Date?) {
+        let level = try priority.map { text in
+            do { return try TaskPriority.parse(text) } catch { throw ValidationError("\(error)") }
+        }
+        if delay != nil && at != nil { throw ValidationError("use --delay or --at, not both") }
+        let seconds = try delay.map { text -> Double in
+            guard let value = parseAge(text), value.isFinite else {
+                throw ValidationError("--delay: cannot read '\(text.prefix(40))'; use a non-negative duration such as 500ms, 30s, 5m, 2h, 1d")
+            }
+            guard value <= TaskBroker.maxScheduleAhead else { throw ValidationError("--delay: at most 366 days, got '\(text.prefix(40))'") }
+            return value
+        }
+        let date = try at.map { text -> Date in
+            let f = ISO8601DateFormatter()
+            f.formatOptions = [.withInternetDateTime]
+            let g = ISO8601DateFormatter()
+            g.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            guard let date = f.date(from: text) ?? g.date(from: text) else {
+                throw ValidationError("--at: cannot read '\(text.prefix(40))'; use ISO 8601 with a zone, e.g. 2026-12-24T08:00:00Z")
+            }
+            guard date.timeIntervalSinceNow <= TaskBroker.maxScheduleAhead else {
+                throw ValidationError("--at: \(text) is more than 366 days ahead")
+            }
+            return date
+        }
+        return (level, seconds, date)
+    }
 
     func validate() throws {
         if batch != nil {
@@ -84,6 +124,7 @@ struct SubmitCommand: AsyncParsableCommand {
             if stream { throw ValidationError("--batch cannot --stream; use --wait to follow the batch") }
             if idempotencyKey != nil { throw ValidationError("--batch takes idempotency keys per line (\"idempotency_key\"), not --idempotency-key") }
         }
+        _ = try placement()
         if let maxRetries, maxRetries < 0 { throw ValidationError("--max-retries must not be negative") }
         if let maxPending, maxPending < 0 { throw ValidationError("--max-pending must not be negative (0: no limit)") }
         if !(timeout > 0 && timeout.isFinite) { throw ValidationError("--timeout must be a positive number of seconds") }
@@ -105,13 +146,15 @@ struct SubmitCommand: AsyncParsableCommand {
         ScriptLoading.warnIfWorkersCannotLoad(runtime, path: script)
         let text = try resolveInput(input)
         let meta = parsedMetadata
+        let place = try placement()
         var settings = QueueSettings()
         if let maxPending { settings.maxPending = maxPending }
         let broker = try await redis.broker(settings: settings)
         let handle = try await distributed(root, text, broker: broker, detailed: detailed || (stream && !output.json), timeout: timeout,
                                            metadata: meta, bundle: runtime.bundle, idempotencyKey: idempotencyKey, maxRetries: maxRetries,
                                            traceparent: traceparent ?? ProcessInfo.processInfo.environment["TRACEPARENT"].flatMap { $0.isEmpty ? nil : $0 },
-                                           waitTimeout: waitTimeout, budget: budget.budget, tenant: tenant.tenant)
+                                           waitTimeout: waitTimeout, budget: budget.budget, tenant: tenant.tenant,
+                                           priority: place.priority, delay: place.delay, runAt: place.runAt)
         if wait || stream { await Waiting.warnIfNoLiveWorker(broker) }
         if stream {
             let style: EventPrinter.Style = output.json ? .json : (detailed ? .detailed : .plain)

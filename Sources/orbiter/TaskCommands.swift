@@ -41,7 +41,8 @@ struct TaskListCommand: AsyncParsableCommand {
             return
         }
         for t in tasks {
-            let what = t.pending.map { "  waits for \($0.summary) until \(formatTime(t.waitingUntil))" } ?? "  \(t.workerID ?? "")"
+            let what = t.pending.map { "  waits for \($0.summary) until \(formatTime(t.waitingUntil))" }
+                ?? (t.status == .scheduled ? "  runs at \(formatTime(t.runAt))" : "  \(t.workerID ?? "")")
             Terminal.out("\(t.taskID)  \(t.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  created \(formatTime(t.createdAt))\(what)\n")
         }
     }
@@ -84,6 +85,8 @@ struct TaskStatusCommand: AsyncParsableCommand {
         var lines = ["task:      \(task.taskID)", "status:    \(task.status.rawValue)", "created:   \(formatTime(task.createdAt))",
                      "started:   \(formatTime(task.startedAt))", "completed: \(formatTime(task.completedAt))",
                      "worker:    \(task.workerID ?? "-")", "attempts:  \(task.attempts)"]
+        if let priority = task.priority { lines.append("priority:  \(priority)") }
+        if let runAt = task.runAt { lines.append("run at:    \(formatTime(runAt))\(task.status == .scheduled ? " (scheduled until then)" : "")") }
         if let pending = task.pending {
             lines.append("waits for: \(pending.summary)")
             lines.append("until:     \(formatTime(task.waitingUntil)) (then it fails with InputTimeout)")
@@ -297,8 +300,9 @@ func describeSize(_ bytes: Int) -> String {
     return String(format: "%.1f", value) + " " + unit
 }
 
-/// Seconds in `90`, `90s`, `30m`, `12h`, `7d`.
+/// Seconds in `90`, `90s`, `30m`, `12h`, `7d`, `500ms`.
 func parseAge(_ text: String) -> Double? {
+    if text.hasSuffix("ms") { return Double(text.dropLast(2)).map { $0 / 1000 }.flatMap { $0 >= 0 ? $0 : nil } }
     let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
     if let last = text.last, let unit = units[last] { return Double(text.dropLast()).map { $0 * unit }.flatMap { $0 >= 0 ? $0 : nil } }
     return Double(text).flatMap { $0 >= 0 ? $0 : nil }

@@ -83,6 +83,10 @@ struct StartWorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("limits-max-wait"), parsing: .unconditional,
             help: "With --limits: seconds a model call may wait for room (default 300, at most 3600); a call whose room is further away fails retryably.")
     var limitsMaxWait: Double = 300
+    @Option(name: .customLong("starvation-age"), parsing: .unconditional, help: ArgumentHelp(
+        "Seconds after which a waiting task's priority level is served before higher ones, oldest first (0: off).",
+        discussion: "The starvation guard of submit --priority; every worker of a queue should use the same value."))
+    var starvationAge: Double = 60
 
     @Flag(name: .customLong("isolate-tasks"), help: "A fresh Lua state for every task (slower; no globals shared between tasks of a script).")
     var isolateTasks = false
@@ -101,6 +105,7 @@ struct StartWorkerCommand: AsyncParsableCommand {
         if heartbeatTTL < 1 { throw ValidationError("--heartbeat-ttl must be at least 1") }
         if !(drainTimeout >= 0 && drainTimeout.isFinite) { throw ValidationError("--drain-timeout must be a number of seconds, 0 or more") }
         if !(limitsMaxWait >= 0 && limitsMaxWait <= 3600) { throw ValidationError("--limits-max-wait must be from 0 to 3600 seconds") }
+        if !(starvationAge >= 0 && starvationAge <= 86_400) { throw ValidationError("--starvation-age must be 0 to 86400 seconds (0: off)") }
         if metricsLabelLimit < 0 { throw ValidationError("--metrics-label-limit must not be negative") }
         for url in allowBaseURL where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
             throw ValidationError("--allow-base-url expects an http:// or https:// URL, got '\(url)'")
@@ -131,6 +136,7 @@ struct StartWorkerCommand: AsyncParsableCommand {
             luaOptions: luaOptions,
             logger: logger, metricsFactory: exporter.factory), toolRegistry: folder?.registry)
         configuration.isolateTasks = isolateTasks
+        configuration.starvationAge = .milliseconds(Int64(starvationAge * 1000))
         configuration.providerPolicy = ProviderPolicy(allowedBaseURLs: allowBaseURL, allowedAPIKeyEnvs: allowAPIKeyEnv)
         configuration.metricsLabels = MetricsLabelPolicy(limit: metricsLabelLimit)
         configuration.prices = priceTable

@@ -2,7 +2,7 @@
 -- worker told.
 --
 -- KEYS[1] task hash      {orbiter:Q}:task:<id>
--- KEYS[2] queue stream   {orbiter:Q}:queue
+-- KEYS[2] queue stream   {orbiter:Q}:queue (the default level's; the task's own level stream is built from it: lib.lua)
 -- KEYS[3] events stream  {orbiter:Q}:events:<id>
 -- KEYS[4] waiting zset   {orbiter:Q}:waiting   (a parked task leaves it)
 -- ARGV[1] consumer group
@@ -13,7 +13,8 @@
 -- ARGV[6] control channel prefix ({orbiter:Q}:control:); the worker id is appended
 -- ARGV[7] task id
 -- ARGV[8] terminal event JSON (status cancelled), used for a parked (waiting) task
--- Returns "cancelled" (it was pending or waiting and now never runs), "cancelling", "not_found", or
+-- KEYS[5] scheduled zset {orbiter:Q}:scheduled (a scheduled task leaves it); optional
+-- Returns "cancelled" (it was pending, scheduled or waiting and now never runs), "cancelling", "not_found", or
 -- "already:<status>" for a task that had ended (completed, failed or cancelled) and is left as it is.
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'not_found' end
@@ -26,13 +27,15 @@ if status == 'waiting' then
   redis.call('EXPIRE', KEYS[3], ARGV[5])
   return 'cancelled'
 end
-if status == 'pending' or status == 'retrying' then
+if status == 'pending' or status == 'retrying' or status == 'scheduled' then
   redis.call('HSET', KEYS[1], 'status', 'cancelled', 'completed_at', ARGV[3], 'error', 'cancelled before it started')
   local entry = redis.call('HGET', KEYS[1], 'entry')
   if entry then
-    redis.call('XACK', KEYS[2], ARGV[1], entry)
-    redis.call('XDEL', KEYS[2], entry)
+    local stream = task_stream(KEYS[2], KEYS[1])
+    redis.call('XACK', stream, ARGV[1], entry)
+    redis.call('XDEL', stream, entry)
   end
+  if status == 'scheduled' and KEYS[5] then redis.call('ZREM', KEYS[5], ARGV[7]) end
   redis.call('XADD', KEYS[3], '*', 'event', ARGV[2])
   redis.call('EXPIRE', KEYS[1], ARGV[4])
   redis.call('EXPIRE', KEYS[3], ARGV[5])

@@ -4,7 +4,7 @@
 -- entry, sets the TTLs and counts the outcome. A task no longer running under this run's lease
 -- (e.g. taken over after its lease lapsed, even by the same worker) is left alone.
 -- KEYS[1] task hash      {orbiter:Q}:task:<id>
--- KEYS[2] queue stream   {orbiter:Q}:queue
+-- KEYS[2] queue stream   {orbiter:Q}:queue (the default level's; the task's own level stream is built from it: lib.lua)
 -- KEYS[3] events stream  {orbiter:Q}:events:<id>
 -- KEYS[4] dead letters   {orbiter:Q}:dead   (a failed task is recorded here with its reason)
 -- KEYS[5] per-minute counter for this status {orbiter:Q}:count:<status>:<minute>, kept 2 h
@@ -26,7 +26,7 @@
 --          output tokens, cost in USD ("" when unknown); each adds in:/out:/cost:/tasks:<model>
 --          (and unpriced:<model> when the cost is unknown) for `queue stats`
 -- Returns 1 when finished, 0 when the task was not running under this worker's lease.
-local state = redis.call('HMGET', KEYS[1], 'status', 'worker_id', 'entry', 'attempts', 'lease')
+local state = redis.call('HMGET', KEYS[1], 'status', 'worker_id', 'entry', 'attempts', 'lease', 'priority')
 if state[1] ~= 'running' or state[2] ~= ARGV[2] or state[5] ~= ARGV[12] then
   return 0
 end
@@ -38,8 +38,9 @@ else
   redis.call('XADD', KEYS[3], '*', 'event', ARGV[6], 'outcome', ARGV[3], 'error', ARGV[5])
 end
 if state[3] then
-  redis.call('XACK', KEYS[2], ARGV[1], state[3])
-  redis.call('XDEL', KEYS[2], state[3])
+  local stream = level_stream(KEYS[2], state[6])
+  redis.call('XACK', stream, ARGV[1], state[3])
+  redis.call('XDEL', stream, state[3])
 end
 redis.call('EXPIRE', KEYS[1], ARGV[8])
 redis.call('EXPIRE', KEYS[3], ARGV[9])

@@ -9,7 +9,7 @@
 -- `handbacks`). A task whose cancel was requested meanwhile is left running: the caller
 -- finishes it `cancelled`.
 -- KEYS[1] task hash      {orbiter:Q}:task:<id>
--- KEYS[2] queue stream   {orbiter:Q}:queue
+-- KEYS[2] queue stream   {orbiter:Q}:queue (the default level's; the task's own level stream is built from it: lib.lua)
 -- KEYS[3] events stream  {orbiter:Q}:events:<id>
 -- KEYS[4] waiting zset   {orbiter:Q}:waiting   (task id scored by its wait deadline, ms)
 -- ARGV[1] consumer group
@@ -24,12 +24,13 @@
 -- ARGV[9] events stream TTL seconds from now (it must outlive the wait)
 -- Returns "parked", "cancel" (a cancel was requested: finish it cancelled), or "lost" (the task is
 -- not running under this worker's lease: taken over, or ended).
-local state = redis.call('HMGET', KEYS[1], 'status', 'worker_id', 'entry', 'lease', 'cancel_requested')
+local state = redis.call('HMGET', KEYS[1], 'status', 'worker_id', 'entry', 'lease', 'cancel_requested', 'priority')
 if state[1] ~= 'running' or state[2] ~= ARGV[2] or state[4] ~= ARGV[3] then return 'lost' end
 if state[5] == '1' then return 'cancel' end
 if state[3] then
-  redis.call('XACK', KEYS[2], ARGV[1], state[3])
-  redis.call('XDEL', KEYS[2], state[3])
+  local stream = level_stream(KEYS[2], state[6])
+  redis.call('XACK', stream, ARGV[1], state[3])
+  redis.call('XDEL', stream, state[3])
 end
 redis.call('HSET', KEYS[1], 'status', 'waiting', 'pending', ARGV[5], 'checkpoint', ARGV[6])
 redis.call('HDEL', KEYS[1], 'entry', 'lease', 'reply')

@@ -7,7 +7,7 @@
 -- dead-lettered; otherwise it becomes `pending` again and the caller starts it (start.lua) like a
 -- fresh claim.
 -- KEYS[1] task hash      {orbiter:Q}:task:<id>
--- KEYS[2] queue stream   {orbiter:Q}:queue
+-- KEYS[2] queue stream   the level stream the entry is in ({orbiter:Q}:queue or :pN)
 -- KEYS[3] events stream  {orbiter:Q}:events:<id>
 -- KEYS[4] dead letters   {orbiter:Q}:dead
 -- ARGV[1] consumer group

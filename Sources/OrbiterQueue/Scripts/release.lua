@@ -4,7 +4,7 @@
 -- tasks started; without this they would wait for their lease to lapse. Each still-pending task
 -- gets a fresh queue entry (any worker can claim it at once); an entry whose task is gone or has
 -- ended is dropped; a task running anywhere is left alone.
--- KEYS[1]      queue stream  {orbiter:Q}:queue
+-- KEYS[1]      queue stream the entries are in ({orbiter:Q}:queue or a level stream :pN)
 -- KEYS[2..n+1] task hashes   {orbiter:Q}:task:<id>, one per entry
 -- ARGV[1]      consumer group
 -- ARGV[2..n+1] the claimed entry ids, in the order of KEYS[2..]

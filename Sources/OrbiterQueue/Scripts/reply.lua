@@ -7,7 +7,7 @@
 -- waits for (approve for an approval, an answer for a question; reject fits both). A signed reply
 -- names the request it was signed for, and is refused when the task waits for another one.
 -- KEYS[1] task hash      {orbiter:Q}:task:<id>
--- KEYS[2] queue stream   {orbiter:Q}:queue
+-- KEYS[2] queue stream   {orbiter:Q}:queue (the default level's; the task's own level stream is built from it: lib.lua)
 -- KEYS[3] waiting zset   {orbiter:Q}:waiting
 -- ARGV[1] task id
 -- ARGV[2] kind: approve | reject | answer
@@ -28,7 +28,7 @@ local reply
 if ARGV[2] == 'approve' then reply = { approved = true }
 elseif ARGV[2] == 'reject' then reply = { rejected = ARGV[3] }
 else reply = { answer = ARGV[3] } end
-local entry = redis.call('XADD', KEYS[2], '*', 'task', ARGV[1])
+local entry = enqueue(KEYS[2], redis.call('HGET', KEYS[1], 'priority'), ARGV[1])
 redis.call('HSET', KEYS[1], 'status', 'pending', 'entry', entry,
   'reply', cjson.encode({ request = request.id, reply = reply, signature = ARGV[5] }))
 redis.call('HDEL', KEYS[1], 'pending')

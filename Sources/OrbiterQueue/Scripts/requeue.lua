@@ -2,7 +2,7 @@
 --
 -- Its old events are deleted so the new run's stream has one terminal event.
 -- KEYS[1] task hash      {orbiter:Q}:task:<id>
--- KEYS[2] queue stream   {orbiter:Q}:queue
+-- KEYS[2] queue stream   {orbiter:Q}:queue (the default level's; the task's own level stream is built from it: lib.lua)
 -- KEYS[3] events stream  {orbiter:Q}:events:<id>
 -- KEYS[4] time index     {orbiter:Q}:index
 -- ARGV[1] task id
@@ -11,10 +11,10 @@
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return 'not_found' end
 if status ~= 'failed' and status ~= 'cancelled' then return status end
-local entry = redis.call('XADD', KEYS[2], '*', 'task', ARGV[1])
+local entry = enqueue(KEYS[2], redis.call('HGET', KEYS[1], 'priority'), ARGV[1])
 redis.call('HSET', KEYS[1], 'status', 'pending', 'entry', entry, 'attempts', 0, 'requeued_at', ARGV[2])
 redis.call('HDEL', KEYS[1], 'error', 'result', 'started_at', 'completed_at', 'worker_id', 'cancel_requested', 'checkpoint', 'lease', 'seq',
-  'handbacks', 'parks', 'pending', 'reply')
+  'handbacks', 'parks', 'pending', 'reply', 'run_at')
 redis.call('PERSIST', KEYS[1])
 redis.call('DEL', KEYS[3])
 redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])

@@ -1,7 +1,7 @@
 -- retry: a running task that failed with a retryable error waits in the delayed set.
 --
 -- KEYS[1] task hash      {orbiter:Q}:task:<id>
--- KEYS[2] queue stream   {orbiter:Q}:queue
+-- KEYS[2] queue stream   {orbiter:Q}:queue (the default level's; the task's own level stream is built from it: lib.lua)
 -- KEYS[3] events stream  {orbiter:Q}:events:<id>
 -- KEYS[4] delayed zset   {orbiter:Q}:delayed   (task id scored by when it may run again, ms)
 -- ARGV[1] consumer group
@@ -19,8 +19,9 @@ end
 redis.call('HSET', KEYS[1], 'status', 'retrying', 'error', ARGV[4], 'retry_at', ARGV[3])
 local entry = redis.call('HGET', KEYS[1], 'entry')
 if entry then
-  redis.call('XACK', KEYS[2], ARGV[1], entry)
-  redis.call('XDEL', KEYS[2], entry)
+  local stream = task_stream(KEYS[2], KEYS[1])
+  redis.call('XACK', stream, ARGV[1], entry)
+  redis.call('XDEL', stream, entry)
 end
 redis.call('HDEL', KEYS[1], 'entry')
 redis.call('XADD', KEYS[3], '*', 'event', ARGV[5])

@@ -1,36 +1,35 @@
 -- stats: a consistent snapshot of one queue, read in one step.
 --
--- KEYS[1] queue stream   {orbiter:Q}:queue
+-- KEYS[1] queue stream   {orbiter:Q}:queue (the default level's; other levels' are built from it)
 -- KEYS[2] delayed zset   {orbiter:Q}:delayed
 -- KEYS[3] dead letters   {orbiter:Q}:dead
 -- KEYS[4] workers zset   {orbiter:Q}:workers
 -- KEYS[5] waiting zset   {orbiter:Q}:waiting (parked tasks)
+-- KEYS[6] scheduled zset {orbiter:Q}:scheduled (submitted with a delay, not yet due); optional
+-- KEYS[7] concurrency cap {orbiter:Q}:concurrency; optional
 -- ARGV[1] consumer group
 -- ARGV[2] now, milliseconds since 1970
 -- ARGV[3] key prefix {orbiter:Q}: (worker hashes and per-minute counters are built from it; they
 --         share the queue's hash tag, so they live in this script's slot on Redis Cluster too)
 -- Returns {pending, running, delayed, dead, completed_last_hour, failed_last_hour,
---          oldest_pending_ms (-1 when none), workers_alive, workers_known, waiting}.
-local queued = redis.call('EXISTS', KEYS[1]) == 1 and redis.call('XLEN', KEYS[1]) or 0
-local running, last_delivered = 0, '0-0'
-if queued > 0 or redis.call('EXISTS', KEYS[1]) == 1 then
-  local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
-  if ok then
-    for _, g in ipairs(groups) do
-      local info = {}
-      for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
-      if info['name'] == ARGV[1] then
-        running = info['pending']
-        last_delivered = info['last-delivered-id']
-      end
+--          oldest_pending_ms (-1 when none), workers_alive, workers_known, waiting, scheduled,
+--          concurrency cap as stored ("" when none)}. pending, running and oldest cover every
+--          priority level's stream (lib.lua).
+-- Summed over the priority levels' streams (lib.lua); the oldest pending task is the oldest
+-- undelivered entry of any level.
+local queued, running, oldest = 0, 0, -1
+for _, level in ipairs(level_streams(KEYS[1])) do
+  local stream = level[2]
+  if redis.call('EXISTS', stream) == 1 then
+    queued = queued + redis.call('XLEN', stream)
+    local held, last_delivered = group_state(stream, ARGV[1])
+    running = running + held
+    local first = redis.call('XRANGE', stream, '(' .. last_delivered, '+', 'COUNT', 1)
+    if first[1] then
+      local age = tonumber(ARGV[2]) - tonumber(string.match(first[1][1], '^(%d+)'))
+      if age > oldest then oldest = age end
     end
   end
-end
-local oldest = -1
-local first = redis.call('XRANGE', KEYS[1], '(' .. last_delivered, '+', 'COUNT', 1)
-if first[1] then
-  local ms = tonumber(string.match(first[1][1], '^(%d+)'))
-  oldest = tonumber(ARGV[2]) - ms
 end
 local now_minute = math.floor(tonumber(ARGV[2]) / 60000)
 local completed, failed = 0, 0
@@ -48,4 +47,6 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
 end
 return {math.max(queued - running, 0), running, redis.call('ZCARD', KEYS[2]),
         redis.call('EXISTS', KEYS[3]) == 1 and redis.call('XLEN', KEYS[3]) or 0,
-        completed, failed, oldest, alive, known, redis.call('ZCARD', KEYS[5])}
+        completed, failed, oldest, alive, known, redis.call('ZCARD', KEYS[5]),
+        KEYS[6] and redis.call('ZCARD', KEYS[6]) or 0,
+        KEYS[7] and (redis.call('GET', KEYS[7]) or '') or ''}
