@@ -176,4 +176,30 @@ struct ScheduleBatchCLITests: CLIQueueSuite {
         let runGone = try await orbiter(["schedule", "run", "nightly", "--queue", queue])
         #expect(runGone.status == 1)
     }
+
+    @Test("a batch's and a schedule's tasks carry --priority; a bad one is refused before anything is stored")
+    func placementReachesBatchesAndSchedules() async throws {
+        let script = try agent()
+        let inputs = FileManager.default.temporaryDirectory.appendingPathComponent("batch-\(queue).jsonl")
+        try "\"a\"\n\"b\"\n".write(to: inputs, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: inputs) }
+        let batch = try await orbiter(["submit", script, "--batch", inputs.path, "--priority", "9", "--tenant", "acme", "--queue", queue])
+        #expect(batch.status == 0, "\(batch.stderr)")
+        let ids = batch.stdout.split(separator: "\n").map(String.init)
+        #expect(ids.count == 2)
+        for id in ids {
+            let status = try await orbiter(["task", "status", id, "--queue", queue, "--json"])
+            #expect(status.stdout.contains(#""priority":9"#), "\(status.stdout)")
+        }
+        let refused = try await orbiter(["schedule", "add", "urgent", script, "--every", "1h", "--priority", "10", "--queue", queue])
+        #expect(refused.status == 2)
+        #expect(refused.stderr.contains("--priority must be 0 to 9"), "\(refused.stderr)")
+        let added = try await orbiter(["schedule", "add", "urgent", script, "x", "--every", "1h", "--priority", "8", "--queue", queue])
+        #expect(added.status == 0, "\(added.stderr)")
+        let run = try await orbiter(["schedule", "run", "urgent", "--queue", queue])
+        #expect(run.status == 0, "\(run.stderr)")
+        let status = try await orbiter(["task", "status", run.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "--queue", queue, "--json"])
+        #expect(status.stdout.contains(#""priority":8"#), "\(status.stdout)")
+        _ = try await orbiter(["schedule", "remove", "urgent", "--queue", queue])
+    }
 }
