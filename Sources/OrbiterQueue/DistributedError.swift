@@ -26,6 +26,11 @@ public enum DistributedError: Error, CustomStringConvertible, Sendable, Equatabl
     /// A reply that does not fit what the task waits for (approve for a question, an answer for an
     /// approval); nothing changed.
     case replyDoesNotFit(id: String, waitsFor: InputRequest.Kind)
+    /// A write (`what`: submit, finish, park) was made on the Redis master but the acknowledgement
+    /// asked for by `--durability` did not come: the write MAY survive or MAY be lost in a failover.
+    case notAcknowledged(taskID: String, what: String, detail: String)
+    /// The server cannot give the durability asked for (e.g. `aof` before Redis 7.2).
+    case durabilityUnsupported(String)
 
     public var description: String {
         switch self {
@@ -47,6 +52,13 @@ public enum DistributedError: Error, CustomStringConvertible, Sendable, Equatabl
         case .replyDoesNotFit(let id, .question):
             return "task \(id) waits for the answer to a question, not an approval: orbiter task reply \(id) TEXT, "
                 + "or orbiter task reject \(id); nothing changed"
+        case .notAcknowledged(let id, "submit", let detail):
+            return "task \(id) was written but its durability was not acknowledged: \(detail). The task MAY still exist "
+                + "(and run) or MAY be lost in a failover: check with `orbiter task status \(id)` before submitting again "
+                + "(an --idempotency-key makes a second submit safe)"
+        case .notAcknowledged(let id, let what, let detail):
+            return "task \(id): \(what) was written but its durability was not acknowledged: \(detail)"
+        case .durabilityUnsupported(let m): return m
         case .workerIDInUse(let worker, let queue, let detail):
             return "worker id '\(worker)' is in use by a live worker on queue '\(queue)' (\(detail)); "
                 + "start this one with another --worker-id, or stop that worker first"

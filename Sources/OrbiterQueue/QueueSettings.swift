@@ -20,6 +20,9 @@ public struct QueueSettings: Sendable, Hashable {
     /// Seconds a signed task may wait for a worker: its signature expires this long after submit
     /// plus the task's timeout. Default 86,400 (a day), or `ORBITER_SIGNATURE_WINDOW`.
     public var signatureWindow: Int
+    /// The acknowledgement submit, finish and park ask for after their write (`WAIT`/`WAITAOF`);
+    /// default `.none`. The CLI reads `--durability` / `ORBITER_DURABILITY`.
+    public var durability: Durability = .none
 
     public init(taskTTL: Int = 86_400, eventsTTL: Int = 3_600, bundleTTL: Int = 7 * 86_400,
                 maxPending: Int = ProcessInfo.processInfo.environment["ORBITER_MAX_PENDING"].flatMap { Int($0) } ?? 0, maxEventsPerTask: Int = 100_000,

@@ -79,7 +79,7 @@ extension TaskBroker {
         stored["since"] = .int(Int(now))
         stored["until"] = .int(Int(deadline))
         let event = StreamEvent.status(.waiting(for: request))
-        let reply = try await client.run(QueueScripts.park, keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.waiting],
+        let reply = try await runAcknowledged(QueueScripts.park, taskID: taskID, what: "park", keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.waiting],
                                          args: [QueueKeys.group, workerID, lease, taskID, redact(JSONValue.object(stored).jsonString),
                                                 checkpoint, String(deadline), redact(event.jsonString),
                                                 Int(min(waitTimeout, 1e9)) + settings.taskTTL + settings.eventsTTL])

@@ -19,7 +19,7 @@ extension TaskBroker {
             keyList.append(keys.usage(minute: now / 60_000))
             for u in counted { args += [u.model, String(u.inputTokens), String(u.outputTokens), u.cost.map { String($0) } ?? ""] }
         }
-        let reply = try await client.run(QueueScripts.finish, keys: keyList, args: args)
+        let reply = try await runAcknowledged(QueueScripts.finish, taskID: taskID, what: "finish", keys: keyList, args: args)
         return reply.int != 0
     }
 

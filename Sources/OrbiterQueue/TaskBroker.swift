@@ -14,6 +14,10 @@ public final class TaskBroker: Sendable {
     private let storedBundles = Mutex<Set<String>>([])
     /// Whether this broker has added its queue to `QueueKeys.registry`.
     private let registered = Mutex(false)
+    /// The connection acknowledged writes go on (see `runAcknowledged`); nil with durability `none`.
+    let acknowledgedLane: RedisClient?
+    /// Whether the server was checked to support `settings.durability` (`checkDurability`).
+    let durabilityChecked = Mutex(false)
 
     /// Connects lazily to `redisURL` (default `ORBITER_REDIS_URL`, else `redis://127.0.0.1:6379`).
     public init(redisURL: String? = nil, queue: String = "default", settings: QueueSettings = QueueSettings(),
@@ -22,6 +26,7 @@ public final class TaskBroker: Sendable {
         self.client = client ?? RedisClient(url: url)
         self.keys = try QueueKeys(queue: queue)
         self.settings = settings
+        self.acknowledgedLane = settings.durability.level == .none ? nil : RedisClient(url: self.client.url)
     }
 
     package static func nowMs() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
@@ -72,8 +77,8 @@ public final class TaskBroker: Sendable {
         var resends = 0
         while true {
             do {
-                let reply = try await client.run(
-                    QueueScripts.submit,
+                let reply = try await runAcknowledged(
+                    QueueScripts.submit, taskID: taskID, what: "submit",
                     keys: [keys.task(taskID), keys.stream, keys.index, keys.bundle(sha.isEmpty ? "none" : sha), keys.idempotency(idempotencyKey),
                            keys.scheduled],
                     args: [taskID, payloadText, sendBundle ? bundle!.jsonString : "", String(Self.nowMs()), sha,

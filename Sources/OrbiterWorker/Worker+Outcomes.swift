@@ -44,6 +44,7 @@ extension Worker {
         // (for up to two minutes; after that another worker will have taken the task over).
         var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
         var warned = false
+        var unacknowledged = false
         let giveUp = ContinuousClock.now + .seconds(120)
         while true {
             do {
@@ -52,11 +53,22 @@ extension Worker {
                                             workerID: configuration.workerID, lease: publisher.lease,
                                             resultInEvent: result.utf8.count <= Self.resultInEventLimit, now: now, usage: usage)
                 }
-                if !done {
+                if unacknowledged {
+                    log("task \(taskID): outcome '\(status.rawValue)' acknowledged now (\(configuration.settings.durability))", task: taskID)
+                } else if !done {
                     log("task \(taskID): no longer running under this worker's lease; outcome '\(status.rawValue)' not recorded",
                         level: .warning, task: taskID)
                 }
                 break
+            } catch DistributedError.notAcknowledged(_, _, let detail) where ContinuousClock.now < giveUp && !Task.isCancelled {
+                // Written on the master, not acknowledged: finish again on the same connection. The
+                // second finish writes nothing (the outcome is recorded); its WAIT covers the first.
+                if !unacknowledged {
+                    log("task \(taskID): outcome '\(status.rawValue)' recorded but not acknowledged (\(detail)); retrying until it is",
+                        level: .warning, task: taskID)
+                }
+                unacknowledged = true
+                try? await backoff.wait()
             } catch RedisError.connection(let message) where ContinuousClock.now < giveUp && !Task.isCancelled {
                 if !warned {
                     log("task \(taskID): Redis unavailable (\(message)); will record '\(status.rawValue)' when it is back", level: .warning, task: taskID)

@@ -18,6 +18,7 @@ extension Worker {
         publisher.finalStatus = "parked, waiting for input (\(request.kind.rawValue) in tool '\(request.toolName)')"
         var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
         let giveUp = ContinuousClock.now + .seconds(120)
+        var unacknowledged = false
         while true {
             do {
                 let result = try await metrics.redis("park") {
@@ -27,10 +28,16 @@ extension Worker {
                 switch result {
                 case .parked: break
                 case .cancel: await finishCancelled(taskID, agentName: agentName, publisher: publisher)
+                case .notOwned where unacknowledged: break  // the earlier, unacknowledged park: acknowledged now
                 case .notOwned: publisher.finalStatus = "left as it is (no longer running under this worker's lease)"
                 }
                 return
             } catch RedisError.connection where ContinuousClock.now < giveUp && !Task.isCancelled {
+                try? await backoff.wait()
+            } catch DistributedError.notAcknowledged(_, _, let detail) where ContinuousClock.now < giveUp && !Task.isCancelled {
+                // As for an outcome: park again on the same connection until the write is acknowledged.
+                log("task \(taskID): parked but not acknowledged (\(detail)); retrying", level: .warning, task: taskID, agent: agentName)
+                unacknowledged = true
                 try? await backoff.wait()
             } catch {
                 log("task \(taskID): could not park it (\(error)); another worker runs it again once its lease lapses",

@@ -89,6 +89,7 @@ public final class Worker: Service {
     /// this worker's id on the queue.
     public func run() async throws {
         try await client.connect()
+        try await broker.checkDurability()
         try await sendHeartbeat(status: "running", mode: "start")
         await broker.registerQueue()
         do {
@@ -96,6 +97,7 @@ public final class Worker: Service {
         } catch RedisError.server(let message) where message.hasPrefix("BUSYGROUP") {}
         await warnAboutEviction()
         log("worker \(configuration.workerID) started: redis \(client.url), queue '\(keys.queue)', concurrency \(configuration.concurrency)"
+            + (configuration.settings.durability.level == .none ? "" : ", durability \(configuration.settings.durability)")
             + (configuration.rateLimits.map { ", shared rate limits (calls wait up to \(Int($0.maxWait.inSeconds)) s)" } ?? ""))
         // Maintenance first, claiming last: a group shuts down in reverse order, so heartbeats,
         // lease renewals and cancels go on while the claim loop drains.
@@ -131,19 +133,28 @@ public final class Worker: Service {
         log("worker \(configuration.workerID) stopped after \(counters.processed) tasks")
     }
 
+    /// Warns about Redis settings that lose tasks. Reading them needs `CONFIG GET`, which the
+    /// README's worker ACL does not grant (it is an admin command): without it, says so and goes on.
     private func warnAboutEviction() async {
-        guard let reply = try? await client.send(["CONFIG", "GET", "maxmemory-policy"]), let items = reply.array, items.count == 2,
-              let policy = items[1].string else { return }
-        if policy != "noeviction" {
+        let replies: [RedisReply]
+        do {
+            replies = try await client.pipeline([["CONFIG", "GET", "maxmemory-policy"], ["CONFIG", "GET", "appendonly"]])
+        } catch {
+            return
+        }
+        if case .error(let m) = replies.first, m.hasPrefix("NOPERM") {
+            log("cannot check Redis maxmemory-policy and appendonly: Redis user '\(client.url.username ?? "default")' may not run CONFIG GET "
+                + "(fine for a least-privilege worker); make sure yourself they are 'noeviction' and 'yes'", level: .info)
+            return
+        }
+        if let items = replies.first?.array, items.count == 2, let policy = items[1].string, policy != "noeviction" {
             log("Redis maxmemory-policy is '\(policy)'; use 'noeviction' so Redis never drops queued tasks", level: .warning)
         }
-        if let reply = try? await client.send(["CONFIG", "GET", "appendonly"]), let items = reply.array, items.count == 2,
-           items[1].string == "no" {
+        if let items = replies.last?.array, items.count == 2, items[1].string == "no" {
             log("Redis has appendonly no; a Redis restart loses every task and event written since its last snapshot. "
                 + "Use 'appendonly yes' (appendfsync everysec or always) for durable queues", level: .warning)
         }
     }
-
 
     private static func maintenance(_ loop: MaintenanceLoop) -> ServiceGroupConfiguration.ServiceConfiguration {
         // A maintenance loop only ends when the group stops it; that ending must not stop the group.

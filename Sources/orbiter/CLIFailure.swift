@@ -31,7 +31,7 @@ struct CLIFailure: Error {
         }
         let failed: Bool
         switch error {
-        case DistributedError.taskNotFound, DistributedError.queueFull: failed = true
+        case DistributedError.taskNotFound, DistributedError.queueFull, DistributedError.notAcknowledged: failed = true
         default: failed = false
         }
         self.init(message: "orbiter: \(error)", exitCode: failed ? Exit.failed : Exit.usage)

@@ -12,6 +12,7 @@ extension SubmitCommand {
         let (runtime, root) = try ScriptLoading.load(script)
         ScriptLoading.warnIfWorkersCannotLoad(runtime, path: script)
         var settings = QueueSettings()
+        settings.durability = try durability.resolved()
         if let maxPending { settings.maxPending = maxPending }
         let broker = try await redis.broker(settings: settings)
         let traceparent = traceparent ?? ProcessInfo.processInfo.environment["TRACEPARENT"].flatMap { $0.isEmpty ? nil : $0 }

@@ -88,6 +88,7 @@ struct SubmitCommand: AsyncParsableCommand {
     @OptionGroup var redis: RedisOptions
     @OptionGroup var budget: BudgetOptions
     @OptionGroup var tenant: TenantOption
+    @OptionGroup(title: "Durability") var durability: DurabilityOptions
 
     /// --priority, --delay and --at read and checked (`nil`: not given).
     func placement() throws -> (priority: Int?, delay: Double?, runAt: Date?) {
@@ -148,6 +149,7 @@ struct SubmitCommand: AsyncParsableCommand {
         let meta = parsedMetadata
         let place = try placement()
         var settings = QueueSettings()
+        settings.durability = try durability.resolved()
         if let maxPending { settings.maxPending = maxPending }
         let broker = try await redis.broker(settings: settings)
         let handle = try await distributed(root, text, broker: broker, detailed: detailed || (stream && !output.json), timeout: timeout,

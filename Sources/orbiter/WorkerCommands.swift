@@ -96,6 +96,7 @@ struct StartWorkerCommand: AsyncParsableCommand {
     @OptionGroup var toolFolder: ToolFolderOptions
     @OptionGroup(title: "What shipped scripts may reach") var hostAccess: HostAccessOptions
     @OptionGroup(title: "Cost") var prices: PricesOption
+    @OptionGroup(title: "Durability") var durability: DurabilityOptions
 
     func validate() throws {
         if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0...65535") }
@@ -136,6 +137,7 @@ struct StartWorkerCommand: AsyncParsableCommand {
             luaOptions: luaOptions,
             logger: logger, metricsFactory: exporter.factory), toolRegistry: folder?.registry)
         configuration.isolateTasks = isolateTasks
+        configuration.settings.durability = try durability.resolved()
         configuration.starvationAge = .milliseconds(Int64(starvationAge * 1000))
         configuration.providerPolicy = ProviderPolicy(allowedBaseURLs: allowBaseURL, allowedAPIKeyEnvs: allowAPIKeyEnv)
         configuration.metricsLabels = MetricsLabelPolicy(limit: metricsLabelLimit)
