@@ -70,6 +70,7 @@ public final class TaskBroker: Sendable {
             throw DistributedError.invalidArgument("the idempotency key is empty; give a key that names the work (e.g. order-42), or none")
         }
         let taskID = chosen ?? TaskID.make()
+        try await checkDurability()
         await registerQueue()
         let payloadText = payload.json.jsonString
         let sha = bundle?.sha256 ?? ""
