@@ -179,6 +179,28 @@ class Bench:
         log(f"admission: p50 {self.med('admission_p50_ms'):.3f} ms, p99 {self.med('admission_p99_ms'):.3f} ms, "
             f"{self.med('admission_concurrent_per_s'):,.0f} decisions/s with 64 in flight")
 
+    def durability(self, n, repeats):
+        """--durability replica against none: a replica of the bench Redis on loopback, started here."""
+        port = str(free_port())
+        replica = subprocess.Popen(["redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                    "--replicaof", "127.0.0.1", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 20
+            while "master_link_status:up" not in subprocess.run(["redis-cli", "-p", port, "info", "replication"],
+                                                                capture_output=True, text=True).stdout:
+                if time.time() > deadline:
+                    raise RuntimeError("the bench replica did not sync")
+                time.sleep(0.05)
+            for _ in range(repeats):
+                for r in self.bench("durability", "--n", str(n)):
+                    for k in ("none_submit_p50_ms", "replica_submit_p50_ms", "none_submit_p99_ms", "replica_submit_p99_ms",
+                              "none_submits_per_s_64", "replica_submits_per_s_64"):
+                        self.add(k, r[k])
+        finally:
+            replica.terminate()
+            replica.wait()
+        log(f"durability: submit p50 none {self.med('none_submit_p50_ms'):.3f} ms, replica {self.med('replica_submit_p50_ms'):.3f} ms")
+
     def inflight(self, n, repeats):
         for i in range(repeats):
             queue = f"inflight-{i}"
@@ -392,6 +414,10 @@ class Bench:
             row("rate-limit admission (reserve.lua) p50", "admission_p50_ms", "ms"),
             row("rate-limit admission (reserve.lua) p99", "admission_p99_ms", "ms"),
             row("  decisions/s, 64 in flight", "admission_concurrent_per_s", "decisions/s"),
+            row("submit p50, --durability none", "none_submit_p50_ms", "ms"),
+            row("submit p50, --durability replica (loopback replica)", "replica_submit_p50_ms", "ms"),
+            row("  submits/s, 64 in flight: none / replica", "replica_submits_per_s_64", "submits/s",
+                f"none {self.med('none_submits_per_s_64'):,.0f}" if self.samples.get("none_submits_per_s_64") else ""),
             row("idle worker RSS", "idle_worker_rss_mib", "MiB", "Python original workers 120–210 MiB"),
             row("worker peak RSS during 1-worker no-op run", "noop_worker_hwm_mib", "MiB"),
         ]
@@ -399,6 +425,13 @@ class Bench:
             lines.append(row(f"BullMQ {getattr(self, 'peer_version', '')} (Python), same N, ×64", "bullmq_tasks_per_s",
                              "tasks/s", f"Orbiter/BullMQ = {res.get('bullmq_ratio', float('nan')):.2f} (target ≥ 3)"))
         return "\n".join(lines)
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def cpu_ms(pid):
@@ -429,6 +462,7 @@ def main():
     b.latency(100 if args.quick else 300, reps)
     b.inflight(b.inflight_n, 1 if args.quick else 3)
     b.admission(1000 if args.quick else 5000, reps)
+    b.durability(100 if args.quick else 300, reps)
     b.lua(50_000 if args.quick else 200_000, reps)
     b.tools(500 if args.quick else 2000, reps)
     b.bulk(2000 if args.quick else 10000, reps)

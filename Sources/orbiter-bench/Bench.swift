@@ -31,6 +31,7 @@ struct OrbiterBench {
             case "park": try await ParkBench.run(options)
             case "bulk": try await BulkSubmitBench.run(options)
             case "admission": try await AdmissionBench.run(options)
+            case "durability": try await DurabilityBench.run(options)
             default:
                 print("""
                     usage: orbiter-bench <command> [--option value ...]
@@ -44,6 +45,7 @@ struct OrbiterBench {
                       park        --redis-url U --queue Q --n N --memory-n M [--external]   (task approve → next event; Redis bytes per parked task)
                       bulk        --redis-url U --queue Q --n N [--repeats R]   (submit rate: one at a time, distributedMany, 256 outstanding)
                       admission   --redis-url U [--n N] [--concurrency C]   (shared rate limits: reserve.lua decision p50/p99, decisions/s)
+                      durability  --redis-url U [--n N]   (submit p50/p99 and submits/s, durability none vs replica; needs a replica)
                     Each prints JSON lines on stdout.
                     """)
             }
