@@ -29,6 +29,10 @@ struct CLIFailure: Error {
             self = failure
             return
         }
+        if let denied = PermissionDenied.message(for: error) {
+            self.init(message: denied, exitCode: Exit.usage)
+            return
+        }
         let failed: Bool
         switch error {
         case DistributedError.taskNotFound, DistributedError.queueFull, DistributedError.notAcknowledged: failed = true

@@ -170,7 +170,7 @@ struct StartWorkerCommand: AsyncParsableCommand {
             await server?.stop()
         } catch {
             await server?.stop()
-            throw CLIFailure.usage("orbiter: \(error)")
+            throw CLIFailure.usage(PermissionDenied.message(for: error) ?? "orbiter: \(error)")
         }
     }
 }

@@ -1,0 +1,89 @@
+import Foundation
+import OrbiterTestSupport
+import Testing
+
+/// The README's least-privilege ACL users, exactly as written there: a worker and a client with
+/// only those rights run the whole task life through the real CLI, and a user without rights gets
+/// a readable refusal.
+@Suite("ACL users of a worker and a client", .serialized)
+struct ACLUsersCLITests {
+    /// The rights of README "ACL users" (after the user name, password and `resetkeys resetchannels`).
+    static let keysAndChannels = "~{orbiter:* ~orbiter:queues &{orbiter:*"
+    static let clientCommands = "-@all +ping +select +info +client|id +client|unblock +evalsha +script|load +xadd +xdel +xlen +xread +xrange "
+        + "+xrevrange +xack +hget +hmget +hgetall +hset +hdel +hincrby +hincrbyfloat +hstrlen +get +set +incr +del +unlink +exists "
+        + "+expire +persist +zadd +zrem +zcard +zscore +zrange +zrevrange +zrangebyscore +zremrangebyscore +sadd +srem +smembers "
+        + "+time +publish +wait"
+    static let workerCommands = clientCommands + " +xgroup|create +xreadgroup +xautoclaim +subscribe"
+
+    let admin: String
+    let port: String
+    let queue = "acl-" + UUID().uuidString.prefix(8).lowercased()
+    let suffix = UUID().uuidString.prefix(6).lowercased()
+
+    init() throws {
+        admin = try TestRedis.url()
+        port = String(admin.split(separator: ":").last!.prefix { $0.isNumber })
+    }
+
+    func redisCLI(_ args: String) async throws -> OrbiterBinary.Outcome {
+        try await OrbiterBinary.shell("redis-cli -u '\(admin)' \(args)")
+    }
+
+    func url(_ user: String) -> String { "redis://\(user):pw-\(suffix)@127.0.0.1:\(port)" }
+
+    @Test("a worker and a client with only the README's rights run, wait, read, stream, list and cancel")
+    func aWorkerAndAClientWithOnlyTheREADMERightsWork() async throws {
+        let worker = "orbiter-worker-\(suffix)", client = "orbiter-client-\(suffix)"
+        defer { Task { [self] in _ = try? await redisCLI("acl deluser \(worker) \(client)") } }
+        for (user, commands) in [(worker, Self.workerCommands), (client, Self.clientCommands)] {
+            let made = try await redisCLI("acl setuser \(user) on '>pw-\(suffix)' resetkeys resetchannels '\(Self.keysAndChannels.replacingOccurrences(of: " ", with: "' '"))' \(commands.split(separator: " ").map { "'\($0)'" }.joined(separator: " "))")
+            #expect(made.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "OK", "\(made.stdout) \(made.stderr)")
+        }
+        let running = try OrbiterBinary.start(["start", "worker", "--queue", queue, "--worker-id", "acl-\(suffix)"],
+                                              environment: ["ORBITER_REDIS_URL": url(worker)])
+        defer { running.signal(SIGKILL) }
+        try await running.waitFor { _, err in err.contains("worker acl-\(suffix) started") }
+        #expect(running.stderr.contains("may not run CONFIG GET"), "\(running.stderr)")
+        let env = ["ORBITER_REDIS_URL": url(client)]
+        func orbiter(_ args: [String]) async throws -> OrbiterBinary.Outcome {
+            try await OrbiterBinary.run(args + ["--queue", queue], environment: env)
+        }
+        let waited = try await orbiter(["submit", "examples/calculator.lua", "2 + 40", "--wait"])
+        #expect(waited.status == 0 && waited.stdout == "The answer is 42.\n", "\(waited.stdout) \(waited.stderr)")
+        let submitted = try await orbiter(["submit", "examples/calculator.lua", "1 + 2"])
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+        let id = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let result = try await orbiter(["task", "result", id])
+        #expect(result.status == 0 && result.stdout.contains("3"), "\(result.stdout) \(result.stderr)")
+        let status = try await orbiter(["task", "status", id])
+        #expect(status.status == 0 && status.stdout.contains("completed"), "\(status.stdout) \(status.stderr)")
+        let events = try await orbiter(["task", "events", id])
+        #expect(events.status == 0 && !events.stdout.isEmpty, "\(events.stderr)")
+        let streamed = try await orbiter(["submit", "examples/calculator.lua", "5 + 5", "--stream"])
+        #expect(streamed.status == 0 && streamed.stdout.contains("10"), "\(streamed.stdout) \(streamed.stderr)")
+        let stats = try await orbiter(["queue", "stats"])
+        #expect(stats.status == 0, "\(stats.stderr)")
+        let list = try await orbiter(["task", "list"])
+        #expect(list.status == 0 && list.stdout.contains(id), "\(list.stdout) \(list.stderr)")
+        let later = try await orbiter(["submit", "examples/calculator.lua", "1 + 1", "--delay", "1h"])
+        let laterID = later.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let cancelled = try await orbiter(["task", "cancel", laterID])
+        #expect(cancelled.status == 0, "\(cancelled.stdout) \(cancelled.stderr)")
+        #expect(try await orbiter(["task", "status", laterID]).stdout.contains("cancelled"))
+        #expect(!running.stderr.contains("NOPERM"), "\(running.stderr)")
+    }
+
+    @Test("a user without the rights gets an error naming the user and the missing right")
+    func aUserWithoutRightsGetsAReadableError() async throws {
+        let reader = "orbiter-reader-\(suffix)"
+        defer { Task { [self] in _ = try? await redisCLI("acl deluser \(reader)") } }
+        _ = try await redisCLI("acl setuser \(reader) on '>pw-\(suffix)' resetkeys '~{orbiter:*' -@all +ping +hget")
+        let r = try await OrbiterBinary.run(["submit", "examples/calculator.lua", "1 + 1", "--queue", queue, "--redis-url", url(reader)])
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.hasPrefix("orbiter: Redis user '\(reader)' may not run the '"), "\(r.stderr)")
+        #expect(r.stderr.contains("(NOPERM)") && r.stderr.contains("\"ACL users\" in the README"), "\(r.stderr)")
+        #expect(!r.stderr.contains("pw-\(suffix)"), "no password in the message")
+        let w = try await OrbiterBinary.run(["start", "worker", "--queue", queue], environment: ["ORBITER_REDIS_URL": url(reader)])
+        #expect(w.status == 2 && w.stderr.contains("Redis user '\(reader)' may not"), "\(w.stderr)")
+    }
+}
