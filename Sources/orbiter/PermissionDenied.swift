@@ -7,10 +7,19 @@ enum PermissionDenied {
     static func message(for error: any Error, arguments: [String] = CommandLine.arguments,
                         environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
         let text = "\(error)"
-        guard let range = text.range(of: "NOPERM") else { return nil }
-        // "NOPERM this user has no permissions to run the 'xadd' command" → "run the 'xadd' command"
-        var what = String(text[range.upperBound...]).trimmingCharacters(in: .whitespaces)
-        if let to = what.range(of: "permissions to ") { what = String(what[to.upperBound...]) }
+        var what: String
+        if let range = text.range(of: "NOPERM") {
+            // "NOPERM this user has no permissions to run the 'xadd' command" → "run the 'xadd' command"
+            what = String(text[range.upperBound...]).trimmingCharacters(in: .whitespaces)
+            if let to = what.range(of: "permissions to ") { what = String(what[to.upperBound...]) }
+        } else if let range = text.range(of: "The user executing the script can't ") {
+            // Redis 7.0 inside a script: "ERR The user executing the script can't run this command or subcommand script: …"
+            what = String(text[range.upperBound...]).replacingOccurrences(of: "this command or subcommand", with: "a command")
+            if let script = what.range(of: " script:") { what = String(what[..<script.lowerBound]) }
+            what += " that a queue script (EVALSHA) calls"
+        } else {
+            return nil
+        }
         if let script = what.range(of: " script:") { what = String(what[..<script.lowerBound]) }
         what = what.trimmingCharacters(in: CharacterSet(charactersIn: " .\n"))
         return "orbiter: Redis user '\(user(arguments: arguments, environment: environment))' may not \(what) (NOPERM). "

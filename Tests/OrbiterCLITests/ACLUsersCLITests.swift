@@ -83,6 +83,12 @@ struct ACLUsersCLITests {
         #expect(r.stderr.hasPrefix("orbiter: Redis user '\(reader)' may not run the '"), "\(r.stderr)")
         #expect(r.stderr.contains("(NOPERM)") && r.stderr.contains("\"ACL users\" in the README"), "\(r.stderr)")
         #expect(!r.stderr.contains("pw-\(suffix)"), "no password in the message")
+        // Allowed to call the script but not what it calls: Redis 7.0 words that differently.
+        _ = try await redisCLI("acl setuser \(reader) +evalsha '+script|load' +sadd")
+        let inScript = try await OrbiterBinary.run(["submit", "examples/calculator.lua", "1 + 1", "--queue", queue, "--redis-url", url(reader)])
+        #expect(inScript.status == 2, "\(inScript.stderr)")
+        #expect(inScript.stderr.hasPrefix("orbiter: Redis user '\(reader)' may not run a command that a queue script (EVALSHA) calls"),
+                "\(inScript.stderr)")
         let w = try await OrbiterBinary.run(["start", "worker", "--queue", queue], environment: ["ORBITER_REDIS_URL": url(reader)])
         #expect(w.status == 2 && w.stderr.contains("Redis user '\(reader)' may not"), "\(w.stderr)")
     }
