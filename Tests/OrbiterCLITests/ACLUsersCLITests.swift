@@ -31,7 +31,7 @@ struct ACLUsersCLITests {
 
     func url(_ user: String) -> String { "redis://\(user):pw-\(suffix)@127.0.0.1:\(port)" }
 
-    @Test("a worker and a client with only the README's rights run, wait, read, stream, list and cancel")
+    @Test("a worker and a client with only the README's rights run, wait, read, stream, list, approve and cancel")
     func aWorkerAndAClientWithOnlyTheREADMERightsWork() async throws {
         let worker = "orbiter-worker-\(suffix)", client = "orbiter-client-\(suffix)"
         defer { Task { [self] in _ = try? await redisCLI("acl deluser \(worker) \(client)") } }
@@ -70,6 +70,18 @@ struct ACLUsersCLITests {
         let cancelled = try await orbiter(["task", "cancel", laterID])
         #expect(cancelled.status == 0, "\(cancelled.stdout) \(cancelled.stderr)")
         #expect(try await orbiter(["task", "status", laterID]).stdout.contains("cancelled"))
+        // A person in the loop: the task parks, the client approves, the run goes on.
+        let parked = try await orbiter(["submit", "examples/approval.lua", "Refund 30"])
+        let parkedID = parked.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !(try await orbiter(["task", "status", parkedID]).stdout.contains("status:    waiting")) {
+            guard ContinuousClock.now < deadline else { throw TestFailure("task \(parkedID) never parked") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let approved = try await orbiter(["task", "approve", parkedID])
+        #expect(approved.status == 0, "\(approved.stderr)")
+        let refunded = try await orbiter(["task", "result", parkedID, "--timeout", "15"])
+        #expect(refunded.stdout == "Done: refunded 30.\n", "\(refunded.stderr)")
         #expect(!running.stderr.contains("NOPERM"), "\(running.stderr)")
     }
 

@@ -41,6 +41,29 @@ struct DurabilityCLITests {
         #expect(try await cli(copy.port, "hget '{orbiter:default}:task:\(id)' status") == "completed")
     }
 
+    @Test("with a replica, a parked task is on the replica when it waits, and goes on after approval")
+    func aParkedTaskIsOnTheReplica() async throws {
+        let master = try PrivateRedis(persistent: false)
+        let copy = try await replica(of: master)
+        let env = ["ORBITER_REDIS_URL": master.url]
+        let worker = try OrbiterBinary.start(["start", "worker", "--worker-id", "parker", "--durability", "replica"], environment: env)
+        defer { worker.signal(SIGKILL) }
+        try await worker.waitFor { _, err in err.contains("worker parker started") }
+        let submitted = try await OrbiterBinary.run(["submit", "examples/approval.lua", "Refund 30", "--durability", "replica"], environment: env)
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+        let id = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while try await cli(copy.port, "hget '{orbiter:default}:task:\(id)' status") != "waiting" {
+            guard ContinuousClock.now < deadline else { throw TestFailure("task \(id) never showed as waiting on the replica") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(!worker.stderr.contains("not acknowledged"), "\(worker.stderr)")
+        let approved = try await OrbiterBinary.run(["task", "approve", id], environment: env)
+        #expect(approved.status == 0, "\(approved.stderr)")
+        let result = try await OrbiterBinary.run(["task", "result", id, "--timeout", "15"], environment: env)
+        #expect(result.stdout == "Done: refunded 30.\n", "\(result.stderr)")
+    }
+
     @Test("without a replica a submit fails, says the task may exist, and names it")
     func withoutAReplicaASubmitFailsAndSaysTheTaskMayExist() async throws {
         let master = try PrivateRedis(persistent: false)
