@@ -48,7 +48,9 @@ enum SentinelResolver {
         url.password = target.password
         let connection = try RedisConnection(url: url, connectTimeout: connectTimeout, readTimeout: connectTimeout)
         let reply = try connection.command(EncodedCommand(["SENTINEL", "get-master-addr-by-name", target.masterName]))
-        if case .error(let m) = reply { throw RedisError.server(m) }
+        if case .error(let m) = reply {
+            throw RedisError.server(m.hasPrefix("NOAUTH") ? "\(m) (give the sentinels' password with ?sentinel_password=)" : m)
+        }
         if reply.isNull { throw RedisError.server("does not monitor a master named '\(target.masterName)'") }
         guard let parts = reply.array, parts.count == 2, let host = parts[0].string,
               let portText = parts[1].string, let port = Int(portText) else {

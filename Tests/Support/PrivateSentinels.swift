@@ -19,12 +19,17 @@ public final class PrivateSentinels: @unchecked Sendable {
 
     /// Starts everything and waits until each sentinel knows the master, the replica and the other sentinels.
     public init(sentinels: Int = 3) throws {
-        master = try PrivateRedis(persistent: false)
-        replica = try PrivateRedis(persistent: false, arguments: ["--replicaof", "127.0.0.1", "\(master.port)"])
-        dir = try temporaryFolder("orbiter-sentinels")
-        try Self.await("the replica to sync") { Self.cli(replica.port, ["info", "replication"]).contains("master_link_status:up") }
-        sentinelPorts = try (0..<sentinels).map { _ in try freePort() }
-        for (i, port) in sentinelPorts.enumerated() {
+        let master = try PrivateRedis(persistent: false)
+        let replica = try PrivateRedis(persistent: false, arguments: ["--replicaof", "127.0.0.1", "\(master.port)"])
+        let dir = try temporaryFolder("orbiter-sentinels")
+        let ports = try (0..<sentinels).map { _ in try freePort() }
+        self.master = master
+        self.replica = replica
+        self.dir = dir
+        sentinelPorts = ports
+        let name = masterName
+        try Self.waitFor("the replica to sync") { Self.cli(replica.port, ["info", "replication"]).contains("master_link_status:up") }
+        for (i, port) in ports.enumerated() {
             let conf = dir.appendingPathComponent("sentinel-\(i).conf")
             try """
                 port \(port)
@@ -43,10 +48,10 @@ public final class PrivateSentinels: @unchecked Sendable {
                 throw TestFailure("redis-server --sentinel on port \(port) did not start (see \(dir.path))")
             }
         }
-        for port in sentinelPorts {
-            try Self.await("sentinel \(port) to see the replica and \(sentinels - 1) other sentinels", timeout: .seconds(20)) {
-                Self.cli(port, ["sentinel", "replicas", masterName]).contains("\(replica.port)")
-                    && Self.cli(port, ["sentinel", "sentinels", masterName]).split(separator: "\n").filter { $0 == "name" }.count == sentinels - 1
+        for port in ports {
+            try Self.waitFor("sentinel \(port) to see the replica and \(sentinels - 1) other sentinels", timeout: .seconds(20)) {
+                Self.cli(port, ["sentinel", "replicas", name]).contains("\(replica.port)")
+                    && Self.cli(port, ["sentinel", "sentinels", name]).split(separator: "\n").filter { $0 == "name" }.count == sentinels - 1
             }
         }
     }
@@ -81,7 +86,7 @@ public final class PrivateSentinels: @unchecked Sendable {
         return (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
     }
 
-    private static func await(_ what: String, timeout: Duration = .seconds(10), _ condition: () -> Bool) throws {
+    private static func waitFor(_ what: String, timeout: Duration = .seconds(10), _ condition: () -> Bool) throws {
         let deadline = ContinuousClock.now + timeout
         while !condition() {
             guard ContinuousClock.now < deadline else { throw TestFailure("timed out waiting for \(what)") }
