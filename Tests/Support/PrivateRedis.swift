@@ -54,13 +54,13 @@ public final class PrivateRedis: @unchecked Sendable {
     }
 
     /// Kills the server with SIGKILL (no shutdown, no save): a crashed master, as far as its
-    /// replicas and sentinels can tell. Returns once the process is gone.
+    /// replicas and sentinels can tell. Returns once it no longer answers.
     public func kill() {
         guard let text = try? String(contentsOf: dir.appendingPathComponent("pid"), encoding: .utf8),
               let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return }
         _ = Glibc.kill(pid, SIGKILL)
         let deadline = ContinuousClock.now + .seconds(2)
-        while Glibc.kill(pid, 0) == 0 && ContinuousClock.now < deadline { usleep(10_000) }
+        while answers() && ContinuousClock.now < deadline { usleep(10_000) }
     }
 
     deinit {
