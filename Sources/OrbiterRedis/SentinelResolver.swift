@@ -49,7 +49,11 @@ enum SentinelResolver {
         let connection = try RedisConnection(url: url, connectTimeout: connectTimeout, readTimeout: connectTimeout)
         let reply = try connection.command(EncodedCommand(["SENTINEL", "get-master-addr-by-name", target.masterName]))
         if case .error(let m) = reply {
-            throw RedisError.server(m.hasPrefix("NOAUTH") ? "\(m) (give the sentinels' password with ?sentinel_password=)" : m)
+            if m.hasPrefix("NOAUTH") { throw RedisError.server("\(m) (give the sentinels' password with ?sentinel_password=)") }
+            if m.localizedCaseInsensitiveContains("unknown command") {
+                throw RedisError.server("\(m) (this is a Redis server, not a sentinel: list the sentinels' addresses, port 26379 by default)")
+            }
+            throw RedisError.server(m)
         }
         if reply.isNull { throw RedisError.server("does not monitor a master named '\(target.masterName)'") }
         guard let parts = reply.array, parts.count == 2, let host = parts[0].string,

@@ -89,6 +89,19 @@ struct SentinelTests {
         #expect(ContinuousClock.now - start < .seconds(3))
     }
 
+    @Test("a plain Redis server listed as a sentinel is named as not being one")
+    func plainServerIsNotASentinel() async throws {
+        let shared = try sharedRedisURL()
+        let client = RedisClient(url: try RedisURL("redis-sentinel://127.0.0.1:\(shared.port)/mymaster"), connectTimeout: .seconds(1))
+        defer { client.close() }
+        do {
+            _ = try await client.send(["PING"])
+            Issue.record("a plain server was taken for a sentinel")
+        } catch RedisError.connection(let m) {
+            #expect(m.contains("sentinel 127.0.0.1:\(shared.port):") && m.contains("not a sentinel"), "\(m)")
+        }
+    }
+
     private func port(of client: RedisClient) async throws -> Int? {
         let reply = try await client.send(["CONFIG", "GET", "port"])
         return reply.array?.last?.string.flatMap { Int($0) }
