@@ -71,34 +71,9 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             let slash = rest.firstIndex(of: "/") ?? rest.endIndex
             let authority = rest[..<slash]
             let path = rest[slash...]
-            var hostPart: Substring
-            var portPart: Substring?
-            if authority.hasPrefix("[") {
-                guard let close = authority.firstIndex(of: "]") else { throw bad("unclosed '[' in IPv6 host") }
-                hostPart = authority[authority.index(after: authority.startIndex)..<close]
-                let after = authority[authority.index(after: close)...]
-                if !after.isEmpty {
-                    guard after.hasPrefix(":") else { throw bad("unexpected text after IPv6 host") }
-                    portPart = after.dropFirst()
-                }
-            } else {
-                let colons = authority.filter { $0 == ":" }.count
-                if colons > 1 { throw bad("IPv6 host must be written in brackets, e.g. redis://[::1]:6379") }
-                if let colon = authority.firstIndex(of: ":") {
-                    hostPart = authority[..<colon]
-                    portPart = authority[authority.index(after: colon)...]
-                } else {
-                    hostPart = authority
-                }
-            }
-            if hostPart.isEmpty { throw bad("missing host") }
-            host = String(hostPart)
-            if let portPart {
-                guard let p = Int(portPart), (1...65535).contains(p) else {
-                    throw bad("port '\(portPart)' is not a number between 1 and 65535")
-                }
-                port = p
-            }
+            let address = try Self.hostAndPort(authority, defaultPort: 6379, label: "", bad: bad)
+            host = address.host
+            port = address.port
             let db = path.drop(while: { $0 == "/" })
             if !db.isEmpty {
                 guard let d = Int(db), d >= 0 else { throw bad("database '\(db)' is not a non-negative integer") }
@@ -134,6 +109,38 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
                 database = d
             }
         }
+    }
+
+    /// Splits `host[:port]` or `[ipv6][:port]`; `label` prefixes each message (e.g. "sentinel 'h:1': ").
+    static func hostAndPort(_ authority: Substring, defaultPort: Int, label: String,
+                            bad: (String) -> RedisError) throws -> (host: String, port: Int) {
+        var hostPart: Substring
+        var portPart: Substring?
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { throw bad("\(label)unclosed '[' in IPv6 host") }
+            hostPart = authority[authority.index(after: authority.startIndex)..<close]
+            let after = authority[authority.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":") else { throw bad("\(label)unexpected text after IPv6 host") }
+                portPart = after.dropFirst()
+            }
+        } else {
+            if authority.filter({ $0 == ":" }).count > 1 {
+                throw bad("\(label)IPv6 host must be written in brackets, e.g. [::1]:\(defaultPort)")
+            }
+            if let colon = authority.firstIndex(of: ":") {
+                hostPart = authority[..<colon]
+                portPart = authority[authority.index(after: colon)...]
+            } else {
+                hostPart = authority
+            }
+        }
+        if hostPart.isEmpty { throw bad("\(label)missing host") }
+        guard let portPart else { return (String(hostPart), defaultPort) }
+        guard let p = Int(portPart), (1...65535).contains(p) else {
+            throw bad("\(label)port '\(portPart)' is not a number between 1 and 65535")
+        }
+        return (String(hostPart), p)
     }
 
     /// Reads `ORBITER_REDIS_URL`, falling back to `redis://127.0.0.1:6379` so local runs need no setup.

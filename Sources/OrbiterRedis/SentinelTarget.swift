@@ -55,34 +55,8 @@ public struct SentinelTarget: Sendable, Hashable {
 
     private static func address(_ item: Substring, bad: (String) -> RedisError) throws -> Address {
         if item.isEmpty { throw bad("empty sentinel host in the list (two commas, or a comma at an end)") }
-        var host: Substring
-        var portText: Substring?
-        if item.hasPrefix("[") {
-            guard let close = item.firstIndex(of: "]") else { throw bad("unclosed '[' in IPv6 sentinel host '\(item)'") }
-            host = item[item.index(after: item.startIndex)..<close]
-            let after = item[item.index(after: close)...]
-            if !after.isEmpty {
-                guard after.hasPrefix(":") else { throw bad("unexpected text after IPv6 sentinel host '\(item)'") }
-                portText = after.dropFirst()
-            }
-        } else {
-            if item.filter({ $0 == ":" }).count > 1 { throw bad("IPv6 sentinel host '\(item)' must be written in brackets, e.g. [::1]:26379") }
-            if let colon = item.firstIndex(of: ":") {
-                host = item[..<colon]
-                portText = item[item.index(after: colon)...]
-            } else {
-                host = item
-            }
-        }
-        if host.isEmpty { throw bad("sentinel '\(item)' has no host") }
-        var port = defaultPort
-        if let portText {
-            guard let p = Int(portText), (1...65535).contains(p) else {
-                throw bad("sentinel '\(item)': port '\(portText)' is not a number between 1 and 65535")
-            }
-            port = p
-        }
-        return Address(host: String(host), port: port)
+        let (host, port) = try RedisURL.hostAndPort(item, defaultPort: defaultPort, label: "sentinel '\(item)': ", bad: bad)
+        return Address(host: host, port: port)
     }
 
     /// Masks the value of `sentinel_password=` in a raw URL string.

@@ -31,7 +31,7 @@ struct SentinelURLTests {
         ("redis-sentinel://h1:26379,/mymaster", "empty sentinel host"),
         ("redis-sentinel://h1:99999/mymaster", "sentinel 'h1:99999': port '99999'"),
         ("redis-sentinel://h1:abc/mymaster", "port 'abc'"),
-        ("redis-sentinel://:26379/mymaster", "has no host"),
+        ("redis-sentinel://:26379/mymaster", "sentinel ':26379': missing host"),
         ("redis-sentinel://::1:26379/mymaster", "must be written in brackets"),
         ("redis-sentinel://h1/my/master", "must be one word"),
         ("redis-sentinel://h1/mymaster?db=x", "database 'x'"),
