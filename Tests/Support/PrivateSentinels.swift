@@ -79,7 +79,7 @@ public final class PrivateSentinels: @unchecked Sendable {
     }
 
     /// `redis-cli -p port command...`'s standard output ("" when it cannot connect).
-    static func cli(_ port: Int, _ command: [String]) -> String {
+    public static func cli(_ port: Int, _ command: [String]) -> String {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("orbiter-cli-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: out) }
         guard PrivateRedis.spawnAndWait(["/usr/bin/redis-cli", "-p", "\(port)"] + command, stdoutPath: out) == 0 else { return "" }
