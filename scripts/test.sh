@@ -4,7 +4,8 @@
 # (ORBITER_TEST_REDIS_URL), runs `swift test`, and always stops that Redis. Extra arguments go to
 # `swift test` (e.g. --filter OrbiterLuaTests). A full run
 # (no arguments) then runs the reduced chaos proof (`scripts/chaos.sh --quick` with the debug
-# binary: a few hundred tasks, a kill -9 and a Redis restart; fails on any lost or duplicated task).
+# binary: a few hundred tasks, a kill -9 and a Redis restart; fails on any lost or duplicated task),
+# and its Sentinel variant (`--quick --sentinel 120`: the master kill -9ed, the replica promoted).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -21,4 +22,5 @@ swift build --build-tests
 swift test --skip-build --no-parallel "$@"
 if [ $# -eq 0 ]; then
   ORBITER_BIN="$(swift build --show-bin-path)/orbiter" scripts/chaos.sh --quick
+  ORBITER_BIN="$(swift build --show-bin-path)/orbiter" scripts/chaos.sh --quick --sentinel 120
 fi

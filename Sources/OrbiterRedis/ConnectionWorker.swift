@@ -161,7 +161,7 @@ final class ConnectionWorker: @unchecked Sendable {
         if let c = connection, c.isDead || c.isReadableWhileIdle { connection = nil }
         if connection == nil {
             do {
-                connection = try RedisConnection(url: url, connectTimeout: connectTimeout, readTimeout: readTimeout)
+                connection = try RedisConnection.open(url, connectTimeout: connectTimeout, readTimeout: readTimeout)
             } catch {
                 return .failure(error as? RedisError ?? .connection("\(error)"))
             }
@@ -225,6 +225,10 @@ final class ConnectionWorker: @unchecked Sendable {
             replies.reserveCapacity(job.commands.count)
             do {
                 for _ in job.commands { replies.append(try conn.readReply()) }
+                if url.sentinel != nil, let failover = failoverError(replies, conn) {
+                    results.append(.failure(failover))
+                    continue
+                }
                 results.append(.success(replies))
             } catch {
                 let e = error as? RedisError ?? .connection("\(error)")
@@ -237,6 +241,16 @@ final class ConnectionWorker: @unchecked Sendable {
             results = results.map { if case .failure = $0 { .failure(override) } else { $0 } }
         }
         for (job, result) in zip(commandJobs, results) { job.completion.resume(result) }
+    }
+
+    /// Sentinel URLs only: a reply saying the master was demoted (`-READONLY`, `-UNBLOCKED`) fails its
+    /// job as a lost connection, so callers apply their usual resend rules, and marks the connection
+    /// for dropping, so the next job asks the sentinels for the new master.
+    private func failoverError(_ replies: [RedisReply], _ conn: RedisConnection) -> RedisError? {
+        guard let reply = replies.first(where: SentinelResolver.isFailoverReply), case .error(let m) = reply else { return nil }
+        conn.discard()
+        return .connection("Redis at \(conn.url) is no longer the master of '\(url.sentinel?.masterName ?? "")' (\(m)): "
+                           + "a failover is in progress; the next command asks the sentinels for the new master")
     }
 
     private func runSubscription(_ s: Subscription) {

@@ -58,11 +58,25 @@ final class RedisConnection {
 
     deinit { redisFree(ctx) }
 
+    /// Opens a connection to `url`'s server, or for `redis-sentinel://` to the master the sentinels
+    /// name now (plain URLs take the direct path: no extra round trip).
+    static func open(_ url: RedisURL, connectTimeout: Duration, readTimeout: Duration?) throws -> RedisConnection {
+        if let target = url.sentinel {
+            return try SentinelResolver.connectToMaster(url, target: target, connectTimeout: connectTimeout, readTimeout: readTimeout)
+        }
+        return try RedisConnection(url: url, connectTimeout: connectTimeout, readTimeout: readTimeout)
+    }
+
+    /// Marks the connection unusable (e.g. its server was demoted), so its owner drops it.
+    func discard() { discarded = true }
+    private var discarded = false
+
     /// The socket, so another thread can `shutdown` it to interrupt a blocked read.
     var fd: Int32 { ctx.pointee.fd }
 
-    /// True once hiredis has flagged an I/O or protocol error: the context cannot be used again.
-    var isDead: Bool { ctx.pointee.err != 0 }
+    /// True once hiredis has flagged an I/O or protocol error (the context cannot be used again),
+    /// or once `discard()` was called.
+    var isDead: Bool { ctx.pointee.err != 0 || discarded }
 
     /// Whether an idle connection has input waiting, which can only be EOF (server closed it,
     /// e.g. `CLIENT KILL` or a restart) or garbage: either way it must not be reused.

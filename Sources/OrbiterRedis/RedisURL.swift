@@ -4,7 +4,9 @@ import Foundation
 ///
 /// Accepted forms: `redis://[user:password@]host[:port][/db]`, `redis://:password@host`,
 /// `unix://[user:password@]/path.sock[?db=N]`; `?db=N` also works on `redis://`.
-/// User and password may be percent-encoded. `description` masks the password.
+/// `redis-sentinel://[user:password@]host1[:26379],host2[:26379]/mastername[?db=N&sentinel_password=P]`
+/// names a Sentinel-monitored master instead of a server (see `SentinelTarget`).
+/// User and password may be percent-encoded. `description` masks the passwords.
 public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     /// TCP host name or address; nil for a Unix socket.
     public var host: String?
@@ -18,6 +20,9 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     public var password: String?
     /// Database index selected with `SELECT` after connecting.
     public var database: Int
+    /// For `redis-sentinel://`: the sentinels to ask and the master's name. Then `host`/`port` are
+    /// unused; each new connection asks the sentinels where the master is (see `SentinelResolver`).
+    public var sentinel: SentinelTarget?
 
     /// Parses a URL, throwing `RedisError.invalidURL` that names what is wrong (with the password masked).
     public init(_ string: String) throws {
@@ -25,7 +30,7 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         func bad(_ why: String) -> RedisError { .invalidURL("\(why) in '\(masked)'") }
 
         guard let schemeEnd = string.range(of: "://") else {
-            throw bad("missing scheme (expected redis:// or unix://)")
+            throw bad("missing scheme (expected redis://, unix:// or redis-sentinel://)")
         }
         let scheme = string[..<schemeEnd.lowerBound].lowercased()
         var rest = string[schemeEnd.upperBound...]
@@ -42,6 +47,7 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         username = nil
         password = nil
         database = 0
+        sentinel = nil
 
         // User info ends at the last '@' (a path never contains one), so unencoded
         // '@', ':' or '/' inside a password still parse.
@@ -65,34 +71,9 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             let slash = rest.firstIndex(of: "/") ?? rest.endIndex
             let authority = rest[..<slash]
             let path = rest[slash...]
-            var hostPart: Substring
-            var portPart: Substring?
-            if authority.hasPrefix("[") {
-                guard let close = authority.firstIndex(of: "]") else { throw bad("unclosed '[' in IPv6 host") }
-                hostPart = authority[authority.index(after: authority.startIndex)..<close]
-                let after = authority[authority.index(after: close)...]
-                if !after.isEmpty {
-                    guard after.hasPrefix(":") else { throw bad("unexpected text after IPv6 host") }
-                    portPart = after.dropFirst()
-                }
-            } else {
-                let colons = authority.filter { $0 == ":" }.count
-                if colons > 1 { throw bad("IPv6 host must be written in brackets, e.g. redis://[::1]:6379") }
-                if let colon = authority.firstIndex(of: ":") {
-                    hostPart = authority[..<colon]
-                    portPart = authority[authority.index(after: colon)...]
-                } else {
-                    hostPart = authority
-                }
-            }
-            if hostPart.isEmpty { throw bad("missing host") }
-            host = String(hostPart)
-            if let portPart {
-                guard let p = Int(portPart), (1...65535).contains(p) else {
-                    throw bad("port '\(portPart)' is not a number between 1 and 65535")
-                }
-                port = p
-            }
+            let address = try Self.hostAndPort(authority, defaultPort: 6379, label: "", bad: bad)
+            host = address.host
+            port = address.port
             let db = path.drop(while: { $0 == "/" })
             if !db.isEmpty {
                 guard let d = Int(db), d >= 0 else { throw bad("database '\(db)' is not a non-negative integer") }
@@ -104,22 +85,62 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
                 throw bad("unix URL needs an absolute socket path, e.g. unix:///tmp/redis.sock")
             }
             unixPath = String(rest).removingPercentEncoding ?? String(rest)
+        case "redis-sentinel":
+            try takeUserInfo(&rest)
+            sentinel = try SentinelTarget(parsing: rest, bad: bad)
         case "rediss":
-            throw bad("TLS (rediss://) is not supported by hiredis 0.14")
+            throw bad("TLS (rediss://) is not supported yet: reach a TLS-only Redis through a local TLS tunnel (e.g. stunnel) with redis://")
         default:
-            throw bad("unsupported scheme '\(scheme)' (expected redis:// or unix://)")
+            throw bad("unsupported scheme '\(scheme)' (expected redis://, unix:// or redis-sentinel://)")
         }
 
         if let query, !query.isEmpty {
             for item in query.split(separator: "&") {
                 let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                guard kv.count == 2, kv[0] == "db" else {
+                guard kv.count == 2 else { throw bad("query parameter '\(kv[0])' has no '=value'") }
+                if kv[0] != "db", sentinel != nil {
+                    try sentinel!.apply(parameter: kv[0], value: kv[1], bad: bad)
+                    continue
+                }
+                guard kv[0] == "db" else {
                     throw bad("unknown query parameter '\(kv[0])' (only db=N is supported)")
                 }
                 guard let d = Int(kv[1]), d >= 0 else { throw bad("database '\(kv[1])' is not a non-negative integer") }
                 database = d
             }
         }
+    }
+
+    /// Splits `host[:port]` or `[ipv6][:port]`; `label` prefixes each message (e.g. "sentinel 'h:1': ").
+    static func hostAndPort(_ authority: Substring, defaultPort: Int, label: String,
+                            bad: (String) -> RedisError) throws -> (host: String, port: Int) {
+        var hostPart: Substring
+        var portPart: Substring?
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { throw bad("\(label)unclosed '[' in IPv6 host") }
+            hostPart = authority[authority.index(after: authority.startIndex)..<close]
+            let after = authority[authority.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":") else { throw bad("\(label)unexpected text after IPv6 host") }
+                portPart = after.dropFirst()
+            }
+        } else {
+            if authority.filter({ $0 == ":" }).count > 1 {
+                throw bad("\(label)IPv6 host must be written in brackets, e.g. [::1]:\(defaultPort)")
+            }
+            if let colon = authority.firstIndex(of: ":") {
+                hostPart = authority[..<colon]
+                portPart = authority[authority.index(after: colon)...]
+            } else {
+                hostPart = authority
+            }
+        }
+        if hostPart.isEmpty { throw bad("\(label)missing host") }
+        guard let portPart else { return (String(hostPart), defaultPort) }
+        guard let p = Int(portPart), (1...65535).contains(p) else {
+            throw bad("\(label)port '\(portPart)' is not a number between 1 and 65535")
+        }
+        return (String(hostPart), p)
     }
 
     /// Reads `ORBITER_REDIS_URL`, falling back to `redis://127.0.0.1:6379` so local runs need no setup.
@@ -136,6 +157,13 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         if username != nil || password != nil {
             userInfo = (username ?? "") + (password != nil ? ":***" : "") + "@"
         }
+        if let sentinel {
+            let query = [database != 0 ? "db=\(database)" : nil,
+                         sentinel.username.map { "sentinel_username=\($0)" },
+                         sentinel.password != nil ? "sentinel_password=***" : nil].compactMap { $0 }
+            return "redis-sentinel://\(userInfo)\(sentinel.sentinels.map(\.description).joined(separator: ","))/\(sentinel.masterName)"
+                + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+        }
         if let unixPath {
             return "unix://\(userInfo)\(unixPath)" + (database != 0 ? "?db=\(database)" : "")
         }
@@ -146,6 +174,7 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
 
     /// Masks the user info of a raw, possibly unparseable URL string for error messages.
     static func mask(_ s: String) -> String {
+        let s = SentinelTarget.maskQuery(s)
         guard let schemeEnd = s.range(of: "://") else { return s }
         let rest = s[schemeEnd.upperBound...]
         let beforeQuery = rest[..<(rest.firstIndex(of: "?") ?? rest.endIndex)]

@@ -18,7 +18,7 @@ struct LimitsCommand: AsyncParsableCommand {
 
 /// `--redis-url`, for commands that touch only the limits (not a queue).
 struct LimitsRedisOptions: ParsableArguments {
-    @Option(name: .customLong("redis-url"), help: "Redis URL (default: $ORBITER_REDIS_URL, else redis://127.0.0.1:6379).")
+    @Option(name: .customLong("redis-url"), help: RedisOptions.urlHelp)
     var redisURL: String?
 
     /// A limiter on a client connected now, so a wrong URL or a down Redis fails fast with status 2.

@@ -8,7 +8,11 @@ import OrbiterRedis
 
 /// `--redis-url` and `--queue`, shared by every command that talks to Redis.
 struct RedisOptions: ParsableArguments {
-    @Option(name: .customLong("redis-url"), help: "Redis URL (default: $ORBITER_REDIS_URL, else redis://127.0.0.1:6379).")
+    /// The one help text of every `--redis-url`.
+    static let urlHelp = ArgumentHelp(
+        "Redis URL (default: $ORBITER_REDIS_URL, else redis://127.0.0.1:6379).",
+        discussion: "redis://[user:password@]host[:port][/db], unix://[user:password@]/path.sock, or redis-sentinel://[user:password@]host1:26379,host2:26379/MASTER[?db=N&sentinel_password=P] (the master found through Sentinel, followed after a failover).")
+    @Option(name: .customLong("redis-url"), help: RedisOptions.urlHelp)
     var redisURL: String?
 
     @Option(help: "The queue's name.")

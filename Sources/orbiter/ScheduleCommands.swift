@@ -109,7 +109,7 @@ struct ScheduleListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list", abstract: "Schedules of every queue this Redis has seen (or of --queue), soonest next tick first.")
 
-    @Option(name: .customLong("redis-url"), help: "Redis URL (default: $ORBITER_REDIS_URL, else redis://127.0.0.1:6379).")
+    @Option(name: .customLong("redis-url"), help: RedisOptions.urlHelp)
     var redisURL: String?
     @Option(help: "Only this queue's schedules.") var queue: String?
     @OptionGroup var output: JSONOption

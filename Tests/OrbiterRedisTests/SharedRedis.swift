@@ -1,6 +1,7 @@
 import Foundation
 @testable import OrbiterRedis
 import OrbiterTestSupport
+import Testing
 
 /// The shared test server of scripts/test.sh. Fails (never skips) when `ORBITER_TEST_REDIS_URL` is unset.
 func sharedRedisURL() throws -> RedisURL {
@@ -27,5 +28,17 @@ extension PrivateRedis {
         u.password = password
         u.database = db
         return u
+    }
+}
+
+/// Expects `input` to be refused as `RedisError.invalidURL` with a message containing `expected`.
+func expectInvalidURL(_ input: String, naming expected: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    do {
+        _ = try RedisURL(input)
+        Issue.record("\(input) should not parse", sourceLocation: sourceLocation)
+    } catch RedisError.invalidURL(let message) {
+        #expect(message.contains(expected), "\(message)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("\(input): expected invalidURL, got \(error)", sourceLocation: sourceLocation)
     }
 }

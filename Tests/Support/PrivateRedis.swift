@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A redis-server of a test's own, for what the shared server of scripts/test.sh must never
 /// see: restarts, passwords, SCRIPT FLUSH. It listens on a free port and on a Unix socket.
@@ -50,6 +53,16 @@ public final class PrivateRedis: @unchecked Sendable {
         while answers() && ContinuousClock.now < deadline { usleep(20_000) }
     }
 
+    /// Kills the server with SIGKILL (no shutdown, no save): a crashed master, as far as its
+    /// replicas and sentinels can tell. Returns once it no longer answers.
+    public func kill() {
+        guard let text = try? String(contentsOf: dir.appendingPathComponent("pid"), encoding: .utf8),
+              let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return }
+        _ = Glibc.kill(pid, SIGKILL)
+        let deadline = ContinuousClock.now + .seconds(2)
+        while answers() && ContinuousClock.now < deadline { usleep(10_000) }
+    }
+
     deinit {
         _ = Self.spawnAndWait(cli(["shutdown", "nosave"]))
         try? FileManager.default.removeItem(at: dir)
@@ -68,11 +81,12 @@ public final class PrivateRedis: @unchecked Sendable {
     /// Runs a program and waits for it with posix_spawn/waitpid: Foundation's Process on Linux
     /// sometimes misses the exit of a daemonizing child (seen here as a defunct redis-server and a
     /// `waitUntilExit` that never returned). Output goes to /dev/null.
-    private static func spawnAndWait(_ args: [String]) -> Int32 {
+    /// `stdoutPath` (created or truncated) receives standard output instead of /dev/null.
+    static func spawnAndWait(_ args: [String], stdoutPath: String? = nil) -> Int32 {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
