@@ -15,6 +15,10 @@
 #                                 asynchronous, so submits acknowledged just before the kill may be lost:
 #                                 they are counted and reported, not a failure; a duplicate, or a stored
 #                                 task that does not complete exactly once, still fails the run.
+#                                 The killed master comes back as a replica of the new one. With
+#                                 ORBITER_DURABILITY=replica (workers and submitters wait for a
+#                                 replica's acknowledgement) no acknowledged submit may be lost:
+#                                 one lost fails the run.
 # Uses the release build (building it if needed), or the binary in $ORBITER_BIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +41,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   for f in "${sentinel_pidfiles[@]}"; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null || true; done
   [ -n "${replica_port:-}" ] && redis-cli -p "$replica_port" shutdown nosave >/dev/null 2>&1 || true
+  [ -n "${old_master_port:-}" ] && redis-cli -p "$old_master_port" shutdown nosave >/dev/null 2>&1 || true
   orbiter_stop_redis
 }
 trap cleanup EXIT
@@ -116,7 +121,10 @@ while true; do
     echo "chaos: kill -9 of the Redis master; waiting for the sentinels to promote the replica"
     kill -9 "$(cat "$ORBITER_REDIS_PIDFILE")"
     until [ "$(redis-cli -p "${sentinel_hosts[0]#*:}" sentinel get-master-addr-by-name chaos 2>/dev/null | tail -1)" = "$replica_port" ]; do sleep 0.1; done
-    echo "chaos: replica promoted (port $replica_port)"
+    echo "chaos: replica promoted (port $replica_port); the old master comes back as its replica"
+    old_master_port=$ORBITER_REDIS_PORT
+    redis-server --port "$old_master_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$logdir" --daemonize yes \
+      --logfile "$logdir/old-master.log" --replicaof 127.0.0.1 "$replica_port"
     ORBITER_REDIS_PORT=$replica_port   # the checks below read the new master
     restarted=1
   fi
@@ -141,7 +149,7 @@ done
 wait $submitter || true
 
 python3 - "$ORBITER_REDIS_PORT" "$queue" "$N" "$kills" "$restarted" "$sentinel" <<'PY'
-import json, subprocess, sys
+import json, os, subprocess, sys
 port, queue, n, kills, restarts = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 sentinel = sys.argv[6] == "1"
 def r(*args):
@@ -171,12 +179,17 @@ duplicated += sum(c - 1 for c in by_input.values() if c > 1)
 lost = sum(1 for i in range(1, n + 1) if by_input.get("task-%d" % i, 0) == 0)
 print(f"chaos: tasks {n} submitted, {len(ids)} stored; statuses {counts}; {retried} taken over; "
       f"kills {kills}; {'master kills (failovers)' if sentinel else 'redis restarts'} {restarts}; lost {lost}; duplicated {duplicated}")
+durable = os.environ.get("ORBITER_DURABILITY", "none") == "replica"
 if sentinel:
-    # Lost submits are the asynchronous replication's window, reported but allowed; the rest must hold.
+    # Lost submits are the asynchronous replication's window, reported but allowed unless every
+    # submit waited for a replica (ORBITER_DURABILITY=replica); the rest must hold.
+    if durable and lost:
+        print(f"chaos: FAILED: {lost} acknowledged submits lost although each waited for a replica (ORBITER_DURABILITY=replica)")
+        sys.exit(1)
     if duplicated or bad:
         print(f"chaos: FAILED: duplicated {duplicated}; not completed exactly once: {len(bad)}, e.g. {bad[:5]}")
         sys.exit(1)
-    print(f"chaos: {n} submitted behind Sentinel, {lost} acknowledged submits lost in the failover, 0 duplicated")
+    print(f"chaos: {n} submitted behind Sentinel (durability {'replica' if durable else 'none'}), {lost} acknowledged submits lost in the failover, 0 duplicated")
     sys.exit(0)
 if lost or duplicated or len(ids) != n or bad:
     print(f"chaos: FAILED: lost {lost}, duplicated {duplicated}, stored {len(ids)} of {n}; not completed exactly once: {len(bad)}, e.g. {bad[:5]}")
