@@ -3,8 +3,7 @@
 -- KEYS[1] the limit hash ({orbiter:limits}:m:<name>)
 -- ARGV[1] retry-after, ms (clamped to 0..3,600,000)
 -- Returns ms until the model's next free time; -1 when the limit was removed meanwhile.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local now = now_ms()
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local ra = tonumber(ARGV[1]) or 0
 if ra ~= ra or ra < 0 then ra = 0 end

@@ -5,19 +5,11 @@
 -- ARGV triples: dim (rpm|itpm|otpm|tpm), remaining (units left now), reset_ms (-1 unknown)
 -- A dimension left at 0 with a reset also holds calls back until min(reset, one unit's spacing).
 -- Returns the number of dimensions tightened.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local raw = redis.call('HGETALL', KEYS[1])
-if #raw == 0 then return 0 end
-local h = {}
-for i = 1, #raw, 2 do h[raw[i]] = raw[i + 1] end
-local function number(v)
-  local n = tonumber(v)
-  if n == nil or n ~= n or n == math.huge or n == -math.huge then return nil end
-  return n
-end
-local period = number(h.period_ms)
-if period == nil or period <= 0 or period > 86400000 then period = 60000 end
+local now = now_ms()
+local h = read_limit(KEYS[1])
+if h == nil then return 0 end
+local number = finite
+local period = period_of(h)
 local tightened = 0
 for i = 1, #ARGV - 2, 3 do
   local d, remaining, reset = ARGV[i], number(ARGV[i + 1]), number(ARGV[i + 2]) or -1

@@ -15,8 +15,7 @@
 -- Returns {0} no limit for this model; {1, wait_ms, which key (1|2), input, output, dim} booked;
 -- {2, wait_ms, dim} not booked (wait too long); {3, dim, cost, limit} never fits (cost > 0.9 limit).
 -- An error reply names a limit field that is not a positive number.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local now = now_ms()
 local key, chosen = KEYS[1], 1
 local raw = redis.call('HGETALL', key)
 if #raw == 0 and KEYS[2] ~= KEYS[1] then

@@ -3,19 +3,11 @@
 -- ARGV[1] requests, ARGV[2] input tokens, ARGV[3] output tokens: booked minus used, per kind
 --         (positive gives room back, negative takes more)
 -- Returns the number of dimensions changed; 0 when the limit was removed meanwhile.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local raw = redis.call('HGETALL', KEYS[1])
-if #raw == 0 then return 0 end
-local h = {}
-for i = 1, #raw, 2 do h[raw[i]] = raw[i + 1] end
-local function number(v)
-  local n = tonumber(v)
-  if n == nil or n ~= n or n == math.huge or n == -math.huge then return nil end
-  return n
-end
-local period = number(h.period_ms)
-if period == nil or period <= 0 or period > 86400000 then period = 60000 end
+local now = now_ms()
+local h = read_limit(KEYS[1])
+if h == nil then return 0 end
+local number = finite
+local period = period_of(h)
 local dr, di, dout = number(ARGV[1]) or 0, number(ARGV[2]) or 0, number(ARGV[3]) or 0
 local delta = {rpm = dr, itpm = di, otpm = dout, tpm = di + dout}
 local changed = 0
