@@ -7,13 +7,19 @@ import Testing
 /// a readable refusal.
 @Suite("ACL users of a worker and a client", .serialized)
 struct ACLUsersCLITests {
-    /// The rights of README "ACL users" (after the user name, password and `resetkeys resetchannels`).
-    static let keysAndChannels = "~{orbiter:* ~orbiter:queues &{orbiter:*"
-    static let clientCommands = "-@all +ping +select +info +client|id +client|unblock +evalsha +script|load +xadd +xdel +xlen +xread +xrange "
-        + "+xrevrange +xack +hget +hmget +hgetall +hset +hdel +hincrby +hincrbyfloat +hstrlen +get +set +incr +del +unlink +exists "
-        + "+expire +persist +zadd +zrem +zcard +zscore +zrange +zrevrange +zrangebyscore +zremrangebyscore +sadd +srem +smembers "
-        + "+time +publish +wait"
-    static let workerCommands = clientCommands + " +xgroup|create +xreadgroup +xautoclaim +subscribe"
+    /// The rights of README "ACL users", read from the README itself so the two cannot drift:
+    /// what follows `resetkeys resetchannels` on its `ACL SETUSER orbiter-client|worker` line.
+    static func readmeRights(_ user: String) throws -> (keysAndChannels: String, commands: String) {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        guard let line = readme.split(separator: "\n").first(where: { $0.hasPrefix("ACL SETUSER \(user) ") }),
+              let range = line.range(of: "resetkeys resetchannels ") else {
+            throw TestFailure("README has no 'ACL SETUSER \(user) ... resetkeys resetchannels ...' line")
+        }
+        let rights = line[range.upperBound...].split(separator: " ").map(String.init)
+        return (rights.filter { $0.hasPrefix("~") || $0.hasPrefix("&") }.joined(separator: " "),
+                rights.filter { $0.hasPrefix("+") || $0.hasPrefix("-") }.joined(separator: " "))
+    }
 
     let admin: String
     let port: String
@@ -33,12 +39,8 @@ struct ACLUsersCLITests {
 
     @Test("a worker and a client with only the README's rights run, wait, read, stream, list, approve and cancel")
     func aWorkerAndAClientWithOnlyTheREADMERightsWork() async throws {
-        let worker = "orbiter-worker-\(suffix)", client = "orbiter-client-\(suffix)"
+        let (worker, client) = try await makeREADMEUsers()
         defer { Task { [self] in _ = try? await redisCLI("acl deluser \(worker) \(client)") } }
-        for (user, commands) in [(worker, Self.workerCommands), (client, Self.clientCommands)] {
-            let made = try await redisCLI("acl setuser \(user) on '>pw-\(suffix)' resetkeys resetchannels '\(Self.keysAndChannels.replacingOccurrences(of: " ", with: "' '"))' \(commands.split(separator: " ").map { "'\($0)'" }.joined(separator: " "))")
-            #expect(made.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "OK", "\(made.stdout) \(made.stderr)")
-        }
         let running = try OrbiterBinary.start(["start", "worker", "--queue", queue, "--worker-id", "acl-\(suffix)"],
                                               environment: ["ORBITER_REDIS_URL": url(worker)])
         defer { running.signal(SIGKILL) }
@@ -82,6 +84,53 @@ struct ACLUsersCLITests {
         #expect(approved.status == 0, "\(approved.stderr)")
         let refunded = try await orbiter(["task", "result", parkedID, "--timeout", "15"])
         #expect(refunded.stdout == "Done: refunded 30.\n", "\(refunded.stderr)")
+        #expect(!running.stderr.contains("NOPERM"), "\(running.stderr)")
+    }
+
+    /// Creates the README's worker and client users (with this suite's password); returns their names.
+    func makeREADMEUsers() async throws -> (worker: String, client: String) {
+        let worker = "orbiter-worker-\(suffix)", client = "orbiter-client-\(suffix)"
+        for (user, readmeUser) in [(worker, "orbiter-worker"), (client, "orbiter-client")] {
+            let rights = try Self.readmeRights(readmeUser)
+            let quoted = (rights.keysAndChannels + " " + rights.commands).split(separator: " ").map { "'\($0)'" }.joined(separator: " ")
+            let made = try await redisCLI("acl setuser \(user) on '>pw-\(suffix)' resetkeys resetchannels \(quoted)")
+            #expect(made.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "OK", "\(made.stdout) \(made.stderr)")
+        }
+        return (worker, client)
+    }
+
+    @Test("with only the README's rights, a task longer than its lease keeps it (renewals work) and the client counts it running")
+    func leaseRenewalsAndRunningCountsWorkWithTheREADMERights() async throws {
+        let (worker, client) = try await makeREADMEUsers()
+        defer { Task { [self] in _ = try? await redisCLI("acl deluser \(worker) \(client)") } }
+        let running = try OrbiterBinary.start(["start", "worker", "--queue", queue, "--worker-id", "acl-lease-\(suffix)",
+                                               "--lease", "2", "--heartbeat-ttl", "3"],
+                                              environment: ["ORBITER_REDIS_URL": url(worker)])
+        defer { running.signal(SIGKILL) }
+        try await running.waitFor { _, err in err.contains("worker acl-lease-\(suffix) started") }
+        let script = try temporaryScript("""
+            local orbiter = require "orbiter"
+            local slow = orbiter.model { name = "slow", respond = function(request)
+              orbiter.sleep(5)
+              return "slept"
+            end }
+            return orbiter.agent { name = "slow", model = slow }
+            """)
+        let env = ["ORBITER_REDIS_URL": url(client)]
+        let submitted = try await OrbiterBinary.run(["submit", script, "go", "--queue", queue], environment: env)
+        let id = submitted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(submitted.status == 0, "\(submitted.stderr)")
+        let deadline = ContinuousClock.now + .seconds(10)
+        var stats = ""
+        while !stats.contains("\"running\":1") {
+            guard ContinuousClock.now < deadline else { throw TestFailure("queue stats never counted the task running: \(stats)") }
+            try await Task.sleep(for: .milliseconds(100))
+            stats = try await OrbiterBinary.run(["queue", "stats", "--json", "--queue", queue], environment: env).stdout
+        }
+        let result = try await OrbiterBinary.run(["task", "result", id, "--queue", queue, "--timeout", "20"], environment: env)
+        #expect(result.stdout == "slept\n", "\(result.stderr)")
+        let status = try await OrbiterBinary.run(["task", "status", id, "--queue", queue, "--json"], environment: env)
+        #expect(status.stdout.contains("\"attempts\":1"), "renewed, never taken over: \(status.stdout)")
         #expect(!running.stderr.contains("NOPERM"), "\(running.stderr)")
     }
 

@@ -68,10 +68,10 @@ local claimed, taken, started = {}, 0, 0
 for _, level in ipairs(order) do
   if taken >= room then break end
   local stream = level[2]
-  local ok, reply = pcall(redis.call, 'XREADGROUP', 'GROUP', group, worker, 'COUNT', room - taken, 'STREAMS', stream, '>')
+  local ok, reply = tolerant_call('XREADGROUP', 'GROUP', group, worker, 'COUNT', room - taken, 'STREAMS', stream, '>')
   if not ok then -- the level's stream or group does not exist yet
-    pcall(redis.call, 'XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
-    ok, reply = pcall(redis.call, 'XREADGROUP', 'GROUP', group, worker, 'COUNT', room - taken, 'STREAMS', stream, '>')
+    tolerant_call('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM')
+    ok, reply = tolerant_call('XREADGROUP', 'GROUP', group, worker, 'COUNT', room - taken, 'STREAMS', stream, '>')
   end
   if ok and reply and reply[1] then
     for _, entry in ipairs(reply[1][2]) do
@@ -110,7 +110,7 @@ local wait = { (capped and taken >= room) and 'capped' or 'idle', due }
 local watched = { base .. ':wake' }
 for _, s in ipairs(streams) do watched[#watched + 1] = s end
 for _, s in ipairs(watched) do
-  local ok, info = pcall(redis.call, 'XINFO', 'STREAM', s)
+  local ok, info = tolerant_call('XINFO', 'STREAM', s)
   local last = '0-0'
   if ok then
     for i = 1, #info, 2 do if info[i] == 'last-generated-id' then last = info[i + 1] end end

@@ -9,6 +9,22 @@
 -- so they share its hash tag (the documented exception of promote.lua). A field that is missing
 -- or not an integer 0..9 means the default level, so a garbage value never breaks a transition.
 local DEFAULT_LEVEL = 5
+
+-- redis.call under pcall for errors a transition may ride out (a stream or group that does not
+-- exist yet), never for a refused right: an ACL user missing a command gets the error, not a
+-- silently wrong answer (no running count, a lost lease renewal).
+local function tolerant_call(...)
+  local ok, reply = pcall(redis.call, ...)
+  if not ok then
+    local message = type(reply) == 'table' and tostring(reply.err) or tostring(reply)
+    if string.find(message, "can't run this command", 1, true) or string.find(message, 'NOPERM', 1, true) then
+      error(redis.error_reply("NOPERM this user has no permissions to run the '" .. string.lower(tostring((...))) ..
+        "' command (called by a queue script)"))
+    end
+  end
+  return ok, reply
+end
+
 local function level_of(value)
   local p = tonumber(value)
   if p and p >= 0 and p <= 9 and p == math.floor(p) then return p end
@@ -78,7 +94,7 @@ end
 -- The consumer group's pending count (tasks running) and last delivered id of a stream: 0 and
 -- 0-0 when the stream or the group does not exist.
 local function group_state(stream, group)
-  local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', stream)
+  local ok, groups = tolerant_call('XINFO', 'GROUPS', stream)
   if ok then
     for _, g in ipairs(groups) do
       local info = {}

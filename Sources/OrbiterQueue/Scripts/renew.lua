@@ -21,7 +21,7 @@ for i = 1, n do
   elseif state[1] == 'running' and state[2] == ARGV[2] then
     -- pcall: a level stream without the group (a priority field changed under the task) must not
     -- stop the other renewals; that lease then lapses and the task is taken over.
-    pcall(redis.call, 'XCLAIM', level_stream(KEYS[1], state[4]), ARGV[1], ARGV[2], 0, ARGV[i + 2], 'JUSTID')
+    tolerant_call('XCLAIM', level_stream(KEYS[1], state[4]), ARGV[1], ARGV[2], 0, ARGV[i + 2], 'JUSTID')
   end
 end
 return lost
