@@ -3,8 +3,8 @@
 # .venv-tools, ORBITER_TEST_PYTHON), starts a private redis-server on a free loopback port
 # (ORBITER_TEST_REDIS_URL), runs `swift test`, and always stops that Redis. Extra arguments go to
 # `swift test` (e.g. --filter OrbiterLuaTests). A full run
-# (no arguments) then runs the reduced chaos proof (`scripts/chaos.sh --quick` with the debug
-# binary: a few hundred tasks, a kill -9 and a Redis restart; fails on any lost or duplicated task),
+# (no arguments) then builds the release binary and runs the reduced chaos proof with it
+# (`scripts/chaos.sh --quick`: a few hundred tasks, a kill -9 and a Redis restart; fails on any lost or duplicated task),
 # and its Sentinel variant (`--quick --sentinel 120`: the master kill -9ed, the replica promoted).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +21,9 @@ swift build --build-tests
 # spin CPU (Lua limits, hashing) delay the ones that bound a cancellation or a streaming gap.
 swift test --skip-build --no-parallel "$@"
 if [ $# -eq 0 ]; then
-  ORBITER_BIN="$(swift build --show-bin-path)/orbiter" scripts/chaos.sh --quick
-  ORBITER_BIN="$(swift build --show-bin-path)/orbiter" scripts/chaos.sh --quick --sentinel 120
+  # The chaos proofs run the release binary, the one scripts/demo.sh and scripts/bench.sh build and
+  # users run: building it here also catches what only the optimizer trips on.
+  orbiter_build_release --product orbiter
+  ORBITER_BIN="$(pwd)/.build/release/orbiter" scripts/chaos.sh --quick
+  ORBITER_BIN="$(pwd)/.build/release/orbiter" scripts/chaos.sh --quick --sentinel 120
 fi

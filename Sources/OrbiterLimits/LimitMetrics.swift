@@ -11,38 +11,41 @@ import Synchronization
 public final class LimitMetrics: Sendable {
     private let factory: any MetricsFactory
     private let queue: String
-    private let cache = Mutex<[String: any Sendable]>([:])
+    private let counters = Mutex<[String: Counter]>([:])
+    private let timers = Mutex<[String: Timer]>([:])
 
     public init(factory: any MetricsFactory, queue: String) {
         self.factory = factory
         self.queue = queue
     }
 
-    private func cached<M: Sendable>(_ key: String, make: () -> M) -> M {
-        cache.withLock { cache in
-            if let m = cache[key] as? M { return m }
-            let m = make()
-            cache[key] = m
-            return m
+    // Two typed caches, not one generic helper: a generic `withLock` cache inlined into the
+    // limiter's settle crashed the Swift 6.3.1 optimizer in release builds.
+    private func counter(_ key: String, label: String, dimensions: [(String, String)]) -> Counter {
+        counters.withLock { cache in
+            if let c = cache[key] { return c }
+            let c = Counter(label: label, dimensions: dimensions, factory: factory)
+            cache[key] = c
+            return c
         }
     }
 
     func tokens(_ kind: String, model: String, count: Int) {
         guard count > 0 else { return }
-        cached("tokens:\(model):\(kind)") {
-            Counter(label: "orbiter_limit_tokens_total", dimensions: [("queue", queue), ("model", model), ("kind", kind)], factory: factory)
-        }.increment(by: count)
+        counter("tokens:\(model):\(kind)", label: "orbiter_limit_tokens_total",
+                dimensions: [("queue", queue), ("model", model), ("kind", kind)]).increment(by: count)
     }
 
     func waited(model: String, ms: Int) {
-        cached("wait:\(model)") {
-            Timer(label: "orbiter_limit_wait_seconds", dimensions: [("queue", queue), ("model", model)], factory: factory)
+        timers.withLock { cache in
+            if let t = cache[model] { return t }
+            let t = Timer(label: "orbiter_limit_wait_seconds", dimensions: [("queue", queue), ("model", model)], factory: factory)
+            cache[model] = t
+            return t
         }.recordNanoseconds(Int64(max(0, ms)) * 1_000_000)
     }
 
     func rejected(model: String) {
-        cached("rejected:\(model)") {
-            Counter(label: "orbiter_limit_rejections_total", dimensions: [("queue", queue), ("model", model)], factory: factory)
-        }.increment()
+        counter("rejected:\(model)", label: "orbiter_limit_rejections_total", dimensions: [("queue", queue), ("model", model)]).increment()
     }
 }

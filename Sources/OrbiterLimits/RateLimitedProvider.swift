@@ -159,21 +159,36 @@ final class LimitedCall: ProviderResponseObserver {
     /// call that failed keeps its input estimate only when a reply had begun (the provider read
     /// the prompt); attempts refused before any reply give all their tokens back.
     func settle(failed: Bool) async {
-        let (bookings, usage, succeeded) = state.withLock { ($0.bookings, $0.usage, $0.succeeded) }
+        for correction in corrections(failed: failed) {
+            try? await limiter.settle(correction.name, requests: 0, input: correction.input, output: correction.output)
+        }
+    }
+
+    /// What each booking gives back (positive) or takes (negative), metrics counted. Kept apart
+    /// from the awaiting loop: computed inside `settle`, the Swift 6.3.1 optimizer crashed on it in
+    /// release builds (OwnershipModelEliminator).
+    private func corrections(failed: Bool) -> [(name: LimitName, input: Int, output: Int)] {
+        let snapshot: State = state.withLock { $0 }
+        let bookings = snapshot.bookings
         let model = bookings[0].name.withoutKey.description
-        for (i, booking) in bookings.enumerated() {
-            var input = booking.input, output = booking.output
+        var used: (input: Int, output: Int)?
+        if let usage = snapshot.usage { used = (usage.inputTokens, usage.outputTokens) }
+        var out: [(name: LimitName, input: Int, output: Int)] = []
+        for i in bookings.indices {
+            var input = bookings[i].input
+            var output = bookings[i].output
             if i == bookings.count - 1 {
-                if let usage {
-                    input -= usage.inputTokens
-                    output -= usage.outputTokens
-                    limiter.metrics?.tokens("used", model: model, count: usage.inputTokens + usage.outputTokens)
-                } else if failed && succeeded {
+                if let used {
+                    input -= used.input
+                    output -= used.output
+                    limiter.metrics?.tokens("used", model: model, count: used.input + used.output)
+                } else if failed && snapshot.succeeded {
                     input = 0
                 }
             }
             limiter.metrics?.tokens("refunded", model: model, count: max(0, input + output))
-            try? await limiter.settle(booking.name, requests: 0, input: input, output: output)
+            out.append((bookings[i].name, input, output))
         }
+        return out
     }
 }
