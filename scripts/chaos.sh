@@ -106,6 +106,7 @@ restarted=0
 start=$(date +%s)
 period=3; restart_at=9; limit=600
 [ $quick -eq 1 ] && { period=2; restart_at=4; limit=240; }
+[ $quick -eq 1 ] && [ $sentinel -eq 1 ] && restart_at=2   # a release binary drains a quick run fast: fail over while tasks run
 while true; do
   sleep $period
   # kill -9 a random live worker and start a replacement (once in the quick run)
@@ -140,14 +141,19 @@ while true; do
   if ! kill -0 $submitter 2>/dev/null; then
     done_count=$(redis-cli -p "$ORBITER_REDIS_PORT" --raw eval "local n=0 for _,id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do local s=redis.call('HGET', '{orbiter:$queue}:task:'..id, 'status') if s=='completed' or s=='failed' or s=='cancelled' then n=n+1 end end return n" 1 "{orbiter:$queue}:index")
     echo "chaos: $done_count/$N finished, $kills workers killed"
-    [ "$done_count" -ge "$N" ] && break
+    # Done only once the planned disruption happened: a run that ends before it proves nothing.
+    [ "$done_count" -ge "$N" ] && [ $restarted -eq 1 ] && break
     # Behind Sentinel some acknowledged submits may have died with the old master: stop once every stored task ended.
-    [ $sentinel -eq 1 ] && [ "$done_count" -ge "$(redis-cli -p "$ORBITER_REDIS_PORT" zcard "{orbiter:$queue}:index")" ] && break
+    [ $sentinel -eq 1 ] && [ $restarted -eq 1 ] && [ "$done_count" -ge "$(redis-cli -p "$ORBITER_REDIS_PORT" zcard "{orbiter:$queue}:index")" ] && break
   fi
   if [ $(( $(date +%s) - start )) -gt $limit ]; then echo "chaos: giving up after $limit s"; break; fi
 done
 wait $submitter || true
 
+if [ $restarted -eq 0 ]; then
+  echo "chaos: FAILED: the planned $([ $sentinel -eq 1 ] && echo 'master kill' || echo 'Redis restart') never happened"
+  exit 1
+fi
 python3 - "$ORBITER_REDIS_PORT" "$queue" "$N" "$kills" "$restarted" "$sentinel" <<'PY'
 import json, os, subprocess, sys
 port, queue, n, kills, restarts = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
