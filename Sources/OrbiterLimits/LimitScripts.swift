@@ -19,10 +19,6 @@ enum LimitScripts {
     }
 
     private static func read(_ name: String) -> String {
-        guard let url = Bundle.module.url(forResource: name, withExtension: "lua", subdirectory: "Scripts"),
-              let source = try? String(contentsOf: url, encoding: .utf8) else {
-            fatalError("OrbiterLimits resource Scripts/\(name).lua is missing from the build")
-        }
-        return source
+        RedisScript.resource(name, in: .module, module: "OrbiterLimits")
     }
 }

@@ -44,10 +44,6 @@ package enum QueueScripts {
     }
 
     private static func read(_ name: String) -> String {
-        guard let url = Bundle.module.url(forResource: name, withExtension: "lua", subdirectory: "Scripts"),
-              let source = try? String(contentsOf: url, encoding: .utf8) else {
-            fatalError("OrbiterDistributed resource Scripts/\(name).lua is missing from the build")
-        }
-        return source
+        RedisScript.resource(name, in: .module, module: "OrbiterQueue")
     }
 }
