@@ -50,12 +50,16 @@ let package = Package(
                        providers: [.apt(["liblua5.4-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis",
                        providers: [.apt(["libhiredis-dev"])]),
+        // TLS for rediss:// (hiredis 0.14 has none): the system's OpenSSL, driven on the
+        // connection's own thread, with hiredis's reader still parsing the replies.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl",
+                       providers: [.apt(["libssl-dev"])]),
 
         .target(name: "OrbiterCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: swiftSettings),
         .target(name: "OrbiterLua", dependencies: ["CLua", "OrbiterCore"],
                 resources: [.copy("Prelude")], swiftSettings: swiftSettings),
-        .target(name: "OrbiterRedis", dependencies: ["CHiredis"], swiftSettings: swiftSettings),
+        .target(name: "OrbiterRedis", dependencies: ["CHiredis", "COpenSSL"], swiftSettings: swiftSettings),
         .target(name: "OrbiterModels", dependencies: [
                     "OrbiterCore",
                     .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -2,7 +2,7 @@
 
 # Installs the Debian packages Orbiter needs, only those missing. Idempotent.
 orbiter_install_packages() {
-  local needed=(liblua5.4-dev libhiredis-dev redis-server redis-tools pkg-config python3 python3-venv git)
+  local needed=(liblua5.4-dev libhiredis-dev libssl-dev openssl redis-server redis-tools pkg-config python3 python3-venv git)
   local missing=()
   for p in "${needed[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

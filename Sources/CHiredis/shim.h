@@ -6,4 +6,5 @@
 
 // errstr is a char[128], which Swift imports as a 128-element tuple: hand out a C string instead.
 static inline const char *orbiter_redis_errstr(const redisContext *c) { return c->errstr; }
+static inline const char *orbiter_reader_errstr(const redisReader *r) { return r->errstr; }
 #endif

@@ -10,9 +10,16 @@ import Darwin
 /// Deliberately not Sendable: a `redisContext` has no locking, so each instance is confined to the
 /// one thread that owns it (see `ConnectionWorker`). Every call here may block that thread.
 final class RedisConnection {
-    private let ctx: UnsafeMutablePointer<redisContext>
+    /// How bytes reach the server: hiredis's own socket I/O, or TLS (`rediss://`) with hiredis's reader.
+    private enum Transport {
+        case plain(UnsafeMutablePointer<redisContext>)
+        case tls(TLSStream)
+    }
+    private let transport: Transport
     /// The server this connection talks to (masked in every message).
     let url: RedisURL
+    /// True until the handshake (TLS, AUTH, SELECT, PING) is done: failures then say "cannot connect".
+    private var connecting = true
 
     /// Connects within `connectTimeout`, authenticates and selects the database.
     /// `readTimeout` nil means reads may block forever (needed for `BLOCK 0`, `SUBSCRIBE`).
@@ -31,10 +38,21 @@ final class RedisConnection {
             redisFree(c)
             throw RedisError.connection("cannot connect to Redis at \(url): \(message)")
         }
-        ctx = c
         // The handshake must not hang on a stuck server, even for connections that later block forever.
         _ = redisSetTimeout(c, tv)
         if url.unixPath == nil { _ = redisEnableKeepAlive(c) }
+        if let tls = url.tls {
+            // hiredis made the TCP connection (name lookup, timeout, keep-alive); TLS takes its socket over.
+            let fd = redisFreeKeepFd(c)
+            do {
+                transport = .tls(try TLSStream(fd: fd, host: url.host ?? "127.0.0.1", settings: tls,
+                                               context: try TLSContext.context(for: tls)))
+            } catch RedisError.connection(let m) {
+                throw RedisError.connection("cannot connect to Redis at \(url): \(m)")
+            }
+        } else {
+            transport = .plain(c)
+        }
 
         if let password = url.password {
             var auth: [any RedisArgument] = ["AUTH"]
@@ -53,10 +71,24 @@ final class RedisConnection {
                 throw RedisError.connection("Redis at \(url) refused PING: \(m)")
             }
         }
-        _ = redisSetTimeout(c, readTimeout.map(timeval.init) ?? timeval(tv_sec: 0, tv_usec: 0))
+        setTimeout(readTimeout.map(timeval.init) ?? timeval(tv_sec: 0, tv_usec: 0))
+        connecting = false
     }
 
-    deinit { redisFree(ctx) }
+    deinit {
+        if case .plain(let ctx) = transport { redisFree(ctx) }
+    }
+
+    /// Read and write timeouts of the socket (zero: none).
+    private func setTimeout(_ tv: timeval) {
+        switch transport {
+        case .plain(let ctx): _ = redisSetTimeout(ctx, tv)
+        case .tls(let stream):
+            var t = tv
+            _ = setsockopt(stream.fd, SOL_SOCKET, SO_RCVTIMEO, &t, socklen_t(MemoryLayout<timeval>.size))
+            _ = setsockopt(stream.fd, SOL_SOCKET, SO_SNDTIMEO, &t, socklen_t(MemoryLayout<timeval>.size))
+        }
+    }
 
     /// Opens a connection to `url`'s server, or for `redis-sentinel://` to the master the sentinels
     /// name now (plain URLs take the direct path: no extra round trip).
@@ -72,11 +104,21 @@ final class RedisConnection {
     private var discarded = false
 
     /// The socket, so another thread can `shutdown` it to interrupt a blocked read.
-    var fd: Int32 { ctx.pointee.fd }
+    var fd: Int32 {
+        switch transport {
+        case .plain(let ctx): ctx.pointee.fd
+        case .tls(let stream): stream.fd
+        }
+    }
 
-    /// True once hiredis has flagged an I/O or protocol error (the context cannot be used again),
+    /// True once an I/O, TLS or protocol error was seen (the connection cannot be used again),
     /// or once `discard()` was called.
-    var isDead: Bool { ctx.pointee.err != 0 || discarded }
+    var isDead: Bool {
+        switch transport {
+        case .plain(let ctx): ctx.pointee.err != 0 || discarded
+        case .tls(let stream): stream.isBroken || discarded
+        }
+    }
 
     /// Whether an idle connection has input waiting, which can only be EOF (server closed it,
     /// e.g. `CLIENT KILL` or a restart) or garbage: either way it must not be reused.
@@ -87,6 +129,10 @@ final class RedisConnection {
 
     /// Queues one command in hiredis' output buffer (nothing is written until a reply is read).
     func append(_ command: EncodedCommand) throws {
+        guard case .plain(let ctx) = transport else {
+            if case .tls(let stream) = transport { stream.append(command) }
+            return
+        }
         let argc = command.lengths.count
         let status: Int32 = command.bytes.withUnsafeBufferPointer { buf in
             let base = UnsafeRawPointer(buf.baseAddress!)  // never empty: EncodedCommand adds a spare byte
@@ -103,13 +149,20 @@ final class RedisConnection {
                 }
             }
         }
-        if status != REDIS_OK { throw lostError() }
+        if status != REDIS_OK { throw lostError(String(cString: orbiter_redis_errstr(ctx))) }
     }
 
     /// Flushes pending output if needed and blocks until the next reply arrives.
     func readReply() throws -> RedisReply {
-        var raw: UnsafeMutableRawPointer?
-        guard redisGetReply(ctx, &raw) == REDIS_OK, let raw else { throw lostError() }
+        let raw: UnsafeMutableRawPointer
+        switch transport {
+        case .plain(let ctx):
+            var reply: UnsafeMutableRawPointer?
+            guard redisGetReply(ctx, &reply) == REDIS_OK, let reply else { throw lostError(String(cString: orbiter_redis_errstr(ctx))) }
+            raw = reply
+        case .tls(let stream):
+            do { raw = try stream.readReply() } catch RedisError.connection(let m) { throw lostError(m) }
+        }
         defer { freeReplyObject(raw) }
         return RedisConnection.convert(UnsafePointer(raw.assumingMemoryBound(to: redisReply.self)))
     }
@@ -120,9 +173,9 @@ final class RedisConnection {
         return try readReply()
     }
 
-    private func lostError() -> RedisError {
-        let message = String(cString: orbiter_redis_errstr(ctx))
-        return .connection("connection to Redis at \(url) lost: \(message.isEmpty ? "unknown error" : message)")
+    private func lostError(_ reason: String) -> RedisError {
+        let reason = reason.isEmpty ? "unknown error" : reason
+        return .connection(connecting ? "cannot connect to Redis at \(url): \(reason)" : "connection to Redis at \(url) lost: \(reason)")
     }
 
     /// Deep-copies a hiredis reply into Swift values (the C object is freed by the caller).

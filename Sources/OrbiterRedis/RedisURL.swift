@@ -3,6 +3,7 @@ import Foundation
 /// Where and how to reach a Redis server, parsed once so connection code never re-parses strings.
 ///
 /// Accepted forms: `redis://[user:password@]host[:port][/db]`, `redis://:password@host`,
+/// `rediss://...` (the same over TLS, see `RedisTLS`: `?tls_ca=&tls_cert=&tls_key=&tls_server_name=&insecure=1`),
 /// `unix://[user:password@]/path.sock[?db=N]`; `?db=N` also works on `redis://`.
 /// `redis-sentinel://[user:password@]host1[:26379],host2[:26379]/mastername[?db=N&sentinel_password=P]`
 /// names a Sentinel-monitored master instead of a server (see `SentinelTarget`).
@@ -23,9 +24,12 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     /// For `redis-sentinel://`: the sentinels to ask and the master's name. Then `host`/`port` are
     /// unused; each new connection asks the sentinels where the master is (see `SentinelResolver`).
     public var sentinel: SentinelTarget?
+    /// For `rediss://`: how the connection is secured; nil for plain connections.
+    public var tls: RedisTLS?
 
     /// Parses a URL, throwing `RedisError.invalidURL` that names what is wrong (with the password masked).
-    public init(_ string: String) throws {
+    /// `environment` gives a `rediss://` URL the TLS files it does not name (`ORBITER_REDIS_TLS_*`).
+    public init(_ string: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         let masked = RedisURL.mask(string)
         func bad(_ why: String) -> RedisError { .invalidURL("\(why) in '\(masked)'") }
 
@@ -48,6 +52,7 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         password = nil
         database = 0
         sentinel = nil
+        tls = nil
 
         // User info ends at the last '@' (a path never contains one), so unencoded
         // '@', ':' or '/' inside a password still parse.
@@ -66,7 +71,8 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         }
 
         switch scheme {
-        case "redis":
+        case "redis", "rediss":
+            if scheme == "rediss" { tls = RedisTLS() }
             try takeUserInfo(&rest)
             let slash = rest.firstIndex(of: "/") ?? rest.endIndex
             let authority = rest[..<slash]
@@ -88,27 +94,33 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         case "redis-sentinel":
             try takeUserInfo(&rest)
             sentinel = try SentinelTarget(parsing: rest, bad: bad)
-        case "rediss":
-            throw bad("TLS (rediss://) is not supported yet: reach a TLS-only Redis through a local TLS tunnel (e.g. stunnel) with redis://")
         default:
-            throw bad("unsupported scheme '\(scheme)' (expected redis://, unix:// or redis-sentinel://)")
+            throw bad("unsupported scheme '\(scheme)' (expected redis://, rediss://, unix:// or redis-sentinel://)")
         }
 
         if let query, !query.isEmpty {
             for item in query.split(separator: "&") {
                 let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 guard kv.count == 2 else { throw bad("query parameter '\(kv[0])' has no '=value'") }
+                if RedisTLS.parameters.contains(kv[0]) {
+                    guard tls != nil else { throw bad("\(kv[0]) is a TLS setting: use a rediss:// URL") }
+                    try tls!.apply(parameter: kv[0], value: kv[1], bad: bad)
+                    continue
+                }
                 if kv[0] != "db", sentinel != nil {
                     try sentinel!.apply(parameter: kv[0], value: kv[1], bad: bad)
                     continue
                 }
                 guard kv[0] == "db" else {
-                    throw bad("unknown query parameter '\(kv[0])' (only db=N is supported)")
+                    throw bad("unknown query parameter '\(kv[0])' (" + (tls != nil
+                        ? "expected db, tls_ca, tls_cert, tls_key, tls_server_name or insecure)"
+                        : "only db=N is supported)"))
                 }
                 guard let d = Int(kv[1]), d >= 0 else { throw bad("database '\(kv[1])' is not a non-negative integer") }
                 database = d
             }
         }
+        try tls?.complete(environment: environment, bad: bad)
     }
 
     /// Splits `host[:port]` or `[ipv6][:port]`; `label` prefixes each message (e.g. "sentinel 'h:1': ").
@@ -146,7 +158,7 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     /// Reads `ORBITER_REDIS_URL`, falling back to `redis://127.0.0.1:6379` so local runs need no setup.
     public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) throws -> RedisURL {
         if let s = env["ORBITER_REDIS_URL"]?.trimmingCharacters(in: .whitespaces), !s.isEmpty {
-            return try RedisURL(s)
+            return try RedisURL(s, environment: env)
         }
         return try RedisURL("redis://127.0.0.1:6379")
     }
@@ -169,7 +181,9 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         }
         let h = host ?? ""
         let hostText = h.contains(":") ? "[\(h)]" : h
-        return "redis://\(userInfo)\(hostText):\(port)" + (database != 0 ? "/\(database)" : "")
+        let query = tls?.query ?? []
+        return (tls != nil ? "rediss://" : "redis://") + "\(userInfo)\(hostText):\(port)" + (database != 0 ? "/\(database)" : "")
+            + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
     }
 
     /// Masks the user info of a raw, possibly unparseable URL string for error messages.

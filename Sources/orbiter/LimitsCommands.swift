@@ -18,13 +18,12 @@ struct LimitsCommand: AsyncParsableCommand {
 
 /// `--redis-url`, for commands that touch only the limits (not a queue).
 struct LimitsRedisOptions: ParsableArguments {
-    @Option(name: .customLong("redis-url"), help: RedisOptions.urlHelp)
-    var redisURL: String?
+    @OptionGroup var server: RedisServerOptions
 
     /// A limiter on a client connected now, so a wrong URL or a down Redis fails fast with status 2.
     func limiter() async throws -> RateLimiter {
+        let url = try server.parsedURL()
         do {
-            let url = try redisURL.map { try RedisURL($0) } ?? RedisURL.fromEnvironment()
             let client = RedisClient(url: url)
             try await client.connect()
             return RateLimiter(client: client)

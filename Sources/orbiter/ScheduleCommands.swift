@@ -109,19 +109,18 @@ struct ScheduleListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list", abstract: "Schedules of every queue this Redis has seen (or of --queue), soonest next tick first.")
 
-    @Option(name: .customLong("redis-url"), help: RedisOptions.urlHelp)
-    var redisURL: String?
+    @OptionGroup var server: RedisServerOptions
     @Option(help: "Only this queue's schedules.") var queue: String?
     @OptionGroup var output: JSONOption
 
     func run() async throws {
-        let first = try await RedisOptions.connected(redisURL: redisURL, queue: queue ?? "default")
+        let first = try await RedisOptions.connected(server, queue: queue ?? "default")
         var queues = [first.keys.queue]
         if queue == nil { queues = try await first.knownQueues() }
         var infos: [ScheduleInfo] = []
         for name in queues {
             let broker = name == first.keys.queue ? first
-                : try TaskBroker(redisURL: redisURL, queue: name, client: first.client)
+                : try TaskBroker(redisURL: server.url(), queue: name, client: first.client)
             infos += try await broker.schedules()
         }
         if output.json {
@@ -180,9 +179,9 @@ struct ScheduleRunCommand: AsyncParsableCommand {
 
 extension RedisOptions {
     /// A broker for `queue` connected now (a down Redis: exit status 2), for commands with options of their own.
-    static func connected(redisURL: String?, queue: String) async throws -> TaskBroker {
+    static func connected(_ server: RedisServerOptions, queue: String) async throws -> TaskBroker {
         var options = RedisOptions()
-        options.redisURL = redisURL
+        options.server = server
         options.queue = queue
         return try await options.broker()
     }

@@ -130,8 +130,8 @@ struct StartWorkerCommand: AsyncParsableCommand {
         let folder = try await toolFolder.load(log: log, warn: { line in logger.warning("\(line)") }, luaOptions: toolOptions)
         var luaOptions = LuaRuntime.Options.shipped(log: luaLog)
         luaOptions.access = try hostAccess.shipped(logger: logger)
-        var configuration = configured(WorkerConfiguration(
-            redisURL: redis.redisURL, queue: redis.queue, concurrency: concurrency, workerID: workerID,
+        var configuration = try configured(WorkerConfiguration(
+            redisURL: try redis.server.url(), queue: redis.queue, concurrency: concurrency, workerID: workerID,
             heartbeatTTL: heartbeatTTL, drainTimeout: .milliseconds(Int64(drainTimeout * 1000)),
             leaseSeconds: lease, maxRetries: maxRetries,
             luaOptions: luaOptions,

@@ -68,7 +68,11 @@ struct RedisURLTests {
     @Test("bad URLs name the problem", arguments: [
         ("localhost:6379", "missing scheme"),
         ("http://localhost", "unsupported scheme 'http'"),
-        ("rediss://localhost", "TLS"),
+        ("rediss://localhost?tls_cert=/c.pem", "needs its private key"),
+        ("redis://localhost?tls_ca=/ca.pem", "tls_ca is a TLS setting: use a rediss:// URL"),
+        ("rediss://localhost?insecure=maybe", "insecure must be 1 or 0"),
+        ("rediss://localhost?tls_ca=", "tls_ca is empty"),
+        ("rediss://localhost?verify=0", "expected db, tls_ca, tls_cert, tls_key, tls_server_name or insecure"),
         ("redis://", "missing host"),
         ("redis://:6379", "missing host"),
         ("redis://host:abc", "port 'abc'"),
@@ -95,6 +99,27 @@ struct RedisURLTests {
             #expect(!"\(error)".contains("topsecret"), "\(error)")
             #expect("\(error)".contains("***"), "\(error)")
         }
+    }
+
+    @Test("rediss:// takes its TLS files from the query, else from the environment, and shows them")
+    func tlsURLs() throws {
+        let plain = try RedisURL("rediss://bob:pw@cache.example.com:6380/2", environment: [:])
+        #expect(plain.tls == RedisTLS() && plain.host == "cache.example.com" && plain.port == 6380 && plain.database == 2)
+        #expect(plain.description == "rediss://bob:***@cache.example.com:6380/2")
+
+        let env = ["ORBITER_REDIS_TLS_CA": "/env/ca.pem", "ORBITER_REDIS_TLS_CERT": "/env/c.pem", "ORBITER_REDIS_TLS_KEY": "/env/k.pem"]
+        let fromEnv = try RedisURL("rediss://h", environment: env)
+        #expect(fromEnv.tls == RedisTLS(caFile: "/env/ca.pem", certFile: "/env/c.pem", keyFile: "/env/k.pem"))
+        let query = try RedisURL("rediss://h?tls_ca=/q/ca%20x.pem&tls_cert=/q/c.pem&tls_key=/q/k.pem&tls_server_name=redis.internal&insecure=1&db=4",
+                                 environment: env)
+        #expect(query.tls == RedisTLS(caFile: "/q/ca x.pem", certFile: "/q/c.pem", keyFile: "/q/k.pem",
+                                      serverName: "redis.internal", insecure: true))
+        #expect(query.database == 4)
+        #expect(query.description.hasSuffix("?tls_ca=/q/ca x.pem&tls_cert=/q/c.pem&tls_key=/q/k.pem&tls_server_name=redis.internal&insecure=1"))
+        // The environment's files never reach a plain URL, and a certificate never pairs with a key from elsewhere.
+        #expect(try RedisURL("redis://h", environment: env).tls == nil)
+        #expect(throws: RedisError.self) { try RedisURL("rediss://h?tls_cert=/q/c.pem", environment: env) }
+        #expect(try RedisURL.fromEnvironment(env.merging(["ORBITER_REDIS_URL": "rediss://h"]) { a, _ in a }).tls?.caFile == "/env/ca.pem")
     }
 
     @Test("from the environment")
