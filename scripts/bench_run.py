@@ -201,6 +201,36 @@ class Bench:
             replica.wait()
         log(f"durability: submit p50 none {self.med('none_submit_p50_ms'):.3f} ms, replica {self.med('replica_submit_p50_ms'):.3f} ms")
 
+    def tls(self, n, repeats):
+        """rediss:// against redis:// on the same server, interleaved: TLS is turned on at runtime
+        (CONFIG SET tls-port) with a certificate made here, so only the transport differs."""
+        crt, key = os.path.join(self.logdir, "tls.crt"), os.path.join(self.logdir, "tls.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                        "-keyout", key, "-out", crt, "-days", "2", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+        port = free_port()
+        self.redis("CONFIG", "SET", "tls-cert-file", crt, "tls-key-file", key, "tls-ca-cert-file", crt,
+                   "tls-auth-clients", "no", "tls-port", str(port))
+        plain, kept = self.url, getattr(self, "last_commands", {})
+        try:
+            for _ in range(repeats):
+                for label, url in (("plain", plain), ("tls", f"rediss://127.0.0.1:{port}?tls_ca={crt}")):
+                    self.url = url
+                    self.throughput(f"{label}_transport", 1, False, n, 1)
+                    queue = f"latency-{label}"
+                    worker = self.start_worker(queue, 64)
+                    try:
+                        for r in self.bench("latency", "--queue", queue, "--n", "200"):
+                            for k in ("submit_result_p50_ms", "ping_p50_ms"):
+                                self.add(f"{label}_transport_{k}", r[k])
+                    finally:
+                        self.stop(worker)
+        finally:
+            self.url, self.last_commands = plain, kept
+            self.redis("CONFIG", "SET", "tls-port", "0")
+        log(f"tls: {self.med('tls_transport_tasks_per_s'):.0f} tasks/s vs plain {self.med('plain_transport_tasks_per_s'):.0f}; "
+            f"submit→result p50 {self.med('tls_transport_submit_result_p50_ms'):.2f} vs {self.med('plain_transport_submit_result_p50_ms'):.2f} ms")
+
     def inflight(self, n, repeats):
         for i in range(repeats):
             queue = f"inflight-{i}"
@@ -418,6 +448,13 @@ class Bench:
             row("submit p50, --durability replica (loopback replica)", "replica_submit_p50_ms", "ms"),
             row("  submits/s, 64 in flight: none / replica", "replica_submits_per_s_64", "submits/s",
                 f"none {self.med('none_submits_per_s_64'):,.0f}" if self.samples.get("none_submits_per_s_64") else ""),
+            row("no-op tasks over TLS (rediss://, same server), 1 worker ×64", "tls_transport_tasks_per_s", "tasks/s",
+                f"plain redis:// interleaved {fmt(self.med('plain_transport_tasks_per_s'))}/s"),
+            row("  worker CPU per task over TLS", "tls_transport_worker_cpu_ms_per_task", "ms",
+                f"plain {fmt(self.med('plain_transport_worker_cpu_ms_per_task'))} ms"),
+            row("  submit → result p50 over TLS", "tls_transport_submit_result_p50_ms", "ms",
+                f"plain {fmt(self.med('plain_transport_submit_result_p50_ms'))} ms; PING p50 TLS "
+                f"{fmt(self.med('tls_transport_ping_p50_ms'))} / plain {fmt(self.med('plain_transport_ping_p50_ms'))} ms"),
             row("idle worker RSS", "idle_worker_rss_mib", "MiB", "Python original workers 120–210 MiB"),
             row("worker peak RSS during 1-worker no-op run", "noop_worker_hwm_mib", "MiB"),
         ]
@@ -463,6 +500,7 @@ def main():
     b.inflight(b.inflight_n, 1 if args.quick else 3)
     b.admission(1000 if args.quick else 5000, reps)
     b.durability(100 if args.quick else 300, reps)
+    b.tls(n, reps)
     b.lua(50_000 if args.quick else 200_000, reps)
     b.tools(500 if args.quick else 2000, reps)
     b.bulk(2000 if args.quick else 10000, reps)
