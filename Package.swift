@@ -118,7 +118,7 @@ let package = Package(
 
         // Benchmarks (scripts/bench.sh drives it; see bench/README.md).
         .executableTarget(name: "orbiter-bench", dependencies: [
-                    "CLua", "OrbiterCore", "OrbiterLua", "OrbiterQueue", "OrbiterClient", "OrbiterWorker", "OrbiterRedis", "OrbiterTools", "OrbiterLimits",
+                    "CLua", "OrbiterCore", "OrbiterLua", "OrbiterQueue", "OrbiterClient", "OrbiterWorker", "OrbiterRedis", "OrbiterTools", "OrbiterLimits", "OrbiterModels",
                     .product(name: "AsyncHTTPClient", package: "async-http-client"),
                     .product(name: "Logging", package: "swift-log"),
                     .product(name: "NIOCore", package: "swift-nio"),

@@ -5,6 +5,25 @@ import Testing
 
 @Suite("Streaming latency", .serialized)
 struct SlowStreamTests {
+    @Test("many streams to one HTTP/1.1 host run at once, not 8 at a time")
+    func manyStreamsToOneHostRunAtOnce() async throws {
+        try await withServer { server in
+            let calls = 24
+            // Each answer takes 400 ms; a pool capped at 8 connections would reuse 8 and make the rest wait.
+            for _ in 0..<calls {
+                server.enqueue(.openAIStream([OpenAIChunk.text("slow").after(.milliseconds(400)), OpenAIChunk.finish("stop")]))
+            }
+            let provider = try makeProvider("openai:gpt-4o", environment: environment(for: server))
+            let outcomes = await withTaskGroup(of: Outcome.self) { group in
+                for _ in 0..<calls { group.addTask { await complete(provider, weatherRequest()) } }
+                return await group.reduce(into: [Outcome]()) { $0.append($1) }
+            }
+            #expect(outcomes.allSatisfy { $0.error == nil && $0.texts == ["slow"] })
+            // A new connection is opened only while every open one is busy: 24 connections means 24 calls in flight at once.
+            #expect(server.acceptedConnections == calls, "\(server.acceptedConnections) connections for \(calls) concurrent calls")
+        }
+    }
+
     @Test("text is forwarded as each chunk arrives")
     func textIsForwardedAsEachChunkArrives() async throws {
         try await withServer { server in
