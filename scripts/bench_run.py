@@ -25,6 +25,7 @@ TARGETS = [
     ("inflight_10k_wall_s", "<=", 4), ("inflight_10k_rss_mib", "<=", 1024), ("lua_tool_call_us", "<=", 5),
     ("run_wall_ms", "<=", 30), ("idle_worker_rss_mib", "<=", 30), ("bullmq_ratio", ">=", 3),
     ("admission_p99_ms", "<=", 1),
+    ("stream_deltas_per_s", ">=", 19000), ("stream_delta_p99_ms", "<=", 25), ("stream_worker_cpu_pct", "<=", 60),
 ]
 
 
@@ -230,6 +231,22 @@ class Bench:
             self.redis("CONFIG", "SET", "tls-port", "0")
         log(f"tls: {self.med('tls_transport_tasks_per_s'):.0f} tasks/s vs plain {self.med('plain_transport_tasks_per_s'):.0f}; "
             f"submit→result p50 {self.med('tls_transport_submit_result_p50_ms'):.2f} vs {self.med('plain_transport_submit_result_p50_ms'):.2f} ms")
+
+    def stream(self, n, deltas, repeats):
+        """LLM-shaped load: n tasks at once, each streaming `deltas` text deltas at 20/s from a NIO fake
+        provider over HTTP, through one worker that orbiter-bench starts, one follower per task."""
+        for i in range(repeats):
+            rows = self.bench("stream", "--queue", f"stream-{i}", "--n", str(n), "--deltas", str(deltas), "--rate", "20",
+                              "--orbiter", f"{self.bin}/orbiter", "--worker-log", os.path.join(self.logdir, f"stream-worker-{i}.log"))
+            for r in rows:
+                for k in ("stream_deltas_per_s", "stream_delta_p50_ms", "stream_delta_p99_ms", "stream_first_token_p50_ms",
+                          "stream_worker_cpu_pct", "stream_worker_hwm_mib"):
+                    self.add(k, r[k])
+                if r["stream_lost"] or r["stream_reordered"] or r["stream_failed_tasks"]:
+                    self.notes.append(f"stream run {i}: {r['stream_lost']} deltas lost, {r['stream_reordered']} out of order, "
+                                      f"{r['stream_failed_tasks']} tasks failed")
+        log(f"stream: {self.med('stream_deltas_per_s'):,.0f} deltas/s, p99 {self.med('stream_delta_p99_ms'):.1f} ms, "
+            f"worker CPU {self.med('stream_worker_cpu_pct'):.0f} %")
 
     def inflight(self, n, repeats):
         for i in range(repeats):
@@ -455,6 +472,12 @@ class Bench:
             row("  submit → result p50 over TLS", "tls_transport_submit_result_p50_ms", "ms",
                 f"plain {fmt(self.med('plain_transport_submit_result_p50_ms'))} ms; PING p50 TLS "
                 f"{fmt(self.med('tls_transport_ping_p50_ms'))} / plain {fmt(self.med('plain_transport_ping_p50_ms'))} ms"),
+            row(f"streaming: {getattr(self, 'stream_n', 0):,} tasks × {getattr(self, 'stream_deltas', 0)} deltas at 20/s, deltas delivered",
+                "stream_deltas_per_s", "deltas/s", "ideal: tasks × 20/s while all stream"),
+            row("  provider write → follower receipt p50", "stream_delta_p50_ms", "ms"),
+            row("  provider write → follower receipt p99", "stream_delta_p99_ms", "ms"),
+            row("  submit → first token p50", "stream_first_token_p50_ms", "ms"),
+            row("  worker CPU (of one core)", "stream_worker_cpu_pct", "%", f"peak RSS {fmt(self.med('stream_worker_hwm_mib'))} MiB"),
             row("idle worker RSS", "idle_worker_rss_mib", "MiB", "Python original workers 120–210 MiB"),
             row("worker peak RSS during 1-worker no-op run", "noop_worker_hwm_mib", "MiB"),
         ]
@@ -501,6 +524,8 @@ def main():
     b.admission(1000 if args.quick else 5000, reps)
     b.durability(100 if args.quick else 300, reps)
     b.tls(n, reps)
+    b.stream_n, b.stream_deltas = (100, 40) if args.quick else (1000, 200)
+    b.stream(b.stream_n, b.stream_deltas, 1 if args.quick else reps)
     b.lua(50_000 if args.quick else 200_000, reps)
     b.tools(500 if args.quick else 2000, reps)
     b.bulk(2000 if args.quick else 10000, reps)
