@@ -174,8 +174,15 @@ final class RedisConnection {
     }
 
     private func lostError(_ reason: String) -> RedisError {
-        let reason = reason.isEmpty ? "unknown error" : reason
-        return .connection(connecting ? "cannot connect to Redis at \(url): \(reason)" : "connection to Redis at \(url) lost: \(reason)")
+        var reason = reason.isEmpty ? "unknown error" : reason
+        guard connecting else { return .connection("connection to Redis at \(url) lost: \(reason)") }
+        if let tls = url.tls, tls.certFile == nil, !reason.contains("client certificate") {
+            // TLS 1.3 servers check the client's certificate after the handshake: the refusal may
+            // arrive as the alert (named in `reason`) or, if our first write races it, as a reset.
+            reason += " (the server ended the connection right after the TLS handshake; if it requires client "
+                + "certificates, give --redis-tls-cert and --redis-tls-key)"
+        }
+        return .connection("cannot connect to Redis at \(url): \(reason)")
     }
 
     /// Deep-copies a hiredis reply into Swift values (the C object is freed by the caller).
