@@ -6,7 +6,8 @@ import Foundation
 /// `rediss://...` (the same over TLS, see `RedisTLS`: `?tls_ca=&tls_cert=&tls_key=&tls_server_name=&insecure=1`),
 /// `unix://[user:password@]/path.sock[?db=N]`; `?db=N` also works on `redis://`.
 /// `redis-sentinel://[user:password@]host1[:26379],host2[:26379]/mastername[?db=N&sentinel_password=P]`
-/// names a Sentinel-monitored master instead of a server (see `SentinelTarget`).
+/// names a Sentinel-monitored master instead of a server (see `SentinelTarget`);
+/// `rediss-sentinel://` is the same with TLS to the sentinels and the master (one `RedisTLS` for both).
 /// User and password may be percent-encoded. `description` masks the passwords.
 public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     /// TCP host name or address; nil for a Unix socket.
@@ -34,7 +35,7 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         func bad(_ why: String) -> RedisError { .invalidURL("\(why) in '\(masked)'") }
 
         guard let schemeEnd = string.range(of: "://") else {
-            throw bad("missing scheme (expected redis://, unix:// or redis-sentinel://)")
+            throw bad("missing scheme (expected redis://, rediss://, unix://, redis-sentinel:// or rediss-sentinel://)")
         }
         let scheme = string[..<schemeEnd.lowerBound].lowercased()
         var rest = string[schemeEnd.upperBound...]
@@ -91,11 +92,12 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
                 throw bad("unix URL needs an absolute socket path, e.g. unix:///tmp/redis.sock")
             }
             unixPath = String(rest).removingPercentEncoding ?? String(rest)
-        case "redis-sentinel":
+        case "redis-sentinel", "rediss-sentinel":
+            if scheme == "rediss-sentinel" { tls = RedisTLS() }
             try takeUserInfo(&rest)
             sentinel = try SentinelTarget(parsing: rest, bad: bad)
         default:
-            throw bad("unsupported scheme '\(scheme)' (expected redis://, rediss://, unix:// or redis-sentinel://)")
+            throw bad("unsupported scheme '\(scheme)' (expected redis://, rediss://, unix://, redis-sentinel:// or rediss-sentinel://)")
         }
 
         if let query, !query.isEmpty {
@@ -103,7 +105,7 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
                 let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 guard kv.count == 2 else { throw bad("query parameter '\(kv[0])' has no '=value'") }
                 if RedisTLS.parameters.contains(kv[0]) {
-                    guard tls != nil else { throw bad("\(kv[0]) is a TLS setting: use a rediss:// URL") }
+                    guard tls != nil else { throw bad("\(kv[0]) is a TLS setting: use a rediss:// (or rediss-sentinel://) URL") }
                     try tls!.apply(parameter: kv[0], value: kv[1], bad: bad)
                     continue
                 }
@@ -172,8 +174,9 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         if let sentinel {
             let query = [database != 0 ? "db=\(database)" : nil,
                          sentinel.username.map { "sentinel_username=\($0)" },
-                         sentinel.password != nil ? "sentinel_password=***" : nil].compactMap { $0 }
-            return "redis-sentinel://\(userInfo)\(sentinel.sentinels.map(\.description).joined(separator: ","))/\(sentinel.masterName)"
+                         sentinel.password != nil ? "sentinel_password=***" : nil].compactMap { $0 } + (tls?.query ?? [])
+            return (tls != nil ? "rediss-sentinel://" : "redis-sentinel://")
+                + "\(userInfo)\(sentinel.sentinels.map(\.description).joined(separator: ","))/\(sentinel.masterName)"
                 + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
         }
         if let unixPath {

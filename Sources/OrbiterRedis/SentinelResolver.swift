@@ -15,7 +15,7 @@ enum SentinelResolver {
         for sentinel in target.sentinels {
             let address: SentinelTarget.Address
             do {
-                address = try masterAddress(from: sentinel, target: target, connectTimeout: connectTimeout)
+                address = try masterAddress(from: sentinel, target: target, tls: url.tls, connectTimeout: connectTimeout)
             } catch {
                 failures.append("sentinel \(sentinel): \(Self.reason(error))")
                 continue
@@ -39,9 +39,11 @@ enum SentinelResolver {
     }
 
     /// `SENTINEL get-master-addr-by-name` on one sentinel.
-    private static func masterAddress(from sentinel: SentinelTarget.Address, target: SentinelTarget,
+    /// With `tls` (`rediss-sentinel://`) the sentinels are reached over TLS with the same settings as the master.
+    private static func masterAddress(from sentinel: SentinelTarget.Address, target: SentinelTarget, tls: RedisTLS?,
                                       connectTimeout: Duration) throws -> SentinelTarget.Address {
-        var url = try RedisURL("redis://127.0.0.1")
+        var url = try RedisURL("redis://127.0.0.1", environment: [:])
+        url.tls = tls
         url.host = sentinel.host
         url.port = sentinel.port
         url.username = target.username

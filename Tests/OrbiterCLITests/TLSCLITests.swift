@@ -49,10 +49,23 @@ struct TLSCLITests {
 
         let plain = try await OrbiterBinary.run(["task", "list", "--redis-url", redis.server.url, "--redis-tls-ca", certs.caCert])
         #expect(plain.status == 2)
-        #expect(plain.stderr.contains("need a rediss:// URL"), "\(plain.stderr)")
+        #expect(plain.stderr.contains("need a rediss:// (or rediss-sentinel://) URL"), "\(plain.stderr)")
 
         let insecure = try await OrbiterBinary.run(["limits", "list", "--redis-url", redis.url(query: "insecure=1")])
         #expect(insecure.status == 0, "\(insecure.stderr)")
         #expect(insecure.stderr.contains("WARNING: TLS certificate verification is OFF"), "\(insecure.stderr)")
+    }
+
+    @Test("a worker and submit --wait through TLS sentinels (rediss-sentinel://)")
+    func workerThroughTLSSentinels() async throws {
+        let group = try PrivateSentinels(tls: try TestCertificates.shared())
+        let queue = "tls-s-" + UUID().uuidString.prefix(8).lowercased()
+        let env = ["ORBITER_REDIS_URL": group.tlsURL]
+        let worker = try OrbiterBinary.start(["start", "worker", "--queue", queue, "--worker-id", "tls-sentinel-worker"], environment: env)
+        defer { worker.signal(SIGKILL) }
+        try await worker.waitFor { _, err in err.contains("worker tls-sentinel-worker started") }
+        let done = try await OrbiterBinary.run(["submit", "examples/calculator.lua", "20 + 22", "--wait", "--queue", queue], environment: env)
+        #expect(done.status == 0, "\(done.stderr)")
+        #expect(done.stdout == "The answer is 42.\n")
     }
 }

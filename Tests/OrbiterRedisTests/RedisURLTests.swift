@@ -69,7 +69,7 @@ struct RedisURLTests {
         ("localhost:6379", "missing scheme"),
         ("http://localhost", "unsupported scheme 'http'"),
         ("rediss://localhost?tls_cert=/c.pem", "needs its private key"),
-        ("redis://localhost?tls_ca=/ca.pem", "tls_ca is a TLS setting: use a rediss:// URL"),
+        ("redis://localhost?tls_ca=/ca.pem", "tls_ca is a TLS setting: use a rediss:// (or rediss-sentinel://) URL"),
         ("rediss://localhost?insecure=maybe", "insecure must be 1 or 0"),
         ("rediss://localhost?tls_ca=", "tls_ca is empty"),
         ("rediss://localhost?verify=0", "expected db, tls_ca, tls_cert, tls_key, tls_server_name or insecure"),
@@ -120,6 +120,11 @@ struct RedisURLTests {
         #expect(try RedisURL("redis://h", environment: env).tls == nil)
         #expect(throws: RedisError.self) { try RedisURL("rediss://h?tls_cert=/q/c.pem", environment: env) }
         #expect(try RedisURL.fromEnvironment(env.merging(["ORBITER_REDIS_URL": "rediss://h"]) { a, _ in a }).tls?.caFile == "/env/ca.pem")
+
+        let sentinels = try RedisURL("rediss-sentinel://:pw@s1,s2:26380/mymaster?db=2&tls_ca=/q/ca.pem&sentinel_password=sp", environment: [:])
+        #expect(sentinels.tls == RedisTLS(caFile: "/q/ca.pem") && sentinels.sentinel?.masterName == "mymaster" && sentinels.database == 2)
+        #expect(sentinels.description == "rediss-sentinel://:***@s1:26379,s2:26380/mymaster?db=2&sentinel_password=***&tls_ca=/q/ca.pem")
+        #expect(try RedisURL("redis-sentinel://s1/m", environment: env).tls == nil)
     }
 
     @Test("from the environment")

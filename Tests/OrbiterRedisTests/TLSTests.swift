@@ -152,4 +152,23 @@ struct TLSTests {
         await #expect(throws: RedisError.self) { try await reader.value }
         #expect(ContinuousClock.now - started < .seconds(2))
     }
+
+    @Test("rediss-sentinel:// asks TLS sentinels for the master and reaches it over TLS; a wrong CA names the sentinel")
+    func sentinelsOverTLS() async throws {
+        let certs = try TestCertificates.shared()
+        let group = try PrivateSentinels(tls: certs)
+        let client = RedisClient(url: try RedisURL(group.tlsURL, environment: [:]))
+        defer { client.close() }
+        #expect(try await client.send(["SET", "k", "via-tls-sentinels"]) == .status("OK"))
+        #expect(try await client.send(["ROLE"]).array?.first?.string == "master")
+        let info = try await client.send(["CLIENT", "INFO"]).string ?? ""
+        #expect(!info.contains("laddr=127.0.0.1:\(group.master.port) "), "the master's plain port was used: \(info)")
+        #expect(client.url.description.hasPrefix("rediss-sentinel://"))
+
+        let wrong = group.tlsURL.replacingOccurrences(of: certs.caCert, with: certs.otherCACert)
+        let message = try #require(try await connectionError(wrong))
+        #expect(message.contains("no Redis master 'mymaster' found through the sentinels")
+                && message.contains("sentinel 127.0.0.1:\(group.tlsSentinelPorts[0])")
+                && message.contains("certificate was not accepted"), "\(message)")
+    }
 }
