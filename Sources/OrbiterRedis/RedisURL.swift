@@ -6,6 +6,8 @@ import Foundation
 /// `unix://[user:password@]/path.sock[?db=N]`; `?db=N` also works on `redis://`.
 /// `redis-sentinel://[user:password@]host1[:26379],host2[:26379]/mastername[?db=N&sentinel_password=P]`
 /// names a Sentinel-monitored master instead of a server (see `SentinelTarget`).
+/// `redis-cluster://[user:password@]host1[:port],host2[:port][?db=0]` (or `redis://host:port?cluster=1`)
+/// names a Redis Cluster by seed nodes (see `ClusterTarget`, `ClusterRouter`).
 /// User and password may be percent-encoded. `description` masks the passwords.
 public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     /// TCP host name or address; nil for a Unix socket.
@@ -23,6 +25,9 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     /// For `redis-sentinel://`: the sentinels to ask and the master's name. Then `host`/`port` are
     /// unused; each new connection asks the sentinels where the master is (see `SentinelResolver`).
     public var sentinel: SentinelTarget?
+    /// For `redis-cluster://` or `?cluster=1`: the seed nodes of a Redis Cluster. Then `host`/`port`
+    /// are the first seed; commands are routed by hash slot (see `ClusterRouter`).
+    public var cluster: ClusterTarget?
 
     /// Parses a URL, throwing `RedisError.invalidURL` that names what is wrong (with the password masked).
     public init(_ string: String) throws {
@@ -30,7 +35,7 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         func bad(_ why: String) -> RedisError { .invalidURL("\(why) in '\(masked)'") }
 
         guard let schemeEnd = string.range(of: "://") else {
-            throw bad("missing scheme (expected redis://, unix:// or redis-sentinel://)")
+            throw bad("missing scheme (expected redis://, unix://, redis-sentinel:// or redis-cluster://)")
         }
         let scheme = string[..<schemeEnd.lowerBound].lowercased()
         var rest = string[schemeEnd.upperBound...]
@@ -48,6 +53,7 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         password = nil
         database = 0
         sentinel = nil
+        cluster = nil
 
         // User info ends at the last '@' (a path never contains one), so unencoded
         // '@', ':' or '/' inside a password still parse.
@@ -88,27 +94,41 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         case "redis-sentinel":
             try takeUserInfo(&rest)
             sentinel = try SentinelTarget(parsing: rest, bad: bad)
+        case "redis-cluster":
+            try takeUserInfo(&rest)
+            cluster = try ClusterTarget(parsing: rest, database: &database, bad: bad)
+            host = cluster!.seeds[0].host
+            port = cluster!.seeds[0].port
         case "rediss":
             throw bad("TLS (rediss://) is not supported yet: reach a TLS-only Redis through a local TLS tunnel (e.g. stunnel) with redis://")
         default:
-            throw bad("unsupported scheme '\(scheme)' (expected redis://, unix:// or redis-sentinel://)")
+            throw bad("unsupported scheme '\(scheme)' (expected redis://, unix://, redis-sentinel:// or redis-cluster://)")
         }
 
         if let query, !query.isEmpty {
             for item in query.split(separator: "&") {
                 let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 guard kv.count == 2 else { throw bad("query parameter '\(kv[0])' has no '=value'") }
+                if kv[0] == "cluster", sentinel == nil, unixPath == nil {
+                    switch kv[1] {
+                    case "1", "true", "yes": cluster = cluster ?? ClusterTarget(seeds: [.init(host: host ?? "127.0.0.1", port: port)])
+                    case "0", "false", "no": if scheme == "redis" { cluster = nil }
+                    default: throw bad("cluster=\(kv[1]) is not 1 or 0")
+                    }
+                    continue
+                }
                 if kv[0] != "db", sentinel != nil {
                     try sentinel!.apply(parameter: kv[0], value: kv[1], bad: bad)
                     continue
                 }
                 guard kv[0] == "db" else {
-                    throw bad("unknown query parameter '\(kv[0])' (only db=N is supported)")
+                    throw bad("unknown query parameter '\(kv[0])' (only db=N and cluster=1 are supported)")
                 }
                 guard let d = Int(kv[1]), d >= 0 else { throw bad("database '\(kv[1])' is not a non-negative integer") }
                 database = d
             }
         }
+        if cluster != nil { try ClusterTarget.checkDatabase(database, bad: bad) }
     }
 
     /// Splits `host[:port]` or `[ipv6][:port]`; `label` prefixes each message (e.g. "sentinel 'h:1': ").
@@ -163,6 +183,9 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
                          sentinel.password != nil ? "sentinel_password=***" : nil].compactMap { $0 }
             return "redis-sentinel://\(userInfo)\(sentinel.sentinels.map(\.description).joined(separator: ","))/\(sentinel.masterName)"
                 + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+        }
+        if let cluster {
+            return "redis-cluster://\(userInfo)\(cluster.seeds.map(\.description).joined(separator: ","))"
         }
         if let unixPath {
             return "unix://\(userInfo)\(unixPath)" + (database != 0 ? "?db=\(database)" : "")

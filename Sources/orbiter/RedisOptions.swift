@@ -11,7 +11,7 @@ struct RedisOptions: ParsableArguments {
     /// The one help text of every `--redis-url`.
     static let urlHelp = ArgumentHelp(
         "Redis URL (default: $ORBITER_REDIS_URL, else redis://127.0.0.1:6379).",
-        discussion: "redis://[user:password@]host[:port][/db], unix://[user:password@]/path.sock, or redis-sentinel://[user:password@]host1:26379,host2:26379/MASTER[?db=N&sentinel_password=P] (the master found through Sentinel, followed after a failover).")
+        discussion: "redis://[user:password@]host[:port][/db], unix://[user:password@]/path.sock, or redis-sentinel://[user:password@]host1:26379,host2:26379/MASTER[?db=N&sentinel_password=P] (the master found through Sentinel, followed after a failover), or redis-cluster://[user:password@]host1:7000,host2:7001 (also redis://host:port?cluster=1: a Redis Cluster, each queue on the master of its hash tag).")
     @Option(name: .customLong("redis-url"), help: RedisOptions.urlHelp)
     var redisURL: String?
 
