@@ -162,7 +162,8 @@ struct ClusterTests {
             "\(error)".contains("redis-cluster://127.0.0.1:\(plain.port)") && "\(error)".contains("is not a cluster node")
                 && "\(error)".contains("without cluster=1")
         }
-        let lonely = try PrivateRedis(persistent: false, arguments: ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
+        let lonely = try PrivateRedis(persistent: false, arguments: ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"],
+                                      port: try freeClusterPort())
         let empty = RedisClient(url: try RedisURL("redis://127.0.0.1:\(lonely.port)?cluster=1"), connectTimeout: .seconds(1))
         defer { empty.close() }
         await #expect { try await empty.send(["GET", "k"]) } throws: { "\($0)".contains("knows no slots yet") }

@@ -17,7 +17,10 @@ public final class PrivateCluster: @unchecked Sendable {
     public init(masters: Int = 3, nodeTimeoutMs: Int = 2000) throws {
         nodes = try (0..<(masters * 2)).map { _ in
             try PrivateRedis(persistent: false, arguments: ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                                                           "--cluster-node-timeout", "\(nodeTimeoutMs)"])
+                                                           "--cluster-node-timeout", "\(nodeTimeoutMs)",
+                                                           // A replica may take over however long ago it last heard its master.
+                                                           "--cluster-replica-validity-factor", "0"],
+                             port: try freeClusterPort())
         }
         let created = PrivateRedis.spawnAndWait(["/usr/bin/redis-cli", "--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" }
                                                 + ["--cluster-replicas", "1", "--cluster-yes"])
@@ -30,6 +33,12 @@ public final class PrivateCluster: @unchecked Sendable {
                 let lines = PrivateSentinels.cli(node.port, ["cluster", "nodes"]).split(separator: "\n")
                 return lines.filter { $0.contains("master") && !$0.contains("fail") }.count == masters
                     && lines.filter { $0.contains("slave") && !$0.contains("fail") }.count == masters
+            }
+        }
+        try waitFor("every replica to be in sync with its master", timeout: .seconds(30)) {
+            self.nodes.allSatisfy { node in
+                let info = PrivateSentinels.cli(node.port, ["info", "replication"])
+                return info.contains("role:master") || info.contains("master_link_status:up")
             }
         }
     }
