@@ -56,7 +56,8 @@ struct ClusterCLITests {
             let object = try #require(try json(done.stdout) as? [String: Any])
             ids[queue] = try #require(object["task_id"] as? String)
             #expect(done.stdout.contains("\(i + 40)"), "\(done.stdout)")
-            let onMaster = cluster.masters().filter { PrivateSentinels.cli($0.port, ["exists", "{orbiter:\(queue)}:task:\(ids[queue]!)"]).contains("1") }
+            let onMaster = cluster.masters().filter { PrivateSentinels.cli($0.port, ["exists", "{orbiter:\(queue)}:task:\(ids[queue]!)"])
+                .trimmingCharacters(in: .whitespacesAndNewlines) == "1" }
             #expect(onMaster.count == 1, "the task of \(queue) lives on one master")
         }
         for queue in queues {
@@ -79,9 +80,9 @@ struct ClusterCLITests {
         }
         let schedules = try await OrbiterBinary.run(["schedule", "list", "--json"], environment: env)
         #expect(queues.allSatisfy { schedules.stdout.contains(#""queue":"\#($0)""#) }, "\(schedules.stdout) \(schedules.stderr)")
-        let limit = try await OrbiterBinary.run(["limits", "set", "gpt-cluster", "--rpm", "500"], environment: env)
+        let limit = try await OrbiterBinary.run(["limits", "set", "openai:gpt-cluster", "--rpm", "500"], environment: env)
         #expect(limit.status == 0, "\(limit.stderr)")
-        #expect(try await OrbiterBinary.run(["limits", "list", "--json"], environment: env).stdout.contains("gpt-cluster"))
+        #expect(try await OrbiterBinary.run(["limits", "list", "--json"], environment: env).stdout.contains("openai:gpt-cluster"))
         let budget = try await OrbiterBinary.run(["budget", "set", "acme", "--cost-per-day", "5"], environment: env)
         #expect(budget.status == 0, "\(budget.stderr)")
         #expect(try await OrbiterBinary.run(["budget", "list", "--json"], environment: env).stdout.contains("acme"))

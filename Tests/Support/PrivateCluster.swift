@@ -81,6 +81,17 @@ public final class PrivateCluster: @unchecked Sendable {
         }
     }
 
+    /// Starts a killed node again (its nodes.conf kept): it rejoins as a replica of whoever took
+    /// over its slots. Returns once it is in sync.
+    public func restart(port: Int) throws {
+        guard let node = node(port: port) else { throw TestFailure("no node on port \(port)") }
+        try node.start()
+        try waitFor("the node on port \(port) to rejoin as an in-sync replica", timeout: .seconds(30)) {
+            let info = PrivateSentinels.cli(port, ["info", "replication"])
+            return info.contains("role:slave") && info.contains("master_link_status:up")
+        }
+    }
+
     private func waitFor(_ what: String, timeout: Duration, _ condition: () -> Bool) throws {
         let deadline = ContinuousClock.now + timeout
         while !condition() {
