@@ -32,6 +32,7 @@ struct OrbiterBench {
             case "bulk": try await BulkSubmitBench.run(options)
             case "admission": try await AdmissionBench.run(options)
             case "durability": try await DurabilityBench.run(options)
+            case "queues": try await QueuesBench.run(options)
             default:
                 print("""
                     usage: orbiter-bench <command> [--option value ...]
@@ -46,6 +47,7 @@ struct OrbiterBench {
                       bulk        --redis-url U --queue Q --n N [--repeats R]   (submit rate: one at a time, distributedMany, 256 outstanding)
                       admission   --redis-url U [--n N] [--concurrency C]   (shared rate limits: reserve.lua decision p50/p99, decisions/s)
                       durability  --redis-url U [--n N]   (submit p50/p99 and submits/s, durability none vs replica; needs a replica)
+                      queues      --redis-url U --queues a,b,c --n N [--inflight K] [--latency-n M]   (no-op throughput over several queues, e.g. a redis-cluster:// URL)
                     Each prints JSON lines on stdout.
                     """)
             }
