@@ -75,4 +75,27 @@ struct ClusterURLTests {
         #expect(ClusterRedirect(.error("ERR MOVED 1 h:2")) == nil && ClusterRedirect(.status("MOVED 1 h:2")) == nil)
         #expect(ClusterRedirect(.error("MOVED x h:2")) == nil && ClusterRedirect(.error("MOVED 1 h")) == nil)
     }
+
+    @Test("a CLUSTER SLOTS reply becomes a slot map; a malformed one is refused, never half-read")
+    func slotMaps() throws {
+        func node(_ ip: String, _ port: Int) -> RedisReply { .array([.bulk(Array(ip.utf8)), .integer(Int64(port)), .bulk(Array("id".utf8))]) }
+        let reply = RedisReply.array([
+            .array([.integer(5461), .integer(16383), node("10.0.0.2", 7001), node("10.0.0.5", 7004)]),
+            .array([.integer(0), .integer(5460), node("", 7000), node("10.0.0.4", 7003)]),
+        ])
+        let map = try ClusterSlotMap(slotsReply: reply, askedHost: "seed")
+        #expect(map.masters == [.init(host: "seed", port: 7000), .init(host: "10.0.0.2", port: 7001)], "ordered by first slot; empty ip is the asked node")
+        #expect(map.master(forSlot: 0)?.port == 7000 && map.master(forSlot: 5461)?.port == 7001 && map.master(forSlot: 16383)?.port == 7001)
+        #expect(map.coveredSlots == 16384 && map.nodes.count == 4)
+        let partial = try ClusterSlotMap(slotsReply: .array([.array([.integer(0), .integer(99), node("h", 1)])]), askedHost: "h")
+        #expect(partial.coveredSlots == 100 && partial.master(forSlot: 100) == nil)
+        for bad: RedisReply in [.status("OK"), .array([.array([.integer(5), .integer(2), node("h", 1)])]),
+                                .array([.array([.integer(0), .integer(16384), node("h", 1)])]),
+                                .array([.array([.integer(-1), .integer(3), node("h", 1)])]),
+                                .array([.array([.integer(0), .integer(3), node("h", 0)])]),
+                                .array([.array([.integer(0), .integer(3)])]),
+                                .array([.array([.bulk(Array("x".utf8)), .integer(3), node("h", 1)])])] {
+            #expect(throws: RedisError.self, "\(bad)") { try ClusterSlotMap(slotsReply: bad, askedHost: "h") }
+        }
+    }
 }
