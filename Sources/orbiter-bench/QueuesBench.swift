@@ -50,19 +50,9 @@ enum QueuesBench {
     static func submitAndWait(_ setups: [Throughput.Setup], n: Int, inflight: Int, timeout: Double = 300) async throws -> Double {
         var base = 0
         for s in setups { base += try await Throughput.finishedCount(s) }
-        let next = Shared(0)
         let t0 = nowNs()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<min(inflight, n) {
-                group.addTask {
-                    while true {
-                        let i = next.withLock { v -> Int in defer { v += 1 }; return v }
-                        if i >= n { return }
-                        _ = try await distributed(setups[i % setups.count].root, "task \(i)", broker: setups[i % setups.count].broker)
-                    }
-                }
-            }
-            try await group.waitForAll()
+        try await Throughput.submitAll(n: n, inflight: inflight) { i in
+            _ = try await distributed(setups[i % setups.count].root, "task \(i)", broker: setups[i % setups.count].broker)
         }
         let deadline = nowNs() + UInt64(timeout * 1e9)
         while true {
