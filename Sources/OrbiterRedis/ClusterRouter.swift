@@ -29,6 +29,9 @@ final class ClusterRouter: Sendable {
         /// Callers waiting for the refresh under way; nil when none is.
         var refreshWaiters: [CheckedContinuation<ClusterSlotMap, any Error>]?
         var workers: [Address: ConnectionWorker] = [:]
+        /// Nodes whose last exchange lost its connection: asked for the map last (a dead host may
+        /// take the whole connect timeout to fail).
+        var unreachable: Set<Address> = []
         var closed = false
     }
 
@@ -228,9 +231,14 @@ final class ClusterRouter: Sendable {
     private func exchange(_ node: Address, _ commands: [EncodedCommand]) async throws -> [RedisReply] {
         let worker = try worker(for: node)
         do {
-            return try await withCheckedThrowingContinuation { c in worker.submit(.commands(commands, .many(c))) }
+            let replies = try await withCheckedThrowingContinuation { c in worker.submit(.commands(commands, .many(c))) }
+            state.withLock { _ = $0.unreachable.remove(node) }
+            return replies
         } catch RedisError.connection(let m) {
-            markStale()
+            state.withLock { s in
+                s.stale = true
+                s.unreachable.insert(node)
+            }
             throw RedisError.connection(m)
         }
     }
@@ -293,9 +301,10 @@ final class ClusterRouter: Sendable {
 
     /// Asks the known nodes (then the seeds) in turn for `CLUSTER SLOTS`; the first usable answer wins.
     private func fetchMap() async -> Result<ClusterSlotMap, RedisError> {
-        let known = state.withLock { s in (s.map?.masters ?? []) + (s.map?.nodes ?? []) }
+        let (known, unreachable) = state.withLock { s in ((s.map?.masters ?? []) + (s.map?.nodes ?? []), s.unreachable) }
         var candidates: [Address] = []
         for node in known + (url.cluster?.seeds ?? []) where !candidates.contains(node) { candidates.append(node) }
+        candidates = candidates.filter { !unreachable.contains($0) } + candidates.filter { unreachable.contains($0) }
         var failures: [String] = []
         for node in candidates {
             do {
