@@ -76,10 +76,25 @@ final class ClusterRouter: Sendable {
                 }
             }
         }
+        var redirected: [Int: Address] = [:]
         for i in replies.indices where Self.needsFollowUp(replies[i]) {
-            replies[i] = try await followUp(commands[i], reply: replies[i], sentTo: targets[i])
+            let (reply, node) = try await followUp(commands[i], reply: replies[i], sentTo: targets[i])
+            replies[i] = reply
+            if node != targets[i] { redirected[i] = node }
         }
+        if !redirected.isEmpty { try await resendRiders(commands, targets, redirected, &replies) }
         return replies
+    }
+
+    /// A keyless command that rode after a redirected write (`WAIT` acknowledges the writes of its
+    /// own connection) is sent again after it, on the node that took the write.
+    private func resendRiders(_ commands: [EncodedCommand], _ targets: [Address], _ redirected: [Int: Address],
+                              _ replies: inout [RedisReply]) async throws {
+        for j in commands.indices where commands[j].hashSlot == nil && !commands[j].isScriptCommand {
+            guard let i = (0..<j).last(where: { commands[$0].hashSlot != nil }), targets[i] == targets[j],
+                  let node = redirected[i] else { continue }
+            replies[j] = try await exchange(node, [commands[j]])[0]
+        }
     }
 
     /// The master of `slot` (the first master for a command without a key).
@@ -183,11 +198,11 @@ final class ClusterRouter: Sendable {
     }
 
     /// Follows redirects for one command (a redirected command was not run where it was sent).
-    private func followUp(_ command: EncodedCommand, reply first: RedisReply, sentTo origin: Address) async throws -> RedisReply {
+    private func followUp(_ command: EncodedCommand, reply first: RedisReply, sentTo origin: Address) async throws -> (RedisReply, Address) {
         var reply = first
         var node = origin
         for _ in 0..<Self.maxRedirects {
-            guard case .error(let m) = reply else { return reply }
+            guard case .error(let m) = reply else { return (reply, node) }
             if let redirect = ClusterRedirect(message: m) {
                 let target = redirect.node.host.isEmpty ? Address(host: node.host, port: redirect.node.port) : redirect.node
                 if redirect.ask {
@@ -203,10 +218,10 @@ final class ClusterRouter: Sendable {
             } else if let error = changeError(m, node: node) {
                 throw error
             } else {
-                return reply
+                return (reply, node)
             }
         }
-        return reply
+        return (reply, node)
     }
 
     // MARK: - Nodes

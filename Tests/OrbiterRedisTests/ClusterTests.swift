@@ -123,6 +123,13 @@ struct ClusterTests {
         #expect(try await client.send(["SET", keys[0].key, "moved"]) == .status("OK"))
         #expect(try await target.send(["GET", keys[0].key]).string == "moved")
         #expect(cluster.masterPort(forSlot: slot) == to)
+        // A pipeline's write redirected by MOVED: the keyless command after it (here CLUSTER MYID,
+        // in real use WAIT) is sent again on the node that took the write.
+        let other = HashSlot.of(keys[2].key)
+        for node in cluster.nodes { _ = PrivateSentinels.cli(node.port, ["cluster", "setslot", "\(other)", "node", toID]) }
+        let replies = try await client.pipeline([["SET", keys[2].key, "moved too"], ["CLUSTER", "MYID"]])
+        #expect(replies[0] == .status("OK") && replies[1].string == toID, "\(replies)")
+        #expect(try await target.send(["GET", keys[2].key]).string == "moved too")
     }
 
     @Test("a master killed: commands fail as lost connections until its replica takes over, then reach it")
