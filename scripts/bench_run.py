@@ -344,7 +344,8 @@ class Bench:
                                           capture_output=True, text=True).stdout)
             queues, owners = [], set()
             for i in range(1000):
-                owner = keyslot(f"cq-{i}") * 3 // 16384   # --cluster create gives each master a third, in order
+                slot = keyslot(f"cq-{i}")
+                owner = 0 if slot <= 5460 else 1 if slot <= 10922 else 2   # the ranges --cluster create gives 3 masters
                 if owner not in owners:
                     owners.add(owner)
                     queues.append(f"cq-{i}")
