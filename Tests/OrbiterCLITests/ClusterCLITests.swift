@@ -69,6 +69,10 @@ struct ClusterCLITests {
             let list = try await OrbiterBinary.run(["task", "list", "--queue", queue], environment: env)
             #expect(list.status == 0 && list.stdout.contains(ids[queue]!), "\(list.stdout) \(list.stderr)")
         }
+        // The other URL form: one seed with ?cluster=1 (a node that does not hold the queue).
+        let seedForm = try await OrbiterBinary.run(["task", "list", "--queue", queues[0], "--redis-url",
+                                                    "redis://127.0.0.1:\(cluster.nodes[5].port)?cluster=1"])
+        #expect(seedForm.status == 0 && seedForm.stdout.contains(ids[queues[0]]!), "\(seedForm.stdout) \(seedForm.stderr)")
         // Cross-queue: a task asked for on the wrong queue is found on its own (registry + one EXISTS per queue, split per node).
         let wrong = try await OrbiterBinary.run(["task", "status", ids[queues[0]]!, "--queue", queues[1]], environment: env)
         #expect(wrong.stderr.contains("it is on queue '\(queues[0])'"), "\(wrong.stderr)")
