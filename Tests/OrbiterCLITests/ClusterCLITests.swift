@@ -8,16 +8,7 @@ import Testing
 struct ClusterCLITests {
     /// Queue names (`prefix-N`) whose hash tags land on each master of `cluster`, one per master.
     static func queuesOnEachMaster(_ cluster: PrivateCluster, prefix: String) -> [String] {
-        let masters = cluster.masters()
-        var found: [Int: String] = [:]
-        for i in 0..<500 where found.count < masters.count {
-            let queue = "\(prefix)-\(i)"
-            guard let slot = Int(PrivateSentinels.cli(masters[0].port, ["cluster", "keyslot", "orbiter:\(queue)"])
-                .trimmingCharacters(in: .whitespacesAndNewlines)),
-                  let owner = masters.first(where: { $0.slots.contains { $0.contains(slot) } }), found[owner.port] == nil else { continue }
-            found[owner.port] = queue
-        }
-        return found.sorted { $0.key < $1.key }.map(\.value)
+        cluster.onEachMaster({ "\(prefix)-\($0)" }, key: { "orbiter:\($0)" }).map(\.name)
     }
 
     func json(_ text: String) throws -> Any { try JSONSerialization.jsonObject(with: Data(text.utf8)) }

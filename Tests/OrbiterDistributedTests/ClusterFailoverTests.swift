@@ -14,14 +14,8 @@ import Testing
 struct ClusterFailoverTests {
     /// Queue names whose hash tags land on each master, one per master.
     static func queuesOnEachMaster(_ cluster: PrivateCluster) -> [String] {
-        let masters = cluster.masters()
-        var found: [Int: String] = [:]
-        for i in 0..<2000 where found.count < masters.count {
-            let queue = "cf-\(UUID().uuidString.prefix(4).lowercased())-\(i)"
-            let slot = HashSlot.of("orbiter:\(queue)")
-            if let owner = masters.first(where: { $0.slots.contains { $0.contains(slot) } }), found[owner.port] == nil { found[owner.port] = queue }
-        }
-        return found.sorted { $0.key < $1.key }.map(\.value)
+        let run = UUID().uuidString.prefix(4).lowercased()
+        return cluster.onEachMaster({ "cf-\(run)-\($0)" }, key: { "orbiter:\($0)" }).map(\.name)
     }
 
     @Test("a master killed under load: its replica takes over; every acknowledged task completes exactly once")

@@ -11,18 +11,9 @@ struct ClusterTests {
         RedisClient(url: try RedisURL(cluster.url), connectTimeout: .seconds(1))
     }
 
-    /// Keys `prefix0`, `prefix1`... whose slots lie on each master in turn (one key per master).
+    /// One key per master (`{prefixN}:k`), with that master's port.
     static func keysOnEachMaster(_ cluster: PrivateCluster, prefix: String) -> [(key: String, port: Int)] {
-        var found: [Int: String] = [:]
-        let masters = cluster.masters()
-        for i in 0..<10_000 where found.count < masters.count {
-            let key = "{\(prefix)\(i)}:k"
-            let slot = HashSlot.of(key)
-            if let owner = masters.first(where: { $0.slots.contains { $0.contains(slot) } }), found[owner.port] == nil {
-                found[owner.port] = key
-            }
-        }
-        return found.map { ($0.value, $0.key) }.sorted { $0.port < $1.port }
+        cluster.onEachMaster { "{\(prefix)\($0)}:k" }.map { (key: $0.name, port: $0.port) }
     }
 
     /// A plain client of one node (no routing): what that node itself holds.

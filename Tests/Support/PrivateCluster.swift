@@ -66,6 +66,21 @@ public final class PrivateCluster: @unchecked Sendable {
         masters().first { $0.slots.contains { $0.contains(slot) } }?.port
     }
 
+    /// One name per master: of `name(0)`, `name(1)`..., the first whose `key(name)` hashes (`CLUSTER
+    /// KEYSLOT`) to each master's slots, with that master's port, in port order.
+    public func onEachMaster(_ name: (Int) -> String, key: (String) -> String = { $0 }) -> [(name: String, port: Int)] {
+        let masters = masters()
+        var found: [Int: String] = [:]
+        for i in 0..<1000 where found.count < masters.count {
+            let candidate = name(i)
+            guard let slot = Int(PrivateSentinels.cli(masters[0].port, ["cluster", "keyslot", key(candidate)])
+                .trimmingCharacters(in: .whitespacesAndNewlines)),
+                  let owner = masters.first(where: { $0.slots.contains { $0.contains(slot) } }), found[owner.port] == nil else { continue }
+            found[owner.port] = candidate
+        }
+        return found.map { (name: $0.value, port: $0.key) }.sorted { $0.port < $1.port }
+    }
+
     /// The node listening on `port`.
     public func node(port: Int) -> PrivateRedis? { nodes.first { $0.port == port } }
 
