@@ -7,8 +7,10 @@ one JSON object per measurement), repeats each measurement, and reports median [
 import argparse
 import json
 import os
+import random
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -362,6 +364,66 @@ class Bench:
             self.notes.append(f"BullMQ could not be run here: {e}")
             log(f"bullmq: not run ({e})")
 
+    def cluster_queues(self, n, repeats):
+        """No-op throughput and submit→result p50 over three queues: a 3-master Redis Cluster (each
+        queue on its own master, one `--queue a,b,c` worker) against the same on the one server."""
+        nodes, ports = [], []
+        try:
+            while len(ports) < 6:
+                p = random.randint(20000, 45000)
+                if not (port_free(p) and port_free(p + 10000)):
+                    continue
+                d = tempfile.mkdtemp(prefix=f"orbiter-bench-node-{p}.")
+                subprocess.run(["redis-server", "--port", str(p), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                "--dir", d, "--daemonize", "yes", "--logfile", f"{d}/log", "--cluster-enabled", "yes",
+                                "--cluster-config-file", "nodes.conf"], check=True)
+                ports.append(p)
+            for p in ports:
+                while subprocess.run(["redis-cli", "-p", str(p), "ping"], capture_output=True).returncode != 0:
+                    time.sleep(0.05)
+            subprocess.run(["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports], "--cluster-replicas", "1",
+                            "--cluster-yes"], check=True, capture_output=True)
+            while not all("cluster_state:ok" in subprocess.run(["redis-cli", "-p", str(p), "cluster", "info"], capture_output=True,
+                                                              text=True).stdout for p in ports):
+                time.sleep(0.2)
+            def keyslot(q):
+                return int(subprocess.run(["redis-cli", "-p", str(ports[0]), "cluster", "keyslot", f"orbiter:{q}"],
+                                          capture_output=True, text=True).stdout)
+            queues, owners = [], set()
+            for i in range(1000):
+                slot = keyslot(f"cq-{i}")
+                owner = 0 if slot <= 5460 else 1 if slot <= 10922 else 2   # the ranges --cluster create gives 3 masters
+                if owner not in owners:
+                    owners.add(owner)
+                    queues.append(f"cq-{i}")
+                if len(queues) == 3:
+                    break
+            cluster_url = f"redis-cluster://127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}"
+            for label, url in [("cluster_3q", cluster_url), ("one_node_3q", self.url)]:
+                logf = open(os.path.join(self.logdir, f"worker-{label}.log"), "w")
+                w = subprocess.Popen([f"{self.bin}/orbiter", "start", "worker", "--redis-url", url, "--queue", ",".join(queues),
+                                      "--concurrency", "64", "--drain-timeout", "5"], stdout=logf, stderr=logf)
+                try:
+                    time.sleep(2)
+                    out = subprocess.run([f"{self.bin}/orbiter-bench", "queues", "--redis-url", url, "--queues", ",".join(queues),
+                                          "--n", str(n), "--repeats", str(repeats)], capture_output=True, text=True, timeout=900)
+                    if out.returncode != 0:
+                        raise RuntimeError(out.stderr.strip())
+                    for r in (json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")):
+                        if r["scenario"] == "queues":
+                            self.add(f"{label}_tasks_per_s", r["tasks_per_s"])
+                        else:
+                            self.add(f"{label}_p50_ms", r["submit_result_p50_ms"])
+                finally:
+                    self.stop(w)
+            log(f"3 queues: cluster {self.med('cluster_3q_tasks_per_s'):.0f} tasks/s (p50 {self.med('cluster_3q_p50_ms'):.1f} ms), "
+                f"one node {self.med('one_node_3q_tasks_per_s'):.0f} tasks/s (p50 {self.med('one_node_3q_p50_ms'):.1f} ms)")
+        except Exception as e:  # noqa: BLE001 - report, never fake
+            self.notes.append(f"cluster throughput could not be run here: {e}")
+        finally:
+            for p in ports:
+                subprocess.run(["redis-cli", "-p", str(p), "shutdown", "nosave"], capture_output=True)
+
     # -- reporting ---------------------------------------------------------------------------
 
     @staticmethod
@@ -487,6 +549,17 @@ class Bench:
         return "\n".join(lines)
 
 
+def port_free(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def free_port():
     import socket
     with socket.socket() as s:
@@ -509,6 +582,7 @@ def main():
     ap.add_argument("--out", default="bench/results.json")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--peers", action="store_true")
+    ap.add_argument("--cluster", action="store_true", help="also run three queues on a 3-master Redis Cluster vs one node")
     args = ap.parse_args()
     b = Bench(args)
     n, reps = (1000, 3) if args.quick else (20000, 3)
@@ -532,6 +606,8 @@ def main():
     b.startup(5 if args.quick else 10)
     if args.peers:
         b.peers(n)
+    if args.cluster:
+        b.cluster_queues(n, reps)
     res = b.results()
     res["bench_seconds"] = round(time.time() - started, 1)
     res["quick"] = args.quick

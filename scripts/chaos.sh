@@ -19,6 +19,12 @@
 #                                 ORBITER_DURABILITY=replica (workers and submitters wait for a
 #                                 replica's acknowledgement) no acknowledged submit may be lost:
 #                                 one lost fails the run.
+#   scripts/chaos.sh [--quick] --cluster [N]
+#                                 Redis Cluster (three masters with a replica each; workers and
+#                                 submitters use redis-cluster://): the master holding the queue's
+#                                 hash tag is kill -9ed midway and its replica takes over, then it
+#                                 comes back as that replica's replica. Lost submits are counted as
+#                                 with --sentinel (none allowed with ORBITER_DURABILITY=replica).
 # Uses the release build (building it if needed), or the binary in $ORBITER_BIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +33,9 @@ quick=0
 sentinel=0
 if [ "${1:-}" = "--quick" ]; then quick=1; shift; fi
 if [ "${1:-}" = "--sentinel" ]; then sentinel=1; shift; fi
+cluster=0
+if [ "${1:-}" = "--cluster" ]; then cluster=1; shift; fi
+failover=$((sentinel + cluster))   # a master is killed and replaced (loss windows are reported, not failed)
 if [ $quick -eq 1 ]; then N=${1:-300}; else N=${1:-2000}; fi
 orbiter_install_packages
 if [ -z "${ORBITER_BIN:-}" ]; then
@@ -37,7 +46,9 @@ queue=chaos
 
 pids=()
 sentinel_pidfiles=()
+cluster_ports=()
 cleanup() {
+  for p in "${cluster_ports[@]}"; do redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true; done
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   for f in "${sentinel_pidfiles[@]}"; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null || true; done
   [ -n "${replica_port:-}" ] && redis-cli -p "$replica_port" shutdown nosave >/dev/null 2>&1 || true
@@ -68,6 +79,60 @@ if [ $sentinel -eq 1 ]; then
   done
   export ORBITER_REDIS_URL="redis-sentinel://$(IFS=,; echo "${sentinel_hosts[*]}")/chaos"
   echo "chaos: Redis behind Sentinel: $ORBITER_REDIS_URL"
+elif [ $cluster -eq 1 ]; then
+  # Six nodes on loopback (ports whose cluster bus port, +10000, is free too), three masters.
+  cluster_port() {
+    python3 -c 'import random, socket
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+while True:
+    p = random.randint(20000, 45000)
+    if free(p) and free(p + 10000): print(p); break'
+  }
+  start_node() {
+    mkdir -p "$logdir/node-$1"
+    redis-server --port "$1" --bind 127.0.0.1 --save '' --appendonly no --dir "$logdir/node-$1" --daemonize yes \
+      --pidfile "$logdir/node-$1/pid" --logfile "$logdir/node-$1/log" --maxmemory-policy noeviction \
+      --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 --cluster-replica-validity-factor 0
+    until redis-cli -p "$1" ping >/dev/null 2>&1; do sleep 0.05; done
+  }
+  # The port of the live master serving the queue's hash tag, as node $1 sees it.
+  queue_master() {
+    local slot
+    slot=$(redis-cli -p "$1" cluster keyslot "orbiter:$queue")
+    redis-cli -p "$1" cluster nodes | python3 -c 'import sys
+slot = int(sys.argv[1])
+for line in sys.stdin:
+    f = line.split()
+    if len(f) < 9 or "master" not in f[2] or "fail" in f[2]: continue
+    for r in f[8:]:
+        if r.startswith("["): continue
+        a, _, b = r.partition("-")
+        if int(a) <= slot <= int(b or a): print(f[1].split("@")[0].rsplit(":", 1)[1])' "$slot"
+  }
+  cluster_ready() {
+    local p
+    for p in "${cluster_ports[@]}"; do
+      redis-cli -p "$p" cluster info 2>/dev/null | grep -q cluster_state:ok || return 1
+      redis-cli -p "$p" info replication 2>/dev/null | grep -Eq 'role:master|master_link_status:up' || return 1
+    done
+  }
+  for i in 1 2 3 4 5 6; do
+    port=$(cluster_port)
+    start_node "$port"
+    cluster_ports+=("$port")
+  done
+  redis-cli --cluster create $(printf '127.0.0.1:%s ' "${cluster_ports[@]}") --cluster-replicas 1 --cluster-yes >"$logdir/create.log"
+  until cluster_ready; do sleep 0.2; done
+  ORBITER_REDIS_PORT=$(queue_master "${cluster_ports[0]}")   # the checks below read the queue's master
+  export ORBITER_REDIS_URL="redis-cluster://127.0.0.1:${cluster_ports[0]},127.0.0.1:${cluster_ports[1]}"
+  echo "chaos: Redis Cluster: $ORBITER_REDIS_URL (queue '$queue' on the master at port $ORBITER_REDIS_PORT)"
 else
   orbiter_start_redis --appendonly yes --appendfsync always
   export ORBITER_REDIS_URL="redis://127.0.0.1:$ORBITER_REDIS_PORT"
@@ -106,7 +171,7 @@ restarted=0
 start=$(date +%s)
 period=3; restart_at=9; limit=600
 [ $quick -eq 1 ] && { period=2; restart_at=4; limit=240; }
-[ $quick -eq 1 ] && [ $sentinel -eq 1 ] && restart_at=2   # a release binary drains a quick run fast: fail over while tasks run
+[ $quick -eq 1 ] && [ $failover -ge 1 ] && restart_at=2   # a release binary drains a quick run fast: fail over while tasks run
 while true; do
   sleep $period
   # kill -9 a random live worker and start a replacement (once in the quick run)
@@ -129,6 +194,19 @@ while true; do
     ORBITER_REDIS_PORT=$replica_port   # the checks below read the new master
     restarted=1
   fi
+  if [ $cluster -eq 1 ] && [ $restarted -eq 0 ] && [ $(( $(date +%s) - start )) -ge $restart_at ]; then
+    old_master_port=$ORBITER_REDIS_PORT
+    echo "chaos: kill -9 of the master of queue '$queue' (port $old_master_port); waiting for its replica to take over"
+    kill -9 "$(cat "$logdir/node-$old_master_port/pid")"
+    ask=${cluster_ports[0]}
+    [ "$ask" = "$old_master_port" ] && ask=${cluster_ports[1]}
+    new_master=""
+    until [ -n "$new_master" ] && [ "$new_master" != "$old_master_port" ]; do sleep 0.1; new_master=$(queue_master "$ask" || true); done
+    echo "chaos: port $new_master took over; the old master comes back as its replica"
+    start_node "$old_master_port"
+    ORBITER_REDIS_PORT=$new_master
+    restarted=1
+  fi
   if [ $restarted -eq 0 ] && [ $(( $(date +%s) - start )) -ge $restart_at ]; then
     echo "chaos: restarting Redis (AOF on)"
     redis-cli -p "$ORBITER_REDIS_PORT" shutdown >/dev/null 2>&1 || true
@@ -144,20 +222,22 @@ while true; do
     # Done only once the planned disruption happened: a run that ends before it proves nothing.
     [ "$done_count" -ge "$N" ] && [ $restarted -eq 1 ] && break
     # Behind Sentinel some acknowledged submits may have died with the old master: stop once every stored task ended.
-    [ $sentinel -eq 1 ] && [ $restarted -eq 1 ] && [ "$done_count" -ge "$(redis-cli -p "$ORBITER_REDIS_PORT" zcard "{orbiter:$queue}:index")" ] && break
+    [ $failover -ge 1 ] && [ $restarted -eq 1 ] && [ "$done_count" -ge "$(redis-cli -p "$ORBITER_REDIS_PORT" zcard "{orbiter:$queue}:index")" ] && break
   fi
   if [ $(( $(date +%s) - start )) -gt $limit ]; then echo "chaos: giving up after $limit s"; break; fi
 done
 wait $submitter || true
 
 if [ $restarted -eq 0 ]; then
-  echo "chaos: FAILED: the planned $([ $sentinel -eq 1 ] && echo 'master kill' || echo 'Redis restart') never happened"
+  echo "chaos: FAILED: the planned $([ $failover -ge 1 ] && echo 'master kill' || echo 'Redis restart') never happened"
   exit 1
 fi
-python3 - "$ORBITER_REDIS_PORT" "$queue" "$N" "$kills" "$restarted" "$sentinel" <<'PY'
+mode=$([ $cluster -eq 1 ] && echo "on a Redis Cluster" || echo "behind Sentinel")
+python3 - "$ORBITER_REDIS_PORT" "$queue" "$N" "$kills" "$restarted" "$failover" "$mode" <<'PY'
 import json, os, subprocess, sys
 port, queue, n, kills, restarts = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
-sentinel = sys.argv[6] == "1"
+sentinel = sys.argv[6] == "1"   # a master was killed: Sentinel or Cluster failover
+mode = sys.argv[7]
 def r(*args):
     return subprocess.run(["redis-cli", "-p", port, "--raw", *args], capture_output=True, text=True).stdout
 ids = [l for l in r("ZRANGE", "{orbiter:%s}:index" % queue, "0", "-1").split("\n") if l]
@@ -195,7 +275,7 @@ if sentinel:
     if duplicated or bad:
         print(f"chaos: FAILED: duplicated {duplicated}; not completed exactly once: {len(bad)}, e.g. {bad[:5]}")
         sys.exit(1)
-    print(f"chaos: {n} submitted behind Sentinel (durability {'replica' if durable else 'none'}), {lost} acknowledged submits lost in the failover, 0 duplicated")
+    print(f"chaos: {n} submitted {mode} (durability {'replica' if durable else 'none'}), {lost} acknowledged submits lost in the failover, 0 duplicated")
     sys.exit(0)
 if lost or duplicated or len(ids) != n or bad:
     print(f"chaos: FAILED: lost {lost}, duplicated {duplicated}, stored {len(ids)} of {n}; not completed exactly once: {len(bad)}, e.g. {bad[:5]}")

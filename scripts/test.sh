@@ -5,7 +5,8 @@
 # `swift test` (e.g. --filter OrbiterLuaTests). A full run
 # (no arguments) then builds the release binary and runs the reduced chaos proof with it
 # (`scripts/chaos.sh --quick`: a few hundred tasks, a kill -9 and a Redis restart; fails on any lost or duplicated task),
-# and its Sentinel variant (`--quick --sentinel 300`: the master kill -9ed, the replica promoted).
+# its Sentinel variant (`--quick --sentinel 300`: the master kill -9ed, the replica promoted) and its
+# Cluster variant (`--quick --cluster 200`: the master holding the queue kill -9ed, its replica takes over).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -26,4 +27,5 @@ if [ $# -eq 0 ]; then
   orbiter_build_release --product orbiter
   ORBITER_BIN="$(pwd)/.build/release/orbiter" scripts/chaos.sh --quick
   ORBITER_BIN="$(pwd)/.build/release/orbiter" scripts/chaos.sh --quick --sentinel 300
+  ORBITER_BIN="$(pwd)/.build/release/orbiter" scripts/chaos.sh --quick --cluster 200
 fi

@@ -7,6 +7,10 @@ import Foundation
 /// queued at once. Blocking commands and subscriptions get their own connection and thread, so
 /// they never stall other callers nor Swift's cooperative pool. A dead connection is dropped and
 /// the next command reconnects.
+///
+/// On a cluster URL (`redis-cluster://`, `?cluster=1`) the same calls are routed by hash slot
+/// through `ClusterRouter`: one shared connection per master, blocking and subscribed connections
+/// to the node of their key or channel.
 public final class RedisClient: Sendable {
     /// The server this client talks to.
     public let url: RedisURL
@@ -17,7 +21,9 @@ public final class RedisClient: Sendable {
     /// How many idle blocking connections are kept for reuse.
     static let maxIdleBlocking = 8
 
-    private let main: ConnectionWorker
+    /// The shared connection; nil on a cluster, where `cluster` has one per master.
+    private let main: ConnectionWorker?
+    private let cluster: ClusterRouter?
     private let state = Locked(State())
     private let reader = Mutex<SharedStreamReader?>(nil)
 
@@ -31,15 +37,25 @@ public final class RedisClient: Sendable {
     public init(url: RedisURL, connectTimeout: Duration = .seconds(5)) {
         self.url = url
         self.connectTimeout = connectTimeout
-        self.main = ConnectionWorker(url: url, connectTimeout: connectTimeout,
-                                     readTimeout: RedisClient.mainReadTimeout, name: "orbiter-redis-main")
+        if url.cluster != nil {
+            self.main = nil
+            self.cluster = ClusterRouter(url: url, connectTimeout: connectTimeout)
+        } else {
+            self.main = ConnectionWorker(url: url, connectTimeout: connectTimeout,
+                                         readTimeout: RedisClient.mainReadTimeout, name: "orbiter-redis-main")
+            self.cluster = nil
+        }
     }
+
+    /// True on a Redis Cluster URL.
+    public var isCluster: Bool { cluster != nil }
 
     deinit { close() }
 
     /// Connects, authenticates and selects the database now, so configuration errors surface at
     /// startup rather than on first use. Throws `.connection` naming the (masked) URL.
     public func connect() async throws {
+        guard let main else { return try await cluster!.connect() }
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
             main.submit(.commands([], .connect(c)))
         }
@@ -50,6 +66,11 @@ public final class RedisClient: Sendable {
     /// connection has a 30 s read timeout and would hold up every other caller meanwhile.
     public func send(_ args: [any RedisArgument]) async throws -> RedisReply {
         let command = EncodedCommand(args)
+        guard let main else {
+            let reply = try await cluster!.pipeline([command])[0]
+            if case .error(let m) = reply { throw RedisError.server(m) }
+            return reply
+        }
         return try await withCheckedThrowingContinuation { c in
             main.submit(.commands([command], .one(c)))
         }
@@ -60,6 +81,7 @@ public final class RedisClient: Sendable {
     public func pipeline(_ commands: [[any RedisArgument]]) async throws -> [RedisReply] {
         if commands.isEmpty { return [] }
         let encoded = commands.map(EncodedCommand.init)
+        guard let main else { return try await cluster!.pipeline(encoded) }
         return try await withCheckedThrowingContinuation { c in
             main.submit(.commands(encoded, .many(c)))
         }
@@ -88,7 +110,21 @@ public final class RedisClient: Sendable {
     public func blocking(_ args: [any RedisArgument]) async throws -> RedisReply {
         if Task.isCancelled { throw RedisError.cancelled }
         let command = EncodedCommand(args)
-        let worker = try checkoutBlocking()
+        guard let cluster else { return try await blocking(command, on: nil) }
+        let node = try await cluster.node(forSlot: command.hashSlot)
+        do {
+            return try await blocking(command, on: cluster.nodeURL(node))
+        } catch RedisError.server(let m) {
+            throw cluster.changeError(m, node: node) ?? RedisError.server(m)
+        } catch RedisError.connection(let m) {
+            cluster.markStale()
+            throw RedisError.connection(m)
+        }
+    }
+
+    /// `blocking` on a pooled connection to `nodeURL` (the client's URL when nil).
+    private func blocking(_ command: EncodedCommand, on nodeURL: RedisURL?) async throws -> RedisReply {
+        let worker = try checkoutBlocking(nodeURL ?? url)
         defer { checkinBlocking(worker) }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { c in
@@ -108,7 +144,8 @@ public final class RedisClient: Sendable {
             s.busy = [:]
             return all
         }
-        main.close()
+        main?.close()
+        cluster?.close()
         for w in workers { w.close() }
     }
 
@@ -125,10 +162,21 @@ public final class RedisClient: Sendable {
     // MARK: - Dedicated connections
 
     /// Registers a new dedicated worker (blocking or subscription), or throws if the client is closed.
-    func makeDedicatedWorker(name: String) throws -> ConnectionWorker {
+    /// On a cluster it connects to the node of `key` (see `ClusterRouter.nodeURLNow`).
+    func makeDedicatedWorker(name: String, routedBy key: String? = nil) throws -> ConnectionWorker {
+        try makeDedicatedWorker(name: name, nodeURL: cluster?.nodeURLNow(forKey: key) ?? url)
+    }
+
+    /// A dedicated worker for the node of `key`, once the slot map is loaded (cluster only).
+    func makeDedicatedWorker(name: String, routedBy key: String) async throws -> ConnectionWorker {
+        guard let cluster else { return try makeDedicatedWorker(name: name, nodeURL: url) }
+        return try makeDedicatedWorker(name: name, nodeURL: cluster.nodeURL(try await cluster.node(forSlot: HashSlot.of(key))))
+    }
+
+    private func makeDedicatedWorker(name: String, nodeURL: RedisURL) throws -> ConnectionWorker {
         let closed = state.withLock { $0.closed }
         if closed { throw RedisError.connection("client for Redis at \(url) is closed") }
-        let worker = ConnectionWorker(url: url, connectTimeout: connectTimeout, readTimeout: nil, name: name)
+        let worker = ConnectionWorker(url: nodeURL, connectTimeout: connectTimeout, readTimeout: nil, name: name)
         let registered = state.withLock { s -> Bool in
             if s.closed { return false }
             s.busy[ObjectIdentifier(worker)] = worker
@@ -147,14 +195,38 @@ public final class RedisClient: Sendable {
         worker.close()
     }
 
-    private func checkoutBlocking() throws -> ConnectionWorker {
+    private func checkoutBlocking(_ nodeURL: RedisURL) throws -> ConnectionWorker {
         let idle = try state.withLock { s -> ConnectionWorker? in
             if s.closed { throw RedisError.connection("client for Redis at \(url) is closed") }
-            guard let w = s.idleBlocking.popLast() else { return nil }
+            guard let i = s.idleBlocking.lastIndex(where: { $0.url == nodeURL }) else { return nil }
+            let w = s.idleBlocking.remove(at: i)
             s.busy[ObjectIdentifier(w)] = w
             return w
         }
-        return try idle ?? makeDedicatedWorker(name: "orbiter-redis-blocking")
+        return try idle ?? makeDedicatedWorker(name: "orbiter-redis-blocking", nodeURL: nodeURL)
+    }
+
+    /// On a cluster: the error to throw for a failure on a dedicated connection to the node of
+    /// `key` (a redirect or a role change becomes a lost connection and the map is refreshed).
+    func dedicatedFailure(_ error: any Error) -> any Error {
+        guard let cluster else { return error }
+        switch error as? RedisError {
+        case .server(let m): return cluster.changeError(m, node: nil) ?? error
+        case .connection:
+            cluster.markStale()
+            return error
+        default: return error
+        }
+    }
+
+    /// `send` to the node of `key` on a cluster (for keyless commands tied to a node, e.g.
+    /// `CLIENT UNBLOCK` of a connection reading that key); plain `send` otherwise.
+    func send(_ args: [any RedisArgument], routedBy key: String?) async throws -> RedisReply {
+        guard let cluster, let key else { return try await send(args) }
+        let node = try await cluster.node(forSlot: HashSlot.of(key))
+        let reply = try await cluster.exchangeOne(node, EncodedCommand(args))
+        if case .error(let m) = reply { throw RedisError.server(m) }
+        return reply
     }
 
     private func checkinBlocking(_ worker: ConnectionWorker) {

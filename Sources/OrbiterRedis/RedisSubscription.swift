@@ -27,7 +27,7 @@ extension RedisClient {
         let (stream, output) = AsyncThrowingStream.makeStream(of: Message.self, throwing: (any Error).self)
         let worker: ConnectionWorker
         do {
-            worker = try makeDedicatedWorker(name: "orbiter-redis-subscribe")
+            worker = try makeDedicatedWorker(name: "orbiter-redis-subscribe", routedBy: channels.first)
         } catch {
             onConfirmed?(.failure(error as? RedisError ?? .connection("\(error)")))
             output.finish(throwing: error)

@@ -8,6 +8,8 @@ import Foundation
 /// `redis-sentinel://[user:password@]host1[:26379],host2[:26379]/mastername[?db=N&sentinel_password=P]`
 /// names a Sentinel-monitored master instead of a server (see `SentinelTarget`);
 /// `rediss-sentinel://` is the same with TLS to the sentinels and the master (one `RedisTLS` for both).
+/// `redis-cluster://[user:password@]host1[:port],host2[:port][?db=0]` (or `redis://host:port?cluster=1`)
+/// names a Redis Cluster by seed nodes (see `ClusterTarget`, `ClusterRouter`); `rediss-cluster://` over TLS.
 /// User and password may be percent-encoded. `description` masks the passwords.
 public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     /// TCP host name or address; nil for a Unix socket.
@@ -27,6 +29,9 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     public var sentinel: SentinelTarget?
     /// For `rediss://`: how the connection is secured; nil for plain connections.
     public var tls: RedisTLS?
+    /// For `redis-cluster://` or `?cluster=1`: the seed nodes of a Redis Cluster. Then `host`/`port`
+    /// are the first seed; commands are routed by hash slot (see `ClusterRouter`).
+    public var cluster: ClusterTarget?
 
     /// Parses a URL, throwing `RedisError.invalidURL` that names what is wrong (with the password masked).
     /// `environment` gives a `rediss://` URL the TLS files it does not name (`ORBITER_REDIS_TLS_*`).
@@ -35,7 +40,7 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         func bad(_ why: String) -> RedisError { .invalidURL("\(why) in '\(masked)'") }
 
         guard let schemeEnd = string.range(of: "://") else {
-            throw bad("missing scheme (expected redis://, rediss://, unix://, redis-sentinel:// or rediss-sentinel://)")
+            throw bad("missing scheme (expected redis://, rediss://, unix://, redis-sentinel://, rediss-sentinel://, redis-cluster:// or rediss-cluster://)")
         }
         let scheme = string[..<schemeEnd.lowerBound].lowercased()
         var rest = string[schemeEnd.upperBound...]
@@ -54,6 +59,7 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         database = 0
         sentinel = nil
         tls = nil
+        cluster = nil
 
         // User info ends at the last '@' (a path never contains one), so unencoded
         // '@', ':' or '/' inside a password still parse.
@@ -96,8 +102,14 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             if scheme == "rediss-sentinel" { tls = RedisTLS() }
             try takeUserInfo(&rest)
             sentinel = try SentinelTarget(parsing: rest, bad: bad)
+        case "redis-cluster", "rediss-cluster":
+            if scheme == "rediss-cluster" { tls = RedisTLS() }
+            try takeUserInfo(&rest)
+            cluster = try ClusterTarget(parsing: rest, database: &database, bad: bad)
+            host = cluster!.seeds[0].host
+            port = cluster!.seeds[0].port
         default:
-            throw bad("unsupported scheme '\(scheme)' (expected redis://, rediss://, unix://, redis-sentinel:// or rediss-sentinel://)")
+            throw bad("unsupported scheme '\(scheme)' (expected redis://, rediss://, unix://, redis-sentinel://, rediss-sentinel://, redis-cluster:// or rediss-cluster://)")
         }
 
         if let query, !query.isEmpty {
@@ -105,8 +117,16 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
                 let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 guard kv.count == 2 else { throw bad("query parameter '\(kv[0])' has no '=value'") }
                 if RedisTLS.parameters.contains(kv[0]) {
-                    guard tls != nil else { throw bad("\(kv[0]) is a TLS setting: use a rediss:// (or rediss-sentinel://) URL") }
+                    guard tls != nil else { throw bad("\(kv[0]) is a TLS setting: use a rediss:// (or rediss-sentinel://, rediss-cluster://) URL") }
                     try tls!.apply(parameter: kv[0], value: kv[1], bad: bad)
+                    continue
+                }
+                if kv[0] == "cluster", sentinel == nil, unixPath == nil {
+                    switch kv[1] {
+                    case "1", "true", "yes": cluster = cluster ?? ClusterTarget(seeds: [.init(host: host ?? "127.0.0.1", port: port)])
+                    case "0", "false", "no": if scheme == "redis" || scheme == "rediss" { cluster = nil }
+                    default: throw bad("cluster=\(kv[1]) is not 1 or 0")
+                    }
                     continue
                 }
                 if kv[0] != "db", sentinel != nil {
@@ -115,14 +135,15 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
                 }
                 guard kv[0] == "db" else {
                     throw bad("unknown query parameter '\(kv[0])' (" + (tls != nil
-                        ? "expected db, tls_ca, tls_cert, tls_key, tls_server_name or insecure)"
-                        : "only db=N is supported)"))
+                        ? "expected db, cluster, tls_ca, tls_cert, tls_key, tls_server_name or insecure)"
+                        : "only db=N and cluster=1 are supported)"))
                 }
                 guard let d = Int(kv[1]), d >= 0 else { throw bad("database '\(kv[1])' is not a non-negative integer") }
                 database = d
             }
         }
         try tls?.complete(environment: environment, bad: bad)
+        if cluster != nil { try ClusterTarget.checkDatabase(database, bad: bad) }
     }
 
     /// Splits `host[:port]` or `[ipv6][:port]`; `label` prefixes each message (e.g. "sentinel 'h:1': ").
@@ -177,6 +198,11 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
                          sentinel.password != nil ? "sentinel_password=***" : nil].compactMap { $0 } + (tls?.query ?? [])
             return (tls != nil ? "rediss-sentinel://" : "redis-sentinel://")
                 + "\(userInfo)\(sentinel.sentinels.map(\.description).joined(separator: ","))/\(sentinel.masterName)"
+                + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+        }
+        if let cluster {
+            let query = tls?.query ?? []
+            return (tls != nil ? "rediss-cluster://" : "redis-cluster://") + "\(userInfo)\(cluster.seeds.map(\.description).joined(separator: ","))"
                 + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
         }
         if let unixPath {

@@ -6,6 +6,9 @@ import Synchronization
 /// A hundred `result()` or `stream()` waits on one client would otherwise hold a hundred
 /// connections (each a socket and a thread). A waiter that joins while the read blocks wakes it
 /// with `CLIENT UNBLOCK` (sent on the client's main connection), so it is read at once.
+///
+/// On a Redis Cluster one `XREAD` cannot span slots: the client's reader hands each key to a
+/// reader of its slot (`routingKey`), whose connection and `CLIENT UNBLOCK` go to that slot's node.
 public final class SharedStreamReader: Sendable {
     private struct Waiter {
         let key: String
@@ -34,11 +37,29 @@ public final class SharedStreamReader: Sendable {
     /// Longest single block, so deadlines and a missed wake-up cost at most this.
     static let maxBlock = Duration.seconds(1)
 
-    init(client: RedisClient) { self.client = client }
+    /// Cluster only: a key of the one slot this reader reads (nil for the client's own reader).
+    private let routingKey: String?
+    /// Cluster only: the readers of each slot, made on first use.
+    private let slotReaders = Locked<[Int: SharedStreamReader]>([:])
+
+    init(client: RedisClient, routingKey: String? = nil) {
+        self.client = client
+        self.routingKey = routingKey
+    }
 
     /// The entries of stream `key` after id `after`, as an `XREAD` reply for that one stream, once
     /// there are any; `.null` when `block` passes first. Cancelling the caller ends its wait.
     public func read(key: String, after: String, block: Duration) async throws -> RedisReply {
+        if routingKey == nil, let client, client.isCluster {
+            let slot = HashSlot.of(key)
+            let reader = slotReaders.withLock { readers in
+                if let reader = readers[slot] { return reader }
+                let made = SharedStreamReader(client: client, routingKey: key)
+                readers[slot] = made
+                return made
+            }
+            return try await reader.read(key: key, after: after, block: block)
+        }
         let id = state.withLock { s -> UInt64 in
             s.nextID += 1
             return s.nextID
@@ -74,7 +95,7 @@ public final class SharedStreamReader: Sendable {
     private func wake(_ clientID: Int64, generation: UInt64) async {
         guard let client else { return }
         for _ in 0..<50 {
-            let unblocked = (try? await client.send(["CLIENT", "UNBLOCK", clientID]).int) ?? 0
+            let unblocked = (try? await client.send(["CLIENT", "UNBLOCK", clientID], routedBy: routingKey).int) ?? 0
             if unblocked == 1 { return }
             let stillBlocked = state.withLock { $0.blocked?.clientID == clientID && $0.generation == generation }
             if !stillBlocked { return }
@@ -122,7 +143,11 @@ public final class SharedStreamReader: Sendable {
             guard let block else { return }
             do {
                 if worker == nil {
-                    worker = try client.makeDedicatedWorker(name: "orbiter-redis-xread")
+                    if let routingKey {
+                        worker = try await client.makeDedicatedWorker(name: "orbiter-redis-xread", routedBy: routingKey)
+                    } else {
+                        worker = try client.makeDedicatedWorker(name: "orbiter-redis-xread")
+                    }
                     clientID = nil
                 }
                 if clientID == nil { clientID = try await Self.send(["CLIENT", "ID"], on: worker!).int }
@@ -137,6 +162,7 @@ public final class SharedStreamReader: Sendable {
                 // give it the chance to join before the next read starts, instead of waking it.
                 if deliver(reply) { await Task.yield() }
             } catch {
+                let error = client.dedicatedFailure(error)
                 // The connection is gone (or the client closed): every waiter hears it and decides.
                 let failed = state.withLock { s -> [Waiter] in
                     s.blocked = nil

@@ -103,7 +103,7 @@ public final class Worker: Service {
         // lease renewals and cancels go on while the claim loop drains.
         // Services of the host access (MCP servers) first: a group stops in reverse order, so they
         // outlive every task that may call them.
-        let accessServices = [configuration.luaOptions.access.mcp].compactMap { $0 as? any Service }.map {
+        let accessServices = [configuration.runsAccessServices ? configuration.luaOptions.access.mcp : nil].compactMap { $0 as? any Service }.map {
             ServiceGroupConfiguration.ServiceConfiguration(service: $0)
         }
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: accessServices + [

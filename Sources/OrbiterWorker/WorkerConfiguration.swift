@@ -27,6 +27,10 @@ public struct WorkerConfiguration: Sendable {
     /// A fresh Lua state per task instead of one shared state per script. Sharing is much faster
     /// (state creation costs ~1 ms) but lets a script's globals outlive a task.
     public var isolateTasks = false
+    /// Whether this worker runs the host access's services (the `MCPHub` of `--mcp`) in its group.
+    /// False when several workers (one per queue of `--queue a,b,c`) share one access: their owner
+    /// stops it once all of them have drained.
+    public var runsAccessServices = true
     /// Seconds a claimed task stays this worker's without renewal; renewed every third of it while
     /// the worker lives. Another worker takes over a task whose lease expired.
     public var leaseSeconds: Int

@@ -33,6 +33,7 @@ struct OrbiterBench {
             case "admission": try await AdmissionBench.run(options)
             case "durability": try await DurabilityBench.run(options)
             case "stream": try await StreamBench.run(options)
+            case "queues": try await QueuesBench.run(options)
             default:
                 print("""
                     usage: orbiter-bench <command> [--option value ...]
@@ -49,6 +50,7 @@ struct OrbiterBench {
                       durability  --redis-url U [--n N]   (submit p50/p99 and submits/s, durability none vs replica; needs a replica)
                       stream      --redis-url U [--n 1000] [--deltas 200] [--rate 20] [--orbiter PATH] [--worker-log F]
                                   (n streaming tasks at once through one worker it starts, one follower each: deltas/s, per-delta p99, worker CPU)
+                      queues      --redis-url U --queues a,b,c --n N [--inflight K] [--latency-n M]   (no-op throughput over several queues, e.g. a redis-cluster:// URL)
                     Each prints JSON lines on stdout.
                     """)
             }

@@ -50,21 +50,11 @@ enum Throughput {
     /// seconds spent submitting).
     static func submitAndWait(_ s: Setup, n: Int, inflight: Int, detailed: Bool, timeout: Double = 300) async throws -> (Double, Double, [String]) {
         let base = try await finishedCount(s)
-        let next = Shared(0)
         let sample = Shared<[String]>([])
         let t0 = nowNs()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<min(inflight, n) {
-                group.addTask {
-                    while true {
-                        let i = next.withLock { v -> Int in defer { v += 1 }; return v }
-                        if i >= n { return }
-                        let h = try await distributed(s.root, "task \(i)", broker: s.broker, detailed: detailed, timeout: timeout)
-                        if i % max(1, n / 8) == 0 { sample.withLock { $0.append(h.taskID) } }
-                    }
-                }
-            }
-            try await group.waitForAll()
+        try await submitAll(n: n, inflight: inflight) { i in
+            let h = try await distributed(s.root, "task \(i)", broker: s.broker, detailed: detailed, timeout: timeout)
+            if i % max(1, n / 8) == 0 { sample.withLock { $0.append(h.taskID) } }
         }
         let submitted = nowNs()
         let deadline = submitted + UInt64(timeout * 1e9)
@@ -74,6 +64,23 @@ enum Throughput {
         }
         let t1 = nowNs()
         return (Double(t1 - t0) / 1e9, Double(submitted - t0) / 1e9, sample.withLock { $0 })
+    }
+
+    /// Calls `submit(i)` for i in 0..<n from `inflight` concurrent loops.
+    static func submitAll(n: Int, inflight: Int, _ submit: @escaping @Sendable (Int) async throws -> Void) async throws {
+        let next = Shared(0)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<min(inflight, n) {
+                group.addTask {
+                    while true {
+                        let i = next.withLock { v -> Int in defer { v += 1 }; return v }
+                        if i >= n { return }
+                        try await submit(i)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
     }
 
     static func run(_ o: Options) async throws {

@@ -40,9 +40,13 @@ struct StartWorkerCommand: AsyncParsableCommand {
             event, result, log line and checkpoint), stdio MCP servers only from --mcp (never a script's \
             command), and never orbiter.exec. Every script on the queue gets the same grants. Tool files of \
             --tools are trusted: they reach any host and may run programs.
+
+            --queue a,b,c serves several queues (on a Redis Cluster they may live on different masters): \
+            one claim loop per queue, each with --concurrency slots of its own, so a backlog on one queue \
+            never starves another; they share the process, providers, tools and the --mcp servers.
             """)
 
-    @Option(parsing: .unconditional, help: "Tasks to run at once.")
+    @Option(parsing: .unconditional, help: "Tasks to run at once (per queue with --queue a,b,c).")
     var concurrency: Int = 4
 
     @Option(name: .customLong("worker-id"), help: "A unique id (default: <hostname>-<pid>); refused while a live worker holds it.")
@@ -114,6 +118,7 @@ struct StartWorkerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let queues = try QueueWorkers.queues(redis.queue)
         let priceTable = try prices.load()
         let logger = logging.logger(label: "orbiter.worker")
         let log: @Sendable (String) -> Void = { line in logger.info("\(line)") }
@@ -131,7 +136,7 @@ struct StartWorkerCommand: AsyncParsableCommand {
         var luaOptions = LuaRuntime.Options.shipped(log: luaLog)
         luaOptions.access = try hostAccess.shipped(logger: logger)
         var configuration = try configured(WorkerConfiguration(
-            redisURL: try redis.server.url(), queue: redis.queue, concurrency: concurrency, workerID: workerID,
+            redisURL: try redis.server.url(), queue: queues[0], concurrency: concurrency, workerID: workerID,
             heartbeatTTL: heartbeatTTL, drainTimeout: .milliseconds(Int64(drainTimeout * 1000)),
             leaseSeconds: lease, maxRetries: maxRetries,
             luaOptions: luaOptions,
@@ -144,7 +149,7 @@ struct StartWorkerCommand: AsyncParsableCommand {
         configuration.prices = priceTable
         if let priceTable { logger.info("prices: \(priceTable.prices.count) models from \(priceTable.source)") }
         if limits { configuration.rateLimits = RateLimitSettings(maxWait: .milliseconds(Int64(limitsMaxWait * 1000))) }
-        let worker = try Worker(configuration: configuration)
+        let worker = try QueueWorkers(queues: queues, configuration: configuration)
         var server: MetricsServer?
         if let metricsPort {
             do {

@@ -18,8 +18,9 @@ public final class PrivateRedis: @unchecked Sendable {
     public var url: String { "redis://127.0.0.1:\(port)" }
 
     /// `arguments` go to redis-server after the defaults (e.g. `--user alice on >pw ~* &* +@all`).
-    public init(persistent: Bool = true, password: String? = nil, arguments: [String] = []) throws {
-        port = try freePort()
+    /// `port` nil: a free one.
+    public init(persistent: Bool = true, password: String? = nil, arguments: [String] = [], port: Int? = nil) throws {
+        self.port = try port ?? freePort()
         dir = try temporaryFolder("orbiter-private-redis")
         unixSocket = dir.appendingPathComponent("redis.sock").path
         self.persistent = persistent
