@@ -63,6 +63,7 @@ enum Throughput {
         let next = Shared(0)
         let sample = Shared<[String]>([])
         for pid in pause { kill(pid, SIGSTOP) }
+        defer { for pid in pause { kill(pid, SIGCONT) } }  // never leave a worker stopped on an error
         let t0 = nowNs()
         if bulk {
             let handles = try await distributedMany(s.root, (0..<n).map { BatchInput("task \($0)") }, broker: s.broker,
