@@ -259,6 +259,7 @@ class Peers:
             self.add("orbiter", "worker_rss_mib", self.b.status_mib(worker.pid, "VmRSS"))
             self.add("orbiter", "redis_commands_per_task", single["redis_commands_per_task_excl_bench"])
             self.add("orbiter", "redis_cpu_ms_per_task", (rcpu1 - rcpu0) / (self.n + min(200, self.n)))
+            self.add("orbiter", "client_cpu_ms_per_task", single.get("client_cpu_ms_per_task"))
             self.commandstats.append(single["commands_per_task_excl_bench"])
             bulk = self.b.bench(*common, "--bulk", "--warmup", "0")[-1]
             self.add("orbiter_bulk", "e2e_tasks_per_s", bulk["tasks_per_s"])
@@ -308,7 +309,8 @@ class Peers:
                 conc, results = PEERS[system]["concurrency"], PEERS[system]["results"]
             row = {"system": system, "label": label, "concurrency": conc, "stores_results": results}
             for key in ("enqueue_per_s", "drain_tasks_per_s", "e2e_tasks_per_s", "e2e_enqueue_per_s",
-                        "worker_cpu_ms_per_task", "worker_rss_mib", "redis_commands_per_task", "redis_cpu_ms_per_task"):
+                        "worker_cpu_ms_per_task", "worker_rss_mib", "redis_commands_per_task", "redis_cpu_ms_per_task",
+                        "client_cpu_ms_per_task"):
                 v = self.samples.get((system, key))
                 row[key] = round(statistics.median(v), 4) if v else None
                 row[key + "_range"] = [round(min(v), 4), round(max(v), 4)] if v else None

@@ -45,6 +45,7 @@ done
 # Warm: the bundle stored and cached, connections open; then the measured run.
 "$bin/orbiter-bench" throughput --redis-url "$url" --queue profile --n 500 --warmup 0 >/dev/null
 redis-cli -p "$ORBITER_REDIS_PORT" info commandstats >"$work/before.txt"
+redis-cli -p "$ORBITER_REDIS_PORT" info cpu >>"$work/before.txt"
 if [ "$use_perf" -eq 1 ]; then
   perf record -F 1999 -g -p "$worker" -o "$work/perf.data" >/dev/null 2>&1 &
   perf_pid=$!
@@ -52,6 +53,7 @@ if [ "$use_perf" -eq 1 ]; then
 fi
 "$bin/orbiter-bench" throughput --redis-url "$url" --queue profile --n "$n" --warmup 0 --worker-pids "$worker" >"$work/run.json"
 redis-cli -p "$ORBITER_REDIS_PORT" info commandstats >"$work/after.txt"
+redis-cli -p "$ORBITER_REDIS_PORT" info cpu >>"$work/after.txt"
 if [ "$use_perf" -eq 1 ]; then
   kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
 fi
@@ -79,7 +81,11 @@ for cmd, (calls, us) in b.items():
     if dc > 0:
         rows.append((cmd, dc / n, du / n))
         total_calls += dc; total_us += du
-print(f"no-op path, {n:,} tasks, {run['tasks_per_s']:,.0f} tasks/s, worker CPU {run['worker_cpu_ms_per_task']:.3f} ms/task")
+def redis_cpu(path):
+    return sum(float(l.split(":")[1]) for l in open(path) if l.startswith(("used_cpu_sys:", "used_cpu_user:"))) * 1000
+print(f"no-op path, {n:,} tasks, {run['tasks_per_s']:,.0f} tasks/s; CPU ms per task: worker {run['worker_cpu_ms_per_task']:.3f}, "
+      f"client {run.get('client_cpu_ms_per_task', float('nan')):.3f}, "
+      f"Redis {(redis_cpu(f'{work}/after.txt') - redis_cpu(f'{work}/before.txt')) / n:.3f}")
 print("| command | calls per task | Redis µs per task (incl. inside scripts) |")
 print("|---|---|---|")
 for cmd, c, us in sorted(rows, key=lambda r: -r[1]):

@@ -123,6 +123,7 @@ class Bench:
             self.add(f"{label}_worker_cpu_ms_per_task", r["worker_cpu_ms_per_task"])
             self.add(f"{label}_redis_commands_per_task", r["redis_commands_per_task"])
             self.add(f"{label}_redis_commands_per_task_excl_bench", r.get("redis_commands_per_task_excl_bench"))
+            self.add(f"{label}_client_cpu_ms_per_task", r.get("client_cpu_ms_per_task"))
             self.add(f"{label}_submits_per_s", r["submits_per_s"])
         self.add(f"{label}_worker_hwm_mib", max(rss))
         self.last_commands = rows[-1]["commands_per_task"] if rows else {}

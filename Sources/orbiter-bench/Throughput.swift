@@ -109,10 +109,12 @@ enum Throughput {
             let failedBefore = try await failedCount(s)
             let cpu0 = pids.map(cpuMs)
             let polls0 = finishedPolls.withLock { $0 }
+            let client0 = cpuMs(getpid())
             let cmd0 = try await RedisStats.snapshot(s.client)
             let (wall, submitS, sample) = try await submitAndWait(s, n: n, inflight: inflight, detailed: detailed,
                                                                    bulk: bulk, pause: pause)
             let cmd1 = try await RedisStats.snapshot(s.client)
+            let client1 = cpuMs(getpid())
             let benchGETs = Double((finishedPolls.withLock { $0 } - polls0) * finishedCountCommands)
             let cpu1 = pids.map(cpuMs)
             let failed = try await failedCount(s) - failedBefore
@@ -131,6 +133,8 @@ enum Throughput {
                 "events_per_task": .double(eventsPerTask), "events_per_s": .double(eventsPerTask * Double(n) / wall),
                 "worker_cpu_ms_per_task": .double(pids.isEmpty ? .nan : workerCPU / Double(n)),
                 "redis_commands_per_task": .double((d["total"] ?? 0) / Double(n)),
+                // This submitting process (its counter polling included): the third CPU on the cores.
+                "client_cpu_ms_per_task": .double((client1 - client0) / Double(n)),
                 // The same without the bench client's own counter polling and its one INFO.
                 "redis_commands_per_task_excl_bench": .double(max(0, (d["total"] ?? 0) - benchGETs - 1) / Double(n)),
                 "bench_polling_gets_per_task": .double(benchGETs / Double(n)),
