@@ -4,7 +4,11 @@
 #
 #   scripts/bench.sh            full run (20,000 tasks per throughput run, 3 repeats each)
 #   scripts/bench.sh --quick    reduced sizes, same keys, under two minutes after the build
-#   scripts/bench.sh --peers    also BullMQ (PyPI `bullmq`, in /tmp/orbiter-bench-venv) on the same Redis
+#   scripts/bench.sh --peers    also the peers' table: Sidekiq (Debian), Celery, RQ, arq, dramatiq,
+#                               taskiq, BullMQ (PyPI, /tmp/orbiter-bench-peers) on the same Redis, same N,
+#                               interleaved with Orbiter; writes bench/peers.json (slow: installs peers)
+#   scripts/bench.sh --peers-only   just Orbiter's issue-21 figures and the peers' table
+#   scripts/bench.sh --n N --repeats R --only sidekiq,celery   sizes; a subset of peers
 #   scripts/bench.sh --skip-build
 #
 # Builds in release mode, starts a private redis-server on a free port, prints a table and
@@ -15,14 +19,22 @@ cd "$(dirname "$0")/.."
 
 args=()
 skip_build=0
-for a in "$@"; do
-  case "$a" in
+peers=0
+while [ $# -gt 0 ]; do
+  case "$1" in
     --skip-build) skip_build=1 ;;
-    --quick|--peers) args+=("$a") ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "bench.sh: unknown option $a" >&2; exit 2 ;;
+    --quick) args+=("$1") ;;
+    --peers|--peers-only) args+=("$1"); peers=1 ;;
+    --n|--repeats|--only)
+      [ $# -ge 2 ] || { echo "bench.sh: $1 needs a value" >&2; exit 2; }
+      args+=("$1" "$2"); shift ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench.sh: unknown option $1 (see scripts/bench.sh --help)" >&2; exit 2 ;;
   esac
+  shift
 done
+# The one peer from Debian; the PyPI peers are installed by bench_peers.py into scratch venvs.
+[ "$peers" -eq 0 ] || orbiter_install_peer_packages
 
 scratch="${ORBITER_BENCH_SCRATCH:-$PWD/.build-release}"
 if [ "$skip_build" -eq 0 ]; then

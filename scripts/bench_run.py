@@ -28,6 +28,7 @@ TARGETS = [
     ("run_wall_ms", "<=", 30), ("idle_worker_rss_mib", "<=", 30), ("bullmq_ratio", ">=", 3),
     ("admission_p99_ms", "<=", 1),
     ("stream_deltas_per_s", ">=", 19000), ("stream_delta_p99_ms", "<=", 25), ("stream_worker_cpu_pct", "<=", 60),
+    ("bulk_noop_tasks_per_s", ">=", 10000),
 ]
 
 
@@ -42,6 +43,7 @@ class Bench:
         self.url = f"redis://127.0.0.1:{self.port}"
         self.quick = args.quick
         self.samples = {}  # key -> list of numbers (one per repeat)
+        self.commandstats = {}  # throughput label -> per-command calls per task of each run (bench polling out)
         self.notes = []
         self.logdir = tempfile.mkdtemp(prefix="orbiter-bench-logs.")
 
@@ -103,13 +105,14 @@ class Bench:
         self.redis("DEL", "bench:xadd")
         log(f"redis-benchmark: XADD {self.med('redis_xadd_ops_per_s'):.0f}/s, EVALSHA {self.med('redis_evalsha_ops_per_s'):.0f}/s")
 
-    def throughput(self, label, workers, detailed, n, repeats):
+    def throughput(self, label, workers, detailed, n, repeats, bulk=False):
         queue = f"tp-{label}"
         self._workers_expected[queue] = workers
         procs = [self.start_worker(queue, 64) for _ in range(workers)]
         try:
             rows = self.bench("throughput", "--queue", queue, "--n", str(n), "--inflight", "256", "--repeats", str(repeats),
-                              *(["--detailed"] if detailed else []), "--worker-pids", ",".join(str(p.pid) for p in procs))
+                              *(["--detailed"] if detailed else []), *(["--bulk"] if bulk else []),
+                              "--worker-pids", ",".join(str(p.pid) for p in procs))
         finally:
             rss = [self.status_mib(p.pid, "VmHWM") for p in procs]
             for p in procs:
@@ -122,9 +125,13 @@ class Bench:
             self.add(f"{label}_events_per_task", r["events_per_task"])
             self.add(f"{label}_worker_cpu_ms_per_task", r["worker_cpu_ms_per_task"])
             self.add(f"{label}_redis_commands_per_task", r["redis_commands_per_task"])
+            self.add(f"{label}_redis_commands_per_task_excl_bench", r.get("redis_commands_per_task_excl_bench"))
+            self.add(f"{label}_client_cpu_ms_per_task", r.get("client_cpu_ms_per_task"))
             self.add(f"{label}_submits_per_s", r["submits_per_s"])
         self.add(f"{label}_worker_hwm_mib", max(rss))
         self.last_commands = rows[-1]["commands_per_task"] if rows else {}
+        if rows and "commands_per_task_excl_bench" in rows[-1]:
+            self.commandstats.setdefault(label, []).extend(r["commands_per_task_excl_bench"] for r in rows)
         log(f"throughput {label}: {self.med(label + '_tasks_per_s'):.0f} tasks/s, "
             f"worker CPU {self.med(label + '_worker_cpu_ms_per_task'):.3f} ms/task")
 
@@ -186,7 +193,7 @@ class Bench:
         """--durability replica against none: a replica of the bench Redis on loopback, started here."""
         port = str(free_port())
         replica = subprocess.Popen(["redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                    "--replicaof", "127.0.0.1", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                    "--replicaof", "127.0.0.1", str(self.port), "--dir", self.logdir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.time() + 20
             while "master_link_status:up" not in subprocess.run(["redis-cli", "-p", port, "info", "replication"],
@@ -326,43 +333,15 @@ class Bench:
         log(f"start-up: orbiter run {self.med('run_wall_ms'):.1f} ms, {self.med('run_rss_mib'):.1f} MiB; "
             f"idle worker {self.med('idle_worker_rss_mib'):.1f} MiB")
 
-    def peers(self, n):
-        venv = "/tmp/orbiter-bench-venv"
-        py = f"{venv}/bin/python"
-        try:
-            if not os.path.exists(py):
-                subprocess.run([sys.executable, "-m", "venv", venv], check=True, capture_output=True)
-            probe = subprocess.run([py, "-c", "import bullmq"], capture_output=True)
-            if probe.returncode != 0:
-                inst = subprocess.run([f"{venv}/bin/pip", "install", "-q", "bullmq"], capture_output=True, text=True, timeout=600)
-                if inst.returncode != 0:
-                    raise RuntimeError("pip install bullmq failed: " + (inst.stderr.strip().splitlines() or ["?"])[-1])
-            version = subprocess.run([py, "-c", "import importlib.metadata as m; print(m.version('bullmq'))"],
-                                     capture_output=True, text=True).stdout.strip()
-            peer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_bullmq.py")
-            for i in range(3 if not self.quick else 2):
-                queue = f"bullmq-{i}"
-                wlog = open(os.path.join(self.logdir, f"bullmq-worker-{i}.log"), "w")
-                worker = subprocess.Popen([py, peer, "worker", self.url, queue, "64"], stdout=wlog, stderr=wlog)
-                try:
-                    out = subprocess.run([py, peer, "client", self.url, queue, str(n), "256"], capture_output=True, text=True,
-                                         timeout=900)
-                    if out.returncode != 0:
-                        raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "client failed")
-                    r = json.loads(out.stdout.strip().splitlines()[-1])
-                    self.add("bullmq_worker_cpu_ms_per_task", cpu_ms(worker.pid) / n if r["tasks"] else None)
-                    self.add("bullmq_tasks_per_s", r["tasks_per_s"])
-                finally:
-                    worker.send_signal(signal.SIGTERM)
-                    try:
-                        worker.wait(timeout=10)
-                    except subprocess.TimeoutExpired:
-                        worker.kill()
-            self.peer_version = version
-            log(f"bullmq {version}: {self.med('bullmq_tasks_per_s'):.0f} tasks/s")
-        except Exception as e:  # noqa: BLE001 - report, never fake
-            self.notes.append(f"BullMQ could not be run here: {e}")
-            log(f"bullmq: not run ({e})")
+    def peers(self, n, repeats, only=None):
+        """The peers' table (scripts/bench_peers.py): Orbiter and each peer interleaved, same Redis and N."""
+        from bench_peers import Peers
+        self.peer_runner = Peers(self, n, repeats, only)
+        self.peer_runner.run()
+        for key, src in (("bullmq_tasks_per_s", "e2e_tasks_per_s"), ("bullmq_worker_cpu_ms_per_task", "worker_cpu_ms_per_task")):
+            for v in self.peer_runner.samples.get(("bullmq", src), []):
+                self.add(key, v)
+        self.peer_version = self.peer_runner.versions.get("bullmq", "")
 
     def cluster_queues(self, n, repeats):
         """No-op throughput and submit→result p50 over three queues: a 3-master Redis Cluster (each
@@ -483,6 +462,7 @@ class Bench:
             row("no-op tasks, 1 worker ×64", "noop_tasks_per_s", "tasks/s",
                 f"redis-benchmark XADD {fmt(xadd)}/s, EVALSHA {fmt(evalsha)}/s; Python original 14–25 "
                 f"(×{tp / 25:.0f}–{tp / 14:.0f})" if tp == tp else ""),
+            row("  same, bulk submit (distributedMany = submit --batch)", "bulk_noop_tasks_per_s", "tasks/s"),
             row("  same, detailed", "detailed_tasks_per_s", "tasks/s"),
             row("  same, detailed: events", "detailed_events_per_s", "events/s",
                 f"{fmt(self.med('detailed_events_per_task'))} events/task"),
@@ -492,7 +472,8 @@ class Bench:
                 f"single submits one at a time {fmt(self.med('bulk_single_tasks_per_s'))}/s, "
                 f"256 outstanding {fmt(self.med('bulk_single_256_tasks_per_s'))}/s"),
             row("worker CPU per task", "noop_worker_cpu_ms_per_task", "ms", "Python original 40–60 ms"),
-            row("Redis commands per task (all, incl. in scripts)", "noop_redis_commands_per_task", "cmds"),
+            row("Redis commands per task (all, incl. in scripts)", "noop_redis_commands_per_task", "cmds",
+                f"without the bench's counter polling {fmt(self.med('noop_redis_commands_per_task_excl_bench'))}"),
             row("Redis round trips per task (client+worker requests)", "redis_round_trips_per_task", "requests",
                 ", ".join(f"{k} {v}" for k, v in list(getattr(self, "round_trip_breakdown", {}).items())[:8])),
             row("submit → result p50", "submit_result_p50_ms", "ms", f"PING p50 {fmt(self.med('ping_p50_ms'))} ms"),
@@ -575,43 +556,108 @@ def cpu_ms(pid):
         return float("nan")
 
 
+# Issue 21's keys in bench/results.json: (key, comparison, target, note when it cannot be measured yet).
+ISSUE21 = [
+    ("noop_tasks_per_s", ">=", 5000, None), ("bulk_noop_tasks_per_s", ">=", 10000, None),
+    ("peer_best_tasks_per_s", None, None, None), ("peer_best_name", None, None, None), ("peer_ratio", ">=", 2, None),
+    ("worker_cpu_ms_per_task", "<=", 0.1, None), ("redis_commands_per_task", "<=", 10, None),
+    ("stream_deltas_per_s", ">=", 19000, "measured by the streaming scenario of a full run (orbiter-bench stream: "
+                                          "1,000 tasks × 200 deltas at 20/s from a Swift NIO fake provider), not by --peers-only"),
+    ("stream_delta_p99_ms", "<=", 25, "same streaming scenario"),
+    ("stream_worker_cpu_pct", "<=", 60, "same streaming scenario"),
+    ("admission_p99_ms", "<=", 1, None),
+    ("inflight_100k_rss_mib", "<=", 4096, "not measured yet: bench.sh runs 10,000 in-flight tasks (inflight_10k_rss_mib)"),
+]
+
+
+def issue21(res, peers):
+    """Adds issue 21's keys (null where not measurable today) and `targets`: value, target, met."""
+    if peers is not None:
+        best = peers.best_peer()
+        if best:
+            res["peer_best_name"], res["peer_best_tasks_per_s"] = best[0], round(best[1], 1)
+            mine = peers.med("orbiter", "e2e_tasks_per_s")
+            # Same run, interleaved, single submits on both sides (no peer's e2e uses a bulk call).
+            res["peer_ratio"] = round(mine / best[1], 3) if mine else None
+    if "noop_redis_commands_per_task_excl_bench" in res:
+        res["redis_commands_per_task"] = res["noop_redis_commands_per_task_excl_bench"]
+    targets = {}
+    for key, cmp, target, note in ISSUE21:
+        res.setdefault(key, None)
+        value = res[key]
+        met = None
+        if cmp and isinstance(value, (int, float)):
+            met = value >= target if cmp == ">=" else value <= target
+        targets[key] = {"value": value, "target": f"{cmp} {target}" if cmp else None, "met": met,
+                        **({"note": note} if note and value is None else {})}
+    if peers is None:
+        for key in ("peer_best_tasks_per_s", "peer_best_name", "peer_ratio"):
+            targets[key]["note"] = "measured by scripts/bench.sh --peers (or --peers-only)"
+    res["targets"] = targets
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
     ap.add_argument("--redis-port", required=True)
     ap.add_argument("--out", default="bench/results.json")
+    ap.add_argument("--peers-out", default="bench/peers.json")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--peers", action="store_true")
     ap.add_argument("--cluster", action="store_true", help="also run three queues on a 3-master Redis Cluster vs one node")
+    ap.add_argument("--peers-only", action="store_true", help="only the issue-21 figures and the peers' table")
+    ap.add_argument("--only", default="", help="comma-separated peers to run (default all)")
+    ap.add_argument("--n", type=int, default=0, help="tasks per throughput run and per peer run")
+    ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
+    if args.n < 0 or args.repeats < 1:
+        ap.error("--n must be positive and --repeats at least 1")
+    from bench_peers import PEERS
+    unknown = [p for p in args.only.split(",") if p and p not in PEERS]
+    if unknown:
+        ap.error(f"--only: unknown peer {', '.join(unknown)}; the peers are {', '.join(PEERS)}")
     b = Bench(args)
-    n, reps = (1000, 3) if args.quick else (20000, 3)
+    reps = args.repeats
+    n = args.n or (1000 if args.quick else 20000)
     b.inflight_n = 10000
     started = time.time()
-    b.baselines()
-    b.throughput("noop", 1, False, n, reps)
-    b.throughput("detailed", 1, True, n, reps)
-    b.throughput("two_workers", 2, False, n, reps)
-    b.round_trips(500 if args.quick else 2000)
-    b.latency(100 if args.quick else 300, reps)
-    b.inflight(b.inflight_n, 1 if args.quick else 3)
-    b.admission(1000 if args.quick else 5000, reps)
-    b.durability(100 if args.quick else 300, reps)
-    b.tls(n, reps)
-    b.stream_n, b.stream_deltas = (100, 40) if args.quick else (1000, 200)
-    b.stream(b.stream_n, b.stream_deltas, 1 if args.quick else reps)
-    b.lua(50_000 if args.quick else 200_000, reps)
-    b.tools(500 if args.quick else 2000, reps)
-    b.bulk(2000 if args.quick else 10000, reps)
-    b.startup(5 if args.quick else 10)
-    if args.peers:
-        b.peers(n)
+    if args.peers_only:
+        b.throughput("noop", 1, False, n, reps)
+        b.throughput("bulk_noop", 1, False, n, reps, bulk=True)
+        b.admission(1000 if args.quick else 5000, reps)
+    else:
+        b.baselines()
+        b.throughput("noop", 1, False, n, reps)
+        b.throughput("bulk_noop", 1, False, n, reps, bulk=True)
+        b.throughput("detailed", 1, True, n, reps)
+        b.throughput("two_workers", 2, False, n, reps)
+        b.round_trips(500 if args.quick else 2000)
+        b.latency(100 if args.quick else 300, reps)
+        b.inflight(b.inflight_n, 1 if args.quick else 3)
+        b.admission(1000 if args.quick else 5000, reps)
+        b.durability(100 if args.quick else 300, reps)
+        b.tls(n, reps)
+        b.stream_n, b.stream_deltas = (100, 40) if args.quick else (1000, 200)
+        b.stream(b.stream_n, b.stream_deltas, 1 if args.quick else reps)
+        b.lua(50_000 if args.quick else 200_000, reps)
+        b.tools(500 if args.quick else 2000, reps)
+        b.bulk(2000 if args.quick else 10000, reps)
+        b.startup(5 if args.quick else 10)
     if args.cluster:
         b.cluster_queues(n, reps)
+    peers = None
+    if args.peers or args.peers_only:
+        b.peers(n, reps, [p for p in args.only.split(",") if p] or None)
+        peers = b.peer_runner
     res = b.results()
+    res = issue21(res, peers)
     res["bench_seconds"] = round(time.time() - started, 1)
     res["quick"] = args.quick
     res["tasks_per_throughput_run"] = n
+    runs = b.commandstats.get("noop", [])
+    res["noop_commands_per_task"] = {k: round(statistics.median([c.get(k, 0) for c in runs]), 3)
+                                     for k in sorted({k for c in runs for k in c})}
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(res, f, indent=1, sort_keys=True)
@@ -619,13 +665,36 @@ def main():
     with open(detail, "w") as f:
         json.dump({"samples": b.samples, "round_trip_breakdown": getattr(b, "round_trip_breakdown", {}),
                    "commands_per_task_last_noop_run": getattr(b, "last_commands", {}), "notes": b.notes}, f, indent=1)
-    print(b.table(res))
+    if not args.peers_only:
+        print(b.table(res))
+        print()
+    print(issue21_table(res))
     print()
+    if peers is not None:
+        rows = peers.rows()
+        with open(args.peers_out, "w") as f:
+            json.dump({"tasks_per_run": n, "repeats": reps, "rows": rows, "orbiter_noop_commands_per_task":
+                       peers.commandstats_median(), "notes": [x for x in b.notes if "peer" in x],
+                       "samples": {f"{s}.{k}": v for (s, k), v in sorted(peers.samples.items())}}, f, indent=1)
+        print(peers.table(rows))
+        print()
+        print(f"Peers: {n:,} jobs per run, {reps} interleaved repeats, medians; every sample in {b.logdir}. "
+              f"Wrote {args.peers_out}")
     print(f"Runs: {reps} per throughput/latency/Lua figure ({n:,} tasks per throughput run); median, min .. max. "
           f"Machine: {os.cpu_count()} CPUs, client + worker(s) + Redis together. Took {res['bench_seconds']} s.")
     for note in b.notes:
         print(f"NOTE: {note}")
     print(f"Wrote {args.out}; every sample, notes and logs in {b.logdir}")
+
+
+def issue21_table(res):
+    lines = ["| issue 21 key | value | target | met |", "|---|---|---|---|"]
+    for key, t in res["targets"].items():
+        v = t["value"]
+        shown = "null" if v is None else (f"{v:,.3f}".rstrip("0").rstrip(".") if isinstance(v, float) else str(v))
+        met = {True: "✓", False: "✗", None: ""}[t["met"]]
+        lines.append(f"| `{key}` | {shown} | {t['target'] or '—'} | {met}{(' ' + t['note']) if 'note' in t else ''} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

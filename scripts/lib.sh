@@ -20,6 +20,17 @@ orbiter_install_packages() {
   fi
 }
 
+# Installs the Debian packages of the peers' table (`scripts/bench.sh --peers`): Sidekiq, which
+# brings Ruby. Only then: CI and plain bench runs never install them. Idempotent.
+orbiter_install_peer_packages() {
+  dpkg-query -W -f='${Status}' ruby-sidekiq 2>/dev/null | grep -q "install ok installed" && return 0
+  echo "orbiter: installing ruby-sidekiq (the Sidekiq peer of bench.sh --peers)" >&2
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq ruby-sidekiq >/dev/null
+}
+
 # Creates the project-local virtualenv .venv-tools/ (in the current directory, the package root)
 # with the MCP servers the tests and the bench run for real: the official SDK (`mcp`, for the
 # fixture servers in Tests/Fixtures/mcp), mcp-server-time and mcp-server-git. Installs only what is

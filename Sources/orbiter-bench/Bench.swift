@@ -37,7 +37,7 @@ struct OrbiterBench {
             default:
                 print("""
                     usage: orbiter-bench <command> [--option value ...]
-                      throughput  --redis-url U --queue Q --n N --inflight K [--detailed] [--worker-pids 1,2]
+                      throughput  --redis-url U --queue Q --n N --inflight K [--detailed] [--worker-pids 1,2] [--bulk] [--pause-workers]
                       inflight    --redis-url U --queue Q --n N --sleep S [--worker-pids 1]
                       latency     --redis-url U --queue Q --n N
                       lua         --iterations N

@@ -28,8 +28,14 @@ enum Throughput {
         return Setup(broker: broker, root: root, queue: queue, client: broker.client)
     }
 
+    /// Calls of `finishedCount` so far: each sends `finishedCountCommands` GETs that are the bench's
+    /// own bookkeeping, taken out of the per-task command counts.
+    static let finishedPolls = Shared(0)
+    static let finishedCountCommands = 14
+
     /// Tasks ended (completed + failed) on the queue, from the per-minute counters `finish` keeps.
     static func finishedCount(_ s: Setup) async throws -> Int {
+        finishedPolls.withLock { $0 += 1 }
         let minute = Int(Date().timeIntervalSince1970 / 60)
         var cmds: [[any RedisArgument]] = []
         for m in (minute - 5)...(minute + 1) {
@@ -48,15 +54,28 @@ enum Throughput {
     /// Submits `n` tasks with up to `inflight` submits outstanding, then waits until the queue's
     /// finished counter has grown by `n`. Returns (wall seconds from first submit to last finish,
     /// seconds spent submitting).
-    static func submitAndWait(_ s: Setup, n: Int, inflight: Int, detailed: Bool, timeout: Double = 300) async throws -> (Double, Double, [String]) {
+    /// `bulk`: one `distributedMany` (what `submit --batch` runs) instead of `inflight` lanes of
+    /// `distributed()`. `pause`: the worker processes are stopped (SIGSTOP) while the tasks are
+    /// submitted and continued after, so submit and drain are timed apart (the peers' table).
+    static func submitAndWait(_ s: Setup, n: Int, inflight: Int, detailed: Bool, timeout: Double = 300,
+                              bulk: Bool = false, pause: [Int32] = []) async throws -> (Double, Double, [String]) {
         let base = try await finishedCount(s)
         let sample = Shared<[String]>([])
+        for pid in pause { kill(pid, SIGSTOP) }
+        defer { for pid in pause { kill(pid, SIGCONT) } }  // never leave a worker stopped on an error
         let t0 = nowNs()
-        try await submitAll(n: n, inflight: inflight) { i in
-            let h = try await distributed(s.root, "task \(i)", broker: s.broker, detailed: detailed, timeout: timeout)
-            if i % max(1, n / 8) == 0 { sample.withLock { $0.append(h.taskID) } }
+        if bulk {
+            let handles = try await distributedMany(s.root, (0..<n).map { BatchInput("task \($0)") }, broker: s.broker,
+                                                    detailed: detailed, timeout: timeout)
+            sample.withLock { $0 = stride(from: 0, to: handles.count, by: max(1, n / 8)).map { handles[$0].taskID } }
+        } else {
+            try await submitAll(n: n, inflight: inflight) { i in
+                let h = try await distributed(s.root, "task \(i)", broker: s.broker, detailed: detailed, timeout: timeout)
+                if i % max(1, n / 8) == 0 { sample.withLock { $0.append(h.taskID) } }
+            }
         }
         let submitted = nowNs()
+        for pid in pause { kill(pid, SIGCONT) }
         let deadline = submitted + UInt64(timeout * 1e9)
         while try await finishedCount(s) - base < n {
             if nowNs() > deadline { throw DistributedError.invalidArgument("timed out waiting for \(n) tasks") }
@@ -90,15 +109,22 @@ enum Throughput {
         let detailed = o.flag("detailed")
         let repeats = o.int("repeats", 1)
         let pids = o.workerPIDs
+        let bulk = o.flag("bulk")
+        let pause = o.flag("pause-workers") ? pids : []
         // Warm up: the bundle gets stored, workers cache it, connections open.
         let warmup = o.int("warmup", min(200, n))
         if warmup > 0 { _ = try await submitAndWait(s, n: warmup, inflight: inflight, detailed: detailed) }
         for r in 0..<repeats {
             let failedBefore = try await failedCount(s)
             let cpu0 = pids.map(cpuMs)
+            let polls0 = finishedPolls.withLock { $0 }
+            let client0 = cpuMs(getpid())
             let cmd0 = try await RedisStats.snapshot(s.client)
-            let (wall, submitS, sample) = try await submitAndWait(s, n: n, inflight: inflight, detailed: detailed)
+            let (wall, submitS, sample) = try await submitAndWait(s, n: n, inflight: inflight, detailed: detailed,
+                                                                   bulk: bulk, pause: pause)
             let cmd1 = try await RedisStats.snapshot(s.client)
+            let client1 = cpuMs(getpid())
+            let benchGETs = Double((finishedPolls.withLock { $0 } - polls0) * finishedCountCommands)
             let cpu1 = pids.map(cpuMs)
             let failed = try await failedCount(s) - failedBefore
             var eventsPerTask = 0.0
@@ -111,13 +137,26 @@ enum Throughput {
                 "scenario": "throughput", "repeat": .int(r), "detailed": .bool(detailed), "workers": .int(pids.count),
                 "tasks": .int(n), "inflight": .int(inflight), "failed": .int(failed), "wall_s": .double(wall),
                 "submit_s": .double(submitS), "tasks_per_s": .double(Double(n) / wall),
-                "submits_per_s": .double(Double(n) / submitS),
+                "submits_per_s": .double(Double(n) / submitS), "bulk": .bool(bulk), "paused": .bool(!pause.isEmpty),
+                "drain_s": .double(wall - submitS), "drain_tasks_per_s": .double(Double(n) / (wall - submitS)),
                 "events_per_task": .double(eventsPerTask), "events_per_s": .double(eventsPerTask * Double(n) / wall),
                 "worker_cpu_ms_per_task": .double(pids.isEmpty ? .nan : workerCPU / Double(n)),
                 "redis_commands_per_task": .double((d["total"] ?? 0) / Double(n)),
+                // This submitting process (its counter polling included): the third CPU on the cores.
+                "client_cpu_ms_per_task": .double((client1 - client0) / Double(n)),
+                // The same without the bench client's own counter polling and its one INFO.
+                "redis_commands_per_task_excl_bench": .double(max(0, (d["total"] ?? 0) - benchGETs - 1) / Double(n)),
+                "bench_polling_gets_per_task": .double(benchGETs / Double(n)),
             ]
             var perCommand: [String: JSONValue] = [:]
-            for (k, v) in d where k.hasPrefix("cmd.") { perCommand[String(k.dropFirst(4))] = .double(v / Double(n)) }
+            var taskCommands: [String: JSONValue] = [:]
+            for (k, v) in d where k.hasPrefix("cmd.") {
+                let name = String(k.dropFirst(4))
+                perCommand[name] = .double(v / Double(n))
+                let own = name == "get" ? benchGETs : name == "info" ? 1 : 0
+                if v - own > 0 { taskCommands[name] = .double((v - own) / Double(n)) }
+            }
+            fields["commands_per_task_excl_bench"] = .object(taskCommands)
             fields["commands_per_task"] = .object(perCommand)
             emit(fields)
         }
