@@ -9,7 +9,7 @@ import Foundation
 /// names a Sentinel-monitored master instead of a server (see `SentinelTarget`);
 /// `rediss-sentinel://` is the same with TLS to the sentinels and the master (one `RedisTLS` for both).
 /// `redis-cluster://[user:password@]host1[:port],host2[:port][?db=0]` (or `redis://host:port?cluster=1`)
-/// names a Redis Cluster by seed nodes (see `ClusterTarget`, `ClusterRouter`); `rediss-cluster://` over TLS.
+/// names a Redis Cluster by seed nodes (see `ClusterTarget`, `ClusterRouter`); not over TLS yet.
 /// User and password may be percent-encoded. `description` masks the passwords.
 public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     /// TCP host name or address; nil for a Unix socket.
@@ -40,7 +40,7 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         func bad(_ why: String) -> RedisError { .invalidURL("\(why) in '\(masked)'") }
 
         guard let schemeEnd = string.range(of: "://") else {
-            throw bad("missing scheme (expected redis://, rediss://, unix://, redis-sentinel://, rediss-sentinel://, redis-cluster:// or rediss-cluster://)")
+            throw bad("missing scheme (expected redis://, rediss://, unix://, redis-sentinel://, rediss-sentinel:// or redis-cluster://)")
         }
         let scheme = string[..<schemeEnd.lowerBound].lowercased()
         var rest = string[schemeEnd.upperBound...]
@@ -102,14 +102,13 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             if scheme == "rediss-sentinel" { tls = RedisTLS() }
             try takeUserInfo(&rest)
             sentinel = try SentinelTarget(parsing: rest, bad: bad)
-        case "redis-cluster", "rediss-cluster":
-            if scheme == "rediss-cluster" { tls = RedisTLS() }
+        case "redis-cluster":
             try takeUserInfo(&rest)
             cluster = try ClusterTarget(parsing: rest, database: &database, bad: bad)
             host = cluster!.seeds[0].host
             port = cluster!.seeds[0].port
         default:
-            throw bad("unsupported scheme '\(scheme)' (expected redis://, rediss://, unix://, redis-sentinel://, rediss-sentinel://, redis-cluster:// or rediss-cluster://)")
+            throw bad("unsupported scheme '\(scheme)' (expected redis://, rediss://, unix://, redis-sentinel://, rediss-sentinel:// or redis-cluster://)")
         }
 
         if let query, !query.isEmpty {
@@ -117,7 +116,7 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
                 let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 guard kv.count == 2 else { throw bad("query parameter '\(kv[0])' has no '=value'") }
                 if RedisTLS.parameters.contains(kv[0]) {
-                    guard tls != nil else { throw bad("\(kv[0]) is a TLS setting: use a rediss:// (or rediss-sentinel://, rediss-cluster://) URL") }
+                    guard tls != nil else { throw bad("\(kv[0]) is a TLS setting: use a rediss:// (or rediss-sentinel://) URL") }
                     try tls!.apply(parameter: kv[0], value: kv[1], bad: bad)
                     continue
                 }
@@ -144,6 +143,9 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         }
         try tls?.complete(environment: environment, bad: bad)
         if cluster != nil { try ClusterTarget.checkDatabase(database, bad: bad) }
+        if cluster != nil, tls != nil {
+            throw bad("Redis Cluster over TLS is not supported yet (use redis-cluster:// on a private network, or a TLS tunnel per node)")
+        }
     }
 
     /// Splits `host[:port]` or `[ipv6][:port]`; `label` prefixes each message (e.g. "sentinel 'h:1': ").
@@ -201,9 +203,7 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
                 + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
         }
         if let cluster {
-            let query = tls?.query ?? []
-            return (tls != nil ? "rediss-cluster://" : "redis-cluster://") + "\(userInfo)\(cluster.seeds.map(\.description).joined(separator: ","))"
-                + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+            return "redis-cluster://\(userInfo)\(cluster.seeds.map(\.description).joined(separator: ","))"
         }
         if let unixPath {
             return "unix://\(userInfo)\(unixPath)" + (database != 0 ? "?db=\(database)" : "")

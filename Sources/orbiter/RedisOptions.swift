@@ -12,7 +12,7 @@ struct RedisServerOptions: ParsableArguments {
     /// The one help text of every `--redis-url`.
     static let urlHelp = ArgumentHelp(
         "Redis URL (default: $ORBITER_REDIS_URL, else redis://127.0.0.1:6379).",
-        discussion: "redis://[user:password@]host[:port][/db], rediss://... (TLS; ?insecure=1 turns certificate checks off, loudly), unix://[user:password@]/path.sock, redis-sentinel://[user:password@]host1:26379,host2:26379/MASTER[?db=N&sentinel_password=P] (the master found through Sentinel, followed after a failover), or redis-cluster://[user:password@]host1:7000,host2:7001 (also redis://host:port?cluster=1: a Redis Cluster, each queue on the master of its hash tag). rediss-sentinel:// and rediss-cluster:// are the same over TLS.")
+        discussion: "redis://[user:password@]host[:port][/db], rediss://... (TLS; ?insecure=1 turns certificate checks off, loudly), unix://[user:password@]/path.sock, redis-sentinel://[user:password@]host1:26379,host2:26379/MASTER[?db=N&sentinel_password=P] (the master found through Sentinel, followed after a failover), or redis-cluster://[user:password@]host1:7000,host2:7001 (also redis://host:port?cluster=1: a Redis Cluster, each queue on the master of its hash tag). rediss-sentinel:// is Sentinel over TLS.")
     @Option(name: .customLong("redis-url"), help: RedisServerOptions.urlHelp)
     var redisURL: String?
 
@@ -34,8 +34,8 @@ struct RedisServerOptions: ParsableArguments {
         var text = redisURL ?? environment["ORBITER_REDIS_URL"].flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 }
         let files = [("tls_ca", tlsCA), ("tls_cert", tlsCert), ("tls_key", tlsKey)].compactMap { name, value in value.map { (name, $0) } }
         if !files.isEmpty {
-            guard let base = text, ["rediss://", "rediss-sentinel://", "rediss-cluster://"].contains(where: base.lowercased().hasPrefix) else {
-                throw CLIFailure.usage("orbiter: --redis-tls-ca, --redis-tls-cert and --redis-tls-key need a rediss:// (or rediss-sentinel://, rediss-cluster://) URL (--redis-url or ORBITER_REDIS_URL)")
+            guard let base = text, ["rediss://", "rediss-sentinel://"].contains(where: base.lowercased().hasPrefix) else {
+                throw CLIFailure.usage("orbiter: --redis-tls-ca, --redis-tls-cert and --redis-tls-key need a rediss:// (or rediss-sentinel://) URL (--redis-url or ORBITER_REDIS_URL)")
             }
             var allowed = CharacterSet.urlQueryAllowed
             allowed.remove(charactersIn: "&=+#%")

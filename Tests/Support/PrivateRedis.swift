@@ -42,7 +42,10 @@ public final class PrivateRedis: @unchecked Sendable {
         guard status == 0 else { throw TestFailure("redis-server exited with \(status)") }
         let deadline = ContinuousClock.now + .seconds(5)
         while !ready() {
-            guard ContinuousClock.now < deadline else { throw TestFailure("private redis-server on port \(port) did not start") }
+            guard ContinuousClock.now < deadline else {
+                let log = (try? String(contentsOf: dir.appendingPathComponent("log"), encoding: .utf8)) ?? ""
+                throw TestFailure("private redis-server on port \(port) did not start; its log ends: \(log.suffix(600))")
+            }
             usleep(20_000)
         }
     }
