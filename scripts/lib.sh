@@ -22,12 +22,13 @@ orbiter_install_packages() {
 
 # Creates the project-local virtualenv .venv-tools/ (in the current directory, the package root)
 # with the MCP servers the tests and the bench run for real: the official SDK (`mcp`, for the
-# fixture servers in Tests/Fixtures/mcp), mcp-server-time and mcp-server-git. Installs only what is
-# missing; idempotent and quiet. Prints the python's path.
+# fixture servers in Tests/Fixtures/mcp), mcp-server-time and mcp-server-git; for `orbiter serve`'s
+# tests, requests (examples/clients/submit.py) and schemathesis (the OpenAPI check). Installs only
+# what is missing; idempotent and quiet. Prints the python's path.
 orbiter_python_tools() {
   local venv="$PWD/.venv-tools"
   local python="$venv/bin/python"
-  local packages=(mcp mcp-server-time mcp-server-git)
+  local packages=(mcp mcp-server-time mcp-server-git requests schemathesis)
   if [ ! -x "$python" ]; then
     local base
     base=$(command -v python3) || { echo "orbiter: python3 is not on PATH; it runs the MCP servers of the tests" >&2; return 1; }

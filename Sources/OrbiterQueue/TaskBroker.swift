@@ -218,25 +218,7 @@ public final class TaskBroker: Sendable {
     /// Tasks newest first, optionally only those with `status` (parked tasks: soonest wait
     /// deadline first, read from the waiting set).
     public func list(status: TaskStatus? = nil, limit: Int = 20) async throws -> [TaskResult] {
-        if status == .waiting { return try await listWaiting(limit: limit) }
-        var results: [TaskResult] = []
-        var offset = 0
-        let page = max(limit, 50)
-        while results.count < limit {
-            let ids = try await client.send(["ZREVRANGE", keys.index, offset, offset + page - 1]).array?.compactMap(\.string) ?? []
-            if ids.isEmpty { break }
-            offset += ids.count
-            let replies = try await client.pipeline(ids.map { TaskResult.read(keys.task($0), withResult: false) })
-            for (id, fields) in zip(ids, replies) {
-                guard let task = await TaskResult(taskID: id, fields: fields, payload: {
-                    try await self.client.send(["HGET", self.keys.task(id), "payload"]).string
-                }) else { continue }
-                if let status, task.status != status { continue }
-                results.append(task)
-                if results.count == limit { break }
-            }
-        }
-        return results
+        try await listPage(status: status, limit: limit).tasks
     }
 
     /// A consistent snapshot of the queue, from one atomic read.

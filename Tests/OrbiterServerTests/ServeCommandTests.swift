@@ -1,0 +1,55 @@
+import AsyncHTTPClient
+import Foundation
+import OrbiterTestSupport
+import Testing
+
+/// `orbiter serve` as a user starts it: flags, tokens file, the port it prints, SIGTERM.
+@Suite("orbiter serve command", .serialized)
+struct ServeCommandTests {
+    let env: [String: String]
+    init() throws { env = ["ORBITER_REDIS_URL": try TestRedis.url()] }
+
+    @Test("starts on a free port with a tokens file, answers, and stops on SIGTERM")
+    func startsAndStops() async throws {
+        let tokens = try temporaryScript("# who\nreader-0123456789abcdef read dashboard\nadmin-0123456789abcdef admin ops\n", name: "tokens")
+        let queue = "serve-" + UUID().uuidString.prefix(8).lowercased()
+        let server = try OrbiterBinary.start(["serve", "--port", "0", "--tokens-file", tokens, "--queue", queue], environment: env)
+        defer { server.signal(SIGKILL) }
+        try await server.waitFor { _, err in err.contains("listening on http://127.0.0.1:") }
+        let line = try #require(server.stderr.split(separator: "\n").first { $0.contains("listening on") })
+        let port = try #require(Int(line.split(separator: ":").last!.prefix { $0.isNumber }))
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        func get(_ path: String, token: String?) async throws -> UInt {
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+            if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+            let response = try await http.execute(request, timeout: .seconds(10))
+            _ = try await response.body.collect(upTo: 1 << 20)
+            return response.status.code
+        }
+        #expect(try await get("/healthz", token: nil) == 200)
+        #expect(try await get("/v1/tasks", token: nil) == 401)
+        #expect(try await get("/v1/tasks", token: "reader-0123456789abcdef") == 200)
+        #expect(try await get("/v1/tasks?status=completed", token: "admin-0123456789abcdef") == 200)
+        try await http.shutdown()
+        server.signal(SIGTERM)
+        let end = try await server.finish(timeout: .seconds(10))
+        #expect(end.status == 0, "\(end.stderr)")
+    }
+
+    @Test("refuses a bad tokens file, an open public address, and a down Redis, with status 2")
+    func refusals() async throws {
+        let bad = try temporaryScript("reader-0123456789abcdef read\nwriter-0123456789abcdef owner\n", name: "tokens")
+        let badFile = try await OrbiterBinary.run(["serve", "--port", "0", "--tokens-file", bad], environment: env)
+        #expect(badFile.status == 2)
+        #expect(badFile.stderr.contains("\(bad):2: unknown scope 'owner'"), "\(badFile.stderr)")
+        let open = try await OrbiterBinary.run(["serve", "--port", "0", "--host", "0.0.0.0"], environment: env)
+        #expect(open.status == 2)
+        #expect(open.stderr.contains("--token or --tokens-file"), "\(open.stderr)")
+        let short = try await OrbiterBinary.run(["serve", "--port", "0", "--token", "abc"], environment: env)
+        #expect(short.status == 2 && short.stderr.contains("at least 16 characters"), "\(short.stderr)")
+        let both = try await OrbiterBinary.run(["serve", "--token", "x", "--tokens-file", bad], environment: env)
+        #expect(both.status == 2 && both.stderr.contains("not both"), "\(both.stderr)")
+        let down = try await OrbiterBinary.run(["serve", "--port", "0", "--redis-url", "redis://127.0.0.1:1"])
+        #expect(down.status == 2 && down.stderr.contains("127.0.0.1:1"), "\(down.stderr)")
+    }
+}
