@@ -46,6 +46,7 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         // `orbiter serve`: the HTTP API and dashboard (OrbiterServer).
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"), // already in the graph through Hummingbird
     ],
     targets: [
         // System libraries: a module map and a shim header of static inline wrappers for C macros.
@@ -111,6 +112,8 @@ let package = Package(
         .target(name: "OrbiterServer", dependencies: [
                     "OrbiterClient", "OrbiterQueue", "OrbiterCore", "OrbiterLua", "OrbiterRedis",
                     .product(name: "Hummingbird", package: "hummingbird"),
+                    .product(name: "HTTPTypes", package: "swift-http-types"),
+                    .product(name: "NIOCore", package: "swift-nio"),
                     .product(name: "Crypto", package: "swift-crypto"),
                     .product(name: "Logging", package: "swift-log"),
                     .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -163,6 +166,7 @@ let package = Package(
                     "OrbiterServer", "OrbiterClient", "OrbiterQueue", "OrbiterCore", "OrbiterWorker", "OrbiterLua", "OrbiterTestSupport",
                     .product(name: "AsyncHTTPClient", package: "async-http-client"),
                     .product(name: "NIOCore", package: "swift-nio"),
+                    .product(name: "NIOHTTP1", package: "swift-nio"),
                 ], swiftSettings: swiftSettings),
     ]
 )

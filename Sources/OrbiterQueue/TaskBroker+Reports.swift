@@ -12,12 +12,6 @@ extension TaskBroker {
         return .object(json)
     }
 
-    /// The queues that were submitted to or worked on (`QueueKeys.registry`), sorted.
-    public func knownQueues() async throws -> [String] {
-        (try await client.send(["SMEMBERS", QueueKeys.registry]).array ?? []).compactMap(\.string)
-            .filter { (try? QueueKeys(queue: $0)) != nil }.sorted()
-    }
-
     /// A page of `list`: tasks newest first after the task `cursor` (the last id of the previous
     /// page), and the cursor of the next page (nil: no more). Stable while tasks are added: the
     /// cursor is a task, not an offset. Throws `invalidArgument` when the cursor task is gone.

@@ -67,10 +67,10 @@ struct APIResponder: HTTPResponder {
     private func route(_ request: Request) async throws -> Response {
         let parts = request.uri.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         let method = request.method
-        switch (method, parts.count, parts.first) {
-        case (.get, 1, "healthz"): return try await health()
-        case (.get, 1, "openapi.json"): return Reply.text(OpenAPIDocument.text, contentType: "application/json")
-        case (.get, 1, "metrics"):
+        switch (method, parts.count == 1 ? parts[0] : "") {
+        case (.get, "healthz"): return try await health()
+        case (.get, "openapi.json"): return Reply.text(OpenAPIDocument.text, contentType: "application/json")
+        case (.get, "metrics"):
             let token = try authorize(request, .read)
             return Reply.text(try await metrics.text(brokers: brokers, token: token), contentType: "text/plain; version=0.0.4")
         default: break
@@ -79,8 +79,9 @@ struct APIResponder: HTTPResponder {
         let routes = Routes(configuration: configuration, brokers: brokers)
         switch (method, Array(parts.dropFirst())) {
         case (.post, ["tasks"]):
+            let token = try authorize(request, .submit)
             var request = request
-            return try await routes.submit(&request, token: try authorize(request, .submit))
+            return try await routes.submit(&request, token: token)
         case (.get, ["tasks"]): return try await routes.list(request, token: try authorize(request, .read))
         case (.delete, ["tasks"]): return try await routes.purge(request, token: try authorize(request, .admin))
         case (.get, let p) where p.count == 2 && p[0] == "tasks":
@@ -94,8 +95,9 @@ struct APIResponder: HTTPResponder {
         case (.post, let p) where p.count == 3 && p[0] == "tasks" && p[2] == "retry":
             return try await routes.retry(request, id: p[1], token: try authorize(request, .admin))
         case (.post, let p) where p.count == 3 && p[0] == "tasks" && ["reply", "approve", "reject"].contains(p[2]):
+            let token = try authorize(request, .submit)
             var request = request
-            return try await routes.answer(&request, id: p[1], action: p[2], token: try authorize(request, .submit))
+            return try await routes.answer(&request, id: p[1], action: p[2], token: token)
         case (.get, ["workers"]): return try await routes.workers(request, token: try authorize(request, .read))
         case (.get, ["queues"]): return try await routes.queues(request, token: try authorize(request, .read))
         case (.get, let p) where p.count == 3 && p[0] == "queues" && p[2] == "stats":

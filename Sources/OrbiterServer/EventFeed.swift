@@ -5,6 +5,7 @@ import NIOCore
 import OrbiterClient
 import OrbiterCore
 import OrbiterQueue
+import ServiceLifecycle
 
 /// `GET /v1/tasks/{id}/events`: the task's event stream as Server-Sent Events (`id:` the stream
 /// entry id, `event:` the type, `data:` the event JSON) or, with `Accept: application/x-ndjson`,
@@ -51,6 +52,11 @@ struct EventFeed {
                     } catch {
                         sink.yield(.failed("\(error)"))
                     }
+                }
+                group.addTask {
+                    // The server is stopping: end the stream (the client resumes with Last-Event-ID).
+                    try? await gracefulShutdown()
+                    sink.yield(.end)
                 }
                 group.addTask {
                     while true {

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 import OrbiterCore
 import OrbiterTestSupport
 import Testing

@@ -18,8 +18,8 @@ struct APIClientsTests {
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        async let stdout = Task.detachedRead(out)
-        async let stderr = Task.detachedRead(err)
+        async let stdout = readToEnd(out)
+        async let stderr = readToEnd(err)
         let (o, e) = await (stdout, stderr)
         process.waitUntilExit()
         return (process.terminationStatus, o, e)
@@ -64,13 +64,11 @@ struct APIClientsTests {
     }
 }
 
-extension Task where Success == String, Failure == Never {
-    /// Reads a pipe to its end off the cooperative pool (a blocking read).
-    static func detachedRead(_ pipe: Pipe) async -> String {
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(returning: String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
-            }
+/// Reads a pipe to its end off the cooperative pool (the read blocks).
+func readToEnd(_ pipe: Pipe) async -> String {
+    await withCheckedContinuation { continuation in
+        DispatchQueue.global().async {
+            continuation.resume(returning: String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
         }
     }
 }

@@ -58,8 +58,8 @@ final class ServerFixture: @unchecked Sendable {
         for await port in ports { bound = port; break }
         guard let bound, bound > 0 else {
             task.cancel()
-            _ = await task.result
-            throw TestFailure("the API server did not start: \(String(describing: await task.result))")
+            let outcome = await task.result
+            throw TestFailure("the API server did not start: \(outcome)")
         }
         return ServerFixture(redisURL: redisURL, queue: queue, port: bound, server: task)
     }
