@@ -13,11 +13,9 @@ struct ServeCommandTests {
     func startsAndStops() async throws {
         let tokens = try temporaryScript("# who\nreader-0123456789abcdef read dashboard\nadmin-0123456789abcdef admin ops\n", name: "tokens")
         let queue = "serve-" + UUID().uuidString.prefix(8).lowercased()
-        let server = try OrbiterBinary.start(["serve", "--port", "0", "--tokens-file", tokens, "--queue", queue], environment: env)
+        let (server, port) = try await startServeProcess(["--tokens-file", tokens, "--queue", queue], environment: env)
         defer { server.signal(SIGKILL) }
-        try await server.waitFor { _, err in err.contains("listening on http://127.0.0.1:") }
-        let line = try #require(server.stderr.split(separator: "\n").first { $0.contains("listening on") })
-        let port = try #require(Int(line.split(separator: ":").last!.prefix { $0.isNumber }))
+        #expect(server.stderr.contains("listening on http://127.0.0.1:\(port)"))
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         func get(_ path: String, token: String?) async throws -> UInt {
             var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")

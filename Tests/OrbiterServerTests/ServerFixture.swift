@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Logging
 import NIOCore
 import NIOHTTP1
 import OrbiterCore
@@ -8,6 +9,7 @@ import OrbiterQueue
 import OrbiterServer
 import OrbiterTestSupport
 import OrbiterWorker
+import ServiceLifecycle
 
 /// A running `APIServer` on a free port in this process, in front of the private Redis of
 /// scripts/test.sh, on a queue of its own; workers on that queue when a test wants them.
@@ -28,10 +30,13 @@ final class ServerFixture: @unchecked Sendable {
 
     private var workers: [(Worker, Task<Void, any Error>)] = []
     private var server: Task<Void, any Error>?
+    /// The server runs in a ServiceGroup, stopped gracefully as SIGTERM stops `orbiter serve`.
+    private let group: ServiceGroup
 
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
-    private init(redisURL: String, queue: String, port: Int, server: Task<Void, any Error>) {
+    private init(redisURL: String, queue: String, port: Int, server: Task<Void, any Error>, group: ServiceGroup) {
+        self.group = group
         self.redisURL = redisURL
         self.queue = queue
         self.port = port
@@ -50,9 +55,10 @@ final class ServerFixture: @unchecked Sendable {
         configure(&configuration)
         let (ports, sink) = AsyncStream.makeStream(of: Int.self)
         let server = try APIServer(configuration: configuration) { _, port in sink.yield(port) }
+        let group = ServiceGroup(configuration: .init(services: [server], logger: Logger(label: "test")))
         let task = Task {
             defer { sink.finish() }
-            try await server.run()
+            try await group.run()
         }
         var bound: Int?
         for await port in ports { bound = port; break }
@@ -61,7 +67,7 @@ final class ServerFixture: @unchecked Sendable {
             let outcome = await task.result
             throw TestFailure("the API server did not start: \(outcome)")
         }
-        return ServerFixture(redisURL: redisURL, queue: queue, port: bound, server: task)
+        return ServerFixture(redisURL: redisURL, queue: queue, port: bound, server: task, group: group)
     }
 
     func broker() throws -> TaskBroker { try TaskBroker(redisURL: redisURL, queue: queue) }
@@ -82,7 +88,7 @@ final class ServerFixture: @unchecked Sendable {
             _ = await task.result
         }
         workers = []
-        server?.cancel()
+        await group.triggerGracefulShutdown()
         _ = await server?.result
         server = nil
         try? await http.shutdown()
@@ -192,4 +198,16 @@ enum Scripts {
         return orbiter.agent { name = "greeter", model = model }
         """
     static let greetModule = "return { hello = function(name) return \"hello, \" .. name end }"
+}
+
+/// `orbiter serve --port 0 args...` as a process; returns it with the port it printed.
+func startServeProcess(_ args: [String], environment: [String: String]) async throws -> (process: OrbiterBinary.Running, port: Int) {
+    let server = try OrbiterBinary.start(["serve", "--port", "0"] + args, environment: environment)
+    try await server.waitFor { _, err in err.contains("listening on http://") }
+    let line = server.stderr.split(separator: "\n").first { $0.contains("listening on") } ?? ""
+    guard let port = Int(line.split(separator: ":").last?.prefix { $0.isNumber } ?? "") else {
+        server.signal(SIGKILL)
+        throw TestFailure("orbiter serve printed no port: \(server.stderr)")
+    }
+    return (server, port)
 }

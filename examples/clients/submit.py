@@ -6,8 +6,8 @@ import json, os, sys
 import requests
 
 url, auth = os.environ.get("ORBITER_URL", "http://127.0.0.1:8080"), {"Authorization": "Bearer " + os.environ["ORBITER_TOKEN"]}
-task = requests.post(f"{url}/v1/tasks", headers=auth, json={"script": open(sys.argv[1]).read(), "input": sys.argv[2]})
-task.raise_for_status()
+task = requests.post(f"{url}/v1/tasks", headers=auth, json={"script": open(sys.argv[1]).read(), "entry": os.path.basename(sys.argv[1]), "input": sys.argv[2]})
+if not task.ok: sys.exit(f"orbiter: {task.status_code} {task.json()['error']['message']}")
 task_id = task.json()["task_id"]
 with requests.get(f"{url}/v1/tasks/{task_id}/events", headers=auth, stream=True) as events:
     for line in events.iter_lines(decode_unicode=True):
