@@ -1,5 +1,7 @@
 import AsyncHTTPClient
 import Foundation
+import NIOCore
+import OrbiterCore
 import OrbiterTestSupport
 import Testing
 
@@ -49,5 +51,39 @@ struct ServeCommandTests {
         #expect(both.status == 2 && both.stderr.contains("not both"), "\(both.stderr)")
         let down = try await OrbiterBinary.run(["serve", "--port", "0", "--redis-url", "redis://127.0.0.1:1"])
         #expect(down.status == 2 && down.stderr.contains("127.0.0.1:1"), "\(down.stderr)")
+    }
+
+    @Test("SIGTERM ends open event streams and the process, and a submitted task is signed with ORBITER_SECRET")
+    func sigtermWithAnOpenStream() async throws {
+        let queue = "serve-" + UUID().uuidString.prefix(8).lowercased()
+        let token = "admin-0123456789abcdef"
+        var environment = env
+        environment["ORBITER_SECRET"] = "serve-test-secret"
+        let (server, port) = try await startServeProcess(["--token", token, "--queue", queue], environment: environment)
+        defer { server.signal(SIGKILL) }
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        var submit = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/tasks")
+        submit.method = .POST
+        submit.headers.add(name: "Authorization", value: "Bearer \(token)")
+        let script = try String(contentsOf: OrbiterBinary.repositoryRoot.appendingPathComponent("examples/calculator.lua"), encoding: .utf8)
+        submit.body = .bytes(ByteBuffer(string: #"{"script": \#(JSONValue.string(script).jsonString), "input": "1 + 1"}"#))
+        let submitted = try await http.execute(submit, timeout: .seconds(10))
+        let body = String(buffer: try await submitted.body.collect(upTo: 1 << 20))
+        #expect(submitted.status.code == 201, "\(body)")
+        let id = try #require(try JSONValue.parse(body)["task_id"]?.stringValue)
+        // The task carries a signature, as `orbiter submit` with ORBITER_SECRET makes it.
+        let redis = try await OrbiterBinary.shell("redis-cli -u \(env["ORBITER_REDIS_URL"]!) HGET '{orbiter:\(queue)}:task:\(id)' signature")
+        #expect(redis.stdout.trimmingCharacters(in: .whitespacesAndNewlines).count >= 64, "\(redis.stdout) \(redis.stderr)")
+        // No worker: the task stays pending and its event stream stays open until the server stops.
+        var follow = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/tasks/\(id)/events")
+        follow.headers.add(name: "Authorization", value: "Bearer \(token)")
+        let stream = try await http.execute(follow, timeout: .seconds(30))
+        #expect(stream.status == .ok)
+        let reading = Task { try await stream.body.collect(upTo: 1 << 20) }
+        server.signal(SIGTERM)
+        let end = try await server.finish(timeout: .seconds(10))
+        #expect(end.status == 0, "\(end.stderr)")
+        _ = try? await reading.value
+        try await http.shutdown()
     }
 }
