@@ -13,6 +13,7 @@ struct APIResponder: HTTPResponder {
     let brokers: BrokerPool
     let logger: Logger
     let metrics = ServerMetrics()
+    let session = BrowserSession()
 
     func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
         var response: Response
@@ -47,14 +48,32 @@ struct APIResponder: HTTPResponder {
 
     /// The caller's token (or full rights on an open loopback server), checked against `scope`:
     /// 401 without a valid token, 403 with too small a scope.
-    private func authorize(_ request: Request, _ scope: APIScope) throws -> APIToken {
+    /// The caller's token, checked against `scope`: from `Authorization: Bearer`, else from the
+    /// dashboard's cookie (then a state-changing call needs the page's CSRF token), else full
+    /// rights on an open loopback server. 401 without a valid token, 403 with too small a scope
+    /// or for a state-changing request from another site.
+    func authorize(_ request: Request, _ scope: APIScope) throws -> APIToken {
         if request.query("token") != nil || request.query("access_token") != nil {
             throw APIError(.unauthorized, "token_in_url", "tokens are not accepted in the URL (URLs end up in logs and browser history); send the header Authorization: Bearer TOKEN")
         }
-        if configuration.tokens.isOpen { return APIToken(token: "", scope: .admin, name: "open") }
-        guard let presented = request.bearerToken else {
+        let changes = request.method != .get && request.method != .head
+        if changes && request.isCrossSite(allowedOrigin: configuration.corsOrigin) {
+            throw APIError(.forbidden, "cross_site", "a state-changing request from another site (Origin \(request.headers[.origin] ?? "")) is refused")
+        }
+        let presented: String
+        if let bearer = request.bearerToken {
+            presented = bearer
+        } else if let cookie = session.token(in: request) {
+            if changes && !session.checksCSRF(request, token: cookie) {
+                throw APIError(.forbidden, "csrf", "this call was made with the dashboard's sign-in cookie but without its CSRF token (X-Orbiter-CSRF); reload the page")
+            }
+            presented = cookie
+        } else if configuration.tokens.isOpen {
+            return APIToken(token: "", scope: .admin, name: "open")
+        } else {
             throw APIError(.unauthorized, "unauthorized", "this endpoint needs a token: send the header Authorization: Bearer TOKEN")
         }
+        if configuration.tokens.isOpen { return APIToken(token: "", scope: .admin, name: "open") }
         guard let token = configuration.tokens.match(presented) else {
             throw APIError(.unauthorized, "unauthorized", "the token is not valid for this server")
         }
@@ -74,6 +93,10 @@ struct APIResponder: HTTPResponder {
             let token = try authorize(request, .read)
             return Reply.text(try await metrics.text(brokers: brokers, token: token), contentType: "text/plain; version=0.0.4")
         default: break
+        }
+        if method == .get || method == .post, parts.isEmpty || parts[0] == "ui" {
+            var request = request
+            return try await Dashboard(api: self, brokers: brokers).respond(&request, parts: parts)
         }
         guard parts.count >= 2, parts[0] == "v1" else { throw APIError.notFound("no such endpoint: \(method) \(request.uri.path.prefix(200)); see /openapi.json") }
         let routes = Routes(configuration: configuration, brokers: brokers)
