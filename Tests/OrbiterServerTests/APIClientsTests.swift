@@ -9,20 +9,8 @@ import Testing
 struct APIClientsTests {
     /// Runs the venv's `python args...` (or another program of the venv) with `environment`, to the end.
     func python(_ args: [String], program: String = "python", environment: [String: String]) async throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try MCPPython.path()).deletingLastPathComponent().appendingPathComponent(program)
-        process.arguments = args
-        process.currentDirectoryURL = OrbiterBinary.repositoryRoot
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        async let stdout = readToEnd(out)
-        async let stderr = readToEnd(err)
-        let (o, e) = await (stdout, stderr)
-        process.waitUntilExit()
-        return (process.terminationStatus, o, e)
+        try await runProgram(URL(fileURLWithPath: try MCPPython.path()).deletingLastPathComponent().appendingPathComponent(program).path, args,
+                             environment: environment)
     }
 
     @Test("examples/clients/submit.py submits an agent and prints its streamed text")

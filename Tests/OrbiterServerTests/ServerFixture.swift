@@ -41,7 +41,8 @@ final class ServerFixture: @unchecked Sendable {
         self.queue = queue
         self.port = port
         self.server = server
-        http = HTTPClient(eventLoopGroupProvider: .singleton)
+        // The API never redirects; the dashboard's redirects are checked as they are.
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
     }
 
     static func start(_ configure: (inout ServerConfiguration) -> Void) async throws -> ServerFixture {
@@ -173,7 +174,7 @@ enum Scripts {
 
     /// An agent that calls a `tick` tool `ticks` times (each sleeping `seconds`), then answers:
     /// a task whose events arrive over time.
-    static func ticker(ticks: Int, seconds: Double = 0.1) -> String {
+    static func ticker(ticks: Int, seconds: Double = 0.1, talk: Bool = false) -> String {
         """
         local orbiter = require "orbiter"
         local tick = orbiter.tool { name = "tick", description = "wait a moment", parameters = { n = "integer" },
@@ -182,7 +183,7 @@ enum Scripts {
           local done = 0
           for _, m in ipairs(request.messages) do if m.role == "tool" then done = done + 1 end end
           if done >= \(ticks) then return "ticked \(ticks) times" end
-          return { tool_calls = { { name = "tick", arguments = { n = done + 1 } } } }
+          return { \(talk ? "content = \"tick \" .. (done + 1) .. \" \", " : "")tool_calls = { { name = "tick", arguments = { n = done + 1 } } } }
         end }
         return orbiter.agent { name = "ticker", model = model, tools = { tick }, max_steps = \(ticks + 2) }
         """

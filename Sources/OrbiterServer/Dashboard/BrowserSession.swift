@@ -43,7 +43,7 @@ extension Request {
     func isCrossSite(allowedOrigin: String?) -> Bool {
         guard let origin = headers[.origin] else { return false }
         if let allowedOrigin, allowedOrigin == "*" || origin == allowedOrigin { return false }
-        guard let host = head.authority else { return true }
+        guard let host = head.authority ?? headers[HTTPField.Name("Host")!] else { return true }
         return origin != "http://\(host)" && origin != "https://\(host)"
     }
 }

@@ -50,7 +50,9 @@ enum HTMLPage {
         headers[.contentSecurityPolicy] = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
         headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
         headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
-        headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        // same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` on the page's
+        // own form posts, which the cross-site check would refuse.
+        headers[HTTPField.Name("Referrer-Policy")!] = "same-origin"
         headers[.cacheControl] = "no-store"
         if let setCookie { headers[.setCookie] = setCookie }
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: html)))
@@ -65,13 +67,14 @@ enum HTMLPage {
         return Response(status: .seeOther, headers: headers)
     }
 
-    /// A table with a caption, header cells and rows of already-escaped cells.
+    /// A table in a section with a caption (none: the bare table), header cells and rows of already-escaped cells.
     static func table(_ caption: String, id: String? = nil, headers: [String], rows: [String], empty: String) -> String {
-        guard !rows.isEmpty else { return "<section><h2>\(esc(caption))</h2><p class=\"empty\">\(esc(empty))</p></section>" }
+        let (open, close) = caption.isEmpty ? ("", "") : ("<section><h2>\(esc(caption))</h2>", "</section>")
+        guard !rows.isEmpty else { return "\(open)<p class=\"empty\">\(esc(empty))</p>\(close)" }
         return """
-            <section><h2>\(esc(caption))</h2><div class="scroll"><table\(id.map { " id=\"\($0)\"" } ?? "")>
+            \(open)<div class="scroll"><table\(id.map { " id=\"\($0)\"" } ?? "")>
             <thead><tr>\(headers.map { "<th scope=\"col\">\(esc($0))</th>" }.joined())</tr></thead>
-            <tbody>\(rows.joined(separator: "\n"))</tbody></table></div></section>
+            <tbody>\(rows.joined(separator: "\n"))</tbody></table></div>\(close)
             """
     }
 

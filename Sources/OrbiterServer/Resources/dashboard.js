@@ -69,7 +69,9 @@
     on("status", (d) => {
       text = null;
       const status = document.getElementById("task-status");
-      if (status) { status.textContent = d.status; status.className = "status " + d.status; }
+      // The run's own statuses (starting, ...) mean the task runs; the task's are shown as they are.
+      const shown = ["completed", "failed", "cancelled", "waiting", "retrying"].includes(d.status) ? d.status : "running";
+      if (status) { status.textContent = shown; status.className = "status " + shown; }
       add("status", `${d.status}${d.message ? " — " + d.message : ""}`);
       if (["completed", "failed", "cancelled"].includes(d.status)) source.close();
     });
