@@ -32,6 +32,7 @@ struct OrbiterBench {
             case "bulk": try await BulkSubmitBench.run(options)
             case "admission": try await AdmissionBench.run(options)
             case "durability": try await DurabilityBench.run(options)
+            case "api": try await APIBench.run(options)
             default:
                 print("""
                     usage: orbiter-bench <command> [--option value ...]
@@ -46,6 +47,7 @@ struct OrbiterBench {
                       bulk        --redis-url U --queue Q --n N [--repeats R]   (submit rate: one at a time, distributedMany, 256 outstanding)
                       admission   --redis-url U [--n N] [--concurrency C]   (shared rate limits: reserve.lua decision p50/p99, decisions/s)
                       durability  --redis-url U [--n N]   (submit p50/p99 and submits/s, durability none vs replica; needs a replica)
+                      api         --redis-url U --orbiter BIN [--n N] [--cli-n N] [--followers F] [--events E]   (orbiter serve: submit rate vs CLI, SSE fan-out p50/p99, server CPU)
                     Each prints JSON lines on stdout.
                     """)
             }
