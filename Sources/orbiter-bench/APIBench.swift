@@ -134,8 +134,12 @@ enum APIBench {
             if data.isEmpty { throw BenchError("orbiter serve did not start: \(text)") }
             text += String(decoding: data, as: UTF8.self)
         }
-        let line = text.split(separator: "\n").first { $0.contains("listening on") } ?? ""
-        guard let port = Int(line.split(separator: ":").last?.prefix { $0.isNumber } ?? "") else { throw BenchError("no port in: \(text)") }
+        // "orbiter serve: listening on http://127.0.0.1:PORT (...)"
+        let address = text.components(separatedBy: "listening on http://").last?.prefix { $0 != " " && $0 != "\n" } ?? ""
+        guard let port = Int(address.split(separator: ":").last ?? "") else {
+            p.terminate()
+            throw BenchError("no port in: \(text)")
+        }
         return (p, port)
     }
 }

@@ -205,8 +205,9 @@ enum Scripts {
 func startServeProcess(_ args: [String], environment: [String: String]) async throws -> (process: OrbiterBinary.Running, port: Int) {
     let server = try OrbiterBinary.start(["serve", "--port", "0"] + args, environment: environment)
     try await server.waitFor { _, err in err.contains("listening on http://") }
-    let line = server.stderr.split(separator: "\n").first { $0.contains("listening on") } ?? ""
-    guard let port = Int(line.split(separator: ":").last?.prefix { $0.isNumber } ?? "") else {
+    // "orbiter serve: listening on http://127.0.0.1:PORT" (then, on an open server, a note in parentheses)
+    let address = server.stderr.components(separatedBy: "listening on http://").last?.prefix { $0 != " " && $0 != "\n" } ?? ""
+    guard let port = Int(address.split(separator: ":").last ?? "") else {
         server.signal(SIGKILL)
         throw TestFailure("orbiter serve printed no port: \(server.stderr)")
     }
