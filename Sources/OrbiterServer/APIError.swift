@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import OrbiterCore
 import OrbiterQueue
+import OrbiterRedis
 
 /// An error the API answers with: a status and `{"error": {"code", "message"}}`, the message
 /// written for the person reading it (what is wrong, what to do).
@@ -44,10 +45,9 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
             }
         }
         if error is CancellationError { return APIError(.serviceUnavailable, "shutting_down", "the server is stopping; try again") }
-        let text = String(describing: error)
-        if text.localizedCaseInsensitiveContains("redis") || text.localizedCaseInsensitiveContains("connect") {
-            return APIError(.serviceUnavailable, "redis_unavailable", "Redis is unreachable: \(text)")
+        if case RedisError.connection = error {
+            return APIError(.serviceUnavailable, "redis_unavailable", "\(error); try again once Redis is back (GET /healthz tells)")
         }
-        return APIError(.internalServerError, "internal", text)
+        return APIError(.internalServerError, "internal", String(describing: error))
     }
 }

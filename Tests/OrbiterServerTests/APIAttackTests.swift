@@ -129,4 +129,30 @@ struct APIAttackTests {
             #expect(age.status == 400 && age.message.contains("'older_than'"))
         }
     }
+
+    @Test("Redis gone: 503s that say so, /healthz says unavailable, and the server recovers")
+    func redisGone() async throws {
+        let redis = try PrivateRedis(persistent: false)
+        defer { redis.stop() }
+        try await withServer({ $0.redisURL = redis.url }) { s in
+            let id = try await s.submit(try Scripts.calculator, input: "1 + 1")
+            redis.stop()
+            let start = ContinuousClock.now
+            let health = try await s.call(.GET, "/healthz", token: nil)
+            #expect(health.status == 503 && health.json?["status"]?.stringValue == "unavailable", "\(health.text)")
+            let status = try await s.call(.GET, "/v1/tasks/\(id)")
+            #expect(status.status == 503 && status.code == "redis_unavailable", "\(status.text)")
+            let submit = try await s.call(.POST, "/v1/tasks", json: ["script": .string(try Scripts.calculator)])
+            #expect(submit.status == 503, "\(submit.text)")
+            #expect(ContinuousClock.now - start < .seconds(30), "no request hangs while Redis is away")
+            try redis.start()
+            let deadline = ContinuousClock.now + .seconds(20)
+            var back = try await s.call(.GET, "/healthz", token: nil)
+            while back.status != 200 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+                back = try await s.call(.GET, "/healthz", token: nil)
+            }
+            #expect(back.status == 200, "\(back.text)")
+        }
+    }
 }
