@@ -14,6 +14,8 @@ struct APIResponder: HTTPResponder {
     let logger: Logger
     let metrics = ServerMetrics()
     let session = BrowserSession()
+    /// Scripts that loaded, by bundle hash: a script submitted again is not loaded again.
+    let scripts = LRUCache<String, TaskSubmission.Loaded>(capacity: 64)
 
     func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
         var response: Response
@@ -99,7 +101,7 @@ struct APIResponder: HTTPResponder {
             return try await Dashboard(api: self, brokers: brokers).respond(&request, parts: parts)
         }
         guard parts.count >= 2, parts[0] == "v1" else { throw APIError.notFound("no such endpoint: \(method) \(request.uri.path.prefix(200)); see /openapi.json") }
-        let routes = Routes(configuration: configuration, brokers: brokers)
+        let routes = Routes(configuration: configuration, brokers: brokers, scripts: scripts)
         switch (method, Array(parts.dropFirst())) {
         case (.post, ["tasks"]):
             let token = try authorize(request, .submit)

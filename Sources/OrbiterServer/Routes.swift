@@ -10,6 +10,7 @@ import OrbiterQueue
 struct Routes {
     let configuration: ServerConfiguration
     let brokers: BrokerPool
+    let scripts: LRUCache<String, TaskSubmission.Loaded>
 
     /// The broker of the queue a request names, when the token may see it; else `hidden`
     /// (404 for a task, 403 for a listing).
@@ -35,7 +36,7 @@ struct Routes {
         let submission = try TaskSubmission(try await request.jsonObject(limit: configuration.bodyLimit))
         let broker = try broker(submission.queue, token: token, hidden: forbiddenQueue(submission.queue, token))
         let traceparent = request.headers[HTTPField.Name("traceparent")!]
-        let (handle, sha) = try await submission.submit(on: broker, traceparent: traceparent)
+        let (handle, sha) = try await submission.submit(on: broker, traceparent: traceparent, scripts: scripts)
         var status = submission.delay.map { $0 > 0 ? "scheduled" : "pending" } ?? "pending"
         if !handle.wasCreated, let existing = try await handle.status() { status = existing.status.rawValue }
         let body: JSONValue = ["task_id": .string(handle.taskID), "status": .string(status), "queue": .string(handle.queue),

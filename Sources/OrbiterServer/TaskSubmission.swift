@@ -131,13 +131,27 @@ struct TaskSubmission {
         }
     }
 
-    /// Submits; returns the handle (`wasCreated` false: an earlier task with the same idempotency key).
-    func submit(on broker: TaskBroker, traceparent: String?) async throws -> (handle: TaskHandle, bundle: String) {
+    /// A script loaded once and submitted many times (the runtime is kept while its root is).
+    struct Loaded: Sendable {
+        let runtime: LuaRuntime
+        let root: Runnable
+    }
+
+    /// Submits; returns the handle (`wasCreated` false: an earlier task with the same idempotency
+    /// key). A script already loaded (same bundle hash) is not loaded again: `scripts` keeps the
+    /// last ones that loaded.
+    func submit(on broker: TaskBroker, traceparent: String?, scripts: LRUCache<String, Loaded>) async throws -> (handle: TaskHandle, bundle: String) {
         let bundle = try await bundle(on: broker)
-        let (runtime, root) = try await Self.load(bundle)
-        let handle = try await distributed(root, input, messages: messages, broker: broker, detailed: detailed, timeout: timeout,
-                                           metadata: metadata, bundle: runtime.bundle, idempotencyKey: idempotencyKey, maxRetries: maxRetries,
+        let loaded: Loaded
+        if let known = scripts[bundle.sha256] {
+            loaded = known
+        } else {
+            let (runtime, root) = try await Self.load(bundle)
+            loaded = scripts.insert(Loaded(runtime: runtime, root: root), for: bundle.sha256)
+        }
+        let handle = try await distributed(loaded.root, input, messages: messages, broker: broker, detailed: detailed, timeout: timeout,
+                                           metadata: metadata, bundle: loaded.runtime.bundle, idempotencyKey: idempotencyKey, maxRetries: maxRetries,
                                            traceparent: traceparent, waitTimeout: waitTimeout, priority: priority, delay: delay)
-        return (handle, runtime.bundle.sha256)
+        return (handle, loaded.runtime.bundle.sha256)
     }
 }

@@ -47,7 +47,7 @@ struct APIClientsTests {
             _ = try await s.submit(try Scripts.calculator, input: "1 + 2")
             let report = try temporaryFolder("schemathesis")
             let run = try await python(["run", s.baseURL + "/openapi.json", "--header", "Authorization: Bearer \(ServerFixture.admin)",
-                                        "--max-examples", "8", "--seed", "1", "--workers", "2", "--no-color",
+                                        "--max-examples", "25", "--seed", "1", "--workers", "2", "--no-color",
                                         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance",
                                         "--phases", "examples,fuzzing", "--request-timeout", "10",
                                         "--generation-database", "none", "--report-dir", report.path],
