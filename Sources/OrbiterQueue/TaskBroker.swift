@@ -152,7 +152,12 @@ public final class TaskBroker: Sendable {
         guard status.isFinished else {
             throw DistributedError.invalidArgument("only finished tasks can be purged (completed, failed, cancelled), not \(status.rawValue)")
         }
-        let cutoff = Self.nowMs() - Int64(olderThan * 1000)
+        guard olderThan.isFinite, olderThan >= 0 else {
+            throw DistributedError.invalidArgument("the age must be a finite, non-negative number of seconds, got \(olderThan)")
+        }
+        // Ages beyond ~30,000 years purge nothing older than the epoch either; capped so the
+        // milliseconds fit an Int64 (an age of 1e20 days crashed here).
+        let cutoff = Self.nowMs() - Int64(min(olderThan, 1e12) * 1000)
         var purged: Set<String> = []
         var offset = 0
         while true {

@@ -114,7 +114,8 @@ struct APIAttackTests {
                 ("/v1/tasks/\(id)/result?wait=-1", "'wait'"), ("/v1/tasks/\(id)/result?wait=1e9", "'wait'"),
                 ("/v1/tasks/\(id)/result?wait=soon", "'wait'"), ("/v1/tasks?limit=0", "'limit'"), ("/v1/tasks?limit=x", "'limit'"),
                 ("/v1/tasks?status=sleeping", "unknown status"), ("/v1/tasks?cursor=zz", "'cursor'"),
-                ("/v1/tasks/\(id)/events?after=abc", "Last-Event-ID"), ("/v1/tasks?queue=a%20b", "invalid queue name"),
+                ("/v1/tasks/\(id)/events?after=abc", "Last-Event-ID"),
+                ("/v1/tasks/\(id)/events?after=08134615603339323097270327456257998-898", "Last-Event-ID"), ("/v1/tasks?queue=a%20b", "invalid queue name"),
                 ("/v1/dead?limit=100000", "'limit'"),
             ]
             for (path, message) in cases {
@@ -127,6 +128,11 @@ struct APIAttackTests {
             #expect(purge.status == 400 && purge.message.contains("'status'"))
             let age = try await s.call(.DELETE, "/v1/tasks?status=completed&older_than=-1d")
             #expect(age.status == 400 && age.message.contains("'older_than'"))
+            // Found by schemathesis: an age too large for milliseconds in an Int64 crashed the purge.
+            let huge = try await s.call(.DELETE, "/v1/tasks?status=completed&older_than=99999999999999999999d")
+            #expect(huge.status == 200 && huge.json?["purged"]?.intValue == 0, "\(huge.text)")
+            let infinite = try await s.call(.DELETE, "/v1/tasks?status=completed&older_than=1e400")
+            #expect(infinite.status == 400, "\(infinite.text)")
         }
     }
 
