@@ -4,6 +4,7 @@
 // Dependencies point down (docs/architecture.md):
 //   orbiter (CLI) → OrbiterWorker → OrbiterQueue → OrbiterRedis → CHiredis
 //                 → OrbiterClient ↗              → OrbiterLua   → CLua
+//                 → OrbiterServer (HTTP API, Hummingbird) → OrbiterClient
 //                   OrbiterWorker → OrbiterModels                → OrbiterCore
 //                                 → OrbiterTools (HTTP, programs, MCP for scripts) ↗
 // An application that only submits links OrbiterClient: no worker, NIO server or Prometheus.
