@@ -4,6 +4,7 @@
 // Dependencies point down (docs/architecture.md):
 //   orbiter (CLI) → OrbiterWorker → OrbiterQueue → OrbiterRedis → CHiredis
 //                 → OrbiterClient ↗              → OrbiterLua   → CLua
+//                 → OrbiterServer (HTTP API, Hummingbird) → OrbiterClient
 //                   OrbiterWorker → OrbiterModels                → OrbiterCore
 //                                 → OrbiterTools (HTTP, programs, MCP for scripts) ↗
 // An application that only submits links OrbiterClient: no worker, NIO server or Prometheus.
@@ -29,6 +30,7 @@ let package = Package(
         .library(name: "OrbiterWorker", targets: ["OrbiterWorker"]),
         .library(name: "OrbiterTools", targets: ["OrbiterTools"]),
         .library(name: "OrbiterLimits", targets: ["OrbiterLimits"]),
+        .library(name: "OrbiterServer", targets: ["OrbiterServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -43,6 +45,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // Programs and stdio MCP servers, spawned without blocking a thread.
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        // `orbiter serve`: the HTTP API and dashboard (OrbiterServer).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"), // already in the graph through Hummingbird
     ],
     targets: [
         // System libraries: a module map and a shim header of static inline wrappers for C macros.
@@ -108,8 +113,19 @@ let package = Package(
                     .product(name: "NIOPosix", package: "swift-nio"),
                     .product(name: "NIOHTTP1", package: "swift-nio"),
                 ], swiftSettings: swiftSettings),
+        // `orbiter serve`: the HTTP API (and dashboard) over what OrbiterClient submits and reads.
+        .target(name: "OrbiterServer", dependencies: [
+                    "OrbiterClient", "OrbiterQueue", "OrbiterCore", "OrbiterLua", "OrbiterRedis",
+                    .product(name: "Hummingbird", package: "hummingbird"),
+                    .product(name: "HTTPTypes", package: "swift-http-types"),
+                    .product(name: "NIOCore", package: "swift-nio"),
+                    .product(name: "Crypto", package: "swift-crypto"),
+                    .product(name: "Logging", package: "swift-log"),
+                    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                ],
+                resources: [.copy("Resources")], swiftSettings: swiftSettings),
         .executableTarget(name: "orbiter", dependencies: [
-                    "OrbiterCore", "OrbiterLua", "OrbiterQueue", "OrbiterClient", "OrbiterWorker", "OrbiterModels", "OrbiterTools", "OrbiterLimits",
+                    "OrbiterCore", "OrbiterLua", "OrbiterQueue", "OrbiterClient", "OrbiterWorker", "OrbiterModels", "OrbiterTools", "OrbiterLimits", "OrbiterServer",
                     .product(name: "ArgumentParser", package: "swift-argument-parser"),
                     .product(name: "Logging", package: "swift-log"),
                     .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -150,5 +166,14 @@ let package = Package(
                     .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 ], swiftSettings: swiftSettings),
         .testTarget(name: "OrbiterCLITests", dependencies: ["OrbiterTestSupport"], swiftSettings: swiftSettings),
+        // `orbiter serve` through real HTTP: the built binary, a real Redis and worker.
+        .testTarget(name: "OrbiterServerTests", dependencies: [
+                    "OrbiterServer", "OrbiterClient", "OrbiterQueue", "OrbiterCore", "OrbiterWorker", "OrbiterLua", "OrbiterTestSupport",
+                    .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                    .product(name: "NIOCore", package: "swift-nio"),
+                    .product(name: "NIOHTTP1", package: "swift-nio"),
+                    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                    .product(name: "Logging", package: "swift-log"),
+                ], swiftSettings: swiftSettings),
     ]
 )

@@ -308,6 +308,16 @@ class Bench:
         log(f"bulk submit: {self.med('bulk_batch_tasks_per_s'):.0f} tasks/s batched, "
             f"{self.med('bulk_single_tasks_per_s'):.0f} one at a time")
 
+    def api(self, n, repeats):
+        """orbiter serve: HTTP submit rate vs the CLI's and the library's; SSE fan-out to 1,000 followers."""
+        for _ in range(repeats):
+            for r in self.bench("api", "--orbiter", f"{self.bin}/orbiter", "--n", str(n), "--followers", "1000", "--events", "50"):
+                for key in ("api_1_tasks_per_s", "api_16_tasks_per_s", "cli_process_tasks_per_s", "library_1_tasks_per_s",
+                            "fanout_delivery_p50_ms", "fanout_delivery_p99_ms", "fanout_server_cpu_percent", "server_rss_mib"):
+                    self.add(f"serve_{key}", r.get(key))
+        log(f"orbiter serve: {self.med('serve_api_16_tasks_per_s'):.0f} submits/s (16 outstanding), "
+            f"fan-out p99 {self.med('serve_fanout_delivery_p99_ms'):.0f} ms")
+
     def startup(self, runs):
         cmd = [f"{self.bin}/orbiter", "run", "examples/calculator.lua", "What is 2 + 40?"]
         subprocess.run(cmd, capture_output=True)  # page cache
@@ -471,6 +481,11 @@ class Bench:
             row("bulk submit (distributedMany, submit --batch), no worker", "bulk_batch_tasks_per_s", "tasks/s",
                 f"single submits one at a time {fmt(self.med('bulk_single_tasks_per_s'))}/s, "
                 f"256 outstanding {fmt(self.med('bulk_single_256_tasks_per_s'))}/s"),
+            row("orbiter serve: HTTP submits, 16 outstanding", "serve_api_16_tasks_per_s", "tasks/s",
+                f"one at a time {fmt(self.med('serve_api_1_tasks_per_s'))}/s; orbiter submit processes "
+                f"{fmt(self.med('serve_cli_process_tasks_per_s'))}/s; distributed() {fmt(self.med('serve_library_1_tasks_per_s'))}/s"),
+            row("  SSE fan-out, 1,000 followers: delivery p99", "serve_fanout_delivery_p99_ms", "ms",
+                f"p50 {fmt(self.med('serve_fanout_delivery_p50_ms'))} ms, server CPU {fmt(self.med('serve_fanout_server_cpu_percent'))} %"),
             row("worker CPU per task", "noop_worker_cpu_ms_per_task", "ms", "Python original 40–60 ms"),
             row("Redis commands per task (all, incl. in scripts)", "noop_redis_commands_per_task", "cmds",
                 f"without the bench's counter polling {fmt(self.med('noop_redis_commands_per_task_excl_bench'))}"),
@@ -643,6 +658,7 @@ def main():
         b.lua(50_000 if args.quick else 200_000, reps)
         b.tools(500 if args.quick else 2000, reps)
         b.bulk(2000 if args.quick else 10000, reps)
+        b.api(300 if args.quick else 1000, 1 if args.quick else reps)
         b.startup(5 if args.quick else 10)
     if args.cluster:
         b.cluster_queues(n, reps)

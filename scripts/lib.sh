@@ -2,7 +2,8 @@
 
 # Installs the Debian packages Orbiter needs, only those missing. Idempotent.
 orbiter_install_packages() {
-  local needed=(liblua5.4-dev libhiredis-dev libssl-dev openssl redis-server redis-tools pkg-config python3 python3-venv git)
+  # chromium + chromium-driver: the dashboard test drives a headless browser (Selenium).
+  local needed=(liblua5.4-dev libhiredis-dev libssl-dev openssl redis-server redis-tools pkg-config python3 python3-venv git chromium chromium-driver)
   local missing=()
   for p in "${needed[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -33,12 +34,14 @@ orbiter_install_peer_packages() {
 
 # Creates the project-local virtualenv .venv-tools/ (in the current directory, the package root)
 # with the MCP servers the tests and the bench run for real: the official SDK (`mcp`, for the
-# fixture servers in Tests/Fixtures/mcp), mcp-server-time and mcp-server-git. Installs only what is
-# missing; idempotent and quiet. Prints the python's path.
+# fixture servers in Tests/Fixtures/mcp), mcp-server-time and mcp-server-git; for `orbiter serve`'s
+# tests, requests (examples/clients/submit.py), schemathesis (the OpenAPI check) and selenium (the
+# dashboard in chromium). Installs only
+# what is missing; idempotent and quiet. Prints the python's path.
 orbiter_python_tools() {
   local venv="$PWD/.venv-tools"
   local python="$venv/bin/python"
-  local packages=(mcp mcp-server-time mcp-server-git)
+  local packages=(mcp mcp-server-time mcp-server-git requests schemathesis selenium)
   if [ ! -x "$python" ]; then
     local base
     base=$(command -v python3) || { echo "orbiter: python3 is not on PATH; it runs the MCP servers of the tests" >&2; return 1; }

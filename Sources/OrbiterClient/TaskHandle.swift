@@ -24,6 +24,10 @@ public struct TaskHandle: Sendable {
         self.isFresh = isFresh
     }
 
+    /// Whether the submit that returned this handle stored a new task (false: an earlier task with
+    /// the same idempotency key, or a handle for an existing id).
+    public var wasCreated: Bool { isFresh }
+
     /// The queue this task is on (the handle for an id: `TaskBroker.handle(for:)`).
     public var queue: String { broker.keys.queue }
 

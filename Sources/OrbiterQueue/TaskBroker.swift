@@ -152,7 +152,12 @@ public final class TaskBroker: Sendable {
         guard status.isFinished else {
             throw DistributedError.invalidArgument("only finished tasks can be purged (completed, failed, cancelled), not \(status.rawValue)")
         }
-        let cutoff = Self.nowMs() - Int64(olderThan * 1000)
+        guard olderThan.isFinite, olderThan >= 0 else {
+            throw DistributedError.invalidArgument("the age must be a finite, non-negative number of seconds, got \(olderThan)")
+        }
+        // Ages beyond ~30,000 years purge nothing older than the epoch either; capped so the
+        // milliseconds fit an Int64 (an age of 1e20 days crashed here).
+        let cutoff = Self.nowMs() - Int64(min(olderThan, 1e12) * 1000)
         var purged: Set<String> = []
         var offset = 0
         while true {
@@ -218,25 +223,7 @@ public final class TaskBroker: Sendable {
     /// Tasks newest first, optionally only those with `status` (parked tasks: soonest wait
     /// deadline first, read from the waiting set).
     public func list(status: TaskStatus? = nil, limit: Int = 20) async throws -> [TaskResult] {
-        if status == .waiting { return try await listWaiting(limit: limit) }
-        var results: [TaskResult] = []
-        var offset = 0
-        let page = max(limit, 50)
-        while results.count < limit {
-            let ids = try await client.send(["ZREVRANGE", keys.index, offset, offset + page - 1]).array?.compactMap(\.string) ?? []
-            if ids.isEmpty { break }
-            offset += ids.count
-            let replies = try await client.pipeline(ids.map { TaskResult.read(keys.task($0), withResult: false) })
-            for (id, fields) in zip(ids, replies) {
-                guard let task = await TaskResult(taskID: id, fields: fields, payload: {
-                    try await self.client.send(["HGET", self.keys.task(id), "payload"]).string
-                }) else { continue }
-                if let status, task.status != status { continue }
-                results.append(task)
-                if results.count == limit { break }
-            }
-        }
-        return results
+        try await listPage(status: status, limit: limit).tasks
     }
 
     /// A consistent snapshot of the queue, from one atomic read.

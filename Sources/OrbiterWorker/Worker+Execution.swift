@@ -149,15 +149,6 @@ extension Worker {
 
     func bundle(_ sha: String) async throws -> ScriptBundle {
         if let cached = bundles[sha] { return cached }
-        guard let text = try await client.send(["GET", keys.bundle(sha)]).string else {
-            throw DistributedError.badPayload("script bundle \(sha) is not stored in Redis (expired or never submitted)")
-        }
-        let bundle: ScriptBundle
-        do {
-            bundle = try ScriptBundle(jsonText: text, expectedSHA256: sha)
-        } catch {
-            throw DistributedError.badPayload("\(error)")
-        }
-        return bundles.insert(bundle, for: sha)
+        return bundles.insert(try await broker.storedBundle(sha), for: sha)
     }
 }

@@ -34,6 +34,7 @@ struct OrbiterBench {
             case "durability": try await DurabilityBench.run(options)
             case "stream": try await StreamBench.run(options)
             case "queues": try await QueuesBench.run(options)
+            case "api": try await APIBench.run(options)
             default:
                 print("""
                     usage: orbiter-bench <command> [--option value ...]
@@ -51,6 +52,7 @@ struct OrbiterBench {
                       stream      --redis-url U [--n 1000] [--deltas 200] [--rate 20] [--orbiter PATH] [--worker-log F]
                                   (n streaming tasks at once through one worker it starts, one follower each: deltas/s, per-delta p99, worker CPU)
                       queues      --redis-url U --queues a,b,c --n N [--inflight K] [--latency-n M]   (no-op throughput over several queues, e.g. a redis-cluster:// URL)
+                      api         --redis-url U --orbiter BIN [--n N] [--cli-n N] [--followers F] [--events E]   (orbiter serve: submit rate vs CLI, SSE fan-out p50/p99, server CPU)
                     Each prints JSON lines on stdout.
                     """)
             }

@@ -16,7 +16,8 @@ struct Orbiter: AsyncParsableCommand {
             """,
         version: "orbiter \(OrbiterVersion.current)",
         subcommands: [RunCommand.self, ChatCommand.self, CheckCommand.self, ToolsCommand.self, SubmitCommand.self, StartCommand.self, TaskCommand.self,
-                      WorkerGroupCommand.self, QueueCommand.self, BudgetCommand.self, ScheduleCommand.self, LimitsCommand.self])
+                      WorkerGroupCommand.self, QueueCommand.self, BudgetCommand.self, ScheduleCommand.self, LimitsCommand.self,
+                      ServeCommand.self])
 
     /// Parses and runs, mapping every usage error to exit status 2 (ArgumentParser's default is 64).
     static func main() async {

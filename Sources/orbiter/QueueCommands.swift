@@ -23,13 +23,11 @@ struct QueueStatsCommand: AsyncParsableCommand {
     func run() async throws {
         let broker = try await redis.broker()
         while true {
-            let stats = try await broker.stats()
-            let models = try await broker.modelUsage()
             if output.json {
-                var json = stats.json.objectValue ?? [:]
-                json["models_last_hour"] = .array(models.map(\.json))
-                Terminal.out(JSONValue.object(json).jsonString + "\n")
+                Terminal.out(try await broker.statsReport().jsonString + "\n")
             } else {
+                let stats = try await broker.stats()
+                let models = try await broker.modelUsage()
                 if watch { Terminal.out("\u{1B}[H\u{1B}[2J") }
                 let oldest = stats.oldestPendingSeconds.map { String(format: "%.1f s", $0) } ?? "-"
                 Terminal.out("""

@@ -299,11 +299,3 @@ func describeSize(_ bytes: Int) -> String {
     let (value, unit) = bytes < 1 << 20 ? (Double(bytes) / 1024, "KiB") : (Double(bytes) / Double(1 << 20), "MiB")
     return String(format: "%.1f", value) + " " + unit
 }
-
-/// Seconds in `90`, `90s`, `30m`, `12h`, `7d`, `500ms`.
-func parseAge(_ text: String) -> Double? {
-    if text.hasSuffix("ms") { return Double(text.dropLast(2)).map { $0 / 1000 }.flatMap { $0 >= 0 ? $0 : nil } }
-    let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-    if let last = text.last, let unit = units[last] { return Double(text.dropLast()).map { $0 * unit }.flatMap { $0 >= 0 ? $0 : nil } }
-    return Double(text).flatMap { $0 >= 0 ? $0 : nil }
-}

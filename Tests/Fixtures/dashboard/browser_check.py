@@ -1,0 +1,89 @@
+"""Drives the `orbiter serve` dashboard in headless Debian chromium (Selenium + chromium-driver).
+
+usage: browser_check.py BASE_URL TOKEN QUEUE RUNNING_TASK DONE_TASK SCREENSHOT_DIR
+Signs in through the form, checks the overview's live counts, follows the running task's
+timeline while it streams, cancels it from the page, refuses a call without the CSRF token,
+and saves screenshots. Exits non-zero with the failed check on stderr.
+"""
+import os, sys, time
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+base, token, queue, running, done, shots = sys.argv[1:7]
+os.makedirs(shots, exist_ok=True)
+options = webdriver.ChromeOptions()
+options.binary_location = "/usr/bin/chromium"
+for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"):
+    options.add_argument(arg)
+driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+wait = WebDriverWait(driver, 25)
+
+
+def check(condition, what):
+    if not condition:
+        driver.save_screenshot(os.path.join(shots, "failure.png"))
+        sys.exit(f"dashboard check failed: {what}\n--- page ---\n{driver.page_source[:4000]}")
+
+
+try:
+    # Sign in through the form; the token ends up in an HttpOnly, SameSite=Strict cookie.
+    driver.get(base + "/")
+    field = wait.until(lambda d: d.find_element(By.ID, "token"))
+    check(driver.find_element(By.CSS_SELECTOR, "label[for=token]").text == "API token", "the token field has a label")
+    field.send_keys(token)
+    field.submit()
+    try:
+        wait.until(lambda d: d.find_elements(By.ID, "queues"))
+    except Exception:
+        check(False, f"the overview after signing in (at {driver.current_url})")
+    cookie = next(c for c in driver.get_cookies() if c["name"] == "orbiter_token")
+    check(cookie["httpOnly"] and cookie.get("sameSite") == "Strict", f"cookie flags: {cookie}")
+    check("token" not in driver.current_url, "the token is not in the address bar")
+
+    # Overview with live data: the queue's running count reaches 1 (refreshed every second).
+    row = f'#queues tr[data-queue="{queue}"] td[data-field="running"]'
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, row).text == "1")
+    check(running in driver.page_source and done in driver.page_source, "the task list shows both tasks")
+    wait.until(lambda d: d.find_element(By.ID, "chart-running").get_attribute("points").strip() != "")
+    driver.save_screenshot(os.path.join(shots, "overview.png"))
+
+    # The running task's timeline fills while it streams.
+    driver.get(f"{base}/ui/tasks/{running}?queue={queue}")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#timeline li.tool")) >= 2)
+    first = len(driver.find_elements(By.CSS_SELECTOR, "#timeline li"))
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#timeline li")) > first)
+    check(driver.find_element(By.ID, "task-status").text == "running", "the task is still running while its timeline grows")
+    check(any("tick" in li.text for li in driver.find_elements(By.CSS_SELECTOR, "#timeline li.text")), "streamed text appears in the timeline")
+    driver.save_screenshot(os.path.join(shots, "task-running.png"))
+
+    # A call with the cookie but without the page's CSRF token is refused.
+    status = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        f"fetch('/v1/tasks/{running}/cancel?queue={queue}', {{method: 'POST'}}).then(r => r.json().then(j => done([r.status, j.error.code])));")
+    check(status == [403, "csrf"], f"a cancel without the CSRF token is refused: {status}")
+    check(driver.find_element(By.ID, "task-status").text == "running", "the refused call changed nothing")
+
+    # Cancel from the page: the timeline ends with the cancelled status.
+    driver.find_element(By.CSS_SELECTOR, 'button[data-action="cancel"]').click()
+    wait.until(lambda d: d.find_element(By.ID, "task-status").text == "cancelled")
+    check("cancel" in driver.find_element(By.ID, "message").text, "the page says what the button did")
+    driver.save_screenshot(os.path.join(shots, "task-cancelled.png"))
+
+    # A finished task's page: its timeline replays to the end, its output is shown.
+    driver.get(f"{base}/ui/tasks/{done}?queue={queue}")
+    wait.until(lambda d: any("completed" in li.text for li in d.find_elements(By.CSS_SELECTOR, "#timeline li.status")))
+    check("The answer is 42." in driver.find_element(By.ID, "output").text, "the output is shown")
+    driver.save_screenshot(os.path.join(shots, "task-completed.png"))
+
+    # Phone width: still usable (no horizontal overflow of the page itself).
+    driver.set_window_size(390, 844)
+    driver.get(base + "/")
+    wait.until(lambda d: d.find_elements(By.ID, "queues"))
+    width = driver.execute_script("return document.documentElement.scrollWidth")
+    check(width <= 400, f"the overview fits a phone's width ({width}px)")
+    driver.save_screenshot(os.path.join(shots, "overview-phone.png"))
+    print("dashboard checks passed")
+finally:
+    driver.quit()
