@@ -12,7 +12,7 @@ final class DeltaStreamServer {
     let channel: any Channel
     var port: Int { channel.localAddress?.port ?? 0 }
     /// Streams answered so far and streams under way, across all connections.
-    let started = ManagedAtomicCounter()
+    let started = Shared(0)
 
     init(deltas: Int, interval: TimeAmount) async throws {
         let counter = started
@@ -35,10 +35,10 @@ final class DeltaStreamServer {
         typealias OutboundOut = HTTPServerResponsePart
         let deltas: Int
         let interval: TimeAmount
-        let started: ManagedAtomicCounter
+        let started: Shared<Int>
         private var task: RepeatedTask?
 
-        init(deltas: Int, interval: TimeAmount, started: ManagedAtomicCounter) {
+        init(deltas: Int, interval: TimeAmount, started: Shared<Int>) {
             self.deltas = deltas
             self.interval = interval
             self.started = started
@@ -46,7 +46,7 @@ final class DeltaStreamServer {
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             guard case .end = unwrapInboundIn(data) else { return }
-            started.increment()
+            started.withLock { $0 += 1 }
             let head = HTTPResponseHead(version: .http1_1, status: .ok,
                                         headers: ["content-type": "text/event-stream", "cache-control": "no-cache"])
             context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
@@ -82,11 +82,4 @@ final class DeltaStreamServer {
             context.fireChannelInactive()
         }
     }
-}
-
-/// A thread-safe counter.
-final class ManagedAtomicCounter: Sendable {
-    private let value = Shared(0)
-    func increment() { value.withLock { $0 += 1 } }
-    var current: Int { value.withLock { $0 } }
 }

@@ -120,6 +120,6 @@ enum StreamBench {
               "stream_lost": .int(results.reduce(0) { $0 + $1.lost }),
               "stream_reordered": .int(results.reduce(0) { $0 + $1.reordered }),
               "stream_failed_tasks": .int(results.filter(\.failed).count),
-              "provider_streams": .int(server.started.current)])
+              "provider_streams": .int(server.started.withLock { $0 })])
     }
 }

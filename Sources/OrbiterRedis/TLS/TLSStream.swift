@@ -37,8 +37,12 @@ final class TLSStream {
         // SNI carries names only (RFC 6066): managed services route on it.
         if !isAddress { _ = orbiter_ssl_set_sni(ssl, name) }
         if !settings.insecure {
-            if isAddress { X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) }
-            else { SSL_set1_host(ssl, name) }
+            // A name that cannot be set must not mean "no name check": refuse to go on instead.
+            let set = isAddress ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) : SSL_set1_host(ssl, name)
+            guard set == 1 else {
+                failure = "cannot set the name to check"
+                throw RedisError.connection("cannot check the server's TLS certificate for '\(name)': \(TLSContext.openSSLErrors())")
+            }
         }
         ERR_clear_error()
         if SSL_connect(ssl) != 1 {
