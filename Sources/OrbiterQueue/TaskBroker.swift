@@ -86,7 +86,8 @@ public final class TaskBroker: Sendable {
                            settings.bundleTTL, settings.maxPending, settings.signature(taskID: taskID, queue: keys.queue, payload: payload, payloadText: payloadText), settings.taskTTL,
                            idempotencyKey == nil ? "" : payload.workDigest,
                            JSONValue.object(payload.metadata.mapValues(JSONValue.string)).jsonString,
-                           payload.priority.map(String.init) ?? "", payload.runAt.map { String(Int64(($0 * 1000).rounded())) } ?? ""])
+                           payload.priority.map(String.init) ?? "", payload.runAt.map { String(Int64(($0 * 1000).rounded())) } ?? "",
+                           payload.agentName ?? ""])
                 if !sha.isEmpty { _ = storedBundles.withLock { $0.insert(sha) } }
                 guard let parts = reply.array, parts.count == 2, let id = parts[1].string else {
                     throw DistributedError.badPayload("unexpected reply to submit: \(reply)")
@@ -223,7 +224,7 @@ public final class TaskBroker: Sendable {
     /// Tasks newest first, optionally only those with `status` (parked tasks: soonest wait
     /// deadline first, read from the waiting set).
     public func list(status: TaskStatus? = nil, limit: Int = 20) async throws -> [TaskResult] {
-        try await listPage(status: status, limit: limit).tasks
+        try await listPage(TaskListFilter(status: status), limit: limit).tasks
     }
 
     /// A consistent snapshot of the queue, from one atomic read.
@@ -237,7 +238,10 @@ public final class TaskBroker: Sendable {
         return QueueStats(queue: keys.queue, pending: v[0], running: v[1], delayed: v[2], dead: v[3], completedLastHour: v[4],
                           failedLastHour: v[5], oldestPendingSeconds: v[6] < 0 ? nil : Double(v[6]) / 1000,
                           workersAlive: v[7], workersKnown: v[8], waiting: v[9], scheduled: v[10],
-                          concurrencyCap: items.count > 11 ? items[11].string.flatMap { Int($0) } : nil)
+                          concurrencyCap: items.count > 11 ? items[11].string.flatMap { Int($0) } : nil,
+                          perMinute: items.count > 14 ? MinuteCounts(firstMinute: items[12].int ?? 0,
+                                                                     completed: items[13].array?.map { Int($0.int ?? 0) } ?? [],
+                                                                     failed: items[14].array?.map { Int($0.int ?? 0) } ?? []) : nil)
     }
 
     /// Workers that sent a heartbeat in the last day, with whether they are alive.
@@ -272,13 +276,28 @@ public struct QueueStats: Sendable, Equatable {
     public var scheduled: Int = 0
     /// The queue's cap on running tasks across all workers (`queue set-concurrency`), nil: none.
     public var concurrencyCap: Int?
+    /// Tasks that ended in each of the last 60 minutes: the dashboard's throughput chart.
+    public var perMinute: MinuteCounts?
 
     public var json: JSONValue {
         ["queue": .string(queue), "pending": .int(pending), "running": .int(running), "delayed": .int(delayed), "dead": .int(dead),
          "waiting": .int(waiting), "scheduled": .int(scheduled), "concurrency_cap": concurrencyCap.map(JSONValue.int) ?? .null,
          "completed_last_hour": .int(completedLastHour), "failed_last_hour": .int(failedLastHour),
          "oldest_pending_s": oldestPendingSeconds.map(JSONValue.double) ?? .null,
-         "workers_alive": .int(workersAlive), "workers_known": .int(workersKnown)]
+         "workers_alive": .int(workersAlive), "workers_known": .int(workersKnown),
+         "per_minute": perMinute?.json ?? MinuteCounts(firstMinute: 0, completed: [], failed: []).json]
+    }
+}
+
+/// Counts per minute, oldest first, from the queue's per-minute counters (kept 2 hours).
+public struct MinuteCounts: Sendable, Equatable {
+    /// Minutes since 1970 of the first count.
+    public var firstMinute: Int64
+    public var completed: [Int]
+    public var failed: [Int]
+
+    public var json: JSONValue {
+        ["since": .double(Double(firstMinute) * 60), "completed": .array(completed.map(JSONValue.int)), "failed": .array(failed.map(JSONValue.int))]
     }
 }
 

@@ -36,6 +36,17 @@ public struct TaskPayload: Sendable {
     /// A day.
     public static let defaultWaitTimeout = 86_400.0
 
+    /// The agent's or swarm's name (its `toDict()` `name`) as task lists show and filter by it:
+    /// `listedAgentName`. `nil` when the node has no name.
+    public var agentName: String? {
+        guard let name = node["name"]?.stringValue, !name.isEmpty else { return nil }
+        return Self.listedAgentName(name)
+    }
+
+    /// A name as lists keep it: its first 200 characters (a name is the user's, but a list row
+    /// and the task hash should stay small). Filters cut the name they are given the same way.
+    public static func listedAgentName(_ name: String) -> String { String(name.prefix(200)) }
+
     /// 0...9, 9 first (`TaskPriority`); `nil`: the default level (5). Picks the queue stream the
     /// task waits in; the worker does not read it from the payload.
     public var priority: Int?

@@ -47,12 +47,15 @@ public struct TaskResult: Sendable {
     public var priority: Int?
     /// When a delayed task may start (set while `scheduled`, kept afterwards).
     public var runAt: Date?
+    /// The agent's or swarm's name, as submitted (nil for an unnamed one, or a task stored
+    /// before names were kept).
+    public var agent: String?
 
     /// The fields a status read fetches, in the order `init(taskID:fields:payload:)` reads them:
     /// never the payload (script, input and messages: megabytes for a long conversation), and the
     /// result only when asked for (`list` leaves it out).
     static let fields = ["status", "error", "created_at", "started_at", "completed_at", "worker_id", "attempts", "metadata", "pending",
-                         "priority", "run_at", "result"]
+                         "priority", "run_at", "agent", "result"]
 
     /// `HMGET` of a task's status fields.
     package static func read(_ taskKey: String, withResult: Bool) -> [any RedisArgument] {
@@ -79,6 +82,7 @@ public struct TaskResult: Sendable {
         attempts = Int(field("attempts") ?? "") ?? 0
         priority = field("priority").flatMap { Int($0) }.flatMap { TaskPriority.range.contains($0) ? $0 : nil }
         runAt = date("run_at")
+        agent = field("agent")
         if let stored = field("pending"), let json = try? JSONValue.parse(stored) {
             pending = try? InputRequest(json: json)
             waitingSince = json["since"]?.doubleValue.map { Date(timeIntervalSince1970: $0 / 1000) }
@@ -102,6 +106,7 @@ public struct TaskResult: Sendable {
         ]
         if let priority { d["priority"] = .int(priority) }
         if let runAt { d["run_at"] = ts(runAt) }
+        if let agent { d["agent"] = .string(agent) }
         // A parked task: what it waits for (`pending`: kind, id, tool_name, tool_call_id, arguments, question?).
         if let pending {
             d["pending"] = pending.json

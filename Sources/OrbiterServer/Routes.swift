@@ -140,18 +140,35 @@ struct Routes {
     func list(_ request: Request, token: APIToken) async throws -> Response {
         let queue = request.query("queue")
         let broker = try broker(queue, token: token, hidden: forbiddenQueue(queue, token))
-        let status = try request.query("status").map { text in
+        let filter = try Self.listFilter(request)
+        let limit = try request.queryInt("limit", default: 20, in: 1...1000)
+        let cursor = request.query("cursor")
+        if let cursor { do { try TaskID.validate(cursor) } catch { throw APIError.badRequest("'cursor' must be a task id from next_cursor", code: "invalid_parameter") } }
+        let page = try await broker.listPage(filter, limit: limit, cursor: cursor)
+        return Reply.json(["tasks": .array(page.tasks.map(\.json)), "next_cursor": page.next.map(JSONValue.string) ?? .null])
+    }
+
+    /// `status`, `agent`, `newer_than` and `older_than` of a task list (the API's and the
+    /// dashboard's), each checked with a message that names it.
+    static func listFilter(_ request: Request) throws -> TaskListFilter {
+        let status = try request.query("status").flatMap { text -> TaskStatus? in
+            if text.isEmpty { return nil }
             guard let s = TaskStatus(rawValue: text) else {
                 throw APIError.badRequest("unknown status '\(text.prefix(40))'; use one of \(TaskStatus.allCases.map(\.rawValue).joined(separator: ", "))",
                                           code: "invalid_parameter")
             }
             return s
         }
-        let limit = try request.queryInt("limit", default: 20, in: 1...1000)
-        let cursor = request.query("cursor")
-        if let cursor { do { try TaskID.validate(cursor) } catch { throw APIError.badRequest("'cursor' must be a task id from next_cursor", code: "invalid_parameter") } }
-        let page = try await broker.listPage(status: status, limit: limit, cursor: cursor)
-        return Reply.json(["tasks": .array(page.tasks.map(\.json)), "next_cursor": page.next.map(JSONValue.string) ?? .null])
+        let agent = request.query("agent").flatMap { $0.isEmpty ? nil : $0 }
+        func age(_ name: String) throws -> Double? {
+            guard let text = request.query(name), !text.isEmpty else { return nil }
+            guard let value = parseAge(text), value.isFinite else {
+                throw APIError.badRequest("query parameter '\(name)' must be an age such as 3600, 90s, 30m, 12h, 7d; got '\(text.prefix(40))'",
+                                          code: "invalid_parameter")
+            }
+            return value
+        }
+        return TaskListFilter(status: status, agent: agent, newerThan: try age("newer_than"), olderThan: try age("older_than"))
     }
 
     func purge(_ request: Request, token: APIToken) async throws -> Response {

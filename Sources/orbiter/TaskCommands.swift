@@ -20,6 +20,15 @@ struct TaskListCommand: AsyncParsableCommand {
     @Option(help: "Only tasks with this status (pending, running, waiting, completed, failed, cancelled, retrying); waiting lists parked tasks, soonest deadline first.")
     var status: String?
 
+    @Option(help: "Only tasks of the agent (or swarm) with this name.")
+    var agent: String?
+
+    @Option(name: .customLong("newer-than"), help: "Only tasks created within this age, e.g. 90s, 30m, 12h, 7d.")
+    var newerThan: String?
+
+    @Option(name: .customLong("older-than"), help: "Only tasks created longer ago than this age, e.g. 90s, 30m, 12h, 7d.")
+    var olderThan: String?
+
     @Option(parsing: .unconditional, help: "At most this many tasks.")
     var limit: Int = 20
 
@@ -31,11 +40,24 @@ struct TaskListCommand: AsyncParsableCommand {
             throw ValidationError("unknown status '\(status)'; use one of \(TaskStatus.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if limit < 1 { throw ValidationError("--limit must be at least 1") }
+        for (flag, value) in [("--newer-than", newerThan), ("--older-than", olderThan)] {
+            if let value, parseAge(value) == nil { throw ValidationError("\(flag): cannot read '\(value)'; use e.g. 90s, 30m, 12h, 7d") }
+        }
     }
 
     func run() async throws {
         let broker = try await redis.broker()
-        let tasks = try await broker.list(status: status.flatMap(TaskStatus.init), limit: limit)
+        let filter = TaskListFilter(status: status.flatMap(TaskStatus.init), agent: agent,
+                                    newerThan: newerThan.flatMap(parseAge), olderThan: olderThan.flatMap(parseAge))
+        // A filter that matches few tasks gives short pages (each reads a bounded part of the
+        // index): follow the cursor until `limit` tasks or the end.
+        var tasks: [TaskResult] = []
+        var cursor: String?
+        repeat {
+            let page = try await broker.listPage(filter, limit: limit - tasks.count, cursor: cursor)
+            tasks += page.tasks
+            cursor = page.next
+        } while tasks.count < limit && cursor != nil
         if output.json {
             Terminal.out(JSONValue.array(tasks.map(\.json)).jsonString + "\n")
             return
@@ -43,7 +65,8 @@ struct TaskListCommand: AsyncParsableCommand {
         for t in tasks {
             let what = t.pending.map { "  waits for \($0.summary) until \(formatTime(t.waitingUntil))" }
                 ?? (t.status == .scheduled ? "  runs at \(formatTime(t.runAt))" : "  \(t.workerID ?? "")")
-            Terminal.out("\(t.taskID)  \(t.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  created \(formatTime(t.createdAt))\(what)\n")
+            let agent = t.agent.map { "  \($0)" } ?? ""
+            Terminal.out("\(t.taskID)  \(t.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))  created \(formatTime(t.createdAt))\(agent)\(what)\n")
         }
     }
 }
@@ -85,6 +108,7 @@ struct TaskStatusCommand: AsyncParsableCommand {
         var lines = ["task:      \(task.taskID)", "status:    \(task.status.rawValue)", "created:   \(formatTime(task.createdAt))",
                      "started:   \(formatTime(task.startedAt))", "completed: \(formatTime(task.completedAt))",
                      "worker:    \(task.workerID ?? "-")", "attempts:  \(task.attempts)"]
+        if let agent = task.agent { lines.insert("agent:     \(agent)", at: 2) }
         if let priority = task.priority { lines.append("priority:  \(priority)") }
         if let runAt = task.runAt { lines.append("run at:    \(formatTime(runAt))\(task.status == .scheduled ? " (scheduled until then)" : "")") }
         if let pending = task.pending {

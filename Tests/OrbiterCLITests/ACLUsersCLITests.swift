@@ -67,6 +67,9 @@ struct ACLUsersCLITests {
         #expect(stats.status == 0, "\(stats.stderr)")
         let list = try await orbiter(["task", "list"])
         #expect(list.status == 0 && list.stdout.contains(id), "\(list.stdout) \(list.stderr)")
+        // Filters by agent and age (the age bound counts newer tasks with ZCOUNT).
+        let filtered = try await orbiter(["task", "list", "--agent", "calculator", "--older-than", "0s", "--newer-than", "1h", "--status", "completed"])
+        #expect(filtered.status == 0 && filtered.stdout.contains(id) && filtered.stdout.contains("calculator"), "\(filtered.stdout) \(filtered.stderr)")
         let later = try await orbiter(["submit", "examples/calculator.lua", "1 + 1", "--delay", "1h"])
         let laterID = later.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let cancelled = try await orbiter(["task", "cancel", laterID])

@@ -13,7 +13,12 @@ struct QueueStatsTests {
     func statsCountAKnownMixOfTasks() async throws {
         try await withDistributedFixture { fixture in
             let broker = try fixture.broker()
-            let empty = try await broker.stats()
+            var empty = try await broker.stats()
+            let nowMinute = Int64(Date().timeIntervalSince1970 / 60)
+            #expect(empty.perMinute?.completed == Array(repeating: 0, count: 60))
+            #expect(empty.perMinute?.failed == Array(repeating: 0, count: 60))
+            #expect(abs((empty.perMinute?.firstMinute ?? 0) + 59 - nowMinute) <= 1)
+            empty.perMinute = nil
             #expect(empty == QueueStats(queue: fixture.queue, pending: 0, running: 0, delayed: 0, dead: 0, completedLastHour: 0,
                                         failedLastHour: 0, oldestPendingSeconds: nil, workersAlive: 0, workersKnown: 0))
             try fixture.startWorker(concurrency: 1, id: "stats-w")
@@ -39,6 +44,10 @@ struct QueueStatsTests {
             #expect(stats.completedLastHour == 1)
             #expect(stats.failedLastHour == 1)
             #expect(stats.workersAlive == 1)
+            // The per-minute series (the dashboard's throughput chart) holds the same counts.
+            #expect(stats.perMinute?.completed.reduce(0, +) == 1)
+            #expect(stats.perMinute?.failed.reduce(0, +) == 1)
+            #expect(stats.perMinute?.completed.count == 60)
             #expect(stats.oldestPendingSeconds != nil)
             #expect((stats.oldestPendingSeconds ?? 99) < 5)
             _ = try await long.cancel()

@@ -69,12 +69,46 @@ struct APIEndpointTests {
             #expect(seen == [third, second, id])
             let completed = try await s.call(.GET, "/v1/tasks?status=completed&limit=10")
             #expect(completed.json?["tasks"]?.arrayValue?.count == 3)
+            #expect(completed.json?["tasks"]?.arrayValue?.map { $0["agent"]?.stringValue ?? "-" } == ["calculator", "greeter", "greeter"], "\(completed.text)")
+
+            // Filters: by agent (kept at submit) and by age (the time index's range).
+            let fourth = try await s.submit(try Scripts.calculator, input: "2 + 2")
+            func listed(_ query: String) async throws -> [String] {
+                let page = try await s.call(.GET, "/v1/tasks?" + query, token: ServerFixture.read)
+                #expect(page.status == 200, "\(query): \(page.text)")
+                return page.json?["tasks"]?.arrayValue?.compactMap { $0["task_id"]?.stringValue } ?? []
+            }
+            #expect(try await listed("agent=calculator") == [fourth, third])
+            #expect(try await listed("agent=greeter") == [second, id])
+            #expect(try await listed("agent=nobody").isEmpty)
+            #expect(try await listed("agent=greeter&limit=1&newer_than=1h") == [second])
+            #expect(try await listed("newer_than=1h&limit=10").count == 4)
+            #expect(try await listed("older_than=1h").isEmpty)
+            try await Task.sleep(for: .milliseconds(20))
+            #expect(try await listed("older_than=10ms&agent=greeter&status=completed&limit=10") == [second, id])
+            var agentPages: [String] = []
+            var agentCursor: String?
+            repeat {
+                let page = try await s.call(.GET, "/v1/tasks?agent=greeter&limit=1" + (agentCursor.map { "&cursor=\($0)" } ?? ""), token: ServerFixture.read)
+                agentPages += page.json?["tasks"]?.arrayValue?.compactMap { $0["task_id"]?.stringValue } ?? []
+                agentCursor = page.json?["next_cursor"]?.stringValue
+            } while agentCursor != nil && agentPages.count < 10
+            #expect(agentPages == [second, id], "a filtered list pages through its cursor")
+            // An age far beyond any time (schemathesis found this one crashing) reads as "any time".
+            #expect(try await listed("newer_than=1e300d&agent=greeter") == [second, id])
+            #expect(try await listed("older_than=1e300d").isEmpty)
+            let badAge = try await s.call(.GET, "/v1/tasks?older_than=soon", token: ServerFixture.read)
+            #expect(badAge.status == 400 && badAge.text.contains("older_than"), "\(badAge.text)")
+            _ = try await s.call(.GET, "/v1/tasks/\(fourth)/result?wait=20")
 
             let workers = try await s.call(.GET, "/v1/workers", token: ServerFixture.read)
             #expect(workers.json?.arrayValue?.first?["alive"]?.boolValue == true, "\(workers.text)")
             let queues = try await s.call(.GET, "/v1/queues", token: ServerFixture.read)
             let mine = queues.json?.arrayValue?.first { $0["queue"]?.stringValue == s.queue }
-            #expect(mine?["completed_last_hour"]?.intValue == 3, "\(queues.text)")
+            #expect(mine?["completed_last_hour"]?.intValue == 4, "\(queues.text)")
+            // The last hour per minute, for the dashboard's throughput chart.
+            let perMinute = mine?["per_minute"]?["completed"]?.arrayValue?.compactMap(\.intValue) ?? []
+            #expect(perMinute.count == 60 && perMinute.reduce(0, +) == 4, "\(queues.text)")
             let stats = try await s.call(.GET, "/v1/queues/\(s.queue)/stats", token: ServerFixture.read)
             #expect(stats.json?["workers_alive"]?.intValue == 1, "\(stats.text)")
             #expect(stats.json?["models_last_hour"]?.arrayValue != nil)
@@ -88,9 +122,9 @@ struct APIEndpointTests {
             let openapi = try await s.call(.GET, "/openapi.json", token: nil)
             #expect(openapi.json?["openapi"]?.stringValue == "3.1.0")
 
-            // Purge: the three completed tasks, then nothing listed.
+            // Purge: the four completed tasks, then nothing listed.
             let purged = try await s.call(.DELETE, "/v1/tasks?status=completed&older_than=0s")
-            #expect(purged.json?["purged"]?.intValue == 3, "\(purged.text)")
+            #expect(purged.json?["purged"]?.intValue == 4, "\(purged.text)")
             let gone = try await s.call(.GET, "/v1/tasks/\(id)")
             #expect(gone.status == 404 && gone.code == "not_found")
         }

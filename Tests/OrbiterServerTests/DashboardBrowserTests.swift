@@ -8,7 +8,7 @@ import Testing
 /// are saved to .build/test-artifacts/dashboard/.
 @Suite("Dashboard in a browser", .serialized)
 struct DashboardBrowserTests {
-    @Test("sign in, live counts, a streaming timeline, cancel from the page, CSRF refused")
+    @Test("sign in, live counts, throughput, tokens, filters, a streaming timeline, cancel from the page, CSRF refused")
     func browser() async throws {
         try await withServer { s in
             try s.startWorker(concurrency: 1)
@@ -23,7 +23,7 @@ struct DashboardBrowserTests {
             #expect(run.stdout.contains("dashboard checks passed"), "\(run.stdout)")
             let status = try await s.call(.GET, "/v1/tasks/\(running)").json?["status"]?.stringValue
             #expect(status == "cancelled", "cancelled from the page: \(status ?? "-")")
-            for name in ["overview", "task-running", "task-cancelled", "task-completed", "overview-phone"] {
+            for name in ["overview", "overview-filtered", "task-running", "task-cancelled", "task-completed", "overview-phone"] {
                 #expect(FileManager.default.fileExists(atPath: "\(shots)/\(name).png"), "screenshot \(name)")
             }
         }

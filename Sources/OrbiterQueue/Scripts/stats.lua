@@ -13,8 +13,9 @@
 --         share the queue's hash tag, so they live in this script's slot on Redis Cluster too)
 -- Returns {pending, running, delayed, dead, completed_last_hour, failed_last_hour,
 --          oldest_pending_ms (-1 when none), workers_alive, workers_known, waiting, scheduled,
---          concurrency cap as stored ("" when none)}. pending, running and oldest cover every
---          priority level's stream (lib.lua).
+--          concurrency cap as stored ("" when none), the first of the last 60 minutes (minutes
+--          since 1970), {completed per minute}, {failed per minute} (60 each, oldest first)}.
+--          pending, running and oldest cover every priority level's stream (lib.lua).
 -- Summed over the priority levels' streams (lib.lua); the oldest pending task is the oldest
 -- undelivered entry of any level.
 local queued, running, oldest = 0, 0, -1
@@ -33,9 +34,13 @@ for _, level in ipairs(level_streams(KEYS[1])) do
 end
 local now_minute = math.floor(tonumber(ARGV[2]) / 60000)
 local completed, failed = 0, 0
+local completed_by_minute, failed_by_minute = {}, {}
 for m = now_minute - 59, now_minute do
-  completed = completed + tonumber(redis.call('GET', ARGV[3] .. 'count:completed:' .. m) or '0')
-  failed = failed + tonumber(redis.call('GET', ARGV[3] .. 'count:failed:' .. m) or '0')
+  local c = tonumber(redis.call('GET', ARGV[3] .. 'count:completed:' .. m) or '0')
+  local f = tonumber(redis.call('GET', ARGV[3] .. 'count:failed:' .. m) or '0')
+  completed, failed = completed + c, failed + f
+  completed_by_minute[#completed_by_minute + 1] = c
+  failed_by_minute[#failed_by_minute + 1] = f
 end
 local alive, known = 0, 0
 for _, id in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
@@ -49,4 +54,5 @@ return {math.max(queued - running, 0), running, redis.call('ZCARD', KEYS[2]),
         redis.call('EXISTS', KEYS[3]) == 1 and redis.call('XLEN', KEYS[3]) or 0,
         completed, failed, oldest, alive, known, redis.call('ZCARD', KEYS[5]),
         KEYS[6] and redis.call('ZCARD', KEYS[6]) or 0,
-        KEYS[7] and (redis.call('GET', KEYS[7]) or '') or ''}
+        KEYS[7] and (redis.call('GET', KEYS[7]) or '') or '',
+        now_minute - 59, completed_by_minute, failed_by_minute}

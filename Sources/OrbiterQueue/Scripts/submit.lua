@@ -25,6 +25,8 @@
 -- ARGV[13] run at, milliseconds since 1970: later than created_at (ARGV[4]) makes the task
 --          `scheduled` (in KEYS[6], no queue entry yet; the workers are woken through
 --          {orbiter:Q}:queue:wake to learn the new due time); "" or not later: queued now; optional
+-- ARGV[14] the agent's (or swarm's) name, kept as `agent` so lists can filter by it without
+--          reading payloads; optional
 -- Returns {"new", task id}, or {"existing", task id} when the idempotency key was seen within its
 -- TTL with the same digest or a task with this id exists already (a retry after a lost reply: the
 -- client chose the id, so a retried submit never makes a second task); or an error: "FULL ..." /
@@ -58,13 +60,14 @@ end
 local run_at = tonumber(ARGV[13] or '')
 if run_at and run_at > tonumber(ARGV[4]) then
   redis.call('HSET', KEYS[1], 'status', 'scheduled', 'payload', ARGV[2], 'created_at', ARGV[4],
-    'attempts', 0, 'bundle', ARGV[5], 'signature', ARGV[8], 'metadata', ARGV[11] or '', 'run_at', run_at)
+    'attempts', 0, 'bundle', ARGV[5], 'signature', ARGV[8], 'metadata', ARGV[11] or '', 'run_at', run_at, 'agent', ARGV[14] or '')
   redis.call('ZADD', KEYS[6], run_at, ARGV[1])
   redis.call('XADD', KEYS[2] .. ':wake', 'MAXLEN', '~', 100, '*', 'due', run_at)
 else
   local entry = enqueue(KEYS[2], ARGV[12], ARGV[1])
   redis.call('HSET', KEYS[1], 'status', 'pending', 'payload', ARGV[2], 'created_at', ARGV[4],
-    'attempts', 0, 'entry', entry, 'bundle', ARGV[5], 'signature', ARGV[8], 'metadata', ARGV[11] or '')
+    'attempts', 0, 'entry', entry, 'bundle', ARGV[5], 'signature', ARGV[8], 'metadata', ARGV[11] or '',
+    'agent', ARGV[14] or '')
 end
 if ARGV[12] and ARGV[12] ~= '' then redis.call('HSET', KEYS[1], 'priority', level_of(ARGV[12])) end
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])

@@ -86,28 +86,41 @@ struct Dashboard {
         let queue = request.query("queue").flatMap { $0.isEmpty ? nil : $0 } ?? configuration.defaultQueue
         let broker = try brokers.broker(queue)
         guard token.sees(broker.keys.queue) else { throw APIError(.forbidden, "forbidden", "the token '\(token.name)' may not see queue '\(queue)'") }
-        let status = request.query("status").flatMap { $0.isEmpty ? nil : TaskStatus(rawValue: $0) }
+        let filter = try Routes.listFilter(request)
         let cursor = request.query("cursor").flatMap { (try? TaskID.validate($0)) == nil ? nil : $0 }
         var names = Set(try await broker.knownQueues())
         names.insert(configuration.defaultQueue)
         var queueRows: [String] = []
         for name in names.sorted() where token.sees(name) {
             let s = try await brokers.broker(name).stats()
-            let cells = [("pending", s.pending), ("running", s.running), ("delayed", s.delayed), ("scheduled", s.scheduled),
-                         ("waiting", s.waiting), ("dead", s.dead), ("completed_last_hour", s.completedLastHour),
-                         ("failed_last_hour", s.failedLastHour), ("workers_alive", s.workersAlive)]
+            let cells = [("pending", "\(s.pending)"), ("running", "\(s.running)"), ("delayed", "\(s.delayed)"), ("scheduled", "\(s.scheduled)"),
+                         ("waiting", "\(s.waiting)"), ("dead", "\(s.dead)"), ("completed_last_hour", "\(s.completedLastHour)"),
+                         ("failed_last_hour", "\(s.failedLastHour)"), ("tokens_last_hour", "-"), ("cost_last_hour", "-"),
+                         ("workers_alive", "\(s.workersAlive)")]
             queueRows.append("<tr data-queue=\"\(HTMLPage.esc(name))\"><th scope=\"row\"><a href=\"/?queue=\(enc(name))\">\(HTMLPage.esc(name))</a></th>"
                              + cells.map { "<td data-field=\"\($0.0)\">\($0.1)</td>" }.joined() + "</tr>")
         }
-        let page = try await broker.listPage(status: status, limit: 25, cursor: cursor)
+        let page = try await broker.listPage(filter, limit: 25, cursor: cursor)
         let taskRows = page.tasks.map { t in
             "<tr><td><a href=\"/ui/tasks/\(t.taskID)?queue=\(enc(queue))\"><code>\(t.taskID)</code></a></td><td class=\"status \(t.status.rawValue)\">\(t.status.rawValue)</td>"
+                + "<td class=\"agent\">\(HTMLPage.esc(t.agent ?? "-"))</td>"
                 + "<td>\(HTMLPage.time(t.createdAt?.timeIntervalSince1970))</td><td>\(HTMLPage.esc(t.workerID ?? "-"))</td></tr>"
         }
-        let options = ([""] + TaskStatus.allCases.map(\.rawValue)).map { s in
-            "<option value=\"\(s)\"\(s == (status?.rawValue ?? "") ? " selected" : "")>\(s.isEmpty ? "any" : s)</option>"
+        let statusOptions = ([""] + TaskStatus.allCases.map(\.rawValue)).map { s in
+            "<option value=\"\(s)\"\(s == (filter.status?.rawValue ?? "") ? " selected" : "")>\(s.isEmpty ? "any" : s)</option>"
         }.joined()
-        let next = page.next.map { "<a class=\"next\" href=\"/?queue=\(enc(queue))&status=\(status?.rawValue ?? "")&cursor=\($0)\">Older tasks →</a>" } ?? ""
+        func ageOptions(_ parameter: String, ago: Bool) -> String {
+            let chosen = request.query(parameter) ?? ""
+            return [("", ""), ("5m", "5 minutes"), ("1h", "an hour"), ("24h", "a day"), ("7d", "a week")].map { value, label in
+                let text = value.isEmpty ? (ago ? "any time" : "any") : (ago ? label + " ago" : label)
+                return "<option value=\"\(value)\"\(value == chosen ? " selected" : "")>\(text)</option>"
+            }.joined()
+        }
+        // The filters ride along on the next page's link.
+        let kept = [("queue", queue), ("status", filter.status?.rawValue ?? ""), ("agent", filter.agent ?? ""),
+                    ("newer_than", request.query("newer_than") ?? ""), ("older_than", request.query("older_than") ?? "")]
+            .filter { !$0.1.isEmpty }.map { "\($0.0)=\(enc($0.1))" }.joined(separator: "&")
+        let next = page.next.map { "<a class=\"next\" href=\"/?\(kept)&cursor=\($0)\">Older tasks →</a>" } ?? ""
         let workers = try await broker.workers()
         let workerRows = workers.map { w in
             "<tr><td>\(HTMLPage.esc(w.id))</td><td class=\"status \(w.state)\">\(w.state)</td><td>\(HTMLPage.esc(w.fields["version"] ?? "-"))</td>"
@@ -123,20 +136,35 @@ struct Dashboard {
         let purge = canRetry && !dead.isEmpty
             ? "<button type=\"button\" data-action=\"purge\" data-status=\"failed\" data-queue=\"\(HTMLPage.esc(queue))\">Purge failed tasks</button>" : ""
         let body = """
-            \(HTMLPage.table("Queues", id: "queues", headers: ["queue", "pending", "running", "delayed", "scheduled", "waiting", "dead", "done (1 h)", "failed (1 h)", "workers"],
+            \(HTMLPage.table("Queues", id: "queues", headers: ["queue", "pending", "running", "delayed", "scheduled", "waiting", "dead", "done (1 h)", "failed (1 h)",
+                                                            "tokens (1 h)", "cost (1 h)", "workers"],
                              rows: queueRows, empty: "No queue has been used yet."))
             <section><h2>Activity</h2>
-            <figure><svg id="chart" viewBox="0 0 300 60" role="img" aria-label="Pending and running tasks over the last minute" preserveAspectRatio="none">
+            <div class="charts">
+            <figure><svg id="chart" class="chart" viewBox="0 0 300 60" role="img" aria-labelledby="chart-caption" preserveAspectRatio="none">
+            <polyline id="chart-done" points=""/><polyline id="chart-failed" points=""/></svg>
+            <figcaption id="chart-caption">Throughput: tasks that <span class="key done">completed</span> and <span class="key failed">failed</span> per second, the last two minutes. Now <span id="throughput">-</span>; failure rate (1 h): <span id="failure-rate">-</span>.</figcaption></figure>
+            <figure><svg id="hour-chart" class="chart" viewBox="0 0 300 60" role="img" aria-labelledby="hour-caption" preserveAspectRatio="none"><g id="hour-bars"></g></svg>
+            <figcaption id="hour-caption">Tasks <span class="key done">completed</span> and <span class="key failed">failed</span> per minute, the last hour (busiest minute: <span id="hour-peak">-</span>).</figcaption></figure>
+            <figure><svg id="backlog-chart" class="chart" viewBox="0 0 300 60" role="img" aria-labelledby="backlog-caption" preserveAspectRatio="none">
             <polyline id="chart-pending" points=""/><polyline id="chart-running" points=""/></svg>
-            <figcaption><span class="key pending">pending</span> <span class="key running">running</span> across the queues, the last minute; failure rate (1 h): <span id="failure-rate">-</span></figcaption></figure>
+            <figcaption id="backlog-caption">Tasks <span class="key pending">pending</span> and <span class="key running">running</span>, the last two minutes.</figcaption></figure>
+            </div>
+            <div class="scroll"><table id="models"><caption>Models, the last hour (all shown queues)</caption>
+            <thead><tr><th scope="col">model</th><th scope="col">tasks</th><th scope="col">input tokens</th><th scope="col">output tokens</th><th scope="col">cost</th></tr></thead>
+            <tbody><tr><td colspan="5" class="empty">No model calls in the last hour.</td></tr></tbody></table></div>
             </section>
             <section><h2>Tasks on '\(HTMLPage.esc(queue))'</h2>
             <form method="get" action="/" class="filters">
             <input type="hidden" name="queue" value="\(HTMLPage.esc(queue))">
-            <label for="status-filter">Status</label> <select id="status-filter" name="status">\(options)</select>
+            <label for="status-filter">Status</label> <select id="status-filter" name="status">\(statusOptions)</select>
+            <label for="agent-filter">Agent</label> <input id="agent-filter" name="agent" type="text" value="\(HTMLPage.esc(filter.agent ?? ""))" placeholder="any">
+            <label for="newer-filter">Created within</label> <select id="newer-filter" name="newer_than">\(ageOptions("newer_than", ago: false))</select>
+            <label for="older-filter">Created before</label> <select id="older-filter" name="older_than">\(ageOptions("older_than", ago: true))</select>
             <button type="submit">Filter</button>
             </form>
-            \(HTMLPage.table("", headers: ["task", "status", "created (UTC)", "worker"], rows: taskRows, empty: "No tasks."))
+            \(HTMLPage.table("", id: "tasks", headers: ["task", "status", "agent", "created (UTC)", "worker"], rows: taskRows,
+                             empty: filter == TaskListFilter() ? "No tasks." : "No tasks match these filters."))
             \(next)
             </section>
             \(HTMLPage.table("Workers of '\(queue)'", headers: ["worker", "state", "version", "concurrency", "running", "last heartbeat (UTC)"], rows: workerRows, empty: "No worker seen today."))

@@ -77,29 +77,106 @@
     });
   }
 
-  // The overview: queue counts and the chart, refreshed every second.
+  // The overview, refreshed every second from /v1/queues: the queues' counts, tokens and cost;
+  // throughput from the per-minute counters (the growth of the same minutes' counts between two
+  // reads, so a minute leaving the hour never reads as a drop); the hour per minute; the backlog.
   const queues = document.getElementById("queues");
   if (queues) {
-    const series = [];
-    const draw = (id, index, top) => {
-      const points = series.map((s, i) => `${(i * 300 / 59).toFixed(1)},${(58 - (s[index] / top) * 56).toFixed(1)}`);
+    const width = 300, height = 60, samples = 120;
+    const live = [], backlog = [];
+    let previous = null, previousAt = 0;
+    const tokens = (n) => n.toLocaleString("en-US");
+    const money = (c) => c === null ? "-" : "$" + (c > 0 && c < 0.01 ? c.toFixed(4) : c.toFixed(2));
+    const y = (value, top) => (height - 2 - (value / top) * (height - 4)).toFixed(1);
+    const line = (id, series, index, top) => {
+      const points = series.map((s, i) => `${(i * width / (samples - 1)).toFixed(1)},${y(s[index], top)}`);
       document.getElementById(id).setAttribute("points", points.join(" "));
     };
-    setInterval(async () => {
+    const models = new Map();
+    async function refresh() {
       const response = await fetch("/v1/queues", { credentials: "same-origin" });
       if (!response.ok) return;
+      const reports = await response.json();
+      const at = performance.now();
       let pending = 0, running = 0, done = 0, failed = 0;
-      for (const q of await response.json()) {
+      const minutes = new Map(); // minute → [completed, failed], summed over the queues
+      models.clear();
+      for (const q of reports) {
+        pending += q.pending; running += q.running; done += q.completed_last_hour; failed += q.failed_last_hour;
+        const used = q.models_last_hour || [];
+        const sum = used.reduce((t, m) => t + m.input_tokens + m.output_tokens, 0);
+        const priced = used.filter((m) => m.cost !== null);
+        q.tokens_last_hour = tokens(sum);
+        q.cost_last_hour = used.length && !priced.length ? "-" : money(priced.reduce((t, m) => t + m.cost, 0));
         const row = queues.querySelector(`tr[data-queue="${CSS.escape(q.queue)}"]`);
         if (row) for (const cell of row.querySelectorAll("[data-field]")) cell.textContent = q[cell.dataset.field];
-        pending += q.pending; running += q.running; done += q.completed_last_hour; failed += q.failed_last_hour;
+        for (const m of used) {
+          const t = models.get(m.model) || { tasks: 0, input: 0, output: 0, cost: null };
+          t.tasks += m.tasks; t.input += m.input_tokens; t.output += m.output_tokens;
+          if (m.cost !== null) t.cost = (t.cost || 0) + m.cost;
+          models.set(m.model, t);
+        }
+        const pm = q.per_minute;
+        if (pm && pm.completed) pm.completed.forEach((c, i) => {
+          const minute = Math.round(pm.since / 60) + i;
+          const t = minutes.get(minute) || [0, 0];
+          t[0] += c; t[1] += pm.failed[i] || 0;
+          minutes.set(minute, t);
+        });
       }
-      series.push([pending, running]);
-      if (series.length > 60) series.shift();
-      const top = Math.max(1, ...series.map((s) => Math.max(s[0], s[1])));
-      draw("chart-pending", 0, top);
-      draw("chart-running", 1, top);
+      if (previous) {
+        let grew = [0, 0];
+        const newest = previous.size ? Math.max(...previous.keys()) : Infinity;
+        for (const [minute, counts] of minutes) {
+          // A minute that had not begun at the last read started from zero.
+          const base = previous.get(minute) || (minute > newest ? [0, 0] : counts);
+          grew = [grew[0] + Math.max(0, counts[0] - base[0]), grew[1] + Math.max(0, counts[1] - base[1])];
+        }
+        const seconds = Math.max(0.2, (at - previousAt) / 1000);
+        live.push([grew[0] / seconds, grew[1] / seconds]);
+        if (live.length > samples) live.shift();
+        const top = Math.max(1, ...live.map((s) => Math.max(s[0], s[1])));
+        line("chart-done", live, 0, top);
+        line("chart-failed", live, 1, top);
+        document.getElementById("throughput").textContent = `${(grew[0] / seconds).toFixed(1)} completed/s, ${(grew[1] / seconds).toFixed(1)} failed/s`;
+      }
+      previous = minutes; previousAt = at;
+      backlog.push([pending, running]);
+      if (backlog.length > samples) backlog.shift();
+      const backlogTop = Math.max(1, ...backlog.map((s) => Math.max(s[0], s[1])));
+      line("chart-pending", backlog, 0, backlogTop);
+      line("chart-running", backlog, 1, backlogTop);
+      // The hour, a bar per minute: completed stacked on failed.
+      const hour = [...minutes.entries()].sort((a, b) => a[0] - b[0]).slice(-60);
+      const peak = Math.max(1, ...hour.map(([, c]) => c[0] + c[1]));
+      const bar = width / 60, svg = "http://www.w3.org/2000/svg", bars = document.getElementById("hour-bars");
+      bars.replaceChildren(...hour.flatMap(([minute, c], i) => [["failed", c[1], 0], ["done", c[0], c[1]]].filter(([, n]) => n > 0).map(([kind, n, below]) => {
+        const rect = document.createElementNS(svg, "rect");
+        const h = (n / peak) * (height - 4), b = (below / peak) * (height - 4);
+        rect.setAttribute("class", kind);
+        rect.setAttribute("x", (i * bar + 0.5).toFixed(1)); rect.setAttribute("width", (bar - 1).toFixed(1));
+        rect.setAttribute("y", (height - 2 - b - h).toFixed(1)); rect.setAttribute("height", h.toFixed(1));
+        const title = document.createElementNS(svg, "title");
+        title.textContent = `${new Date(minute * 60000).toISOString().slice(11, 16)} UTC: ${n} ${kind === "done" ? "completed" : "failed"}`;
+        rect.appendChild(title);
+        return rect;
+      })));
+      document.getElementById("hour-peak").textContent = hour.length ? `${Math.max(0, ...hour.map(([, c]) => c[0] + c[1]))} tasks` : "-";
       document.getElementById("failure-rate").textContent = done + failed ? `${(100 * failed / (done + failed)).toFixed(1)} %` : "-";
-    }, 1000);
+      const body = document.querySelector("#models tbody");
+      if (models.size) {
+        body.replaceChildren(...[...models.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([name, t]) => {
+          const row = document.createElement("tr");
+          for (const text of [name, t.tasks, tokens(t.input), tokens(t.output), money(t.cost)]) {
+            const cell = document.createElement("td");
+            cell.textContent = String(text);
+            row.appendChild(cell);
+          }
+          return row;
+        }));
+      }
+    }
+    refresh().catch(() => {});
+    setInterval(() => refresh().catch(() => {}), 1000);
   }
 })();

@@ -47,7 +47,39 @@ try:
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, row).text == "1")
     check(running in driver.page_source and done in driver.page_source, "the task list shows both tasks")
     wait.until(lambda d: d.find_element(By.ID, "chart-running").get_attribute("points").strip() != "")
+    # Throughput: the live chart draws, the hour chart has the completed task's minute, and the
+    # calculator's tokens (12 + 6 and 10 + 3 per run) show per queue and per model.
+    wait.until(lambda d: len(d.find_element(By.ID, "chart-done").get_attribute("points").split()) >= 2)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#hour-bars rect.done"))
+    tokens = f'#queues tr[data-queue="{queue}"] td[data-field="tokens_last_hour"]'
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, tokens).text.replace(",", "").isdigit())
+    check(int(driver.find_element(By.CSS_SELECTOR, tokens).text.replace(",", "")) >= 31, "the queue's tokens in the last hour")
+    check(driver.find_element(By.CSS_SELECTOR, f'#queues tr[data-queue="{queue}"] td[data-field="cost_last_hour"]').text == "-",
+          "no price: the cost is unknown, not zero")
+    wait.until(lambda d: "scripted" in d.find_element(By.ID, "models").text)
+    peak = driver.find_element(By.ID, "hour-peak").text
+    check(peak.endswith(" tasks") and int(peak.split()[0]) >= 1, f"busiest minute: {peak}")
     driver.save_screenshot(os.path.join(shots, "overview.png"))
+
+    # The task list's filters: by agent, then by age.
+    def filter_tasks(agent, newer="", older=""):
+        box = driver.find_element(By.ID, "agent-filter")
+        box.clear()
+        box.send_keys(agent)
+        for select_id, value in (("newer-filter", newer), ("older-filter", older)):
+            driver.find_element(By.CSS_SELECTOR, f'#{select_id} option[value="{value}"]').click()
+        driver.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+        wait.until(lambda d: f"agent={agent}" in d.current_url)
+        return driver.find_element(By.TAG_NAME, "main").text
+
+    listed = filter_tasks("calculator")
+    check(done in listed and running not in listed, "agent=calculator lists the calculator's task only")
+    check("calculator" in driver.find_element(By.ID, "tasks").text, "the agent column")
+    listed = filter_tasks("ticker", newer="5m")
+    check(running in listed and done not in listed, "agent=ticker, created within 5 minutes")
+    listed = filter_tasks("ticker", older="5m")
+    check(running not in listed and "No tasks match these filters." in listed, "nothing is older than 5 minutes")
+    driver.save_screenshot(os.path.join(shots, "overview-filtered.png"))
 
     # The running task's timeline fills while it streams.
     driver.get(f"{base}/ui/tasks/{running}?queue={queue}")
