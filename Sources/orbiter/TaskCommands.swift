@@ -23,10 +23,10 @@ struct TaskListCommand: AsyncParsableCommand {
     @Option(help: "Only tasks of the agent (or swarm) with this name.")
     var agent: String?
 
-    @Option(name: .customLong("newer-than"), help: "Only tasks created within this age, e.g. 90s, 30m, 12h, 7d.")
+    @Option(name: .customLong("newer-than"), parsing: .unconditional, help: "Only tasks created within this age, e.g. 90s, 30m, 12h, 7d.")
     var newerThan: String?
 
-    @Option(name: .customLong("older-than"), help: "Only tasks created longer ago than this age, e.g. 90s, 30m, 12h, 7d.")
+    @Option(name: .customLong("older-than"), parsing: .unconditional, help: "Only tasks created longer ago than this age, e.g. 90s, 30m, 12h, 7d.")
     var olderThan: String?
 
     @Option(parsing: .unconditional, help: "At most this many tasks.")
@@ -282,7 +282,7 @@ struct TaskPurgeCommand: AsyncParsableCommand {
         commandName: "purge", abstract: "Delete finished tasks with their events and dead-letter entries (task dead, queue stats).")
 
     @Option(help: "completed, failed or cancelled.") var status: String
-    @Option(name: .customLong("older-than"), help: "Age, e.g. 3600, 90s, 30m, 12h, 7d.") var olderThan: String
+    @Option(name: .customLong("older-than"), parsing: .unconditional, help: "Age, e.g. 3600, 90s, 30m, 12h, 7d.") var olderThan: String
     @OptionGroup var redis: RedisOptions
     @OptionGroup var output: JSONOption
 

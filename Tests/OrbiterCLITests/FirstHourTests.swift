@@ -127,6 +127,8 @@ struct FirstHourTests {
         // The same for the other commands that take numbers.
         for (args, message) in [(["task", "list", "--limit", "-1"], "--limit must be at least 1"),
                                 (["task", "dead", "--limit", "-2"], "--limit must be at least 1"),
+                                (["task", "list", "--newer-than", "soon"], "--newer-than: cannot read 'soon'"),
+                                (["task", "list", "--older-than", "-3d"], "--older-than: cannot read '-3d'"),
                                 (["task", "result", "0123456789abcdef0123456789abcdef", "--timeout", "-1"], "--timeout must be a positive number"),
                                 (["start", "worker", "--concurrency", "-4"], "--concurrency must be at least 1"),
                                 (["start", "worker", "--drain-timeout", "-1"], "--drain-timeout must be a number of seconds"),
