@@ -168,12 +168,37 @@ enum Throughput {
         let n = o.int("n", 10_000)
         let pids = o.workerPIDs
         let cpu0 = pids.map(cpuMs)
+        let redisBefore = try await usedMemoryMiB(s.client)
+        // Meanwhile, twice a second: how many tasks run at once (every worker's) and Redis's memory.
+        let peak = Shared((running: 0, redisMiB: redisBefore))
+        let sampler = Task {
+            while !Task.isCancelled {
+                if let running = try? await s.broker.stats().running, let redis = try? await usedMemoryMiB(s.client) {
+                    peak.withLock { $0 = (max($0.running, running), max($0.redisMiB, redis)) }
+                }
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
         let (wall, submitS, _) = try await submitAndWait(s, n: n, inflight: o.int("inflight", 512), detailed: false)
+        sampler.cancel()
+        _ = await sampler.value
         let cpu1 = pids.map(cpuMs)
         let failed = try await failedCount(s)
+        let hwm = pids.map { statusMiB($0, "VmHWM") }
+        let (running, redisPeak) = peak.withLock { $0 }
         emit(["scenario": "inflight", "tasks": .int(n), "sleep_s": .double(seconds), "wall_s": .double(wall),
-              "submit_s": .double(submitS), "failed": .int(failed),
+              "submit_s": .double(submitS), "failed": .int(failed), "workers": .int(pids.count),
               "worker_cpu_ms_per_task": .double(zip(cpu0, cpu1).reduce(0.0) { $0 + ($1.1 - $1.0) } / Double(n)),
-              "worker_hwm_mib": .double(pids.first.map { statusMiB($0, "VmHWM") } ?? .nan)])
+              "worker_hwm_mib": .double(hwm.first ?? .nan),
+              "workers_hwm_mib_total": .double(hwm.reduce(0, +)),
+              "peak_running": .int(running),
+              "redis_growth_mib": .double(redisPeak - redisBefore)])
+    }
+
+    /// Redis's `used_memory`, in MiB.
+    static func usedMemoryMiB(_ client: RedisClient) async throws -> Double {
+        let info = try await client.send(["INFO", "memory"]).string ?? ""
+        let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("used_memory:") }
+        return (line.flatMap { Double($0.dropFirst("used_memory:".count)) } ?? .nan) / 1_048_576
     }
 }

@@ -72,6 +72,14 @@ struct DashboardBrowserTests {
             let escapedID = try #require(escaped.json?["task_id"]?.stringValue)
             let page = try await s.call(.GET, "/ui/tasks/\(escapedID)", token: nil, headers: session)
             #expect(page.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !page.text.contains("<script>alert(1)"), "metadata is escaped")
+            // An agent's name is anyone's text too (Lua refuses such a name, but whoever can write
+            // to Redis can set it): escaped in the task list, and a filter by it finds it.
+            let named = try await s.submit(try Scripts.calculator, input: "1 + 1")
+            let broker = try s.broker()
+            _ = try await broker.client.send(["HSET", broker.keys.task(named), "agent", "<img src=x onerror=alert(1)>"])
+            let listed = try await s.call(.GET, "/?agent=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E", token: nil, headers: session)
+            #expect(listed.text.contains(named), "\(listed.text.prefix(3000))")
+            #expect(listed.text.contains("&lt;img src=x onerror=alert(1)&gt;") && !listed.text.contains("<img src=x"), "the agent's name is escaped")
         }
     }
 }
