@@ -693,7 +693,7 @@ def main():
     if args.cluster:
         b.cluster_queues(n, reps)
     if args.inflight_100k or args.inflight_100k_only:
-        b.inflight_100k(10_000 if args.quick else 100_000, 4, 20 if args.quick else 60)
+        b.inflight_100k(10_000 if args.quick else 100_000, 4, 20 if args.quick else 50)
     peers = None
     if args.peers or args.peers_only:
         b.peers(n, reps, [p for p in args.only.split(",") if p] or None)
