@@ -68,11 +68,12 @@ struct EventStreamingTests {
             for i in 0..<runs { ids.append(try await distributed(try sleeper(0), "t\(i)", broker: broker).taskID) }
             let started = try await startAsGhost(broker, count: runs)
             let appender = EventAppender(broker: broker, window: .milliseconds(5))
-            let lost = Mutex(0)
+            final class Count: Sendable { let value = Mutex(0) }
+            let lost = Count()
             await withTaskGroup(of: Void.self) { group in
                 for (id, run) in zip(ids, started) {
                     group.addTask {
-                        let publisher = EventPublisher(appender: appender, taskID: id, lease: run.lease) { lost.withLock { $0 += 1 } }
+                        let publisher = EventPublisher(appender: appender, taskID: id, lease: run.lease) { lost.value.withLock { $0 += 1 } }
                         for n in 0..<perRun { await publisher.publish(.text(TextEvent(text: "\(n)", agentName: "a"))) }
                     }
                 }
@@ -80,7 +81,7 @@ struct EventStreamingTests {
             for id in ids {
                 #expect(try await storedTexts(broker, id) == (0..<perRun).map(String.init))
             }
-            #expect(lost.withLock { $0 } == 0)
+            #expect(lost.value.withLock { $0 } == 0)
             let calls = appender.calls
             #expect(calls < runs * perRun / 4, "\(runs * perRun) events took \(calls) append calls")
         }
