@@ -1,10 +1,11 @@
 import Synchronization
 
-/// Many waiters, one blocking connection: every stream someone waits on is read by a single
+/// Many waiters, few blocking connections: the streams someone waits on are spread over
+/// `shards` readers by key, and each reader reads all of its streams with a single
 /// `XREAD COUNT … BLOCK … STREAMS k1 … kn id1 … idn` on a connection of its own.
 ///
 /// A hundred `result()` or `stream()` waits on one client would otherwise hold a hundred
-/// connections (each a socket and a thread). A waiter that joins a stream the read under way does
+/// connections (each a socket and a thread); they hold at most `shards`. A waiter that joins a stream the read under way does
 /// not cover wakes it with `CLIENT UNBLOCK` (sent on the client's main connection, once per read),
 /// so it is read at once.
 ///
@@ -76,23 +77,38 @@ public final class SharedStreamReader: Sendable {
 
     /// Cluster only: a key of the one slot this reader reads (nil for the client's own reader).
     private let routingKey: String?
-    /// Cluster only: the readers of each slot, made on first use.
-    private let slotReaders = Locked<[Int: SharedStreamReader]>([:])
+    /// The client's reader hands each key to a part: the reader of its slot on a Cluster, of its
+    /// shard otherwise; the parts read.
+    private let isPart: Bool
+    /// The parts, made on first use (by slot, or by shard).
+    private let parts = Locked<[Int: SharedStreamReader]>([:])
+    /// Readers (connections) the streams of one client are spread over, so one reader's reply is
+    /// parsed and handed out while another's `XREAD` runs: with a thousand followed streams one
+    /// reader spent most of each round on the client side, and every follower waited for it.
+    static let shards = 4
 
-    init(client: RedisClient, routingKey: String? = nil) {
+    init(client: RedisClient, routingKey: String? = nil, isPart: Bool = false) {
         self.client = client
         self.routingKey = routingKey
+        self.isPart = isPart
+    }
+
+    /// The shard of a key (FNV-1a of all its bytes: the keys of one queue share their hash tag).
+    static func shard(of key: String) -> Int {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in key.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return Int(hash % UInt64(shards))
     }
 
     /// The entries of stream `key` after id `after`, as an `XREAD` reply for that one stream, once
     /// there are any; `.null` when `block` passes first. Cancelling the caller ends its wait.
     public func read(key: String, after: String, block: Duration) async throws -> RedisReply {
-        if routingKey == nil, let client, client.isCluster {
-            let slot = HashSlot.of(key)
-            let reader = slotReaders.withLock { readers in
-                if let reader = readers[slot] { return reader }
-                let made = SharedStreamReader(client: client, routingKey: key)
-                readers[slot] = made
+        if !isPart, let client {
+            let (part, routing) = client.isCluster ? (HashSlot.of(key), key) : (Self.shard(of: key), nil)
+            let reader = parts.withLock { readers in
+                if let reader = readers[part] { return reader }
+                let made = SharedStreamReader(client: client, routingKey: routing, isPart: true)
+                readers[part] = made
                 return made
             }
             return try await reader.read(key: key, after: after, block: block)
