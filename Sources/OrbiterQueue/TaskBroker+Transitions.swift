@@ -97,12 +97,41 @@ extension TaskBroker {
         try await client.run(QueueScripts.checkpoint, keys: [keys.task(taskID)], args: [lease, state]).int != 0
     }
 
-    /// append.lua: appends a run's numbered events (`firstSeq` is the first one's number); false
-    /// when the run lost its lease.
-    package func append(_ taskID: String, lease: String, firstSeq: Int, events: [String]) async throws -> Bool {
-        var args: [any RedisArgument] = [lease, firstSeq, settings.maxEventsPerTask, settings.eventsTTL + settings.taskTTL]
-        args.reserveCapacity(4 + events.count)
-        for event in events { args.append(event) }
-        return try await client.run(QueueScripts.append, keys: [keys.task(taskID), keys.events(taskID)], args: args).int != 0
+    /// One run's events for `append`: numbers `firstSeq`, `firstSeq + 1`... within the run.
+    package struct RunEvents: Sendable {
+        package var taskID: String
+        package var lease: String
+        package var firstSeq: Int
+        package var events: [String]
+        package var lastSeq: Int { firstSeq + events.count - 1 }
+
+        package init(taskID: String, lease: String, firstSeq: Int, events: [String]) {
+            self.taskID = taskID
+            self.lease = lease
+            self.firstSeq = firstSeq
+            self.events = events
+        }
+    }
+
+    /// append.lua: appends several runs' numbered events in one call; per run, false when it lost
+    /// its lease (the others are appended all the same).
+    package func append(_ runs: [RunEvents]) async throws -> [Bool] {
+        var keyList: [String] = []
+        keyList.reserveCapacity(2 * runs.count)
+        var args: [any RedisArgument] = [settings.maxEventsPerTask, settings.eventsTTL + settings.taskTTL]
+        args.reserveCapacity(2 + runs.reduce(0) { $0 + 3 + $1.events.count })
+        for run in runs {
+            keyList.append(keys.task(run.taskID))
+            keyList.append(keys.events(run.taskID))
+            args.append(run.lease)
+            args.append(run.firstSeq)
+            args.append(run.events.count)
+            for event in run.events { args.append(event) }
+        }
+        let reply = try await client.run(QueueScripts.append, keys: keyList, args: args)
+        guard let results = reply.array, results.count == runs.count else {
+            throw RedisError.protocolError("append.lua answered \(reply) for \(runs.count) runs")
+        }
+        return results.map { $0.int != 0 }
     }
 }

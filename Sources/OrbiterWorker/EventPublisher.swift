@@ -10,12 +10,13 @@ import Synchronization
 /// Publishes a task's events to its stream in order. The run's own terminal status events are
 /// left out: `finish` appends the one authoritative terminal event atomically with the outcome.
 ///
-/// Events are appended by `append.lua` (in batches of what queued up meanwhile) under the run's
-/// lease token with their numbers in the run, so an append retried after a lost reply is stored once, and a run that lost its lease (another
+/// Events are appended by `append.lua` under the run's lease token with their numbers in the run,
+/// so an append retried after a lost reply is stored once, and a run that lost its lease (another
 /// worker took the task over) cannot mix its events into the new owner's: the first refused append
-/// calls `onLeaseLost`, which cancels the run.
+/// calls `onLeaseLost`, which cancels the run. The worker's `EventAppender` sends them, together
+/// with the other runs' events.
 final class EventPublisher: Sendable {
-    private let broker: TaskBroker
+    private let appender: EventAppender
     private let taskID: String
     /// The run's lease token (from start.lua): its events, checkpoints and outcome count only with it.
     let lease: String
@@ -26,10 +27,10 @@ final class EventPublisher: Sendable {
         /// The number of the last event given out, and of the last one stored (or given up on).
         var seq = 0
         var committed = 0
-        /// Numbered events not yet sent, in order.
-        var pending: [(seq: Int, json: String)] = []
-        /// An append is under way: its sender also sends what queues up meanwhile.
-        var sending = false
+        /// Events not yet handed to the appender, in order (the first is number `seq - pending.count + 1`).
+        var pending: [String] = []
+        /// The appender has this publisher in its list (its pending events go with its next call).
+        var scheduled = false
         var waiters: [(seq: Int, continuation: CheckedContinuation<Void, Never>)] = []
         var lost = false
         var sawError = false
@@ -37,9 +38,9 @@ final class EventPublisher: Sendable {
     }
     private let state = Mutex(State())
 
-    init(broker: TaskBroker, taskID: String, lease: String, secrets: SecretStore = .none, onLeaseLost: @escaping @Sendable () -> Void) {
+    init(appender: EventAppender, taskID: String, lease: String, secrets: SecretStore = .none, onLeaseLost: @escaping @Sendable () -> Void) {
         self.secrets = secrets
-        self.broker = broker
+        self.appender = appender
         self.taskID = taskID
         self.lease = lease
         self.onLeaseLost = onLeaseLost
@@ -55,26 +56,21 @@ final class EventPublisher: Sendable {
 
     /// Appends the event and returns once it is stored (or refused). Events are numbered in the
     /// order they arrive (a swarm's parallel agents publish concurrently; a number never
-    /// overtakes a smaller one). While one append is under way, the events that arrive queue up
-    /// and go out together in the next one: a run streaming many small events pays one round trip
-    /// and one script call per batch, not per event.
+    /// overtakes a smaller one); those that arrive while an append is under way go out together
+    /// in the next one.
     func publish(_ event: StreamEvent) async {
         if event.isTerminal { return }
         let json = secrets.redact(event.jsonString)
-        let (mine, leads) = state.withLock { s -> (Int?, Bool) in
+        let (mine, schedule) = state.withLock { s -> (Int?, Bool) in
             if case .error = event { s.sawError = true }
             guard !s.lost else { return (nil, false) }
             s.seq += 1
-            s.pending.append((s.seq, json))
-            if s.sending { return (s.seq, false) }
-            s.sending = true
-            return (s.seq, true)
+            s.pending.append(json)
+            defer { s.scheduled = true }
+            return (s.seq, !s.scheduled)
         }
         guard let mine else { return }
-        if leads {
-            await sendPending()
-            return
-        }
+        if schedule { appender.schedule(self) }
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let done = state.withLock { s -> Bool in
                 if s.committed >= mine || s.lost { return true }
@@ -85,47 +81,36 @@ final class EventPublisher: Sendable {
         }
     }
 
-    /// Sends what is pending, batch after batch, until nothing is; then lets the next publisher lead.
-    private func sendPending() async {
-        while true {
-            guard let batch = state.withLock({ s -> [(seq: Int, json: String)]? in
-                if s.pending.isEmpty || s.lost {
-                    s.sending = false
-                    s.pending = []
-                    return nil
-                }
-                defer { s.pending = [] }
-                return s.pending
-            }) else { return }
-            let stored = await append(batch)
-            let ready = state.withLock { s -> [CheckedContinuation<Void, Never>] in
-                s.committed = batch.last!.seq
-                if !stored { s.lost = true }
-                let (done, waiting) = s.waiters.reduce(into: ([CheckedContinuation<Void, Never>](), [(seq: Int, continuation: CheckedContinuation<Void, Never>)]())) {
-                    if $1.seq <= s.committed || s.lost { $0.0.append($1.continuation) } else { $0.1.append($1) }
-                }
-                s.waiters = waiting
-                return done
-            }
-            for c in ready { c.resume() }
-            if !stored { onLeaseLost() }
+    /// How many events wait for the appender (to size its calls).
+    var pendingCount: Int { state.withLock { $0.pending.count } }
+
+    /// For the appender: the events waiting, now leaving (nil when none or the lease is lost).
+    func take() -> TaskBroker.RunEvents? {
+        state.withLock { s in
+            s.scheduled = false
+            defer { s.pending = [] }
+            guard !s.pending.isEmpty, !s.lost else { return nil }
+            return TaskBroker.RunEvents(taskID: taskID, lease: lease, firstSeq: s.seq - s.pending.count + 1, events: s.pending)
         }
     }
 
-    /// One `append.lua` call; false when the lease is lost. While Redis is unreachable the run
-    /// waits here (up to two minutes) rather than lose events; streams stay complete and in order.
-    /// The retry sends the same numbers, so an append whose reply was lost is not stored twice.
-    private func append(_ batch: [(seq: Int, json: String)]) async -> Bool {
-        var backoff = Backoff(initial: .milliseconds(50), maximum: .seconds(2))
-        let giveUp = ContinuousClock.now + .seconds(120)
-        while true {
-            do {
-                return try await broker.append(taskID, lease: lease, firstSeq: batch[0].seq, events: batch.map(\.json))
-            } catch RedisError.connection where ContinuousClock.now < giveUp && !Task.isCancelled {
-                try? await backoff.wait()
-            } catch {
-                return true // given up: the run goes on without these events
+    /// For the appender: the events up to number `last` are stored, or refused (`stored` false:
+    /// the lease is lost, and the run is cancelled).
+    func settle(through last: Int, stored: Bool) {
+        let (ready, lostNow) = state.withLock { s -> ([CheckedContinuation<Void, Never>], Bool) in
+            s.committed = max(s.committed, last)
+            let lostNow = !stored && !s.lost
+            if !stored { s.lost = true }
+            let (committed, lost) = (s.committed, s.lost)
+            var ready: [CheckedContinuation<Void, Never>] = []
+            s.waiters.removeAll { waiter in
+                guard waiter.seq <= committed || lost else { return false }
+                ready.append(waiter.continuation)
+                return true
             }
+            return (ready, lostNow)
         }
+        for c in ready { c.resume() }
+        if lostNow { onLeaseLost() }
     }
 }

@@ -17,7 +17,7 @@ extension Worker {
         let clock = ContinuousClock.now
         metrics.inFlight.increment()
         defer { metrics.inFlight.decrement() }
-        let publisher = EventPublisher(broker: broker, taskID: taskID, lease: lease, secrets: configuration.secrets) { [self] in
+        let publisher = EventPublisher(appender: appender, taskID: taskID, lease: lease, secrets: configuration.secrets) { [self] in
             if running.stop(taskID, lease: lease, reason: .leaseLost) {
                 log("task \(taskID): event refused: the lease is lost (another worker took the task over); run cancelled",
                     level: .warning, task: taskID)

@@ -15,6 +15,8 @@ import Synchronization
 public final class Worker: Service {
     public let configuration: WorkerConfiguration
     let broker: TaskBroker
+    /// Sends every run's events, many runs' in one call.
+    let appender: EventAppender
     let running = RunningTasks()
     let counters = WorkerCounters()
     let stopSignal = StopSignal()
@@ -44,6 +46,7 @@ public final class Worker: Service {
         self.metrics = WorkerMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory, queue: configuration.queue,
                                      labels: configuration.metricsLabels, isKnownTool: { [configuration] in configuration.offersTool($0) })
         self.broker = try TaskBroker(redisURL: configuration.redisURL, queue: configuration.queue, settings: configuration.settings)
+        self.appender = EventAppender(broker: broker, window: configuration.eventWindow)
         self.providers = configuration.rateLimits.map { [broker] limits in
             limits.applied(to: configuration.providers, client: broker.client,
                            metrics: LimitMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory, queue: configuration.queue))

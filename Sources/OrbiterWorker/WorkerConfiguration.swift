@@ -49,6 +49,10 @@ public struct WorkerConfiguration: Sendable {
     /// this long is served before the higher levels (oldest first), so a busy queue of high
     /// priority work cannot keep low priority tasks waiting forever. `.zero` turns it off.
     public var starvationAge: Duration = .seconds(60)
+    /// Event appends that follow each other start at least this far apart, so under load each
+    /// carries more runs' events (see `EventAppender`): it adds at most this to an event's trip to
+    /// its followers while events keep coming, nothing to one published while the worker is idle.
+    public var eventWindow: Duration = .milliseconds(2)
     /// Swift tools this worker offers to agents by name (`orbiter.use_tool "name"`).
     public var hostTools: [String: Tool]
     /// Tools that change while the worker runs (a hot-reloaded `--tools` folder); each task takes

@@ -30,7 +30,7 @@ enum StreamBench {
         let worker = Process()
         worker.executableURL = URL(fileURLWithPath: orbiter)
         worker.arguments = ["start", "worker", "--redis-url", url, "--queue", queue, "--concurrency", "\(n)",
-                            "--lease", "60", "--drain-timeout", "5"]
+                            "--lease", "60", "--drain-timeout", "5", "--event-window-ms", o.string("event-window-ms", "2")]
         var environment = ProcessInfo.processInfo.environment
         environment["OPENAI_BASE_URL"] = "http://127.0.0.1:\(server.port)/v1"
         environment["OPENAI_API_KEY"] = "bench"

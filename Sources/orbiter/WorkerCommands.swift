@@ -91,6 +91,10 @@ struct StartWorkerCommand: AsyncParsableCommand {
         "Seconds after which a waiting task's priority level is served before higher ones, oldest first (0: off).",
         discussion: "The starvation guard of submit --priority; every worker of a queue should use the same value."))
     var starvationAge: Double = 60
+    @Option(name: .customLong("event-window-ms"), parsing: .unconditional, help: ArgumentHelp(
+        "Milliseconds between event appends while events keep coming (0 to 100; default 2).",
+        discussion: "Each append carries every run's events since the previous one: a wider window means fewer, bigger appends and adds up to that long to an event's trip to its followers."))
+    var eventWindowMs: Double = 2
 
     @Flag(name: .customLong("isolate-tasks"), help: "A fresh Lua state for every task (slower; no globals shared between tasks of a script).")
     var isolateTasks = false
@@ -111,6 +115,7 @@ struct StartWorkerCommand: AsyncParsableCommand {
         if !(drainTimeout >= 0 && drainTimeout.isFinite) { throw ValidationError("--drain-timeout must be a number of seconds, 0 or more") }
         if !(limitsMaxWait >= 0 && limitsMaxWait <= 3600) { throw ValidationError("--limits-max-wait must be from 0 to 3600 seconds") }
         if !(starvationAge >= 0 && starvationAge <= 86_400) { throw ValidationError("--starvation-age must be 0 to 86400 seconds (0: off)") }
+        if !(eventWindowMs >= 0 && eventWindowMs <= 100) { throw ValidationError("--event-window-ms must be 0 to 100") }
         if metricsLabelLimit < 0 { throw ValidationError("--metrics-label-limit must not be negative") }
         for url in allowBaseURL where !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
             throw ValidationError("--allow-base-url expects an http:// or https:// URL, got '\(url)'")
@@ -144,6 +149,7 @@ struct StartWorkerCommand: AsyncParsableCommand {
         configuration.isolateTasks = isolateTasks
         configuration.settings.durability = try durability.resolved()
         configuration.starvationAge = .milliseconds(Int64(starvationAge * 1000))
+        configuration.eventWindow = .microseconds(Int64(eventWindowMs * 1000))
         configuration.providerPolicy = ProviderPolicy(allowedBaseURLs: allowBaseURL, allowedAPIKeyEnvs: allowAPIKeyEnv)
         configuration.metricsLabels = MetricsLabelPolicy(limit: metricsLabelLimit)
         configuration.prices = priceTable

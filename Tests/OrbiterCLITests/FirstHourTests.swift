@@ -132,7 +132,9 @@ struct FirstHourTests {
                                 (["task", "result", "0123456789abcdef0123456789abcdef", "--timeout", "-1"], "--timeout must be a positive number"),
                                 (["start", "worker", "--concurrency", "-4"], "--concurrency must be at least 1"),
                                 (["start", "worker", "--drain-timeout", "-1"], "--drain-timeout must be a number of seconds"),
-                                (["start", "worker", "--lease", "-30"], "--lease must be at least 1")] {
+                                (["start", "worker", "--lease", "-30"], "--lease must be at least 1"),
+                                (["start", "worker", "--event-window-ms", "500"], "--event-window-ms must be 0 to 100"),
+                                (["start", "worker", "--event-window-ms", "-1"], "--event-window-ms must be 0 to 100")] {
             let r = try await OrbiterBinary.run(args)
             #expect(r.status == 2, "\(args)")
             #expect(r.stderr.contains(message), "\(args): \(r.stderr)")

@@ -18,6 +18,21 @@ struct SSEParserTests {
         }
     }
 
+    @Test("handles the bytes one at a time, with empty reads between them, and from a non-contiguous sequence")
+    func handlesSingleBytesAndEmptyReads() {
+        let body = "data: a\r\n\r\nevent: e\rdata: b\r\rdata: c\n\n"
+        let expected = [SSEEvent(name: nil, data: "a"), SSEEvent(name: "e", data: "b"), SSEEvent(name: nil, data: "c")]
+        var parser = SSEParser()
+        var events: [SSEEvent] = []
+        for byte in body.utf8 {
+            events += parser.feed([byte])
+            events += parser.feed([UInt8]())
+        }
+        #expect(events == expected)
+        var lazy = SSEParser()
+        #expect(lazy.feed(body.utf8.lazy.map { $0 }) == expected, "a sequence without contiguous storage")
+    }
+
     @Test("delivers an unterminated last event")
     func deliversAnUnterminatedLastEvent() {
         var parser = SSEParser()

@@ -101,7 +101,7 @@ struct LossPathTests {
             func append(_ lease: String, _ seq: Int, _ text: String) async throws -> Int64? {
                 let json = StreamEvent.text(TextEvent(text: text, agentName: "sleeper")).jsonString
                 return try await broker.client.run(QueueScripts.append, keys: [broker.keys.task(id), broker.keys.events(id)],
-                                                   args: [lease, seq, 1000, 60, json]).int
+                                                   args: [1000, 60, lease, seq, 1, json]).array?.first?.int
             }
             let staleCheckpoint = try await checkpoint(first.lease, #"{"stale":true}"#)
             #expect(staleCheckpoint == 0)
