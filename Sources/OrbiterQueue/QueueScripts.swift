@@ -9,6 +9,7 @@ import OrbiterRedis
 /// first line.
 package enum QueueScripts {
     package static let submit = load("submit")
+    package static let submitMany = load("submit_many")
     package static let start = load("start")
     package static let finish = load("finish")
     package static let cancel = load("cancel")
