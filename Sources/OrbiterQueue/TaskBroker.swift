@@ -15,6 +15,8 @@ public final class TaskBroker: Sendable {
     /// that, a submit only checks that the bundle is still there (in the task's EXISTS) instead of
     /// refreshing its TTL again.
     let storedBundles = Mutex<[String: Int64]>([:])
+    /// Outcomes without usage on their way to Redis, a batch per `finish_many.lua` call.
+    let finishes = FinishBatcher<FinishOutcome>(limit: 256)
     /// Whether this broker has added its queue to `QueueKeys.registry`.
     private let registered = Mutex(false)
     /// The connection acknowledged writes go on (see `runAcknowledged`); nil with durability `none`.

@@ -175,3 +175,35 @@ local function store_task(task, base, scheduled, t, created_at, bundle_sha, idem
     redis.call('SET', idem_key, t.id .. ' ' .. t.digest, 'EX', idem_ttl)
   end
 end
+
+-- Finishing: finish.lua ends one task, finish_many.lua a worker's batch, with the same writes.
+--
+-- Ends task hash `task` with outcome `o` ({id, worker, lease, status, result, error, event,
+-- at, in_event}: strings; in_event "1" copies the result into the terminal event's entry) if it
+-- is `running` under `o.lease` of `o.worker`: writes the outcome, appends the terminal event to
+-- stream `events` (with `outcome`, `error` and, when in_event, `result`), sets the hash's and
+-- the stream's TTLs and records a failed task in the dead letters stream `dead`. Returns false
+-- when the task is not running under that lease (left alone), else the stream holding its
+-- claimed queue entry (built from `base` and its priority) and the entry id (false when none),
+-- which the caller acknowledges and deletes (a batch does so once per stream), and counts.
+local function finish_task(task, events, dead, base, o, task_ttl, events_ttl)
+  local state = redis.call('HMGET', task, 'status', 'worker_id', 'entry', 'attempts', 'lease', 'priority')
+  if state[1] ~= 'running' or state[2] ~= o.worker or state[5] ~= o.lease then return false end
+  redis.call('HSET', task, 'status', o.status, 'completed_at', o.at, 'result', o.result, 'error', o.error)
+  if o.in_event == '1' then
+    redis.call('XADD', events, '*', 'event', o.event, 'outcome', o.status, 'error', o.error, 'result', o.result)
+  else
+    redis.call('XADD', events, '*', 'event', o.event, 'outcome', o.status, 'error', o.error)
+  end
+  redis.call('EXPIRE', task, task_ttl)
+  redis.call('EXPIRE', events, events_ttl)
+  if o.status == 'failed' then
+    redis.call('XADD', dead, 'MAXLEN', '~', 10000, '*', 'task', o.id, 'reason', o.error, 'attempts', state[4] or '0', 'at', o.at)
+  end
+  return { level_stream(base, state[6]), state[3] or false }
+end
+
+-- Adds `n` finished tasks to the per-minute counter `key` (kept 2 h from its first count).
+local function count_finished(key, n)
+  if redis.call('INCRBY', key, n) == n then redis.call('EXPIRE', key, 7200) end
+end
