@@ -60,7 +60,7 @@ if ARGV[5] ~= '' then
     return redis.error_reply('NOBUNDLE script bundle ' .. ARGV[5] .. ' is not stored')
   end
 end
-store_task(KEYS[1], KEYS[2], KEYS[6], { id = ARGV[1], payload = ARGV[2], signature = ARGV[8], digest = ARGV[10],
+store_task(KEYS[1], KEYS[2], KEYS[6], { id = ARGV[1], payload = ARGV[2], signature = ARGV[8] or '', digest = ARGV[10] or '',
   metadata = ARGV[11] or '', priority = ARGV[12] or '', run_at = ARGV[13] or '', agent = ARGV[14] or '' }, ARGV[4], ARGV[5], KEYS[5], ARGV[9])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 return {'new', ARGV[1]}
