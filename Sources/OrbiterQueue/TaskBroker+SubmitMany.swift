@@ -1,4 +1,5 @@
 import OrbiterCore
+import OrbiterLua
 import OrbiterRedis
 
 extension TaskBroker {
