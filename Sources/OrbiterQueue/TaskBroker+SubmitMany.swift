@@ -49,7 +49,7 @@ extension TaskBroker {
         var keyList = [keys.stream, keys.index, keys.bundle(sha.isEmpty ? "none" : sha), keys.scheduled]
         var taskArgs: [any RedisArgument] = []
         keyList.reserveCapacity(4 + 2 * tasks.count)
-        taskArgs.reserveCapacity(7 * tasks.count)
+        taskArgs.reserveCapacity(8 * tasks.count)
         for (id, task) in zip(ids, tasks) {
             let payload = task.payload
             let payloadText = payload.json.jsonString
@@ -57,7 +57,8 @@ extension TaskBroker {
             taskArgs += [id, payloadText, settings.signature(taskID: id, queue: keys.queue, payload: payload, payloadText: payloadText),
                          task.idempotencyKey == nil ? "" : payload.workDigest,
                          JSONValue.object(payload.metadata.mapValues(JSONValue.string)).jsonString,
-                         payload.priority.map(String.init) ?? "", payload.runAt.map { String(Int64(($0 * 1000).rounded())) } ?? ""]
+                         payload.priority.map(String.init) ?? "", payload.runAt.map { String(Int64(($0 * 1000).rounded())) } ?? "",
+                         payload.agentName ?? ""]
         }
         var sendBundle = bundle != nil && storedBundles.withLock { $0[sha] } == nil
         var resends = 0

@@ -1,5 +1,6 @@
 import Foundation
 import OrbiterCore
+import OrbiterLua
 @testable import OrbiterClient
 @testable import OrbiterQueue
 import OrbiterRedis
@@ -18,7 +19,7 @@ struct GroupedTransitionTests {
         var args: [any RedisArgument] = ["1000", sha, bundle, 60, maxPending, 60]
         for (i, id) in ids.enumerated() {
             keys += [broker.keys.task(id), broker.keys.idempotency(idem?[i])]
-            args += [id, #"{"input":"\#(id)"}"#, "", idem?[i] == nil ? "" : "digest-\(id.prefix(4))", "{}", priority, runAt]
+            args += [id, #"{"input":"\#(id)"}"#, "", idem?[i] == nil ? "" : "digest-\(id.prefix(4))", "{}", priority, runAt, "agent-\(i)"]
         }
         return try await broker.client.run(QueueScripts.submitMany, keys: keys, args: args)
     }
@@ -38,9 +39,10 @@ struct GroupedTransitionTests {
             #expect(again == ids.map { ["existing", $0] })
             #expect(try await broker.client.send(["XLEN", broker.keys.stream]).int == 5)
             #expect(try await broker.client.send(["ZCARD", broker.keys.index]).int == 5)
-            for id in ids {
-                let fields = try await broker.client.send(["HMGET", broker.keys.task(id), "status", "attempts", "entry"]).array?.map(\.string)
+            for (i, id) in ids.enumerated() {
+                let fields = try await broker.client.send(["HMGET", broker.keys.task(id), "status", "attempts", "entry", "agent"]).array?.map(\.string)
                 #expect(fields?[0] == "pending" && fields?[1] == "0" && (fields?[2]?.isEmpty == false), "\(id): \(String(describing: fields))")
+                #expect(fields?[3] == "agent-\(i)", "the agent's name is kept for lists")
             }
         }
     }
