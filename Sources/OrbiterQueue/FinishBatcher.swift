@@ -1,14 +1,15 @@
 import Synchronization
 
-/// Group commit for `finish`: outcomes that arrive while a finish call is under way go out
+/// Group commit for `finish`: outcomes that arrive while `lanes` finish calls are under way go out
 /// together in the next one (`finish_many.lua`), so a busy worker pays one script call, one
 /// XACK/XDEL pair and one counter write per batch instead of per task. An idle worker's finish is
-/// sent at once, alone: batching adds no wait, only the queueing that the round trip in flight
-/// causes anyway.
+/// sent at once, alone. More than one lane, so an outcome waits for less than a whole call: with
+/// one, every finish of a busy worker waited for the call ahead of it, and the tasks held their
+/// slots that much longer.
 ///
-/// No task of its own: the caller that finds no call under way leads — it sends its outcome and
-/// whatever queued meanwhile, answers the others, and hands the lead to the first outcome queued
-/// during its call, so no caller keeps sending other callers' batches.
+/// No task of its own: a caller that finds a lane free leads — it sends its outcome and whatever
+/// queued meanwhile, answers the others, and hands its lane to the first outcome queued during
+/// its call, so no caller keeps sending other callers' batches.
 final class FinishBatcher<Item: Sendable>: Sendable {
     private enum Turn { case done(Result<Bool, any Error>), lead }
     private struct Waiting {
@@ -17,13 +18,17 @@ final class FinishBatcher<Item: Sendable>: Sendable {
     }
     private struct State {
         var queue: [Waiting] = []
-        var sending = false
+        var sending = 0
     }
     private let state = Mutex(State())
-    /// The most outcomes one call carries.
+    /// The most outcomes one call carries, and the most calls under way at once.
     let limit: Int
+    let lanes: Int
 
-    init(limit: Int) { self.limit = limit }
+    init(limit: Int, lanes: Int) {
+        self.limit = limit
+        self.lanes = lanes
+    }
 
     /// Sends `item` (in a batch with what queued) with `send`, which returns one flag per item,
     /// in order. A batch that failed is the error of each of its items — except cancellation of
@@ -31,11 +36,11 @@ final class FinishBatcher<Item: Sendable>: Sendable {
     func run(_ item: Item, send: @Sendable ([Item]) async throws -> [Bool]) async throws -> Bool {
         let turn = await withCheckedContinuation { (c: CheckedContinuation<Turn, Never>) in
             let leads = state.withLock { s -> Bool in
-                if s.sending {
+                if s.sending >= lanes {
                     s.queue.append(Waiting(item: item, continuation: c))
                     return false
                 }
-                s.sending = true
+                s.sending += 1
                 return true
             }
             if leads { c.resume(returning: .lead) }
@@ -57,7 +62,7 @@ final class FinishBatcher<Item: Sendable>: Sendable {
             }
             let next = state.withLock { s -> Waiting? in
                 if s.queue.isEmpty {
-                    s.sending = false
+                    s.sending -= 1
                     return nil
                 }
                 return s.queue.removeFirst()

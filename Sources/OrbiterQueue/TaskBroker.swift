@@ -16,7 +16,7 @@ public final class TaskBroker: Sendable {
     /// refreshing its TTL again.
     let storedBundles = Mutex<[String: Int64]>([:])
     /// Outcomes without usage on their way to Redis, a batch per `finish_many.lua` call.
-    let finishes = FinishBatcher<FinishOutcome>(limit: 256)
+    let finishes = FinishBatcher<FinishOutcome>(limit: 256, lanes: 2)
     /// Whether this broker has added its queue to `QueueKeys.registry`.
     private let registered = Mutex(false)
     /// The connection acknowledged writes go on (see `runAcknowledged`); nil with durability `none`.
