@@ -5,6 +5,7 @@ import OrbiterLua
 @testable import OrbiterQueue
 import OrbiterRedis
 import OrbiterTestSupport
+import Synchronization
 import Testing
 
 /// The transitions that do many tasks' work in one script call (`submit_many.lua`,
@@ -168,5 +169,32 @@ struct GroupedTransitionTests {
             }
             #expect(completed == n - 5 && failed == 4, "completed \(completed), failed \(failed)")
         }
+    }
+
+    @Test("the finish batcher keeps at most `lanes` calls under way, answers each outcome with its own flag and loses none")
+    func batcherLanes() async throws {
+        let batcher = FinishBatcher<Int>(limit: 8, lanes: 2)
+        final class Tally: Sendable { let counts = Mutex((now: 0, most: 0, calls: 0, items: 0)) }
+        let tally = Tally()
+        let flags = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
+            for i in 0..<60 {
+                group.addTask {
+                    (i, try await batcher.run(i) { batch in
+                        tally.counts.withLock { $0.now += 1; $0.most = max($0.most, $0.now); $0.calls += 1; $0.items += batch.count }
+                        try await Task.sleep(for: .milliseconds(5))
+                        tally.counts.withLock { $0.now -= 1 }
+                        #expect(batch.count <= 8)
+                        return batch.map { $0 % 3 != 0 }
+                    })
+                }
+            }
+            var out: [Int: Bool] = [:]
+            for try await (i, flag) in group { out[i] = flag }
+            return out
+        }
+        #expect(flags.count == 60 && flags.allSatisfy { $0.value == ($0.key % 3 != 0) }, "each caller gets its own item's flag")
+        let seen = tally.counts.withLock { $0 }
+        #expect(seen.most <= 2, "\(seen.most) calls under way at once")
+        #expect(seen.items == 60 && seen.calls < 60, "\(seen.calls) calls for 60 outcomes")
     }
 }
