@@ -5,25 +5,32 @@
 #     run inside scripts included; the bench client's own counter polling is reported apart);
 #   - `perf record` of the worker (if perf is installed): the top symbols, self time.
 #
-#   scripts/bench_profile.sh [--n 20000] [--no-perf]     (after scripts/bench.sh has built .build-release)
+#   scripts/bench_profile.sh [--n 20000] [--no-perf] [--bulk] [--bin DIR]
+#     (after scripts/bench.sh has built .build-release; --bin: the folder of other orbiter and
+#     orbiter-bench binaries, e.g. a copy of an earlier build for a before/after table; --bulk:
+#     the tasks submitted with distributedMany, as bulk_noop_tasks_per_s is measured)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 n=20000
 use_perf=1
+bulk=()
+bin=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --n) [ $# -ge 2 ] || { echo "bench_profile.sh: --n needs a number" >&2; exit 2; }; n="$2"; shift ;;
     --no-perf) use_perf=0 ;;
-    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --bulk) bulk=(--bulk) ;;
+    --bin) [ $# -ge 2 ] || { echo "bench_profile.sh: --bin needs a folder" >&2; exit 2; }; bin="$2"; shift ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench_profile.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 case "$n" in ''|*[!0-9]*|0) echo "bench_profile.sh: --n must be a positive whole number, got '$n'" >&2; exit 2 ;; esac
 scratch="${ORBITER_BENCH_SCRATCH:-$PWD/.build-release}"
-bin="$(swift build -c release --scratch-path "$scratch" --show-bin-path)"
+[ -n "$bin" ] || bin="$(swift build -c release --scratch-path "$scratch" --show-bin-path)"
 [ -x "$bin/orbiter-bench" ] || { echo "bench_profile.sh: $bin/orbiter-bench is missing; run scripts/bench.sh first" >&2; exit 1; }
 if [ "$use_perf" -eq 1 ] && ! command -v perf >/dev/null; then
   echo "bench_profile.sh: perf is not installed (apt-get install linux-perf); profiling commands only" >&2
@@ -51,7 +58,7 @@ if [ "$use_perf" -eq 1 ]; then
   perf_pid=$!
   sleep 0.5
 fi
-"$bin/orbiter-bench" throughput --redis-url "$url" --queue profile --n "$n" --warmup 0 --worker-pids "$worker" >"$work/run.json"
+"$bin/orbiter-bench" throughput --redis-url "$url" --queue profile --n "$n" --warmup 0 --worker-pids "$worker" ${bulk[@]+"${bulk[@]}"} >"$work/run.json"
 redis-cli -p "$ORBITER_REDIS_PORT" info commandstats >"$work/after.txt"
 redis-cli -p "$ORBITER_REDIS_PORT" info cpu >>"$work/after.txt"
 if [ "$use_perf" -eq 1 ]; then

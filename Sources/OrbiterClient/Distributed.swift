@@ -51,6 +51,23 @@ public func distributed(_ node: some RunnableConvertible, _ input: String, messa
                         traceparent: String? = nil, waitTimeout: Double? = nil,
                         budget: SpendingBudget? = nil, tenant: String? = nil,
                         priority: Int? = nil, delay: Double? = nil, runAt: Date? = nil) async throws -> TaskHandle {
+    let runnable = node.runnable
+    let bundle = try bundle ?? LoadedBundles.bundle(for: runnable)
+    let payload = try taskPayload(runnable.toDict(), input, messages: messages, detailed: detailed, timeout: timeout, metadata: metadata,
+                                  bundle: bundle, maxRetries: maxRetries, traceparent: traceparent, waitTimeout: waitTimeout,
+                                  budget: budget, tenant: tenant, priority: priority, delay: delay, runAt: runAt)
+    let (id, isNew) = try await broker.store(payload, bundle: bundle, idempotencyKey: idempotencyKey)
+    // Client-side, so it goes to the process's global metrics system (a no-op unless bootstrapped).
+    Counter(label: "orbiter_tasks_submitted_total", dimensions: [("queue", broker.keys.queue)]).increment()
+    return TaskHandle(taskID: id, broker: broker, isFresh: isNew)
+}
+
+/// The payload of a new task running `node` (a `Runnable.toDict()`; `distributed`'s arguments
+/// checked), in its own span of the trace; shared with `distributedMany`.
+func taskPayload(_ node: JSONValue, _ input: String, messages: [Message] = [], detailed: Bool, timeout: Double,
+                 metadata: [String: String], bundle: ScriptBundle?, maxRetries: Int?, traceparent: String?,
+                 waitTimeout: Double?, budget: SpendingBudget?, tenant: String?,
+                 priority: Int?, delay: Double?, runAt: Date?) throws -> TaskPayload {
     guard timeout > 0 else { throw DistributedError.invalidArgument("timeout must be positive, got \(timeout)") }
     if let waitTimeout, !(waitTimeout > 0 && waitTimeout.isFinite) {
         throw DistributedError.invalidArgument("wait timeout must be a positive number of seconds, got \(waitTimeout)")
@@ -64,17 +81,12 @@ public func distributed(_ node: some RunnableConvertible, _ input: String, messa
     }
     var metadata = metadata
     metadata[TraceContext.metadataKey] = try taskTraceContext(traceparent ?? metadata[TraceContext.metadataKey]).traceparent
-    let runnable = node.runnable
-    let bundle = try bundle ?? LoadedBundles.bundle(for: runnable)
-    var payload = TaskPayload(node: runnable.toDict(), input: input, messages: messages, detailed: detailed, metadata: metadata,
+    var payload = TaskPayload(node: node, input: input, messages: messages, detailed: detailed, metadata: metadata,
                               timeout: timeout, bundle: bundle?.sha256, maxRetries: maxRetries, waitTimeout: waitTimeout,
                               budget: budget, tenant: tenant)
     payload.priority = priority
     payload.runAt = delay.map { payload.createdAt + $0 } ?? runAt?.timeIntervalSince1970
-    let (id, isNew) = try await broker.store(payload, bundle: bundle, idempotencyKey: idempotencyKey)
-    // Client-side, so it goes to the process's global metrics system (a no-op unless bootstrapped).
-    Counter(label: "orbiter_tasks_submitted_total", dimensions: [("queue", broker.keys.queue)]).increment()
-    return TaskHandle(taskID: id, broker: broker, isFresh: isNew)
+    return payload
 }
 
 /// The trace a new task carries: a child of the given or current trace, else a new one.

@@ -9,8 +9,10 @@ import OrbiterRedis
 /// first line.
 package enum QueueScripts {
     package static let submit = load("submit")
+    package static let submitMany = load("submit_many")
     package static let start = load("start")
     package static let finish = load("finish")
+    package static let finishMany = load("finish_many")
     package static let cancel = load("cancel")
     package static let heartbeat = load("heartbeat")
     package static let retry = load("retry")

@@ -10,17 +10,47 @@ extension TaskBroker {
     package func finish(_ taskID: String, status: TaskStatus, result: String, error: String, terminal: StatusEvent,
                         workerID: String, lease: String, resultInEvent: Bool, now: Int64 = TaskBroker.nowMs(),
                         usage: [ModelUsage] = []) async throws -> Bool {
+        let counted = ModelUsage.bounded(usage)
+        let event = StreamEvent.status(terminal).jsonString
+        if counted.isEmpty {
+            // Without usage to count: in a batch with the outcomes that arrive meanwhile (finish_many.lua).
+            let outcome = FinishOutcome(taskID: taskID, workerID: workerID, lease: lease, status: status.rawValue, result: result,
+                                        error: error, event: event, at: now, resultInEvent: resultInEvent)
+            return try await finishes.run(outcome) { [self] batch in try await finishMany(batch) }
+        }
         var keyList = [keys.task(taskID), keys.stream, keys.events(taskID), keys.dead, keys.counter(status.rawValue, minute: now / 60_000)]
         var args: [any RedisArgument] = [QueueKeys.group, workerID, status.rawValue, result, error,
-                                         StreamEvent.status(terminal).jsonString, String(now), settings.taskTTL,
+                                         event, String(now), settings.taskTTL,
                                          settings.eventsTTL, taskID, resultInEvent ? "1" : "", lease]
-        let counted = ModelUsage.bounded(usage)
-        if !counted.isEmpty {
-            keyList.append(keys.usage(minute: now / 60_000))
-            for u in counted { args += [u.model, String(u.inputTokens), String(u.outputTokens), u.cost.map { String($0) } ?? ""] }
-        }
+        keyList.append(keys.usage(minute: now / 60_000))
+        for u in counted { args += [u.model, String(u.inputTokens), String(u.outputTokens), u.cost.map { String($0) } ?? ""] }
         let reply = try await runAcknowledged(QueueScripts.finish, taskID: taskID, what: "finish", keys: keyList, args: args)
         return reply.int != 0
+    }
+
+    /// One outcome for `finish_many.lua` (its ARGV per task).
+    struct FinishOutcome: Sendable {
+        var taskID, workerID, lease, status, result, error, event: String
+        var at: Int64
+        var resultInEvent: Bool
+    }
+
+    /// One finish of `finish`'s batches (`finish_many.lua`): one flag per outcome, in order.
+    private func finishMany(_ batch: [FinishOutcome]) async throws -> [Bool] {
+        var keyList = [keys.stream, keys.dead]
+        var args: [any RedisArgument] = [QueueKeys.group, settings.taskTTL, settings.eventsTTL]
+        keyList.reserveCapacity(2 + 3 * batch.count)
+        args.reserveCapacity(3 + 9 * batch.count)
+        for o in batch {
+            keyList += [keys.task(o.taskID), keys.events(o.taskID), keys.counter(o.status, minute: o.at / 60_000)]
+            args += [o.taskID, o.workerID, o.lease, o.status, o.result, o.error, o.event, String(o.at), o.resultInEvent ? "1" : ""]
+        }
+        // A batch of one names its task in a durability error; a bigger one its first.
+        let reply = try await runAcknowledged(QueueScripts.finishMany, taskID: batch[0].taskID, what: "finish", keys: keyList, args: args)
+        guard let flags = reply.array, flags.count == batch.count else {
+            throw DistributedError.badPayload("finish_many: unexpected reply \(reply)")
+        }
+        return flags.map { $0.int != 0 }
     }
 
     /// retry.lua: a retryable failure waits in the delayed set until `runAt` (ms since 1970).

@@ -10,8 +10,13 @@ public final class TaskBroker: Sendable {
     public let client: RedisClient
     public let keys: QueueKeys
     public let settings: QueueSettings
-    /// Bundles this process knows are stored (so they are not sent again on every submit).
-    private let storedBundles = Mutex<Set<String>>([])
+    /// Bundles this process knows are stored (so they are not sent again on every submit), with
+    /// when it last stored one or refreshed its TTL (ms since 1970): within `bundleRefreshMs` of
+    /// that, a submit only checks that the bundle is still there (in the task's EXISTS) instead of
+    /// refreshing its TTL again.
+    let storedBundles = Mutex<[String: Int64]>([:])
+    /// Outcomes without usage on their way to Redis, a batch per `finish_many.lua` call.
+    let finishes = FinishBatcher<FinishOutcome>(limit: 256, lanes: 2)
     /// Whether this broker has added its queue to `QueueKeys.registry`.
     private let registered = Mutex(false)
     /// The connection acknowledged writes go on (see `runAcknowledged`); nil with durability `none`.
@@ -74,10 +79,13 @@ public final class TaskBroker: Sendable {
         await registerQueue()
         let payloadText = payload.json.jsonString
         let sha = bundle?.sha256 ?? ""
-        var sendBundle = bundle != nil && !storedBundles.withLock { $0.contains(sha) }
+        let refreshed = storedBundles.withLock { $0[sha] }
+        var sendBundle = bundle != nil && refreshed == nil
+        var probeBundle = !sendBundle && refreshed.map { Self.nowMs() - $0 < bundleRefreshMs } ?? false
         var resends = 0
         while true {
             do {
+                let sentAt = Self.nowMs()
                 let reply = try await runAcknowledged(
                     QueueScripts.submit, taskID: taskID, what: "submit",
                     keys: [keys.task(taskID), keys.stream, keys.index, keys.bundle(sha.isEmpty ? "none" : sha), keys.idempotency(idempotencyKey),
@@ -87,8 +95,8 @@ public final class TaskBroker: Sendable {
                            idempotencyKey == nil ? "" : payload.workDigest,
                            JSONValue.object(payload.metadata.mapValues(JSONValue.string)).jsonString,
                            payload.priority.map(String.init) ?? "", payload.runAt.map { String(Int64(($0 * 1000).rounded())) } ?? "",
-                           payload.agentName ?? ""])
-                if !sha.isEmpty { _ = storedBundles.withLock { $0.insert(sha) } }
+                           payload.agentName ?? "", probeBundle ? "1" : ""])
+                if !sha.isEmpty && !probeBundle { noteBundleRefreshed(sha, at: sentAt) }
                 guard let parts = reply.array, parts.count == 2, let id = parts[1].string else {
                     throw DistributedError.badPayload("unexpected reply to submit: \(reply)")
                 }
@@ -96,16 +104,35 @@ public final class TaskBroker: Sendable {
                 return (id, parts[0].string == "new" || id == taskID)
             } catch RedisError.server(let message) where message.hasPrefix("NOBUNDLE") && !sendBundle {
                 sendBundle = true
-            } catch RedisError.server(let message) where message.hasPrefix("IDEMPOTENCY ") {
-                throw DistributedError.idempotencyConflict(key: idempotencyKey ?? "", taskID: String(message.dropFirst(12)))
-            } catch RedisError.server(let message) where message.hasPrefix("FULL ") {
-                throw DistributedError.queueFull(queue: keys.queue, message: String(message.dropFirst(5)))
+                probeBundle = false
+            } catch RedisError.server(let message) where submitRefusal(message, idempotencyKey: idempotencyKey) != nil {
+                throw submitRefusal(message, idempotencyKey: idempotencyKey)!
             } catch RedisError.connection where resends < Self.lostReplyRetries && !Task.isCancelled {
                 // The submit may or may not have been stored: send it again with the same id.
                 resends += 1
                 try await Task.sleep(for: .milliseconds(50 << resends))
             }
         }
+    }
+
+    /// How long after storing a bundle or refreshing its TTL a submit only checks that it is
+    /// there: a minute, or a tenth of the TTL when that is shorter, so a bundle always outlives
+    /// a submit by at least 90 % of its TTL.
+    var bundleRefreshMs: Int64 { min(60_000, Int64(settings.bundleTTL) * 100) }
+
+    /// Records that this client stored bundle `sha` or refreshed its TTL at `ms`.
+    func noteBundleRefreshed(_ sha: String, at ms: Int64) {
+        storedBundles.withLock { $0[sha] = max($0[sha] ?? 0, ms) }
+    }
+
+    /// The error a submit's refusal by the script stands for (`FULL ...`, `IDEMPOTENCY <task id>`),
+    /// or nil for another message.
+    func submitRefusal(_ message: String, idempotencyKey: String?) -> DistributedError? {
+        if message.hasPrefix("IDEMPOTENCY ") {
+            return .idempotencyConflict(key: idempotencyKey ?? "", taskID: String(message.dropFirst(12)))
+        }
+        if message.hasPrefix("FULL ") { return .queueFull(queue: keys.queue, message: String(message.dropFirst(5))) }
+        return nil
     }
 
     /// Adds this queue to `QueueKeys.registry` (once per broker), so `otherQueue(holding:)`

@@ -81,6 +81,13 @@ struct ClusterCLITests {
         let budget = try await OrbiterBinary.run(["budget", "set", "acme", "--cost-per-day", "5"], environment: env)
         #expect(budget.status == 0, "\(budget.stderr)")
         #expect(try await OrbiterBinary.run(["budget", "list", "--json"], environment: env).stdout.contains("acme"))
+        // A batch (submit_many.lua: all its keys in KEYS, one hash tag) and its outcomes (finish_many.lua,
+        // the worker's group commit) on the master of its queue too.
+        let inputs = try temporaryScript((0..<20).map { #"{"input": "\#($0) + 1"}"# }.joined(separator: "\n"), name: "cluster-batch.jsonl")
+        let batch = try await OrbiterBinary.run(["submit", "examples/calculator.lua", "--batch", inputs, "--queue", queues[0], "--wait"],
+                                                environment: env)
+        #expect(batch.status == 0, "\(batch.stderr)")
+        #expect(batch.stdout.split(separator: "\n").count == 20, "\(batch.stdout)")
         worker.signal(SIGTERM)
         let ended = try await worker.finish()
         #expect(ended.status == 0, "\(ended.stderr)")

@@ -25,28 +25,16 @@
 --          {orbiter:Q}:usage:<minute> (kept 2 h), and per model four values: model, input tokens,
 --          output tokens, cost in USD ("" when unknown); each adds in:/out:/cost:/tasks:<model>
 --          (and unpriced:<model> when the cost is unknown) for `queue stats`
--- Returns 1 when finished, 0 when the task was not running under this worker's lease.
-local state = redis.call('HMGET', KEYS[1], 'status', 'worker_id', 'entry', 'attempts', 'lease', 'priority')
-if state[1] ~= 'running' or state[2] ~= ARGV[2] or state[5] ~= ARGV[12] then
-  return 0
+-- Returns 1 when finished, 0 when the task was not running under this worker's lease. The writes
+-- are lib.lua's finish_task and count_finished, shared with finish_many.lua (tasks without usage).
+local done = finish_task(KEYS[1], KEYS[3], KEYS[4], KEYS[2], { id = ARGV[10], worker = ARGV[2], lease = ARGV[12],
+  status = ARGV[3], result = ARGV[4], error = ARGV[5], event = ARGV[6], at = ARGV[7], in_event = ARGV[11] }, ARGV[8], ARGV[9])
+if not done then return 0 end
+if done[2] then
+  redis.call('XACK', done[1], ARGV[1], done[2])
+  redis.call('XDEL', done[1], done[2])
 end
-redis.call('HSET', KEYS[1], 'status', ARGV[3], 'completed_at', ARGV[7], 'result', ARGV[4], 'error', ARGV[5])
--- The terminal entry also carries the outcome (`outcome`, `error`, and `result` when small).
-if ARGV[11] == '1' then
-  redis.call('XADD', KEYS[3], '*', 'event', ARGV[6], 'outcome', ARGV[3], 'error', ARGV[5], 'result', ARGV[4])
-else
-  redis.call('XADD', KEYS[3], '*', 'event', ARGV[6], 'outcome', ARGV[3], 'error', ARGV[5])
-end
-if state[3] then
-  local stream = level_stream(KEYS[2], state[6])
-  redis.call('XACK', stream, ARGV[1], state[3])
-  redis.call('XDEL', stream, state[3])
-end
-redis.call('EXPIRE', KEYS[1], ARGV[8])
-redis.call('EXPIRE', KEYS[3], ARGV[9])
-if redis.call('INCR', KEYS[5]) == 1 then
-  redis.call('EXPIRE', KEYS[5], 7200)
-end
+count_finished(KEYS[5], 1)
 if KEYS[6] then
   for i = 13, #ARGV - 3, 4 do
     local model = ARGV[i]
@@ -60,9 +48,5 @@ if KEYS[6] then
     end
   end
   redis.call('EXPIRE', KEYS[6], 7200)
-end
-if ARGV[3] == 'failed' then
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', 10000, '*', 'task', ARGV[10], 'reason', ARGV[5],
-    'attempts', state[4] or '0', 'at', ARGV[7])
 end
 return 1

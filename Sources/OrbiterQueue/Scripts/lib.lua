@@ -121,3 +121,89 @@ local function level_streams(base)
   for i, p in ipairs(levels) do out[i] = { p, level_stream(base, p) } end
   return out
 end
+
+-- Submitting: submit.lua stores one task, submit_many.lua a batch, with the same checks and writes.
+--
+-- The idempotency key's verdict on a new submit: nil when the key is unused or none was given
+-- (its name then ends in ':idem:'), else the reply: {"existing", task id}, or an IDEMPOTENCY
+-- error when the key was given before with other work (another digest).
+local function idempotency_verdict(idem_key, digest)
+  if string.sub(idem_key, -6) == ':idem:' then return nil end
+  local existing = redis.call('GET', idem_key)
+  if not existing then return nil end
+  local id, stored = string.match(existing, '^(%S+) (%S+)$')
+  if not id then return {'existing', existing} end -- stored without a digest (an older client)
+  if stored ~= digest then return redis.error_reply('IDEMPOTENCY ' .. id) end
+  return {'existing', id}
+end
+
+-- How many tasks the queue holds for its max pending: every level stream's entries (waiting or
+-- running; entries are never trimmed) and the scheduled set's members.
+local function tasks_held(base, scheduled)
+  local held = 0
+  for _, level in ipairs(level_streams(base)) do held = held + redis.call('XLEN', level[2]) end
+  if scheduled then held = held + redis.call('ZCARD', scheduled) end
+  return held
+end
+local function full_message(held, limit)
+  return 'FULL ' .. held .. ' tasks waiting or running (max pending ' .. limit .. '); try again later'
+end
+
+-- Stores new task `t` ({id, payload, signature, digest, metadata, priority, run_at, agent}:
+-- strings, "" for none; agent is the root's name, kept so lists can filter by it) in hash `task`
+-- as `pending` with its queue entry, or as `scheduled` in zset `scheduled` when its start time is
+-- after `created_at` (the workers are woken through the wake stream to learn the new due time);
+-- records its idempotency key. The caller has checked that the task is new, the room and the
+-- bundle, and adds it to the time index.
+local function store_task(task, base, scheduled, t, created_at, bundle_sha, idem_key, idem_ttl)
+  local fields = { 'payload', t.payload, 'created_at', created_at, 'attempts', 0, 'bundle', bundle_sha,
+                   'signature', t.signature, 'metadata', t.metadata, 'agent', t.agent }
+  if t.priority ~= '' then
+    fields[#fields + 1] = 'priority'
+    fields[#fields + 1] = level_of(t.priority)
+  end
+  local run_at = tonumber(t.run_at)
+  if run_at and run_at > tonumber(created_at) then
+    redis.call('HSET', task, 'status', 'scheduled', 'run_at', run_at, unpack(fields))
+    redis.call('ZADD', scheduled, run_at, t.id)
+    redis.call('XADD', base .. ':wake', 'MAXLEN', '~', 100, '*', 'due', run_at)
+  else
+    local entry = enqueue(base, t.priority, t.id)
+    redis.call('HSET', task, 'status', 'pending', 'entry', entry, unpack(fields))
+  end
+  if string.sub(idem_key, -6) ~= ':idem:' then
+    redis.call('SET', idem_key, t.id .. ' ' .. t.digest, 'EX', idem_ttl)
+  end
+end
+
+-- Finishing: finish.lua ends one task, finish_many.lua a worker's batch, with the same writes.
+--
+-- Ends task hash `task` with outcome `o` ({id, worker, lease, status, result, error, event,
+-- at, in_event}: strings; in_event "1" copies the result into the terminal event's entry) if it
+-- is `running` under `o.lease` of `o.worker`: writes the outcome, appends the terminal event to
+-- stream `events` (with `outcome`, `error` and, when in_event, `result`), sets the hash's and
+-- the stream's TTLs and records a failed task in the dead letters stream `dead`. Returns false
+-- when the task is not running under that lease (left alone), else the stream holding its
+-- claimed queue entry (built from `base` and its priority) and the entry id (false when none),
+-- which the caller acknowledges and deletes (a batch does so once per stream), and counts.
+local function finish_task(task, events, dead, base, o, task_ttl, events_ttl)
+  local state = redis.call('HMGET', task, 'status', 'worker_id', 'entry', 'attempts', 'lease', 'priority')
+  if state[1] ~= 'running' or state[2] ~= o.worker or state[5] ~= o.lease then return false end
+  redis.call('HSET', task, 'status', o.status, 'completed_at', o.at, 'result', o.result, 'error', o.error)
+  if o.in_event == '1' then
+    redis.call('XADD', events, '*', 'event', o.event, 'outcome', o.status, 'error', o.error, 'result', o.result)
+  else
+    redis.call('XADD', events, '*', 'event', o.event, 'outcome', o.status, 'error', o.error)
+  end
+  redis.call('EXPIRE', task, task_ttl)
+  redis.call('EXPIRE', events, events_ttl)
+  if o.status == 'failed' then
+    redis.call('XADD', dead, 'MAXLEN', '~', 10000, '*', 'task', o.id, 'reason', o.error, 'attempts', state[4] or '0', 'at', o.at)
+  end
+  return { level_stream(base, state[6]), state[3] or false }
+end
+
+-- Adds `n` finished tasks to the per-minute counter `key` (kept 2 h from its first count).
+local function count_finished(key, n)
+  if redis.call('INCRBY', key, n) == n then redis.call('EXPIRE', key, 7200) end
+end
