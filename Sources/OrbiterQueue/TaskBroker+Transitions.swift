@@ -7,21 +7,28 @@ extension TaskBroker {
     /// finish.lua: the run ends `completed`, `failed` or `cancelled` with its one terminal event.
     /// Returns false when the task is no longer running under `lease` (nothing was written).
     /// `usage`: the run's tokens and cost by model, added to the minute's usage counters (`queue stats`).
+    /// `events`: the run's events still waiting when it ended, appended before the terminal event
+    /// in the same step (each once, as `append` would: numbers already stored are skipped).
     package func finish(_ taskID: String, status: TaskStatus, result: String, error: String, terminal: StatusEvent,
                         workerID: String, lease: String, resultInEvent: Bool, now: Int64 = TaskBroker.nowMs(),
-                        usage: [ModelUsage] = []) async throws -> Bool {
+                        usage: [ModelUsage] = [], events: RunEvents? = nil) async throws -> Bool {
         let counted = ModelUsage.bounded(usage)
         let event = StreamEvent.status(terminal).jsonString
+        let waiting = events?.events ?? []
+        let firstSeq = events?.firstSeq ?? 1
         if counted.isEmpty {
             // Without usage to count: in a batch with the outcomes that arrive meanwhile (finish_many.lua).
             let outcome = FinishOutcome(taskID: taskID, workerID: workerID, lease: lease, status: status.rawValue, result: result,
-                                        error: error, event: event, at: now, resultInEvent: resultInEvent)
+                                        error: error, event: event, at: now, resultInEvent: resultInEvent,
+                                        firstSeq: firstSeq, events: waiting)
             return try await finishes.run(outcome) { [self] batch in try await finishMany(batch) }
         }
         var keyList = [keys.task(taskID), keys.stream, keys.events(taskID), keys.dead, keys.counter(status.rawValue, minute: now / 60_000)]
         var args: [any RedisArgument] = [QueueKeys.group, workerID, status.rawValue, result, error,
                                          event, String(now), settings.taskTTL,
-                                         settings.eventsTTL, taskID, resultInEvent ? "1" : "", lease]
+                                         settings.eventsTTL, taskID, resultInEvent ? "1" : "", lease,
+                                         settings.maxEventsPerTask, firstSeq, waiting.count]
+        for event in waiting { args.append(event) }
         keyList.append(keys.usage(minute: now / 60_000))
         for u in counted { args += [u.model, String(u.inputTokens), String(u.outputTokens), u.cost.map { String($0) } ?? ""] }
         let reply = try await runAcknowledged(QueueScripts.finish, taskID: taskID, what: "finish", keys: keyList, args: args)
@@ -33,17 +40,22 @@ extension TaskBroker {
         var taskID, workerID, lease, status, result, error, event: String
         var at: Int64
         var resultInEvent: Bool
+        /// The run's events still waiting when it ended (numbered from `firstSeq` within the run).
+        var firstSeq: Int
+        var events: [String]
     }
 
     /// One finish of `finish`'s batches (`finish_many.lua`): one flag per outcome, in order.
     private func finishMany(_ batch: [FinishOutcome]) async throws -> [Bool] {
         var keyList = [keys.stream, keys.dead]
-        var args: [any RedisArgument] = [QueueKeys.group, settings.taskTTL, settings.eventsTTL]
+        var args: [any RedisArgument] = [QueueKeys.group, settings.taskTTL, settings.eventsTTL, settings.maxEventsPerTask]
         keyList.reserveCapacity(2 + 3 * batch.count)
-        args.reserveCapacity(3 + 9 * batch.count)
+        args.reserveCapacity(4 + batch.reduce(0) { $0 + 11 + $1.events.count })
         for o in batch {
             keyList += [keys.task(o.taskID), keys.events(o.taskID), keys.counter(o.status, minute: o.at / 60_000)]
-            args += [o.taskID, o.workerID, o.lease, o.status, o.result, o.error, o.event, String(o.at), o.resultInEvent ? "1" : ""]
+            args += [o.taskID, o.workerID, o.lease, o.status, o.result, o.error, o.event, String(o.at), o.resultInEvent ? "1" : "",
+                     o.firstSeq, o.events.count]
+            for event in o.events { args.append(event) }
         }
         // A batch of one names its task in a durability error; a bigger one its first.
         let reply = try await runAcknowledged(QueueScripts.finishMany, taskID: batch[0].taskID, what: "finish", keys: keyList, args: args)

@@ -13,6 +13,10 @@ extension Worker {
     func record(_ outcome: TaskOutcome, taskID: String, attempt: Int, agentName: String, publisher: EventPublisher,
                 usage: [ModelUsage] = []) async {
         switch outcome {
+        case .completed, .failed, .cancelled: break // the finish carries the events still waiting (`handOff`)
+        case .retry, .handBack, .park, .abandoned: await publisher.flush() // their scripts append after the run's events
+        }
+        switch outcome {
         case .completed(let result, let parsed):
             // Structured output rides on the terminal event when the result does (a big one is read from the hash).
             let small = result.utf8.count <= Self.resultInEventLimit
@@ -46,12 +50,14 @@ extension Worker {
         var warned = false
         var unacknowledged = false
         let giveUp = ContinuousClock.now + .seconds(120)
+        let events = await publisher.handOff()
         while true {
             do {
                 let done = try await metrics.redis("finish") {
                     try await broker.finish(taskID, status: status, result: result, error: error, terminal: terminal,
                                             workerID: configuration.workerID, lease: publisher.lease,
-                                            resultInEvent: result.utf8.count <= Self.resultInEventLimit, now: now, usage: usage)
+                                            resultInEvent: result.utf8.count <= Self.resultInEventLimit, now: now, usage: usage,
+                                            events: events)
                 }
                 if unacknowledged {
                     log("task \(taskID): outcome '\(status.rawValue)' acknowledged now (\(configuration.settings.durability))", task: taskID)

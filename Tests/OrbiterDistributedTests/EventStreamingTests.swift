@@ -75,6 +75,7 @@ struct EventStreamingTests {
                     group.addTask {
                         let publisher = EventPublisher(appender: appender, taskID: id, lease: run.lease) { lost.value.withLock { $0 += 1 } }
                         for n in 0..<perRun { await publisher.publish(.text(TextEvent(text: "\(n)", agentName: "a"))) }
+                        await publisher.flush()
                     }
                 }
             }

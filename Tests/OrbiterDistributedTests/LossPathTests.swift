@@ -130,7 +130,7 @@ struct LossPathTests {
                                                                        broker.keys.counter("completed", minute: 0)],
                                             args: [QueueKeys.group, "w1", "completed", #"{"output":"ok"}"#, "",
                                                    #"{"type":"status","status":"completed","agent_name":"sleeper","message":""}"#,
-                                                   String(TaskBroker.nowMs()), 60, 60, id, "1", lease]).int
+                                                   String(TaskBroker.nowMs()), 60, 60, id, "1", lease, 1000, 1, 0]).int
             }
             let staleFinish = try await finish(first.lease)
             #expect(staleFinish == 0)

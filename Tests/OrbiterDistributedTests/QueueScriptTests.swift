@@ -48,7 +48,7 @@ struct QueueScriptTests {
                 try await broker.client.run(QueueScripts.finish, keys: [broker.keys.task(id), broker.keys.stream, broker.keys.events(id), broker.keys.dead,
                                                                        broker.keys.counter("completed", minute: 0)],
                                             args: [QueueKeys.group, worker, "completed", #"{"output":"ok"}"#, "", #"{"type":"status","status":"completed","agent_name":"a","message":""}"#,
-                                                   "3000", 60, 60, id, "1", token ?? lease]).int
+                                                   "3000", 60, 60, id, "1", token ?? lease, 1000, 1, 0]).int
             }
             #expect(try await finish("w2") == 0)
             let stale = try await finish("w1", "not-the-lease")

@@ -21,14 +21,21 @@
 -- ARGV[11] "1" to copy the result JSON into the terminal event's stream entry (small results), so
 --          a waiting client has the outcome without another read; "" to leave it in the hash only
 -- ARGV[12] lease token of the run (from start.lua)
--- KEYS[6], ARGV[13..] (only when the run used models): the per-minute usage hash
+-- ARGV[13] approximate cap of an events stream's length
+-- ARGV[14] the number within the run of the first event that rides in this finish (see append.lua)
+-- ARGV[15] how many events ride in it, n (0: none), then ARGV[16..15+n] their JSON texts, in order:
+--          the run's events still waiting when it ended, appended before the terminal event
+-- KEYS[6], ARGV[16+n..] (only when the run used models): the per-minute usage hash
 --          {orbiter:Q}:usage:<minute> (kept 2 h), and per model four values: model, input tokens,
 --          output tokens, cost in USD ("" when unknown); each adds in:/out:/cost:/tasks:<model>
 --          (and unpriced:<model> when the cost is unknown) for `queue stats`
 -- Returns 1 when finished, 0 when the task was not running under this worker's lease. The writes
 -- are lib.lua's finish_task and count_finished, shared with finish_many.lua (tasks without usage).
+local n = tonumber(ARGV[15])
+if not n or n < 0 or 15 + n > #ARGV then return redis.error_reply('ERR finish: ARGV[15] is not the count of the events that follow') end
 local done = finish_task(KEYS[1], KEYS[3], KEYS[4], KEYS[2], { id = ARGV[10], worker = ARGV[2], lease = ARGV[12],
-  status = ARGV[3], result = ARGV[4], error = ARGV[5], event = ARGV[6], at = ARGV[7], in_event = ARGV[11] }, ARGV[8], ARGV[9])
+  status = ARGV[3], result = ARGV[4], error = ARGV[5], event = ARGV[6], at = ARGV[7], in_event = ARGV[11],
+  cap = ARGV[13], first = tonumber(ARGV[14]), events = events_at(16, n) }, ARGV[8], ARGV[9])
 if not done then return 0 end
 if done[2] then
   redis.call('XACK', done[1], ARGV[1], done[2])
@@ -36,7 +43,7 @@ if done[2] then
 end
 count_finished(KEYS[5], 1)
 if KEYS[6] then
-  for i = 13, #ARGV - 3, 4 do
+  for i = 16 + n, #ARGV - 3, 4 do
     local model = ARGV[i]
     redis.call('HINCRBY', KEYS[6], 'in:' .. model, ARGV[i + 1])
     redis.call('HINCRBY', KEYS[6], 'out:' .. model, ARGV[i + 2])

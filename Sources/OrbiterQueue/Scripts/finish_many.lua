@@ -14,20 +14,31 @@
 -- ARGV[1] consumer group
 -- ARGV[2] task TTL seconds
 -- ARGV[3] events TTL seconds
--- ARGV[4..] per task, nine values: task id, worker id, lease token, final status, result JSON,
---           error message, terminal event JSON, completed_at (ms), "1" to copy the result into
---           the terminal event's entry (as finish.lua's ARGV[10], [2], [12], [3..7], [11])
+-- ARGV[4] approximate cap of an events stream's length
+-- ARGV[5..] per task, eleven values and its events: task id, worker id, lease token, final
+--           status, result JSON, error message, terminal event JSON, completed_at (ms), "1" to copy
+--           the result into the terminal event's entry (as finish.lua's ARGV[10], [2], [12],
+--           [3..7], [11]), the number of its first waiting event and their count n (finish.lua's
+--           ARGV[14], [15]), then those n event JSON texts
 -- Returns one integer per task, in order: 1 finished, 0 not running under that worker's lease.
 local count = (#KEYS - 2) / 3
-if count ~= math.floor(count) or #ARGV ~= 3 + count * 9 then
-  return redis.error_reply('ERR finish_many: ' .. (#KEYS - 2) .. ' task keys and ' .. (#ARGV - 3) .. ' task values do not pair up')
+local tasks, at = {}, 5
+while at <= #ARGV do
+  local n = tonumber(ARGV[at + 10])
+  if not n or n < 0 or n ~= math.floor(n) or at + 10 + n > #ARGV then break end
+  tasks[#tasks + 1] = at
+  at = at + 11 + n
+end
+if count ~= #tasks or at ~= #ARGV + 1 then
+  return redis.error_reply('ERR finish_many: ' .. (#KEYS - 2) .. ' task keys and ' .. (#ARGV - 4) .. ' task values do not pair up')
 end
 local out, acks, streams, counts, counters = {}, {}, {}, {}, {}
 for i = 1, count do
-  local k, a = 3 + (i - 1) * 3, 4 + (i - 1) * 9
+  local k, a = 3 + (i - 1) * 3, tasks[i]
   local done = finish_task(KEYS[k], KEYS[k + 1], KEYS[2], KEYS[1], { id = ARGV[a], worker = ARGV[a + 1], lease = ARGV[a + 2],
     status = ARGV[a + 3], result = ARGV[a + 4], error = ARGV[a + 5], event = ARGV[a + 6], at = ARGV[a + 7],
-    in_event = ARGV[a + 8] }, ARGV[2], ARGV[3])
+    in_event = ARGV[a + 8], cap = ARGV[4], first = tonumber(ARGV[a + 9]), events = events_at(a + 11, tonumber(ARGV[a + 10])) },
+    ARGV[2], ARGV[3])
   out[i] = done and 1 or 0
   if done then
     if done[2] then

@@ -179,16 +179,23 @@ end
 -- Finishing: finish.lua ends one task, finish_many.lua a worker's batch, with the same writes.
 --
 -- Ends task hash `task` with outcome `o` ({id, worker, lease, status, result, error, event,
--- at, in_event}: strings; in_event "1" copies the result into the terminal event's entry) if it
--- is `running` under `o.lease` of `o.worker`: writes the outcome, appends the terminal event to
--- stream `events` (with `outcome`, `error` and, when in_event, `result`), sets the hash's and
--- the stream's TTLs and records a failed task in the dead letters stream `dead`. Returns false
--- when the task is not running under that lease (left alone), else the stream holding its
--- claimed queue entry (built from `base` and its priority) and the entry id (false when none),
--- which the caller acknowledges and deletes (a batch does so once per stream), and counts.
+-- at, in_event, cap, first, events}: strings but `events`; in_event "1" copies the result into the
+-- terminal event's entry) if it is `running` under `o.lease` of `o.worker`: appends the run's
+-- events that were still waiting when it ended (`o.events`, a list of JSON texts numbered from
+-- `o.first` within the run, as append.lua's; those stored already are skipped; the stream capped
+-- near `o.cap` entries), writes the outcome, appends the terminal event to stream `events` (with
+-- `outcome`, `error` and, when in_event, `result`), sets the hash's and the stream's TTLs and
+-- records a failed task in the dead letters stream `dead`. Returns false when the task is not
+-- running under that lease (left alone), else the stream holding its claimed queue entry (built
+-- from `base` and its priority) and the entry id (false when none), which the caller
+-- acknowledges and deletes (a batch does so once per stream), and counts.
 local function finish_task(task, events, dead, base, o, task_ttl, events_ttl)
-  local state = redis.call('HMGET', task, 'status', 'worker_id', 'entry', 'attempts', 'lease', 'priority')
+  local state = redis.call('HMGET', task, 'status', 'worker_id', 'entry', 'attempts', 'lease', 'priority', 'seq')
   if state[1] ~= 'running' or state[2] ~= o.worker or state[5] ~= o.lease then return false end
+  local stored = tonumber(state[7]) or 0
+  for seq = math.max(o.first, stored + 1), o.first + #o.events - 1 do
+    redis.call('XADD', events, 'MAXLEN', '~', o.cap, '*', 'event', o.events[seq - o.first + 1])
+  end
   redis.call('HSET', task, 'status', o.status, 'completed_at', o.at, 'result', o.result, 'error', o.error)
   if o.in_event == '1' then
     redis.call('XADD', events, '*', 'event', o.event, 'outcome', o.status, 'error', o.error, 'result', o.result)
@@ -201,6 +208,13 @@ local function finish_task(task, events, dead, base, o, task_ttl, events_ttl)
     redis.call('XADD', dead, 'MAXLEN', '~', 10000, '*', 'task', o.id, 'reason', o.error, 'attempts', state[4] or '0', 'at', o.at)
   end
   return { level_stream(base, state[6]), state[3] or false }
+end
+
+-- The run's events that ride in a finish: `n` JSON texts at ARGV[at..at+n-1], as a list.
+local function events_at(at, n)
+  local list = {}
+  for i = 1, n do list[i] = ARGV[at + i - 1] end
+  return list
 end
 
 -- Adds `n` finished tasks to the per-minute counter `key` (kept 2 h from its first count).
