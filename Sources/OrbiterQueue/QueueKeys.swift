@@ -39,6 +39,10 @@ public struct QueueKeys: Sendable, Hashable {
     /// Parked tasks (waiting for a person), scored by their wait deadline (ms since 1970).
     package var waiting: String { prefix + ":waiting" }
     package var dead: String { prefix + ":dead" }
+    /// Finished tasks by when their hash goes, and by when their events stream goes (ms since
+    /// 1970): the workers' sweep deletes them then (sweep.lua).
+    package var expiringTasks: String { prefix + ":expiry:tasks" }
+    package var expiringEvents: String { prefix + ":expiry:events" }
     package var taskPrefix: String { prefix + ":task:" }
     /// `{orbiter:Q}:` — for scripts that build keys of the queue themselves.
     package var keyPrefix: String { prefix + ":" }

@@ -19,6 +19,7 @@ package enum QueueScripts {
     package static let promote = load("promote")
     package static let reclaim = load("reclaim")
     package static let requeue = load("requeue")
+    package static let sweep = load("sweep")
     package static let stats = load("stats")
     package static let renew = load("renew")
     package static let release = load("release")

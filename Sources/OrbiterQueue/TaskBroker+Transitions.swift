@@ -23,7 +23,8 @@ extension TaskBroker {
                                         firstSeq: firstSeq, events: waiting)
             return try await finishes.run(outcome) { [self] batch in try await finishMany(batch) }
         }
-        var keyList = [keys.task(taskID), keys.stream, keys.events(taskID), keys.dead, keys.counter(status.rawValue, minute: now / 60_000)]
+        var keyList = [keys.task(taskID), keys.stream, keys.events(taskID), keys.dead, keys.counter(status.rawValue, minute: now / 60_000),
+                       keys.expiringTasks, keys.expiringEvents]
         var args: [any RedisArgument] = [QueueKeys.group, workerID, status.rawValue, result, error,
                                          event, String(now), settings.taskTTL,
                                          settings.eventsTTL, taskID, resultInEvent ? "1" : "", lease,
@@ -47,9 +48,9 @@ extension TaskBroker {
 
     /// One finish of `finish`'s batches (`finish_many.lua`): one flag per outcome, in order.
     private func finishMany(_ batch: [FinishOutcome]) async throws -> [Bool] {
-        var keyList = [keys.stream, keys.dead]
+        var keyList = [keys.stream, keys.dead, keys.expiringTasks, keys.expiringEvents]
         var args: [any RedisArgument] = [QueueKeys.group, settings.taskTTL, settings.eventsTTL, settings.maxEventsPerTask]
-        keyList.reserveCapacity(2 + 3 * batch.count)
+        keyList.reserveCapacity(4 + 3 * batch.count)
         args.reserveCapacity(4 + batch.reduce(0) { $0 + 11 + $1.events.count })
         for o in batch {
             keyList += [keys.task(o.taskID), keys.events(o.taskID), keys.counter(o.status, minute: o.at / 60_000)]
@@ -175,5 +176,18 @@ extension TaskBroker {
             throw RedisError.protocolError("append.lua answered \(reply) for \(runs.count) runs")
         }
         return results.map { $0.int != 0 }
+    }
+}
+
+extension TaskBroker {
+    /// The most members of each retention set one `sweep` call handles (a call deletes up to
+    /// twice as many keys, with UNLINK, so Redis frees them in the background).
+    package static let sweepLimit = 500
+
+    /// sweep.lua: deletes the hashes and events streams of finished tasks whose retention is
+    /// over (the task TTL, the events TTL after they ended). Returns how many were due; call
+    /// again while that is `2 × sweepLimit`.
+    package func sweepFinished(now: Int64 = TaskBroker.nowMs(), limit: Int = TaskBroker.sweepLimit) async throws -> Int {
+        try await client.run(QueueScripts.sweep, keys: [keys.expiringTasks, keys.expiringEvents], args: [String(now), limit]).int.map(Int.init) ?? 0
     }
 }

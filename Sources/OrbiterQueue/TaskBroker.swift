@@ -156,7 +156,8 @@ public final class TaskBroker: Sendable {
     /// Runs a failed or cancelled task again from the start (its old events are dropped).
     public func requeue(_ taskID: String) async throws -> String {
         try TaskID.validate(taskID)
-        let reply = try await client.run(QueueScripts.requeue, keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.index],
+        let reply = try await client.run(QueueScripts.requeue, keys: [keys.task(taskID), keys.stream, keys.events(taskID), keys.index,
+                                                                    keys.expiringTasks, keys.expiringEvents],
                                          args: [taskID, String(Self.nowMs())])
         // A task running again is no longer a dead letter (best effort: the list is only a report).
         if reply.string == "requeued" { try? await dropDeadLetters(of: [taskID]) }

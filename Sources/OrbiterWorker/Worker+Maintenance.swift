@@ -20,6 +20,27 @@ extension Worker {
     }
 
 
+    // MARK: Retention
+
+    /// Deletes finished tasks (hash, events stream) whose retention is over, a batch at a time
+    /// until none is due. A failure is said once, until a sweep succeeds again.
+    func retentionLoop() async throws {
+        var failing = false
+        while !Task.isCancelled {
+            try await Task.sleep(for: configuration.retentionSweepInterval)
+            do {
+                while try await broker.sweepFinished() >= 2 * TaskBroker.sweepLimit, !Task.isCancelled {}
+                failing = false
+            } catch is CancellationError {
+                return
+            } catch {
+                if !failing { log("could not delete finished tasks past their retention (\(error)); will try again", level: .warning) }
+                failing = true
+            }
+        }
+    }
+
+
     // MARK: Leases
 
     func leaseLoop() async throws {

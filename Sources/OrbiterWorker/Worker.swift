@@ -116,6 +116,7 @@ public final class Worker: Service {
             Self.maintenance(MaintenanceLoop(name: "timeout sweep", body: timeoutLoop)),
             Self.maintenance(MaintenanceLoop(name: "wait deadlines", body: waitDeadlineLoop)),
             Self.maintenance(MaintenanceLoop(name: "schedules", body: scheduleLoop)),
+            Self.maintenance(MaintenanceLoop(name: "retention sweep", body: retentionLoop)),
             Self.maintenance(MaintenanceLoop(name: "queue depth", body: queueDepthLoop)),
             // The claim loop returns once drained; the group then stops the rest.
             .init(service: ClaimService(worker: self), successTerminationBehavior: .gracefullyShutdownGroup,

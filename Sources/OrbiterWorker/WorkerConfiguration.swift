@@ -45,6 +45,10 @@ public struct WorkerConfiguration: Sendable {
     /// it sleeps until the next known tick when that is sooner, so ticks fire on time and a new
     /// schedule is seen within this long. One read per sweep when none is due.
     public var scheduleSweepInterval: Duration = .seconds(1)
+    /// How often the worker deletes finished tasks whose retention is over (the task TTL and the
+    /// events TTL after they ended; sweep.lua). Every worker of the queue sweeps; with none
+    /// running, finished tasks stay until one starts.
+    public var retentionSweepInterval: Duration = .seconds(5)
     /// The starvation guard of priorities: a priority level whose oldest waiting task has waited
     /// this long is served before the higher levels (oldest first), so a busy queue of high
     /// priority work cannot keep low priority tasks waiting forever. `.zero` turns it off.

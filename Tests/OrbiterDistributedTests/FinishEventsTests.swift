@@ -59,7 +59,7 @@ struct FinishEventsTests {
             let usage = [ModelUsage(model: "m", inputTokens: 3, outputTokens: 4, cost: nil)]
             #expect(try await finish(broker, d, events: .init(taskID: d.id, lease: d.lease, firstSeq: 1, events: [text("d1"), text("d2")]), usage: usage))
             #expect(try await streamed(broker, d.id) == ["d1", "d2", "<completed>"])
-            #expect(try await (broker.client.send(["TTL", broker.keys.events(d.id)]).int ?? -1) > 0)
+            #expect(try await broker.client.send(["ZSCORE", broker.keys.expiringEvents, d.id]).string != nil)
         }
     }
 
@@ -68,7 +68,8 @@ struct FinishEventsTests {
         try await withDistributedFixture { fixture in
             let broker = try fixture.broker()
             let run = try await started(broker, 1)[0]
-            let keys = [broker.keys.stream, broker.keys.dead, broker.keys.task(run.id), broker.keys.events(run.id),
+            let keys = [broker.keys.stream, broker.keys.dead, broker.keys.expiringTasks, broker.keys.expiringEvents,
+                        broker.keys.task(run.id), broker.keys.events(run.id),
                         broker.keys.counter("completed", minute: 0)]
             let head: [any RedisArgument] = [QueueKeys.group, 60, 60, 1000, run.id, "ghost", run.lease, "completed", "{}", "", "{}", "1", "1", 1]
             let counts: [any RedisArgument] = [3, -1, "x", "0.5"]

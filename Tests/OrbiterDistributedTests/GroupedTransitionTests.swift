@@ -156,8 +156,10 @@ struct GroupedTransitionTests {
             #expect(pending == 1)
             #expect(try await broker.client.send(["XLEN", broker.keys.dead]).int == 4)
             for (id, _) in runs.dropFirst() {
-                #expect(try await (broker.client.send(["TTL", broker.keys.task(id)]).int ?? -1) > 0)
-                #expect(try await (broker.client.send(["TTL", broker.keys.events(id)]).int ?? -1) > 0)
+                let goes = try await broker.client.pipeline([["ZSCORE", broker.keys.expiringTasks, id], ["ZSCORE", broker.keys.expiringEvents, id]])
+                    .map { Int64($0.string ?? "") ?? 0 }
+                #expect(goes[0] > TaskBroker.nowMs() + Int64(broker.settings.taskTTL - 60) * 1000, "the hash is kept for the task TTL")
+                #expect(goes[1] > TaskBroker.nowMs() + Int64(broker.settings.eventsTTL - 60) * 1000, "the stream for the events TTL")
                 #expect(try await broker.client.send(["XLEN", broker.keys.events(id)]).int == 1)
             }
             let minute = TaskBroker.nowMs() / 60_000

@@ -127,7 +127,8 @@ struct LossPathTests {
             #expect(retried.int == 0)
             func finish(_ lease: String) async throws -> Int64? {
                 try await broker.client.run(QueueScripts.finish, keys: [broker.keys.task(id), broker.keys.stream, broker.keys.events(id), broker.keys.dead,
-                                                                       broker.keys.counter("completed", minute: 0)],
+                                                                       broker.keys.counter("completed", minute: 0),
+                                                                       broker.keys.expiringTasks, broker.keys.expiringEvents],
                                             args: [QueueKeys.group, "w1", "completed", #"{"output":"ok"}"#, "",
                                                    #"{"type":"status","status":"completed","agent_name":"sleeper","message":""}"#,
                                                    String(TaskBroker.nowMs()), 60, 60, id, "1", lease, 1000, 1, 0]).int

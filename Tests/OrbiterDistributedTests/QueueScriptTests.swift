@@ -46,7 +46,8 @@ struct QueueScriptTests {
             #expect(again == [.drop(reason: "running")])
             func finish(_ worker: String, _ token: String? = nil) async throws -> Int64? {
                 try await broker.client.run(QueueScripts.finish, keys: [broker.keys.task(id), broker.keys.stream, broker.keys.events(id), broker.keys.dead,
-                                                                       broker.keys.counter("completed", minute: 0)],
+                                                                       broker.keys.counter("completed", minute: 0),
+                                                                       broker.keys.expiringTasks, broker.keys.expiringEvents],
                                             args: [QueueKeys.group, worker, "completed", #"{"output":"ok"}"#, "", #"{"type":"status","status":"completed","agent_name":"a","message":""}"#,
                                                    "3000", 60, 60, id, "1", token ?? lease, 1000, 1, 0]).int
             }
@@ -56,8 +57,9 @@ struct QueueScriptTests {
             #expect(try await finish("w1") == 1)
             #expect(try await finish("w1") == 0, "finishing twice does nothing")
             #expect(try await broker.status(id)?.status == .completed)
-            #expect(try await (broker.client.send(["TTL", broker.keys.task(id)]).int ?? -1) > 0)
-            #expect(try await (broker.client.send(["TTL", broker.keys.events(id)]).int ?? -1) > 0)
+            // Retention: the hash goes 60 s and the stream 60 s after completed_at (3000 ms), by the workers' sweep.
+            #expect(try await broker.client.send(["ZSCORE", broker.keys.expiringTasks, id]).string == "63000")
+            #expect(try await broker.client.send(["ZSCORE", broker.keys.expiringEvents, id]).string == "63000")
             #expect(try await EventSubscriber(broker: broker).replay(id).count == 1)
         }
     }

@@ -3,12 +3,14 @@
 --
 -- A worker's outcomes that arrive while its previous finish is under way go out together
 -- (TaskBroker's FinishBatcher): the script call, the queue entries' XACK and XDEL (one each per
--- stream) and the per-minute counters' INCRBY are paid once per batch. Tasks whose run used
+-- stream), the per-minute counters' INCRBY and the retention's ZADDs are paid once per batch. Tasks whose run used
 -- models go through finish.lua (it also counts their usage). Each task is checked and written
 -- alone (lib.lua finish_task): one not running under its lease is left alone, the others end.
 -- KEYS[1] queue stream   {orbiter:Q}:queue (the default level's; the tasks' level streams are built from it: lib.lua)
 -- KEYS[2] dead letters   {orbiter:Q}:dead
--- KEYS[3..] per task, three keys: its hash {orbiter:Q}:task:<id>, its events stream
+-- KEYS[3] retention of task hashes  {orbiter:Q}:expiry:tasks
+-- KEYS[4] retention of event streams {orbiter:Q}:expiry:events
+-- KEYS[5..] per task, three keys: its hash {orbiter:Q}:task:<id>, its events stream
 --           {orbiter:Q}:events:<id> and the per-minute counter of its status
 --           {orbiter:Q}:count:<status>:<minute>
 -- ARGV[1] consumer group
@@ -21,7 +23,7 @@
 --           [3..7], [11]), the number of its first waiting event and their count n (finish.lua's
 --           ARGV[14], [15]), then those n event JSON texts
 -- Returns one integer per task, in order: 1 finished, 0 not running under that worker's lease.
-local count = (#KEYS - 2) / 3
+local count = (#KEYS - 4) / 3
 local tasks, at = {}, 5
 while at <= #ARGV do
   local n = tonumber(ARGV[at + 10])
@@ -30,15 +32,16 @@ while at <= #ARGV do
   at = at + 11 + n
 end
 if count ~= #tasks or at ~= #ARGV + 1 then
-  return redis.error_reply('ERR finish_many: ' .. (#KEYS - 2) .. ' task keys and ' .. (#ARGV - 4) .. ' task values do not pair up')
+  return redis.error_reply('ERR finish_many: ' .. (#KEYS - 4) .. ' task keys and ' .. (#ARGV - 4) .. ' task values do not pair up')
 end
+local retention = new_retention(KEYS[3], KEYS[4], ARGV[2], ARGV[3])
 local out, acks, streams, counts, counters = {}, {}, {}, {}, {}
 for i = 1, count do
-  local k, a = 3 + (i - 1) * 3, tasks[i]
+  local k, a = 5 + (i - 1) * 3, tasks[i]
   local done = finish_task(KEYS[k], KEYS[k + 1], KEYS[2], KEYS[1], { id = ARGV[a], worker = ARGV[a + 1], lease = ARGV[a + 2],
     status = ARGV[a + 3], result = ARGV[a + 4], error = ARGV[a + 5], event = ARGV[a + 6], at = ARGV[a + 7],
     in_event = ARGV[a + 8], cap = ARGV[4], first = tonumber(ARGV[a + 9]), events = events_at(a + 11, tonumber(ARGV[a + 10])) },
-    ARGV[2], ARGV[3])
+    retention)
   out[i] = done and 1 or 0
   if done then
     if done[2] then
@@ -61,4 +64,5 @@ for _, stream in ipairs(streams) do
   redis.call('XDEL', stream, unpack(acks[stream]))
 end
 for _, counter in ipairs(counters) do count_finished(counter, counts[counter]) end
+commit_retention(retention)
 return out

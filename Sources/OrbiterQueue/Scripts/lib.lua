@@ -176,6 +176,30 @@ local function store_task(task, base, scheduled, t, created_at, bundle_sha, idem
   end
 end
 
+-- Retention of finished tasks. A finished task's hash and events stream are deleted by the
+-- workers' sweep (sweep.lua) once their time has come, instead of each getting an EXPIRE: a batch
+-- of finishes then costs one ZADD per kind for all its tasks. The two sorted sets hold task ids
+-- scored by when the hash (`{orbiter:Q}:expiry:tasks`) and the stream (`...:expiry:events`) go.
+-- `new_retention(tasks_zset, events_zset, task_ttl, events_ttl)` collects a batch; `retain` adds
+-- a task finished at `at` (ms); `commit_retention` writes the batch.
+local function new_retention(tasks_zset, events_zset, task_ttl, events_ttl)
+  return { tasks_zset = tasks_zset, events_zset = events_zset, task_ms = tonumber(task_ttl) * 1000,
+           events_ms = tonumber(events_ttl) * 1000, tasks = {}, events = {} }
+end
+local function retain(r, id, at)
+  local t, e = r.tasks, r.events
+  t[#t + 1] = tonumber(at) + r.task_ms
+  t[#t + 1] = id
+  e[#e + 1] = tonumber(at) + r.events_ms
+  e[#e + 1] = id
+end
+local function commit_retention(r)
+  if #r.tasks > 0 then
+    redis.call('ZADD', r.tasks_zset, unpack(r.tasks))
+    redis.call('ZADD', r.events_zset, unpack(r.events))
+  end
+end
+
 -- Finishing: finish.lua ends one task, finish_many.lua a worker's batch, with the same writes.
 --
 -- Ends task hash `task` with outcome `o` ({id, worker, lease, status, result, error, event,
@@ -184,12 +208,12 @@ end
 -- events that were still waiting when it ended (`o.events`, a list of JSON texts numbered from
 -- `o.first` within the run, as append.lua's; those stored already are skipped; the stream capped
 -- near `o.cap` entries), writes the outcome, appends the terminal event to stream `events` (with
--- `outcome`, `error` and, when in_event, `result`), sets the hash's and the stream's TTLs and
--- records a failed task in the dead letters stream `dead`. Returns false when the task is not
--- running under that lease (left alone), else the stream holding its claimed queue entry (built
--- from `base` and its priority) and the entry id (false when none), which the caller
--- acknowledges and deletes (a batch does so once per stream), and counts.
-local function finish_task(task, events, dead, base, o, task_ttl, events_ttl)
+-- `outcome`, `error` and, when in_event, `result`), adds the hash and the stream to `retention`
+-- (`retain`) and records a failed task in the dead letters stream `dead`. Returns false when the
+-- task is not running under that lease (left alone), else the stream holding its claimed queue
+-- entry (built from `base` and its priority) and the entry id (false when none), which the
+-- caller acknowledges and deletes (a batch does so once per stream), and counts.
+local function finish_task(task, events, dead, base, o, retention)
   local state = redis.call('HMGET', task, 'status', 'worker_id', 'entry', 'attempts', 'lease', 'priority', 'seq')
   if state[1] ~= 'running' or state[2] ~= o.worker or state[5] ~= o.lease then return false end
   local stored = tonumber(state[7]) or 0
@@ -202,8 +226,7 @@ local function finish_task(task, events, dead, base, o, task_ttl, events_ttl)
   else
     redis.call('XADD', events, '*', 'event', o.event, 'outcome', o.status, 'error', o.error)
   end
-  redis.call('EXPIRE', task, task_ttl)
-  redis.call('EXPIRE', events, events_ttl)
+  retain(retention, o.id, o.at)
   if o.status == 'failed' then
     redis.call('XADD', dead, 'MAXLEN', '~', 10000, '*', 'task', o.id, 'reason', o.error, 'attempts', state[4] or '0', 'at', o.at)
   end
