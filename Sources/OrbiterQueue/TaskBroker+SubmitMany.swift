@@ -13,6 +13,44 @@ extension TaskBroker {
         }
     }
 
+    /// One submit waiting for `store`'s group commit.
+    struct GroupedSubmit: Sendable {
+        var task: NewTask
+        var bundle: ScriptBundle?
+    }
+
+    /// One call of `store`'s group commit: a submit alone goes through `submit.lua` (as ever),
+    /// several through `submit_many.lua`, one call per bundle. Each submit gets its own result;
+    /// a call that failed as a whole is the error of each of its submits.
+    func storeGrouped(_ batch: [GroupedSubmit]) async -> [Result<(id: String, isNew: Bool), any Error>] {
+        if batch.count == 1 {
+            let one = batch[0]
+            do {
+                return [.success(try await storeOne(one.task.payload, bundle: one.bundle, idempotencyKey: one.task.idempotencyKey,
+                                                    taskID: TaskID.make()))]
+            } catch {
+                return [.failure(error)]
+            }
+        }
+        var results = [Result<(id: String, isNew: Bool), any Error>?](repeating: nil, count: batch.count)
+        var groups: [String: [Int]] = [:], order: [String] = []
+        for (i, item) in batch.enumerated() {
+            let sha = item.bundle?.sha256 ?? ""
+            if groups[sha] == nil { order.append(sha) }
+            groups[sha, default: []].append(i)
+        }
+        for sha in order {
+            let indices = groups[sha]!
+            do {
+                let stored = try await storeChunk(ArraySlice(indices.map { batch[$0].task }), bundle: batch[indices[0]].bundle)
+                for (i, result) in zip(indices, stored) { results[i] = result.mapError { $0 } }
+            } catch {
+                for i in indices { results[i] = .failure(error) }
+            }
+        }
+        return results.map { $0! }
+    }
+
     /// The most tasks one `submit_many.lua` call carries (7 values and 2 keys each).
     package static let submitManyChunk = 256
 
@@ -43,7 +81,7 @@ extension TaskBroker {
         return results
     }
 
-    private func storeChunk(_ tasks: ArraySlice<NewTask>, bundle: ScriptBundle?) async throws -> [Result<(id: String, isNew: Bool), DistributedError>] {
+    func storeChunk(_ tasks: ArraySlice<NewTask>, bundle: ScriptBundle?) async throws -> [Result<(id: String, isNew: Bool), DistributedError>] {
         let ids = tasks.map { _ in TaskID.make() }
         let sha = bundle?.sha256 ?? ""
         var keyList = [keys.stream, keys.index, keys.bundle(sha.isEmpty ? "none" : sha), keys.scheduled]

@@ -16,7 +16,10 @@ public final class TaskBroker: Sendable {
     /// refreshing its TTL again.
     let storedBundles = Mutex<[String: Int64]>([:])
     /// Outcomes without usage on their way to Redis, a batch per `finish_many.lua` call.
-    let finishes = FinishBatcher<FinishOutcome>(limit: 256, lanes: 2)
+    let finishes = GroupCommit<FinishOutcome, Bool>(limit: 256, lanes: 2)
+    /// Submits that arrive while two are under way go out together, a batch per
+    /// `submit_many.lua` call (see `store`).
+    let submits = GroupCommit<GroupedSubmit, Result<(id: String, isNew: Bool), any Error>>(limit: TaskBroker.submitManyChunk, lanes: 2)
     /// Whether this broker has added its queue to `QueueKeys.registry`.
     private let registered = Mutex(false)
     /// The connection acknowledged writes go on (see `runAcknowledged`); nil with durability `none`.
@@ -74,9 +77,17 @@ public final class TaskBroker: Sendable {
         if let idempotencyKey, idempotencyKey.allSatisfy(\.isWhitespace) {
             throw DistributedError.invalidArgument("the idempotency key is empty; give a key that names the work (e.g. order-42), or none")
         }
-        let taskID = chosen ?? TaskID.make()
         try await checkDurability()
         await registerQueue()
+        guard chosen == nil else { return try await storeOne(payload, bundle: bundle, idempotencyKey: idempotencyKey, taskID: chosen!) }
+        // Many submits at once from this process (a web server's requests, `distributed()` in a
+        // task group): those that arrive while two calls are under way share the next one.
+        let item = GroupedSubmit(task: NewTask(payload: payload, idempotencyKey: idempotencyKey), bundle: bundle)
+        return try await submits.run(item) { [self] batch in await storeGrouped(batch) }.get()
+    }
+
+    /// `store` of one task in one `submit.lua` call, with the id `taskID`.
+    func storeOne(_ payload: TaskPayload, bundle: ScriptBundle?, idempotencyKey: String?, taskID: String) async throws -> (id: String, isNew: Bool) {
         let payloadText = payload.json.jsonString
         let sha = bundle?.sha256 ?? ""
         let refreshed = storedBundles.withLock { $0[sha] }

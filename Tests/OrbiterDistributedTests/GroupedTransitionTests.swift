@@ -112,6 +112,66 @@ struct GroupedTransitionTests {
         }
     }
 
+    func evalshaCount(_ broker: TaskBroker) async throws -> Int {
+        let info = try await broker.client.send(["INFO", "commandstats"]).string ?? ""
+        let line = info.split(separator: "\r\n").first { $0.hasPrefix("cmdstat_evalsha:") } ?? ""
+        return Int(line.split(separator: ",").first?.split(separator: "=").last ?? "0") ?? 0
+    }
+
+    @Test("submits made at once share submit_many calls; each gets its own task, and its own refusal (idempotency, max pending)")
+    func concurrentSubmitsAreGrouped() async throws {
+        try await withDistributedFixture { fixture in
+            let broker = try TaskBroker(redisURL: fixture.redisURL, queue: fixture.queue, settings: QueueSettings(maxPending: 150))
+            let root = try sleeper(0)
+            let bundle = try LoadedBundles.bundle(for: root)
+            let node = root.toDict()
+            func payload(_ input: String) -> TaskPayload { TaskPayload(node: node, input: input, bundle: bundle?.sha256) }
+            _ = try await broker.submit(payload("warm-up"), bundle: bundle) // stores the bundle
+            let before = try await evalshaCount(broker)
+            let n = 200
+            // Tasks 0..<10 share an idempotency key: the same work (input "same") for even ones, other work for odd ones.
+            let outcomes = await withTaskGroup(of: (Int, Result<String, any Error>).self) { group in
+                for i in 0..<n {
+                    group.addTask {
+                        let keyed = i < 10
+                        let work = keyed ? (i % 2 == 0 ? "same" : "other-\(i)") : "t\(i)"
+                        do {
+                            return (i, .success(try await broker.submit(payload(work), bundle: bundle, idempotencyKey: keyed ? "order-7" : nil)))
+                        } catch {
+                            return (i, .failure(error))
+                        }
+                    }
+                }
+                var out: [Int: Result<String, any Error>] = [:]
+                for await (i, result) in group { out[i] = result }
+                return out
+            }
+            let calls = try await evalshaCount(broker) - before
+            #expect(calls < n / 4, "\(calls) script calls for \(n) submits")
+            var ids: Set<String> = [], full = 0, conflicts = 0, keyedIDs: Set<String> = []
+            for i in 0..<n {
+                switch outcomes[i]! {
+                case .success(let id):
+                    if i < 10 { keyedIDs.insert(id) } else { ids.insert(id) }
+                case .failure(DistributedError.queueFull): full += 1
+                case .failure(DistributedError.idempotencyConflict): conflicts += 1
+                case .failure(let error): Issue.record("task \(i): \(error)")
+                }
+            }
+            #expect(keyedIDs.count <= 1, "one task for the key: \(keyedIDs)")
+            let stored = try await broker.client.send(["XLEN", broker.keys.stream]).int ?? 0
+            #expect(stored == 150, "max pending holds: \(stored) queued")
+            #expect(ids.count + keyedIDs.count + 1 == 150, "each accepted submit its own task")
+            #expect(full + conflicts + ids.count + keyedIDs.count > 0)
+            #expect(full >= 40, "\(full) refused as full")
+            for id in ids {
+                let text = try await broker.client.send(["HGET", broker.keys.task(id), "payload"]).string ?? ""
+                let input = try TaskPayload(jsonText: text).input
+                #expect(input.hasPrefix("t"), "\(id): \(input)")
+            }
+        }
+    }
+
     @Test("finishes that arrive together go out in fewer calls; each ends as finish.lua ends it, a stale lease is left alone")
     func finishesAreGrouped() async throws {
         try await withDistributedFixture { fixture in
@@ -126,11 +186,7 @@ struct GroupedTransitionTests {
                 return nil
             }
             #expect(runs.count == n)
-            func evalshaCalls() async throws -> Int {
-                let info = try await broker.client.send(["INFO", "commandstats"]).string ?? ""
-                let line = info.split(separator: "\r\n").first { $0.hasPrefix("cmdstat_evalsha:") } ?? ""
-                return Int(line.split(separator: ",").first?.split(separator: "=").last ?? "0") ?? 0
-            }
+            func evalshaCalls() async throws -> Int { try await evalshaCount(broker) }
             let before = try await evalshaCalls()
             let flags = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
                 for (i, (id, lease)) in runs.enumerated() {
@@ -175,7 +231,7 @@ struct GroupedTransitionTests {
 
     @Test("the finish batcher keeps at most `lanes` calls under way, answers each outcome with its own flag and loses none")
     func batcherLanes() async throws {
-        let batcher = FinishBatcher<Int>(limit: 8, lanes: 2)
+        let batcher = GroupCommit<Int, Bool>(limit: 8, lanes: 2)
         final class Tally: Sendable { let counts = Mutex((now: 0, most: 0, calls: 0, items: 0)) }
         let tally = Tally()
         let flags = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in

@@ -2,7 +2,7 @@
 -- finish.lua ends one, in one step for the batch.
 --
 -- A worker's outcomes that arrive while its previous finish is under way go out together
--- (TaskBroker's FinishBatcher): the script call, the queue entries' XACK and XDEL (one each per
+-- (TaskBroker's GroupCommit): the script call, the queue entries' XACK and XDEL (one each per
 -- stream), the per-minute counters' INCRBY and the retention's ZADDs are paid once per batch. Tasks whose run used
 -- models go through finish.lua (it also counts their usage). Each task is checked and written
 -- alone (lib.lua finish_task): one not running under its lease is left alone, the others end.

@@ -1,17 +1,17 @@
 import Synchronization
 
-/// Group commit for `finish`: outcomes that arrive while `lanes` finish calls are under way go out
-/// together in the next one (`finish_many.lua`), so a busy worker pays one script call, one
-/// XACK/XDEL pair and one counter write per batch instead of per task. An idle worker's finish is
-/// sent at once, alone. More than one lane, so an outcome waits for less than a whole call: with
-/// one, every finish of a busy worker waited for the call ahead of it, and the tasks held their
-/// slots that much longer.
+/// Group commit: items that arrive while `lanes` calls are under way go out together in the next
+/// call, so a busy worker pays one `finish_many.lua` call (one XACK/XDEL pair, one counter write)
+/// per batch instead of per task, and a client submitting many tasks at once one
+/// `submit_many.lua` call. An idle caller's item is sent at once, alone. More than one lane, so an
+/// item waits for less than a whole call: with one, every finish of a busy worker waited for the
+/// call ahead of it, and the tasks held their slots that much longer.
 ///
-/// No task of its own: a caller that finds a lane free leads — it sends its outcome and whatever
-/// queued meanwhile, answers the others, and hands its lane to the first outcome queued during
-/// its call, so no caller keeps sending other callers' batches.
-final class FinishBatcher<Item: Sendable>: Sendable {
-    private enum Turn { case done(Result<Bool, any Error>), lead }
+/// No task of its own: a caller that finds a lane free leads — it sends its item and whatever
+/// queued meanwhile, answers the others, and hands its lane to the first item queued during its
+/// call, so no caller keeps sending other callers' batches.
+final class GroupCommit<Item: Sendable, Output: Sendable>: Sendable {
+    private enum Turn { case done(Result<Output, any Error>), lead }
     private struct Waiting {
         let item: Item
         let continuation: CheckedContinuation<Turn, Never>
@@ -21,7 +21,7 @@ final class FinishBatcher<Item: Sendable>: Sendable {
         var sending = 0
     }
     private let state = Mutex(State())
-    /// The most outcomes one call carries, and the most calls under way at once.
+    /// The most items one call carries, and the most calls under way at once.
     let limit: Int
     let lanes: Int
 
@@ -30,10 +30,10 @@ final class FinishBatcher<Item: Sendable>: Sendable {
         self.lanes = lanes
     }
 
-    /// Sends `item` (in a batch with what queued) with `send`, which returns one flag per item,
+    /// Sends `item` (in a batch with what queued) with `send`, which returns one output per item,
     /// in order. A batch that failed is the error of each of its items — except cancellation of
     /// the leading caller, which makes the others send alone.
-    func run(_ item: Item, send: @Sendable ([Item]) async throws -> [Bool]) async throws -> Bool {
+    func run(_ item: Item, send: @Sendable ([Item]) async throws -> [Output]) async throws -> Output {
         let turn = await withCheckedContinuation { (c: CheckedContinuation<Turn, Never>) in
             let leads = state.withLock { s -> Bool in
                 if s.sending >= lanes {
@@ -55,7 +55,7 @@ final class FinishBatcher<Item: Sendable>: Sendable {
                 s.queue.removeFirst(taken.count)
                 return taken
             }
-            let result: Result<[Bool], any Error>
+            let result: Result<[Output], any Error>
             do { result = .success(try await send([item] + others.map(\.item))) } catch { result = .failure(error) }
             for (i, waiting) in others.enumerated() {
                 waiting.continuation.resume(returning: .done(result.map { $0[i + 1] }))
