@@ -12,18 +12,13 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_run import Bench, free_port  # noqa: E402  (the worker and orbiter-bench calls of scripts/bench.sh)
 
 
 def status_kib(pid, field):
@@ -50,41 +45,22 @@ def main():
     port = free_port()
     redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                               "--dir", tmp, "--logfile", os.path.join(tmp, "redis.log")])
-    url = f"redis://127.0.0.1:{port}"
     try:
         for _ in range(100):
             if subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).returncode == 0:
                 break
             time.sleep(0.05)
+        bench = Bench(argparse.Namespace(bin=args.bin, redis_port=port, quick=True))
         for i in range(args.repeats):
             queue = f"inflight-rss-{i}"
-            log = open(os.path.join(tmp, f"worker-{i}.log"), "w")
-            worker = subprocess.Popen([os.path.join(args.bin, "orbiter"), "start", "worker", "--redis-url", url, "--queue", queue,
-                                       "--concurrency", str(args.n), "--lease", str(max(30, int(args.sleep) * 2)),
-                                       "--drain-timeout", "5"], stdout=log, stderr=log)
+            worker = bench.start_worker(queue, args.n, lease=max(30, int(args.sleep) * 2))
             try:
-                deadline = time.time() + 20
-                while time.time() < deadline:
-                    out = subprocess.run(["redis-cli", "-p", str(port), "ZCARD", f"{{orbiter:{queue}}}:workers"],
-                                         capture_output=True, text=True).stdout.strip()
-                    if out not in ("", "0"):
-                        break
-                    time.sleep(0.05)
                 idle_kib = status_kib(worker.pid, "VmRSS")
-                out = subprocess.run([os.path.join(args.bin, "orbiter-bench"), "inflight", "--redis-url", url, "--queue", queue,
-                                      "--n", str(args.n), "--sleep", str(args.sleep), "--inflight", "1024",
-                                      "--worker-pids", str(worker.pid)], capture_output=True, text=True, timeout=1800)
-                if out.returncode != 0:
-                    sys.exit(f"inflight_rss: orbiter-bench failed: {out.stderr.strip()}")
-                row = next(json.loads(l) for l in out.stdout.splitlines() if l.startswith("{"))
+                row = bench.bench("inflight", "--queue", queue, "--n", str(args.n), "--sleep", str(args.sleep), "--inflight", "1024",
+                                  "--worker-pids", str(worker.pid), timeout=1800)[0]
                 peak_kib = status_kib(worker.pid, "VmHWM")
             finally:
-                worker.send_signal(signal.SIGTERM)
-                try:
-                    worker.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
-                    worker.wait()
+                bench.stop(worker)
             result = {"tasks": args.n, "sleep_s": args.sleep, "failed": row["failed"], "wall_s": round(row["wall_s"], 1),
                       "idle_mib": round(idle_kib / 1024, 1), "peak_mib": round(peak_kib / 1024, 1),
                       "kb_per_task": round(peak_kib / args.n, 1),
