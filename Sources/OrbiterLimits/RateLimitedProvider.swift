@@ -37,7 +37,14 @@ public struct RateLimitedProvider: ModelProvider {
     }
 
     public func complete(_ request: ModelRequest, onEvent: (ModelStreamEvent) async throws -> Void) async throws {
+        // A model without a limit calls straight through: this frame stays allocated during the
+        // call (issue 21: memory of tasks in flight), so the limited path is out of line.
         guard let name else { return try await inner.complete(request, onEvent: onEvent) }
+        try await completeLimited(name, request, onEvent: onEvent)
+    }
+
+    @inline(never)
+    private func completeLimited(_ name: LimitName, _ request: ModelRequest, onEvent: (ModelStreamEvent) async throws -> Void) async throws {
         let demand = Demand(input: TokenEstimate.input(of: request), output: max(0, request.maxTokens ?? 0))
         guard let first = try await admit(name, demand) else { return try await inner.complete(request, onEvent: onEvent) }
         let call = LimitedCall(first: first, demand: demand, admit: { try await self.admit(name, demand) }, limiter: limiter)

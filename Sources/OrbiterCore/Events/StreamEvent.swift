@@ -2,7 +2,12 @@
 ///
 /// The JSON form uses the original's field names and a `type` discriminator, so consumers written
 /// for the Python original parse ours unchanged.
-public enum StreamEvent: Sendable, Hashable {
+///
+/// `indirect`: an event is one pointer to a boxed case. Every `emit` of an async function keeps
+/// a copy in that function's frame, which stays allocated while the run sleeps; inline, the
+/// largest case (a `status`) made each such copy hundreds of bytes (issue 21: memory of tasks in
+/// flight; `MemoryLayoutTests` guards the size).
+public indirect enum StreamEvent: Sendable, Hashable {
     case text(TextEvent)
     case toolCall(ToolCallEvent)
     case toolResult(ToolResultEvent)

@@ -58,7 +58,7 @@ extension AgentLoop {
             for (index, call) in calls.enumerated() {
                 if case .ended = prepared[index] { continue }
                 let (plan, replies) = (prepared[index], turn.answers[call.id] ?? [])
-                group.addTask { (index, try await finish(call, plan, replies: replies)) }
+                group.addTask { [self] in (index, try await finish(call, plan, replies: replies)) }
             }
             var outcomes: [Int: CallOutcome] = [:]
             for try await (index, outcome) in group { outcomes[index] = outcome }

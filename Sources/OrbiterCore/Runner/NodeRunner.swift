@@ -5,32 +5,49 @@ struct NodeRunner: Sendable {
     /// The output and transcript of one node run on `input` after `history`. `path` names the
     /// node in checkpoints (`Checkpoint`).
     func run(_ node: Runnable, input: String, history: [Message], path: String) async throws -> NodeResult {
+        // Each kind out of line: this frame is alive while the run sleeps (issue 21), and would
+        // otherwise hold the locals of every kind.
+        // (The node, not its agent, group or swarm, is passed on: it is one pointer.)
         switch node {
-        case .agent(let agent):
-            let (loop, start) = agentLoop(agent, path: path, start: history + [.user(input)])
-            switch try await loop.run(messages: start) {
-            case .finished(let output, let messages, let parsed): return NodeResult(output: output, messages: messages, parsed: parsed)
-            case .handoff(_, let messages): return NodeResult(output: outputOf(messages), messages: messages)
-            }
-        case .group(let group):
-            let members = group.agents.enumerated().map { (memberPath(path, $0.offset), $0.element) }
-            switch group.kind {
-            case .parallel: return try await runParallel(members, input: input, history: history)
-            case .serial: return try await runChain(members.map { [$0] }, input: input, history: history)
-            }
-        case .swarm(let swarm):
-            switch swarm.mode {
-            case .workflow:
-                let byName = Dictionary(uniqueKeysWithValues: swarm.agents.enumerated().map {
-                    ($0.element.name, (memberPath(path, $0.offset), $0.element))
-                })
-                let stages = try swarm.workflowStages().map { $0.map { byName[$0]! } }
-                return try await runChain(stages, input: input, history: history)
-            case .handoff:
-                return try await runHandoff(swarm, input: input, history: history, path: path)
-            case .team:
-                return try await runTeam(swarm, input: input, history: history, path: path)
-            }
+        case .agent: return try await runAgent(node, input: input, history: history, path: path)
+        case .group: return try await runGroup(node, input: input, history: history, path: path)
+        case .swarm: return try await runSwarm(node, input: input, history: history, path: path)
+        }
+    }
+
+    @inline(never)
+    private func runAgent(_ node: Runnable, input: String, history: [Message], path: String) async throws -> NodeResult {
+        let (loop, start) = agentLoop(of: node, path: path, start: history + [.user(input)])
+        switch try await loop.run(messages: start) {
+        case .finished(let output, let messages, let parsed): return NodeResult(output: output, messages: messages, parsed: parsed)
+        case .handoff(_, let messages): return NodeResult(output: outputOf(messages), messages: messages)
+        }
+    }
+
+    @inline(never)
+    private func runGroup(_ node: Runnable, input: String, history: [Message], path: String) async throws -> NodeResult {
+        guard case .group(let group) = node else { preconditionFailure("runGroup of \(node.name)") }
+        let members = group.agents.enumerated().map { (memberPath(path, $0.offset), $0.element) }
+        switch group.kind {
+        case .parallel: return try await runParallel(members, input: input, history: history)
+        case .serial: return try await runChain(members.map { [$0] }, input: input, history: history)
+        }
+    }
+
+    @inline(never)
+    private func runSwarm(_ node: Runnable, input: String, history: [Message], path: String) async throws -> NodeResult {
+        guard case .swarm(let swarm) = node else { preconditionFailure("runSwarm of \(node.name)") }
+        switch swarm.mode {
+        case .workflow:
+            let byName = Dictionary(uniqueKeysWithValues: swarm.agents.enumerated().map {
+                ($0.element.name, (memberPath(path, $0.offset), $0.element))
+            })
+            let stages = try swarm.workflowStages().map { $0.map { byName[$0]! } }
+            return try await runChain(stages, input: input, history: history)
+        case .handoff:
+            return try await runHandoff(swarm, input: input, history: history, path: path)
+        case .team:
+            return try await runTeam(swarm, input: input, history: history, path: path)
         }
     }
 
@@ -48,24 +65,32 @@ struct NodeRunner: Sendable {
 
     /// An agent's step loop at `path`, resuming from its recorded transcript when there is one and
     /// recording each completed step.
+    @inline(never)
     private func agentLoop(_ agent: Agent, path: String, start: [Message], extraTools: [Tool] = [],
                            handoffTargets: [String] = []) -> (loop: AgentLoop, start: [Message]) {
-        var loop = AgentLoop(agent: agent, extraTools: extraTools, handoffTargets: handoffTargets, context: context)
         var messages = start
+        var (stepsDone, resumeStep): (Int, SuspendedStep?) = (0, nil)
         if case .running(let progress)? = context.checkpoints?.progress(at: path), progress.agent == nil {
             messages = progress.messages
-            loop.stepsDone = progress.steps
-            loop.resumeStep = progress.suspended
+            (stepsDone, resumeStep) = (progress.steps, progress.suspended)
         }
-        if let checkpoints = context.checkpoints {
-            loop.onStepCompleted = { transcript, steps in
-                await checkpoints.record(AgentProgress(messages: transcript, steps: steps), at: path)
-            }
-            loop.onSuspended = { transcript, steps, suspended in
-                checkpoints.suspend(AgentProgress(messages: transcript, steps: steps, suspended: suspended), at: path)
-            }
+        guard let checkpoints = context.checkpoints else {
+            return (AgentLoop(agent: agent, extraTools: extraTools, handoffTargets: handoffTargets, context: context), messages)
         }
+        let loop = AgentLoop(agent: agent, extraTools: extraTools, handoffTargets: handoffTargets, context: context,
+                             stepsDone: stepsDone, resumeStep: resumeStep, onStepCompleted: { transcript, steps in
+            await checkpoints.record(AgentProgress(messages: transcript, steps: steps), at: path)
+        }, onSuspended: { transcript, steps, suspended in
+            checkpoints.suspend(AgentProgress(messages: transcript, steps: steps, suspended: suspended), at: path)
+        })
         return (loop, messages)
+    }
+
+    /// `agentLoop` of an agent node.
+    @inline(never)
+    private func agentLoop(of node: Runnable, path: String, start: [Message]) -> (loop: AgentLoop, start: [Message]) {
+        guard case .agent(let agent) = node else { preconditionFailure("agentLoop of \(node.name)") }
+        return agentLoop(agent, path: path, start: start)
     }
 
     private func outputOf(_ messages: [Message]) -> String {
@@ -130,18 +155,19 @@ struct NodeRunner: Sendable {
                                            path: memberPath(path, swarm.agents.firstIndex { $0.name == current.name } ?? 0))
                 return NodeResult(output: result.output, messages: messages + [.assistant(result.output)], parsed: result.parsed)
             }
-            var loop = AgentLoop(agent: agent, handoffTargets: agent.handoffs.filter { byName[$0] != nil }, context: context)
-            loop.stepsDone = stepsDone
-            loop.resumeStep = suspended.take()
+            let targets = agent.handoffs.filter { byName[$0] != nil }
+            let loop: AgentLoop
             if let checkpoints = context.checkpoints {
                 let hops = handoffs
-                loop.onStepCompleted = { transcript, steps in
+                loop = AgentLoop(agent: agent, handoffTargets: targets, context: context, stepsDone: stepsDone,
+                                 resumeStep: suspended.take(), onStepCompleted: { transcript, steps in
                     await checkpoints.record(AgentProgress(messages: transcript, steps: steps, agent: agent.name, handoffs: hops), at: path)
-                }
-                loop.onSuspended = { transcript, steps, step in
+                }, onSuspended: { transcript, steps, step in
                     checkpoints.suspend(AgentProgress(messages: transcript, steps: steps, agent: agent.name, handoffs: hops,
                                                       suspended: step), at: path)
-                }
+                })
+            } else {
+                loop = AgentLoop(agent: agent, handoffTargets: targets, context: context, stepsDone: stepsDone, resumeStep: suspended.take())
             }
             switch try await loop.run(messages: messages) {
             case .finished(let output, let transcript, let parsed):

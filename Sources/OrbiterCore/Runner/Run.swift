@@ -56,6 +56,25 @@ public struct Run: Sendable {
                         resume: Checkpoint? = nil, checkpoint: (@Sendable (Checkpoint) async -> Void)? = nil,
                         humanInput: (any HumanInput)? = nil, meter: SpendMeter? = nil,
                         sink: @escaping @Sendable (StreamEvent) async -> Void) async throws -> RunResult {
+        // The frame of this function stays allocated while the run sleeps (issue 21): setup, the
+        // end and failures are out of line, so it holds little more than its arguments. (Even
+        // `node.name` would take an agent's copy, hundreds of bytes, in this frame.)
+        let context = Self.context(detailed: detailed, resume: resume, checkpoint: checkpoint, humanInput: humanInput, meter: meter,
+                                   sink: sink, providers: providers)
+        if resume == nil { await Self.starting(node, context: context) }
+        do {
+            let result = try await NodeRunner(context: context).run(node, input: input, history: messages, path: "")
+            try Task.checkCancellation()
+            return await Self.completed(result, context: context, node: node)
+        } catch {
+            throw await Self.failed(error, context: context, node: node)
+        }
+    }
+
+    @inline(never)
+    private static func context(detailed: Bool, resume: Checkpoint?, checkpoint: (@Sendable (Checkpoint) async -> Void)?,
+                                humanInput: (any HumanInput)?, meter: SpendMeter?, sink: @escaping @Sendable (StreamEvent) async -> Void,
+                                providers: ProviderRegistry) -> RunContext {
         let ledger = RunContext.Ledger(meter: meter ?? SpendMeter())
         if let resume {
             ledger.add(usage: resume.usage, steps: resume.steps)
@@ -63,31 +82,42 @@ public struct Run: Sendable {
         }
         let checkpoints = (checkpoint != nil || resume != nil)
             ? Checkpointer(resume: resume, ledger: ledger, save: checkpoint ?? { _ in }) : nil
-        let context = RunContext(detailed: detailed, sink: sink, ledger: ledger, providers: providers, checkpoints: checkpoints,
-                                 human: humanInput ?? NoHumanInput())
+        return RunContext(detailed: detailed, sink: sink, ledger: ledger, providers: providers, checkpoints: checkpoints,
+                          human: humanInput ?? NoHumanInput())
+    }
+
+    @inline(never)
+    private static func starting(_ node: Runnable, context: RunContext) async {
+        await context.emit(.status(StatusEvent(status: .starting, agentName: node.name, message: "")))
+    }
+
+    @inline(never)
+    private static func completed(_ result: NodeResult, context: RunContext, node: Runnable) async -> RunResult {
         let name = node.name
-        if resume == nil { await context.emit(.status(StatusEvent(status: .starting, agentName: name, message: ""))) }
-        do {
-            let result = try await NodeRunner(context: context).run(node, input: input, history: messages, path: "")
-            try Task.checkCancellation()
-            await context.emit(.status(StatusEvent(status: .completed, agentName: name, message: "", parsed: result.parsed)))
-            return RunResult(output: result.output, messages: result.messages, usage: context.ledger.usage, steps: context.ledger.steps,
-                             parsed: result.parsed)
-        } catch let needed as InputNeeded {
-            throw RunParked(request: needed.request, checkpoint: checkpoints?.current)
-        } catch {
-            let underlying = (error as? ReportedFailure)?.underlying ?? error
-            if underlying is CancellationError {
-                await context.emit(.status(StatusEvent(status: .cancelled, agentName: name, message: "run cancelled")))
-                throw underlying
-            }
-            if !(error is ReportedFailure) {
-                await context.emit(.error(ErrorEvent(error: errorMessage(underlying), errorType: errorTypeName(underlying), agentName: name)))
-            }
-            await context.emit(.status(StatusEvent(status: .error, agentName: (error as? ReportedFailure)?.agentName ?? name,
-                                                   message: errorMessage(underlying))))
-            throw underlying
+        await context.emit(.status(StatusEvent(status: .completed, agentName: name, message: "", parsed: result.parsed)))
+        return RunResult(output: result.output, messages: result.messages, usage: context.ledger.usage, steps: context.ledger.steps,
+                         parsed: result.parsed)
+    }
+
+    /// Reports a failure (an `error` event unless its agent did, then the terminal status) and
+    /// returns what to throw: `RunParked` for a run that stops for a person.
+    @inline(never)
+    private static func failed(_ error: any Error, context: RunContext, node: Runnable) async -> any Error {
+        let name = node.name
+        if let needed = error as? InputNeeded {
+            return RunParked(request: needed.request, checkpoint: context.checkpoints?.current)
         }
+        let underlying = (error as? ReportedFailure)?.underlying ?? error
+        if underlying is CancellationError {
+            await context.emit(.status(StatusEvent(status: .cancelled, agentName: name, message: "run cancelled")))
+            return underlying
+        }
+        if !(error is ReportedFailure) {
+            await context.emit(.error(ErrorEvent(error: errorMessage(underlying), errorType: errorTypeName(underlying), agentName: name)))
+        }
+        await context.emit(.status(StatusEvent(status: .error, agentName: (error as? ReportedFailure)?.agentName ?? name,
+                                               message: errorMessage(underlying))))
+        return underlying
     }
 }
 

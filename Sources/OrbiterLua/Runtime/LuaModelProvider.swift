@@ -12,8 +12,17 @@ struct LuaModelProvider: ModelProvider {
     var account: LuaTaskAccount? = nil
 
     func complete(_ request: ModelRequest, onEvent: (ModelStreamEvent) async throws -> Void) async throws {
+        // This frame stays allocated while `respond` runs (or sleeps): reading the reply is out of
+        // line (issue 21: memory of tasks in flight).
+        let reply = try await runtime.callModel(name, request: Self.requestTable(request), account: account)
+        try await send(reply, onEvent: onEvent)
+    }
+
+    /// Streams `respond`'s reply as events.
+    @inline(never)
+    private func send(_ reply: JSONValue?, onEvent: (ModelStreamEvent) async throws -> Void) async throws {
         let what = "model '\(name)'"
-        guard let reply = try await runtime.callModel(name, request: Self.requestTable(request), account: account) else {
+        guard let reply else {
             throw OrbiterError.script("\(what): respond returned nothing; return a string or a table {content = ..., tool_calls = ...}")
         }
         switch reply {
