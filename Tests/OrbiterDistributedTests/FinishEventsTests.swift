@@ -63,7 +63,7 @@ struct FinishEventsTests {
         }
     }
 
-    @Test("finish_many refuses task values that do not add up, naming the script, and changes nothing")
+    @Test("finish and finish_many refuse event counts that do not add up, naming the script, and change nothing")
     func malformedBatchIsRefused() async throws {
         try await withDistributedFixture { fixture in
             let broker = try fixture.broker()
@@ -79,6 +79,17 @@ struct FinishEventsTests {
                     _ = try await broker.client.run(QueueScripts.finishMany, keys: keys, args: args)
                 }
                 #expect(error.map { "\($0)" }?.contains("finish_many") == true, "\(String(describing: error))")
+            }
+            // finish.lua: an event count that is not the count of the values after it.
+            let one = [broker.keys.task(run.id), broker.keys.stream, broker.keys.events(run.id), broker.keys.dead,
+                       broker.keys.counter("completed", minute: 0), broker.keys.expiringTasks, broker.keys.expiringEvents]
+            for count in counts {
+                let args: [any RedisArgument] = [QueueKeys.group, "ghost", "completed", "{}", "", "{}", "1", 60, 60, run.id, "1", run.lease,
+                                                 1000, 1, count, text("e")]
+                let error = await #expect(throws: RedisError.self) {
+                    _ = try await broker.client.run(QueueScripts.finish, keys: one, args: args)
+                }
+                #expect(error.map { "\($0)" }?.contains("finish") == true, "\(String(describing: error))")
             }
             #expect(try await broker.status(run.id)?.status == .running)
             #expect(try await streamed(broker, run.id) == [])

@@ -35,7 +35,7 @@
 -- are lib.lua's finish_task and count_finished, shared with finish_many.lua (tasks without usage).
 local retention = new_retention(KEYS[6], KEYS[7], ARGV[8], ARGV[9])
 local n = tonumber(ARGV[15])
-if not n or n < 0 or 15 + n > #ARGV then return redis.error_reply('ERR finish: ARGV[15] is not the count of the events that follow') end
+if not n or n < 0 or n ~= math.floor(n) or 15 + n > #ARGV then return redis.error_reply('ERR finish: ARGV[15] is not the count of the events that follow') end
 local done = finish_task(KEYS[1], KEYS[3], KEYS[4], KEYS[2], { id = ARGV[10], worker = ARGV[2], lease = ARGV[12],
   status = ARGV[3], result = ARGV[4], error = ARGV[5], event = ARGV[6], at = ARGV[7], in_event = ARGV[11],
   cap = ARGV[13], first = tonumber(ARGV[14]), events = events_at(16, n) }, retention)
