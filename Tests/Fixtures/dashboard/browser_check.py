@@ -10,7 +10,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
-from selenium.webdriver.support import expected_conditions as EC
+from selenium.common.exceptions import WebDriverException
 
 base, token, queue, running, done, shots = sys.argv[1:7]
 os.makedirs(shots, exist_ok=True)
@@ -69,12 +69,20 @@ try:
         box.send_keys(agent)
         for select_id, value in (("newer-filter", newer), ("older-filter", older)):
             driver.find_element(By.CSS_SELECTOR, f'#{select_id} option[value="{value}"]').click()
-        # The previous page's <main> going stale marks the new page's load: the address alone
-        # does not, when two filters share the agent.
-        before = driver.find_element(By.TAG_NAME, "main")
+        # A mark on the old page's window marks the new page's load: the address alone does not,
+        # when two filters share the agent. (Waiting for the old <main> to go stale is not
+        # reliable: chromium may answer "node does not belong to the document", not "stale".)
+        driver.execute_script("window.orbiterBeforeFilter = true")
         driver.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
-        wait.until(EC.staleness_of(before))
-        wait.until(lambda d: f"agent={agent}" in d.current_url and d.execute_script("return document.readyState") == "complete")
+
+        def loaded(d):
+            try:
+                return (f"agent={agent}" in d.current_url and d.execute_script(
+                    "return !window.orbiterBeforeFilter && document.readyState === 'complete'"))
+            except WebDriverException:  # between the two documents
+                return False
+
+        wait.until(loaded)
         return driver.find_element(By.TAG_NAME, "main").text
 
     listed = filter_tasks("calculator")
