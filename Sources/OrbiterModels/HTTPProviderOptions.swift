@@ -7,7 +7,8 @@ public struct HTTPProviderOptions: Sendable, Hashable {
     public var connectTimeout: Duration
     /// Time allowed from sending the request to the response head.
     public var responseTimeout: Duration
-    /// Longest silence tolerated inside a streamed body before the stream counts as stalled.
+    /// Longest silence tolerated while a reply streams (or, if shorter than `responseTimeout`,
+    /// before its head) before it counts as stalled.
     public var idleTimeout: Duration
 
     /// Defaults suit hosted APIs: 3 attempts, 10 s to connect, 60 s to the response head, 120 s

@@ -1,12 +1,13 @@
 import AsyncHTTPClient
+import NIOCore
 import OrbiterCore
 
 /// POSTs a JSON body, reads the server-sent-event reply as it streams, and retries transient failures.
 ///
 /// Shared by every HTTP provider; the provider supplies URL, headers, body and a `StreamDecoder`.
-/// Three tasks cooperate per attempt: this one decodes and forwards events (so `onEvent` runs on the
-/// caller's task), a child reads the body, and a child watches for silence longer than the idle
-/// timeout. Cancelling the caller cancels both children, which aborts the HTTP request at once.
+/// The caller's task reads the body, decodes it and runs `onEvent`; silence longer than the idle
+/// timeout is the HTTP client's idle read timeout (`ProviderHTTPClient`), and cancelling the
+/// caller aborts the HTTP request at once.
 struct StreamingTransport: Sendable {
     let provider: String
     let model: String
@@ -62,36 +63,26 @@ struct StreamingTransport: Sendable {
     ) async throws {
         var decoder = decoder
         var parser = SSEParser()
-        let activity = StreamActivity()
-        let (chunks, continuation) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
-        let client = client, options = options
-
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await Self.read(request, client: client, options: options, activity: activity, into: continuation) }
-            group.addTask { await Self.watch(activity, idleTimeout: options.idleTimeout, continuation: continuation) }
-            defer { group.cancelAll() }
-
-            var iterator = chunks.makeAsyncIterator()
-            reading: while let bytes = try await iterator.next() {
-                for event in parser.feed(bytes) {
-                    try await forward(decoder.decode(event), emitted: &emitted, to: onEvent)
-                    if decoder.isComplete { break reading }
+        let response = try await Self.open(request, client: client, options: options)
+        // The body is read on this task, a chunk at a time, with no task in between: a worker
+        // streaming a thousand replies reads tens of thousands of chunks a second. Silence is the
+        // client's idle read timeout (`ProviderHTTPClient`), cancellation this task's.
+        var body = response.body.makeAsyncIterator()
+        while let chunk = try await Self.next(&body, options: options) {
+            for event in parser.feed(chunk.readableBytesView) {
+                try await forward(decoder.decode(event), emitted: &emitted, to: onEvent)
+                if decoder.isComplete {
+                    await Self.drain(body, within: min(options.idleTimeout, .seconds(1)))
+                    return
                 }
             }
-            // A cancelled consumer sees the chunk stream end quietly; that is not the server's doing.
-            try Task.checkCancellation()
-            if decoder.isComplete {
-                // Read to the end of the body so the connection goes back to the pool; what comes
-                // after the end marker does not matter, and the watchdog bounds the wait.
-                activity.markComplete()
-                while (try? await iterator.next()) != nil {}
-                return
-            }
-            if let last = parser.finish() {
-                try await forward(decoder.decode(last), emitted: &emitted, to: onEvent)
-            }
-            try await forward(decoder.finish(), emitted: &emitted, to: onEvent)
         }
+        // A cancelled caller sees the body end or fail; that is not the server's doing.
+        try Task.checkCancellation()
+        if let last = parser.finish() {
+            try await forward(decoder.decode(last), emitted: &emitted, to: onEvent)
+        }
+        try await forward(decoder.finish(), emitted: &emitted, to: onEvent)
     }
 
     /// Hands events to the caller; its errors pass through untouched instead of being taken for ours.
@@ -103,60 +94,75 @@ struct StreamingTransport: Sendable {
         }
     }
 
-    /// Child task: performs the request and pushes body bytes as they arrive.
-    private static func read(_ request: HTTPClientRequest, client: HTTPClient, options: HTTPProviderOptions,
-                             activity: StreamActivity, into continuation: AsyncThrowingStream<[UInt8], any Error>.Continuation) async {
+    /// Sends the request and returns the response once its head is in and says 2xx; otherwise
+    /// throws what the retry loop classifies (the status with the provider's own message, or why
+    /// no head arrived).
+    private static func open(_ request: HTTPClientRequest, client: HTTPClient,
+                             options: HTTPProviderOptions) async throws -> HTTPClientResponse {
+        let response: HTTPClientResponse
         do {
-            let response: HTTPClientResponse
-            do {
-                response = try await client.execute(request, timeout: .nanoseconds(options.responseTimeout.inNanoseconds))
-            } catch {
-                throw Task.isCancelled ? error : ConnectFailure(underlying: error, url: request.url)
-            }
-            activity.touch()
-            let status = Int(response.status.code)
-            if let observer = ProviderResponseObservation.current {
-                // Rate-limit headers and a 429's retry-after, for a shared limiter (names lower-cased).
-                var heads: [String: String] = [:]
-                for header in response.headers { heads[header.name.lowercased()] = header.value }
-                await observer.responseHead(status: status, headers: heads)
-            }
-            guard (200..<300).contains(status) else {
-                var body: [UInt8] = []
-                for try await chunk in response.body where body.count < 65_536 {
-                    activity.touch()
-                    body += chunk.readableBytesView
-                }
-                throw HTTPStatusFailure(
-                    status: status,
-                    message: FailureClassifier.message(fromBody: String(decoding: body, as: UTF8.self), status: status),
-                    retryAfter: FailureClassifier.retryAfter(response.headers.first(name: "retry-after")))
-            }
-            do {
-                for try await chunk in response.body {
-                    activity.touch()
-                    continuation.yield(Array(chunk.readableBytesView))
-                }
-            } catch {
-                throw Task.isCancelled ? error : BodyFailure(underlying: error)
-            }
-            continuation.finish()
+            response = try await client.execute(request, timeout: .nanoseconds(options.responseTimeout.inNanoseconds))
+        } catch let error as HTTPClientError where error == .readTimeout && !Task.isCancelled {
+            throw StreamFailure(message: "no reply for \(FailureClassifier.seconds(options.idleTimeout)) s after the request was sent",
+                                retryable: true)
         } catch {
-            continuation.finish(throwing: error)
+            throw Task.isCancelled ? error : ConnectFailure(underlying: error, url: request.url)
+        }
+        let status = Int(response.status.code)
+        if let observer = ProviderResponseObservation.current {
+            // Rate-limit headers and a 429's retry-after, for a shared limiter (names lower-cased).
+            var heads: [String: String] = [:]
+            for header in response.headers { heads[header.name.lowercased()] = header.value }
+            await observer.responseHead(status: status, headers: heads)
+        }
+        guard (200..<300).contains(status) else {
+            var body: [UInt8] = []
+            var chunks = response.body.makeAsyncIterator()
+            while body.count < 65_536, let chunk = try await next(&chunks, options: options) {
+                body += chunk.readableBytesView
+            }
+            throw HTTPStatusFailure(
+                status: status,
+                message: FailureClassifier.message(fromBody: String(decoding: body, as: UTF8.self), status: status),
+                retryAfter: FailureClassifier.retryAfter(response.headers.first(name: "retry-after")))
+        }
+        return response
+    }
+
+    /// The body's next chunk (nil at its end); a silence longer than the idle timeout is a stall.
+    private static func next(_ body: inout HTTPClientResponse.Body.AsyncIterator,
+                             options: HTTPProviderOptions) async throws -> ByteBuffer? {
+        do {
+            return try await body.next()
+        } catch let error as HTTPClientError where error == .readTimeout && !Task.isCancelled {
+            throw StreamFailure(message: "stream stalled: no data for \(FailureClassifier.seconds(options.idleTimeout)) s",
+                                retryable: true)
+        } catch {
+            throw Task.isCancelled ? error : BodyFailure(underlying: error)
         }
     }
 
-    /// Child task: ends the stream with an error when no bytes arrived for `idleTimeout`.
-    private static func watch(_ activity: StreamActivity, idleTimeout: Duration,
-                              continuation: AsyncThrowingStream<[UInt8], any Error>.Continuation) async {
-        let tick = min(idleTimeout / 4, .milliseconds(250))
-        while !Task.isCancelled {
-            try? await Task.sleep(for: tick)
-            if let silence = activity.silence(), silence >= (activity.isComplete ? min(idleTimeout, .seconds(1)) : idleTimeout) {
-                continuation.finish(throwing: StreamFailure(
-                    message: "stream stalled: no data for \(FailureClassifier.seconds(idleTimeout)) s", retryable: true))
-                return
+    /// Reads what follows the protocol's end marker to the end of the body, so the connection goes
+    /// back to the pool, for at most `limit`: a server that keeps the body open after it has its
+    /// connection closed instead.
+    private static func drain(_ body: consuming HTTPClientResponse.Body.AsyncIterator, within limit: Duration) async {
+        let rest = Handover(body)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var body = rest.take()
+                while (try? await body.next()) ?? nil != nil {}
             }
+            group.addTask { try? await Task.sleep(for: limit) }
+            await group.next()
+            group.cancelAll() // a cancelled read cancels the request
         }
     }
+}
+
+/// Moves a value that is not `Sendable` into one child task that owns it from then on.
+private final class Handover<Value>: @unchecked Sendable {
+    private var value: Value?
+    init(_ value: consuming Value) { self.value = value }
+    /// Called once, by the only task that holds the handover.
+    func take() -> Value { defer { value = nil }; return value! }
 }

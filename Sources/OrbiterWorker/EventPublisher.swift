@@ -110,7 +110,7 @@ final class EventPublisher: Sendable {
 
     /// Waits until the events up to number `last` are stored (or the lease is lost).
     private func stored(through last: Int) async {
-        guard last > 0 else { return }
+        guard last > 0, !state.withLock({ $0.committed >= min(last, $0.storedLimit) || $0.lost }) else { return }
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let done = state.withLock { s -> Bool in
                 let last = min(last, s.storedLimit)

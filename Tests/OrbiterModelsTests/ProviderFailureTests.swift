@@ -124,6 +124,56 @@ struct ProviderFailureTests {
         }
     }
 
+    @Test("a silence before the head counts as a stall, with its own words, and is retried")
+    func silenceBeforeTheHeadIsAStall() async throws {
+        // A server that takes the request and never answers: the idle read timeout (shorter here
+        // than the response timeout) ends each attempt.
+        try await withServer { server in
+            server.enqueue(.silent, .silent)
+            var options = fastOptions
+            options.idleTimeout = .milliseconds(300)
+            options.retry = RetryPolicy(maxAttempts: 2, baseDelay: .milliseconds(5), maxDelay: .milliseconds(5))
+            let provider = try makeProvider("openai:gpt-4o", environment: environment(for: server), options: options)
+            let started = ContinuousClock.now
+            let outcome = await complete(provider, weatherRequest())
+            #expect(server.requests.count == 2)
+            let error = try #require(outcome.modelError)
+            #expect(error.message == "no reply for 0.3 s after the request was sent (after 2 attempts)")
+            let elapsed = (outcome.finishedAt - started).inSeconds
+            #expect(elapsed >= 0.6 && elapsed < 3)
+        }
+    }
+
+    @Test("a body kept open after [DONE] ends the call within a second, with the whole reply")
+    func bodyKeptOpenAfterDoneEndsTheCall() async throws {
+        try await withServer { server in
+            server.enqueue(.stall(after: [OpenAIChunk.text("Hi"), OpenAIChunk.finish("stop"), OpenAIChunk.done]))
+            let provider = try makeProvider("openai:gpt-4o", environment: environment(for: server))  // idle 5 s
+            let started = ContinuousClock.now
+            let outcome = await complete(provider, weatherRequest())
+            #expect(outcome.error == nil)
+            #expect(outcome.events == [.text("Hi"), .finish("stop")])
+            let elapsed = (outcome.finishedAt - started).inSeconds
+            #expect(elapsed >= 0.9 && elapsed < 3)
+            // The connection was given up, not returned to the pool half-read.
+            for _ in 0..<50 where server.closedConnections == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(server.closedConnections == 1)
+        }
+    }
+
+    @Test("a body that ends after [DONE] leaves its connection for the next call")
+    func connectionIsReusedAfterACompleteReply() async throws {
+        try await withServer { server in
+            server.enqueue(.openAIReply("one"), .openAIReply("two"))
+            let provider = try makeProvider("openai:gpt-4o", environment: environment(for: server))
+            let first = await complete(provider, weatherRequest())
+            let second = await complete(provider, weatherRequest())
+            #expect(first.texts == ["one"] && second.texts == ["two"])
+            #expect(server.acceptedConnections == 1)
+            #expect(server.closedConnections == 0)
+        }
+    }
+
     @Test("cancellation stops the request promptly")
     func cancellationStopsTheRequestPromptly() async throws {
         try await withServer { server in

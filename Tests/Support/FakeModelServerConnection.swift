@@ -21,9 +21,11 @@ enum FakeModelServerConnection {
                     guard let head else { continue }
                     let turn = state.take(record(head, body))
                     guard try await respond(turn, outbound) else {
-                        if case .stall = turn {
+                        switch turn {
+                        case .stall, .silent:
                             // Hold the connection open, silent, until the client hangs up or the server stops.
                             while try await parts.next() != nil {}
+                        default: break
                         }
                         return
                     }
@@ -59,6 +61,8 @@ enum FakeModelServerConnection {
             try await out.write(.body(.byteBuffer(ByteBuffer(string: body))))
             try await out.write(.end(nil))
             return true
+        case .silent:
+            return false
         case .cut(let chunks), .stall(let chunks):
             try await writeHead(out, status: 200, headers: [:])
             try await write(chunks, out)

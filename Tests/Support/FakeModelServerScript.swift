@@ -11,6 +11,8 @@ extension FakeModelServer {
         case cut(after: [Chunk])
         /// Starts a stream, sends these chunks, then sends nothing until the client gives up.
         case stall(after: [Chunk])
+        /// Takes the request and answers nothing, not even a head, until the client gives up.
+        case silent
 
         /// An OpenAI Chat Completions stream; `data: [DONE]` is appended unless `done` is false.
         public static func openAIStream(_ chunks: [Chunk], done: Bool = true) -> Turn {
