@@ -21,8 +21,7 @@ public enum BuiltinProviders {
     /// - `ollama`: the OpenAI protocol at `OLLAMA_HOST` + `/v1`, no key.
     /// An agent's `settings.baseURL` replaces the base URL and `settings.apiKeyEnv` names the key's variable.
     /// `httpClient` is made when the first HTTP model is, so offline runs start no network threads;
-    /// by default one with `options`' connect and idle timeouts that fails a refused connection at once
-    /// (a client you pass brings its own timeouts: its read timeout is the streams' idle timeout).
+    /// by default one with `options.connectTimeout` that fails a refused connection at once.
     public static func register(in registry: ProviderRegistry = .shared,
                                 environment: [String: String] = ProcessInfo.processInfo.environment,
                                 httpClient: @autoclosure @escaping @Sendable () -> HTTPClient? = nil,

@@ -67,7 +67,7 @@ enum ConnectProblem: Equatable {
     }
 }
 
-/// The HTTP clients providers use by default: one per connect and idle timeout, made on first use and
+/// The HTTP clients providers use by default: one per connect timeout, made on first use and
 /// kept for the life of the process. Unlike `HTTPClient.shared`, a failed connection fails the
 /// request at once (the provider's own retry policy decides what happens next), redirects are
 /// not followed (a key must not follow one to another host), and connecting has its own timeout.
@@ -79,33 +79,23 @@ enum ProviderHTTPClient {
     /// Connections kept per host; more are never needed than model calls run at once.
     static let connectionsPerHost = 4096
 
-    private struct Timeouts: Hashable {
-        var connect: Duration
-        var idleRead: Duration
-    }
-    private static let clients = Mutex<[Timeouts: HTTPClient]>([:])
+    private static let clients = Mutex<[Duration: HTTPClient]>([:])
 
-    /// `given` (which brings its own timeouts: its `timeout.read` is the stream's idle timeout), or
-    /// the shared client for `options`.
+    /// `given`, or the shared client for `options`.
     static func or(_ given: HTTPClient?, _ options: HTTPProviderOptions) -> HTTPClient {
-        given ?? shared(options)
+        given ?? shared(connectTimeout: options.connectTimeout)
     }
 
-    /// The client for `options`' connect and idle timeouts. The idle timeout is the client's read
-    /// timeout: a timer the connection's event loop resets on each read, where a watchdog task per
-    /// stream woke four times a second.
-    static func shared(_ options: HTTPProviderOptions) -> HTTPClient {
-        let key = Timeouts(connect: options.connectTimeout, idleRead: options.idleTimeout)
-        return clients.withLock { all in
-            if let client = all[key] { return client }
+    static func shared(connectTimeout: Duration) -> HTTPClient {
+        clients.withLock { all in
+            if let client = all[connectTimeout] { return client }
             var configuration = HTTPClient.Configuration.singletonConfiguration
-            configuration.timeout = .init(connect: .nanoseconds(key.connect.inNanoseconds),
-                                          read: .nanoseconds(key.idleRead.inNanoseconds))
+            configuration.timeout = .init(connect: .nanoseconds(connectTimeout.inNanoseconds), read: nil)
             configuration.connectionPool.retryConnectionEstablishment = false
             configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerHost
             configuration.redirectConfiguration = .disallow
             let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-            all[key] = client
+            all[connectTimeout] = client
             return client
         }
     }

@@ -4,7 +4,7 @@ import OrbiterCore
 ///
 /// Each provider has its own event grammar; the transport (HTTP, retries, timeouts, SSE framing) is
 /// shared, so a decoder only knows what the JSON in each event means.
-protocol StreamDecoder {
+protocol StreamDecoder: SendableMetatype {
     /// The events one SSE event yields, in order.
     mutating func decode(_ event: SSEEvent) throws -> [ModelStreamEvent]
     /// Whether the protocol's end marker arrived, so the rest of the body can be ignored.

@@ -1,13 +1,16 @@
 import AsyncHTTPClient
 import NIOCore
+import Synchronization
 import OrbiterCore
 
 /// POSTs a JSON body, reads the server-sent-event reply as it streams, and retries transient failures.
 ///
 /// Shared by every HTTP provider; the provider supplies URL, headers, body and a `StreamDecoder`.
-/// The caller's task reads the body, decodes it and runs `onEvent`; silence longer than the idle
-/// timeout is the HTTP client's idle read timeout (`ProviderHTTPClient`), and cancelling the
-/// caller aborts the HTTP request at once.
+/// Two child tasks per attempt: one sends the request, reads the body, decodes it and runs
+/// `onEvent` (a chunk reaches the decoder with no task in between: a worker streaming a thousand
+/// replies reads tens of thousands of chunks a second), and a watchdog that ends the attempt when
+/// no byte arrived for the idle timeout (it sleeps until the silence could reach it, not on a
+/// fixed tick). Cancelling the caller cancels both, which aborts the HTTP request at once.
 struct StreamingTransport: Sendable {
     let provider: String
     let model: String
@@ -33,7 +36,10 @@ struct StreamingTransport: Sendable {
             var emitted = false
             if attempt > 1 { try await ProviderResponseObservation.current?.willRetry(attempt: attempt) }
             do {
-                try await self.attempt(request, decoder: makeDecoder(), emitted: &emitted, onEvent: onEvent)
+                // The attempt's reading task calls `onEvent`; the attempt ends before this call does.
+                try await withoutActuallyEscaping(onEvent) { onEvent in
+                    try await self.attempt(request, decoder: makeDecoder(), emitted: &emitted, onEvent: onEvent)
+                }
                 return
             } catch let error as CallerFailure {
                 throw error.underlying
@@ -59,38 +65,67 @@ struct StreamingTransport: Sendable {
 
     private func attempt<Decoder: StreamDecoder>(
         _ request: HTTPClientRequest, decoder: Decoder, emitted: inout Bool,
-        onEvent: (ModelStreamEvent) async throws -> Void
+        onEvent: @escaping (ModelStreamEvent) async throws -> Void
     ) async throws {
-        var decoder = decoder
+        let caller = CallerSide(decoder: decoder, onEvent: onEvent)
+        defer { emitted = caller.emitted }
+        let activity = StreamActivity()
+        let options = options
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.read(request, activity: activity, caller: caller) }
+            group.addTask { try await Self.watch(activity, idleTimeout: options.idleTimeout) }
+            defer { group.cancelAll() }
+            // The first to end decides: the reply read (or failed), or the watchdog found a stall.
+            try await group.next()
+        }
+    }
+
+    /// Child task: sends the request and turns the body into events for the caller.
+    private func read<Decoder: StreamDecoder>(_ request: HTTPClientRequest, activity: StreamActivity,
+                                              caller: CallerSide<Decoder>) async throws {
         var parser = SSEParser()
         let response = try await Self.open(request, client: client, options: options)
-        // The body is read on this task, a chunk at a time, with no task in between: a worker
-        // streaming a thousand replies reads tens of thousands of chunks a second. Silence is the
-        // client's idle read timeout (`ProviderHTTPClient`), cancellation this task's.
+        activity.touch(head: true)
         var body = response.body.makeAsyncIterator()
-        while let chunk = try await Self.next(&body, options: options) {
+        while let chunk = try await Self.next(&body) {
+            activity.touch()
             for event in parser.feed(chunk.readableBytesView) {
-                try await forward(decoder.decode(event), emitted: &emitted, to: onEvent)
-                if decoder.isComplete {
+                try await forward(caller.decoder.decode(event), caller: caller)
+                if caller.decoder.isComplete {
                     await Self.drain(body, within: min(options.idleTimeout, .seconds(1)))
                     return
                 }
             }
         }
-        // A cancelled caller sees the body end or fail; that is not the server's doing.
+        // A cancelled attempt sees the body end or fail; that is not the server's doing.
         try Task.checkCancellation()
         if let last = parser.finish() {
-            try await forward(decoder.decode(last), emitted: &emitted, to: onEvent)
+            try await forward(caller.decoder.decode(last), caller: caller)
         }
-        try await forward(decoder.finish(), emitted: &emitted, to: onEvent)
+        try await forward(caller.decoder.finish(), caller: caller)
     }
 
     /// Hands events to the caller; its errors pass through untouched instead of being taken for ours.
-    private func forward(_ events: [ModelStreamEvent], emitted: inout Bool,
-                         to onEvent: (ModelStreamEvent) async throws -> Void) async throws {
+    private func forward<Decoder>(_ events: [ModelStreamEvent], caller: CallerSide<Decoder>) async throws {
         for event in events {
-            emitted = true
-            do { try await onEvent(event) } catch { throw CallerFailure(underlying: error) }
+            caller.emitted = true
+            do { try await caller.onEvent(event) } catch { throw CallerFailure(underlying: error) }
+        }
+    }
+
+    /// Child task: ends the attempt when nothing arrived for `idleTimeout` (before the response
+    /// head, or inside the body). It sleeps until the silence could reach the timeout, so a
+    /// stream that keeps talking costs it one wake-up per `idleTimeout`, not four a second.
+    private static func watch(_ activity: StreamActivity, idleTimeout: Duration) async throws {
+        while true {
+            let silence = activity.silence()
+            if silence >= idleTimeout {
+                let seconds = FailureClassifier.seconds(idleTimeout)
+                throw activity.sawHead
+                    ? StreamFailure(message: "stream stalled: no data for \(seconds) s", retryable: true)
+                    : StreamFailure(message: "no reply for \(seconds) s after the request was sent", retryable: true)
+            }
+            try await Task.sleep(for: idleTimeout - silence)
         }
     }
 
@@ -102,9 +137,6 @@ struct StreamingTransport: Sendable {
         let response: HTTPClientResponse
         do {
             response = try await client.execute(request, timeout: .nanoseconds(options.responseTimeout.inNanoseconds))
-        } catch let error as HTTPClientError where error == .readTimeout && !Task.isCancelled {
-            throw StreamFailure(message: "no reply for \(FailureClassifier.seconds(options.idleTimeout)) s after the request was sent",
-                                retryable: true)
         } catch {
             throw Task.isCancelled ? error : ConnectFailure(underlying: error, url: request.url)
         }
@@ -118,7 +150,7 @@ struct StreamingTransport: Sendable {
         guard (200..<300).contains(status) else {
             var body: [UInt8] = []
             var chunks = response.body.makeAsyncIterator()
-            while body.count < 65_536, let chunk = try await next(&chunks, options: options) {
+            while body.count < 65_536, let chunk = try await next(&chunks) {
                 body += chunk.readableBytesView
             }
             throw HTTPStatusFailure(
@@ -129,14 +161,10 @@ struct StreamingTransport: Sendable {
         return response
     }
 
-    /// The body's next chunk (nil at its end); a silence longer than the idle timeout is a stall.
-    private static func next(_ body: inout HTTPClientResponse.Body.AsyncIterator,
-                             options: HTTPProviderOptions) async throws -> ByteBuffer? {
+    /// The body's next chunk (nil at its end).
+    private static func next(_ body: inout HTTPClientResponse.Body.AsyncIterator) async throws -> ByteBuffer? {
         do {
             return try await body.next()
-        } catch let error as HTTPClientError where error == .readTimeout && !Task.isCancelled {
-            throw StreamFailure(message: "stream stalled: no data for \(FailureClassifier.seconds(options.idleTimeout)) s",
-                                retryable: true)
         } catch {
             throw Task.isCancelled ? error : BodyFailure(underlying: error)
         }
@@ -159,10 +187,51 @@ struct StreamingTransport: Sendable {
     }
 }
 
+/// The caller's side of an attempt, used by its reading task alone while the caller waits for the
+/// attempt (so `onEvent` runs on one task at a time, after what came before it, as if the caller
+/// ran it; an isolated closure still hops to its actor). Child tasks inherit the caller's task-local
+/// values, priority and cancellation.
+private final class CallerSide<Decoder: StreamDecoder>: @unchecked Sendable {
+    var decoder: Decoder
+    let onEvent: (ModelStreamEvent) async throws -> Void
+    /// Whether any event reached the caller (a retry would then repeat output).
+    var emitted = false
+
+    init(decoder: Decoder, onEvent: @escaping (ModelStreamEvent) async throws -> Void) {
+        self.decoder = decoder
+        self.onEvent = onEvent
+    }
+}
+
 /// Moves a value that is not `Sendable` into one child task that owns it from then on.
 private final class Handover<Value>: @unchecked Sendable {
     private var value: Value?
     init(_ value: consuming Value) { self.value = value }
     /// Called once, by the only task that holds the handover.
     func take() -> Value { defer { value = nil }; return value! }
+}
+
+/// When the last byte of an attempt arrived, for its watchdog; written by the reading task on
+/// every chunk, so an atomic, not a lock.
+private final class StreamActivity: Sendable {
+    private static let epoch = ContinuousClock.now
+    private let last = Atomic<Int64>(0)
+    private let head = Atomic(false)
+
+    init() { touch() }
+
+    /// Bytes arrived (`head`: the response head).
+    func touch(head sawHead: Bool = false) {
+        let (seconds, attoseconds) = (ContinuousClock.now - Self.epoch).components
+        last.store(seconds &* 1_000_000_000 &+ attoseconds / 1_000_000_000, ordering: .relaxed)
+        if sawHead { head.store(true, ordering: .relaxed) }
+    }
+
+    /// Whether the response head arrived.
+    var sawHead: Bool { head.load(ordering: .relaxed) }
+
+    /// How long nothing arrived.
+    func silence() -> Duration {
+        (ContinuousClock.now - Self.epoch) - .nanoseconds(last.load(ordering: .relaxed))
+    }
 }

@@ -36,7 +36,7 @@ enum StreamBench {
         environment["OPENAI_API_KEY"] = "bench"
         worker.environment = environment
         let log = o.string("worker-log", "/dev/null")
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         worker.standardOutput = FileHandle(forWritingAtPath: log)
         worker.standardError = FileHandle(forWritingAtPath: log)
         try worker.run()
