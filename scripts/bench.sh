@@ -11,6 +11,7 @@
 #   scripts/bench.sh --n N --repeats R --only sidekiq,celery   sizes; a subset of peers
 #   scripts/bench.sh --cluster  also three queues on a 3-master Redis Cluster (started here) vs one node
 #   scripts/bench.sh --inflight-100k   also 100,000 sleeping tasks across 4 workers (peak RSS); --inflight-100k-only
+#   scripts/bench.sh --stream-only   just the streaming scenario (the other figures kept from the last run)
 #   scripts/bench.sh --skip-build
 #
 # Builds in release mode, starts a private redis-server on a free port, prints a table and
@@ -25,12 +26,12 @@ peers=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --skip-build) skip_build=1 ;;
-    --quick|--cluster|--inflight-100k|--inflight-100k-only) args+=("$1") ;;
+    --quick|--cluster|--inflight-100k|--inflight-100k-only|--stream-only) args+=("$1") ;;
     --peers|--peers-only) args+=("$1"); peers=1 ;;
     --n|--repeats|--only)
       [ $# -ge 2 ] || { echo "bench.sh: $1 needs a value" >&2; exit 2; }
       args+=("$1" "$2"); shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see scripts/bench.sh --help)" >&2; exit 2 ;;
   esac
   shift

@@ -652,6 +652,7 @@ def main():
     ap.add_argument("--peers-only", action="store_true", help="only the issue-21 figures and the peers' table")
     ap.add_argument("--inflight-100k", action="store_true", help="also 100,000 sleeping tasks across 4 workers (inflight_100k_rss_mib)")
     ap.add_argument("--inflight-100k-only", action="store_true", help="only the 100,000 in-flight tasks")
+    ap.add_argument("--stream-only", action="store_true", help="only the streaming scenario (the rest kept from the last run)")
     ap.add_argument("--only", default="", help="comma-separated peers to run (default all)")
     ap.add_argument("--n", type=int, default=0, help="tasks per throughput run and per peer run")
     ap.add_argument("--repeats", type=int, default=3)
@@ -669,6 +670,9 @@ def main():
     started = time.time()
     if args.inflight_100k_only:
         pass
+    elif args.stream_only:
+        b.stream_n, b.stream_deltas = (100, 40) if args.quick else (1000, 200)
+        b.stream(b.stream_n, b.stream_deltas, 1 if args.quick else reps)
     elif args.peers_only:
         b.throughput("noop", 1, False, n, reps)
         b.throughput("bulk_noop", 1, False, n, reps, bulk=True)
@@ -701,17 +705,23 @@ def main():
         b.peers(n, reps, [p for p in args.only.split(",") if p] or None)
         peers = b.peer_runner
     res = b.results()
-    if args.inflight_100k_only and os.path.exists(args.out):
-        # Only the 100k figures were measured: keep the rest of the last full run's results.
+    if (args.inflight_100k_only or args.stream_only) and os.path.exists(args.out):
+        # Only some figures were measured: keep the rest of the last full run's results.
         with open(args.out) as f:
-            res = {**json.load(f), **res}
+            res = {**json.load(f), **{k: v for k, v in res.items() if v is not None}}
     res = issue21(res, peers)
-    res["bench_seconds"] = round(time.time() - started, 1)
+    if args.inflight_100k_only or args.stream_only:
+        res["last_partial_run"] = {"what": "inflight-100k-only" if args.inflight_100k_only else "stream-only",
+                                   "seconds": round(time.time() - started, 1)}
+    else:
+        res["bench_seconds"] = round(time.time() - started, 1)
+        res.pop("last_partial_run", None)
     res["quick"] = args.quick
     res["tasks_per_throughput_run"] = n
     runs = b.commandstats.get("noop", [])
-    res["noop_commands_per_task"] = {k: round(statistics.median([c.get(k, 0) for c in runs]), 3)
-                                     for k in sorted({k for c in runs for k in c})}
+    if runs or "noop_commands_per_task" not in res:
+        res["noop_commands_per_task"] = {k: round(statistics.median([c.get(k, 0) for c in runs]), 3)
+                                         for k in sorted({k for c in runs for k in c})}
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(res, f, indent=1, sort_keys=True)
