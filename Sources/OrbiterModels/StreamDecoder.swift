@@ -22,6 +22,12 @@ struct StreamFailure: Error {
     /// The reply stopped without the protocol's end marker.
     static let endedEarly = StreamFailure(message: "stream ended before the reply was complete", retryable: true)
 
+    /// An event larger than the transport takes: a broken server or proxy, so trying again will not help.
+    static func oversized(limit: Int) -> StreamFailure {
+        StreamFailure(message: "a server-sent event over \(limit >> 20) MiB (no line or event end): the reply was dropped",
+                      retryable: false)
+    }
+
     /// A chunk whose JSON does not parse: a broken server or proxy, so trying again will not help.
     static func malformed(_ data: String, _ error: any Error) -> StreamFailure {
         let excerpt = data.count > 200 ? String(data.prefix(200)) + "…" : data

@@ -18,6 +18,10 @@ struct StreamingTransport: Sendable {
     let options: HTTPProviderOptions
     let apiKey: APIKey?
 
+    /// The largest server-sent event taken (a model's whole reply fits many times over): a body
+    /// that never ends its line or event must not grow a worker's memory without bound.
+    static let maxEventBytes = 16 << 20
+
     /// Sends the request and forwards decoded events, retrying per `options.retry`.
     func stream<Decoder: StreamDecoder>(
         url: String, headers: [(String, String)], body: JSONValue, decoder makeDecoder: () -> Decoder,
@@ -89,7 +93,9 @@ struct StreamingTransport: Sendable {
         var body = response.body.makeAsyncIterator()
         while let chunk = try await Self.next(&body) {
             activity.touch()
-            for event in parser.feed(chunk.readableBytesView) {
+            let events = parser.feed(chunk.readableBytesView)
+            if parser.bufferedBytes > Self.maxEventBytes { throw StreamFailure.oversized(limit: Self.maxEventBytes) }
+            for event in events {
                 try await forward(caller.decoder.decode(event), caller: caller)
                 if caller.decoder.isComplete {
                     await Self.drain(body, within: min(options.idleTimeout, .seconds(1)))

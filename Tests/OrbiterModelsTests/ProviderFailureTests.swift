@@ -174,6 +174,23 @@ struct ProviderFailureTests {
         }
     }
 
+    @Test("an event that never ends is refused at 16 MiB, not buffered without bound, and not retried")
+    func endlessEventIsRefused() async throws {
+        try await withServer { server in
+            // 17 MiB of `data:` with no line end, in 1 MiB writes.
+            let piece = String(repeating: "x", count: 1 << 20)
+            server.enqueue(.stream([FakeModelServer.Chunk("data: " + piece)]
+                                   + (0..<16).map { _ in FakeModelServer.Chunk(piece) }))
+            let provider = try makeProvider("openai:gpt-4o", environment: environment(for: server))
+            let outcome = await complete(provider, weatherRequest())
+            let error = try #require(outcome.modelError)
+            #expect(error.message.contains("a server-sent event over 16 MiB"))
+            #expect(!error.retryable)
+            #expect(server.requests.count == 1)
+            #expect(outcome.events.isEmpty)
+        }
+    }
+
     @Test("cancellation stops the request promptly")
     func cancellationStopsTheRequestPromptly() async throws {
         try await withServer { server in

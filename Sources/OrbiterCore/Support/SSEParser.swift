@@ -20,8 +20,14 @@ public struct SSEParser {
     private var lastWasCR = false
     private var eventName: String?
     private var dataLines: [String] = []
+    private var dataBytes = 0
 
     public init() {}
+
+    /// Bytes held for the event being built (its unfinished line and its `data:` lines so far): a
+    /// caller reading from the network bounds it, since a body without line ends would grow it
+    /// without limit.
+    public var bufferedBytes: Int { line.count + dataBytes }
 
     /// Feeds the next bytes of the body; returns the events they completed.
     public mutating func feed<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> [SSEEvent] {
@@ -75,7 +81,9 @@ public struct SSEParser {
             value = ""
         }
         switch field {
-        case "data": dataLines.append(value)
+        case "data":
+            dataLines.append(value)
+            dataBytes += value.utf8.count
         case "event": eventName = value
         default: break  // `id:` and `retry:` do not matter for one-shot model streams
         }
@@ -83,7 +91,7 @@ public struct SSEParser {
     }
 
     private mutating func dispatch() -> SSEEvent? {
-        defer { eventName = nil; dataLines.removeAll() }
+        defer { eventName = nil; dataLines.removeAll(); dataBytes = 0 }
         guard !dataLines.isEmpty else { return nil }
         return SSEEvent(name: eventName, data: dataLines.joined(separator: "\n"))
     }
