@@ -72,7 +72,9 @@ struct StreamingTransport: Sendable {
         onEvent: @escaping (ModelStreamEvent) async throws -> Void
     ) async throws {
         let caller = CallerSide(decoder: decoder, onEvent: onEvent)
-        defer { emitted = caller.emitted }
+        // `onEvent` must not outlive this call (`withoutActuallyEscaping` checks it): whatever still
+        // holds the box once the tasks are done holds no closure.
+        defer { emitted = caller.emitted; caller.onEvent = nil }
         let activity = StreamActivity()
         let options = options
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -115,7 +117,8 @@ struct StreamingTransport: Sendable {
     private func forward<Decoder>(_ events: [ModelStreamEvent], caller: CallerSide<Decoder>) async throws {
         for event in events {
             caller.emitted = true
-            do { try await caller.onEvent(event) } catch { throw CallerFailure(underlying: error) }
+            guard let onEvent = caller.onEvent else { return }
+            do { try await onEvent(event) } catch { throw CallerFailure(underlying: error) }
         }
     }
 
@@ -199,7 +202,8 @@ struct StreamingTransport: Sendable {
 /// values, priority and cancellation.
 private final class CallerSide<Decoder: StreamDecoder>: @unchecked Sendable {
     var decoder: Decoder
-    let onEvent: (ModelStreamEvent) async throws -> Void
+    /// Nil once the attempt has ended.
+    var onEvent: ((ModelStreamEvent) async throws -> Void)?
     /// Whether any event reached the caller (a retry would then repeat output).
     var emitted = false
 
