@@ -249,8 +249,9 @@ class Bench:
                               "--orbiter", f"{self.bin}/orbiter", "--worker-log", os.path.join(self.logdir, f"stream-worker-{i}.log"))
             for r in rows:
                 for k in ("stream_deltas_per_s", "stream_delta_p50_ms", "stream_delta_p99_ms", "stream_delta_p99_ms_all_started",
-                          "stream_first_token_p50_ms", "stream_worker_cpu_pct", "stream_worker_hwm_mib"):
-                    self.add(k, r[k])
+                          "stream_first_token_p50_ms", "stream_worker_cpu_pct", "stream_worker_hwm_mib",
+                          "stream_delta_stored_p50_ms", "stream_delta_stored_p99_ms", "stream_bench_cpu_pct", "stream_redis_cpu_pct"):
+                    self.add(k, r.get(k))
                 if r["stream_lost"] or r["stream_reordered"] or r["stream_failed_tasks"]:
                     self.notes.append(f"stream run {i}: {r['stream_lost']} deltas lost, {r['stream_reordered']} out of order, "
                                       f"{r['stream_failed_tasks']} tasks failed")
@@ -562,8 +563,13 @@ class Bench:
             row("  provider write → follower receipt p99", "stream_delta_p99_ms", "ms"),
             row("  the same p99, deltas written once every stream had begun", "stream_delta_p99_ms_all_started", "ms",
                 "without the start of the run (claims, starts, connections)"),
+            row("  provider write → the delta's entry in Redis p50", "stream_delta_stored_p50_ms", "ms",
+                "the worker's half of the latency (entry ids: ±1 ms)"),
+            row("  provider write → the delta's entry in Redis p99", "stream_delta_stored_p99_ms", "ms"),
             row("  submit → first token p50", "stream_first_token_p50_ms", "ms"),
             row("  worker CPU (of one core)", "stream_worker_cpu_pct", "%", f"peak RSS {fmt(self.med('stream_worker_hwm_mib'))} MiB"),
+            row("  the bench process's CPU (fake provider + followers)", "stream_bench_cpu_pct", "%",
+                f"Redis {fmt(self.med('stream_redis_cpu_pct'))} %: the three share the two cores"),
             row("idle worker RSS", "idle_worker_rss_mib", "MiB", "Python original workers 120–210 MiB"),
             row("worker peak RSS during 1-worker no-op run", "noop_worker_hwm_mib", "MiB"),
         ]

@@ -25,12 +25,18 @@ public final class SharedStreamReader: Sendable {
         let continuation: CheckedContinuation<RedisReply, any Error>
     }
 
-    /// A stream the loop reads.
-    private struct Followed {
+    /// A stream the loop reads. A class, changed in place under the lock: as a struct in the
+    /// dictionary, each change copied its waiters and buffer (copy-on-write) and each read's plan
+    /// copied and stored back every stream — a tenth of a process following a thousand streams.
+    private final class Followed {
         /// The loop reads the entries after `from`; `buffer` holds the entries after `base` up to
         /// `from` that no waiter took yet (a waiter after `base` or later is served from it).
         var from: String
         var base: String
+        /// The id the `XREAD` under way reads this stream after (set with the read's plan); nil
+        /// when that read leaves it out. A waiter whose stream is not read from where it now is
+        /// wakes the read; a reply for a stream read from an id it no longer has is dropped.
+        var readFrom: String?
         var buffer: [RedisReply] = []
         var waiters: [UInt64: Waiter] = [:]
         /// When its last waiter was served or left: the stream lingers in the read until `linger` later.
@@ -50,8 +56,9 @@ public final class SharedStreamReader: Sendable {
         var nextID: UInt64 = 0
         /// The read loop exists (it ends when nobody waits and no stream lingers).
         var running = false
-        /// While an `XREAD` is under way: its connection's client id and what it reads (key → after).
-        var blocked: (clientID: Int64, reading: [String: String])?
+        /// While an `XREAD` is under way: its connection's client id (each stream's `readFrom` says
+        /// what it reads).
+        var blocked: Int64?
         /// Counts the loop's reads, so a waiter can tell whether its wake-up was needed still.
         var generation: UInt64 = 0
         /// The read a `CLIENT UNBLOCK` was sent for (one per read: the first waiter's wakes it for all).
@@ -121,28 +128,32 @@ public final class SharedStreamReader: Sendable {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RedisReply, any Error>) in
                 let now = ContinuousClock.now
                 let (served, startLoop, wake) = state.withLock { s -> (RedisReply?, Bool, (Int64, UInt64)?) in
-                    var stream = s.streams[key] ?? Followed(after: after, now: now)
+                    let stream: Followed
+                    if let known = s.streams[key] {
+                        stream = known
+                    } else {
+                        stream = Followed(after: after, now: now)
+                        s.streams[key] = stream
+                    }
                     if Self.compare(after, stream.base) < 0 {
                         // Older than what is kept: read it again from Redis.
                         stream.from = after
                         stream.base = after
                         stream.buffer = []
-                    } else if let entries = Self.take(&stream, after: after) {
+                    } else if let entries = Self.take(stream, after: after) {
                         stream.idleSince = now
-                        s.streams[key] = stream
                         return (Self.reply(key, entries), false, nil)
                     }
                     stream.waiters[id] = Waiter(after: after, deadline: now + block, continuation: continuation)
-                    s.streams[key] = stream
                     s.keyOf[id] = key
                     if !s.running {
                         s.running = true
                         return (nil, true, nil)
                     }
                     // A read under way that does not cover this waiter must start over.
-                    if let blocked = s.blocked, s.woken != s.generation, blocked.reading[key] != stream.from {
+                    if let blocked = s.blocked, s.woken != s.generation, stream.readFrom != stream.from {
                         s.woken = s.generation
-                        return (nil, false, (blocked.clientID, s.generation))
+                        return (nil, false, (blocked, s.generation))
                     }
                     return (nil, false, nil)
                 }
@@ -157,8 +168,9 @@ public final class SharedStreamReader: Sendable {
         } onCancel: {
             let waiter = state.withLock { s -> Waiter? in
                 guard let key = s.keyOf.removeValue(forKey: id) else { return nil }
-                let waiter = s.streams[key]?.waiters.removeValue(forKey: id)
-                if s.streams[key]?.waiters.isEmpty == true { s.streams[key]?.idleSince = .now }
+                guard let stream = s.streams[key] else { return nil }
+                let waiter = stream.waiters.removeValue(forKey: id)
+                if stream.waiters.isEmpty { stream.idleSince = .now }
                 return waiter
             }
             waiter?.continuation.resume(throwing: CancellationError())
@@ -167,7 +179,7 @@ public final class SharedStreamReader: Sendable {
 
     /// The buffered entries after `after` (nil when none), for a waiter arriving at a stream nobody
     /// else waits on: the buffer is emptied, since the one served comes back after the last of them.
-    private static func take(_ stream: inout Followed, after: String) -> [RedisReply]? {
+    private static func take(_ stream: Followed, after: String) -> [RedisReply]? {
         guard Self.compare(after, stream.from) < 0, let start = firstAfter(stream.buffer, after) else { return nil }
         defer {
             stream.buffer = []
@@ -178,7 +190,7 @@ public final class SharedStreamReader: Sendable {
 
     /// Hands the stream's waiters the buffered entries after their ids; the buffer is emptied,
     /// since those served come back after its last entry, and those not served wait after it.
-    private static func serveWaiters(_ stream: inout Followed, key: String, keyOf: inout [UInt64: String]) -> [(Waiter, RedisReply)] {
+    private static func serveWaiters(_ stream: Followed, key: String, keyOf: inout [UInt64: String]) -> [(Waiter, RedisReply)] {
         var ready: [(Waiter, RedisReply)] = []
         for (id, waiter) in stream.waiters {
             guard let start = firstAfter(stream.buffer, waiter.after) else { continue }
@@ -207,22 +219,25 @@ public final class SharedStreamReader: Sendable {
         for _ in 0..<50 {
             let unblocked = (try? await client.send(["CLIENT", "UNBLOCK", clientID], routedBy: routingKey).int) ?? 0
             if unblocked == 1 { return }
-            let stillBlocked = state.withLock { $0.blocked?.clientID == clientID && $0.generation == generation }
+            let stillBlocked = state.withLock { $0.blocked == clientID && $0.generation == generation }
             if !stillBlocked { return }
             try? await Task.sleep(for: .milliseconds(1))
         }
     }
 
     /// What to read next: expired waiters taken out (to end with `.null`), streams that stopped
-    /// lingering dropped; nil block when nothing is left to read (the loop ends).
+    /// lingering dropped; nil block when nothing is left to read (the loop ends). A read is marked
+    /// as under way in the same step (`blocked`, `readFrom`), so a waiter that comes after the plan
+    /// either finds its stream read from where it is or wakes the read.
     private func plan(now: ContinuousClock.Instant, keep worker: ConnectionWorker?, clientID: Int64?)
         -> (reading: [(key: String, from: String)], expired: [Waiter], block: Duration?) {
         state.withLock { s in
             var expired: [Waiter] = []
             var reading: [(key: String, from: String)] = []
             var soonest = now + Self.maxBlock
-            for key in Array(s.streams.keys) {
-                var stream = s.streams[key]!
+            var done: [String] = []
+            reading.reserveCapacity(s.streams.count)
+            for (key, stream) in s.streams {
                 if !stream.waiters.isEmpty {
                     for (id, waiter) in stream.waiters where waiter.deadline <= now {
                         expired.append(waiter)
@@ -233,22 +248,27 @@ public final class SharedStreamReader: Sendable {
                 }
                 if stream.waiters.isEmpty {
                     if stream.idleSince + Self.linger <= now {
-                        s.streams[key] = nil
+                        done.append(key)
                         continue
                     }
                     soonest = min(soonest, stream.idleSince + Self.linger)
                 } else {
                     for waiter in stream.waiters.values { soonest = min(soonest, waiter.deadline) }
                 }
-                s.streams[key] = stream
-                if stream.buffer.count < Self.bufferLimit { reading.append((key, stream.from)) }
+                stream.readFrom = stream.buffer.count < Self.bufferLimit ? stream.from : nil
+                if let from = stream.readFrom { reading.append((key, from)) }
             }
+            for key in done { s.streams[key] = nil }
             guard !s.streams.isEmpty else {
                 // Done for now; the connection waits for the next loop (set with `running`, so
                 // a loop starting right after finds it).
                 s.running = false
                 if let worker { s.connection = (worker, clientID) }
                 return ([], expired, nil)
+            }
+            if !reading.isEmpty {
+                s.generation += 1
+                s.blocked = clientID
             }
             return (reading, expired, max(.milliseconds(1), soonest - now))
         }
@@ -274,15 +294,9 @@ public final class SharedStreamReader: Sendable {
         while true {
             // Waiters that arrive meanwhile join this read without a wake-up.
             if let lastRead, lastRead + Self.pace > .now { try? await Task.sleep(until: lastRead + Self.pace) }
-            let (reading, expired, block) = plan(now: .now, keep: worker, clientID: clientID)
-            for waiter in expired { waiter.continuation.resume(returning: .null) }
-            guard let block else { return }
-            if reading.isEmpty {
-                // Only full buffers of streams nobody waits on: wait for them to be taken or dropped.
-                try? await Task.sleep(for: min(block, Self.pace))
-                continue
-            }
             do {
+                // The connection before the plan: a waiter that comes while it is made is in the
+                // plan, and one after the plan finds the read marked as under way (see `plan`).
                 if worker == nil {
                     if let routingKey {
                         worker = try await client.makeDedicatedWorker(name: "orbiter-redis-xread", routedBy: routingKey)
@@ -292,14 +306,18 @@ public final class SharedStreamReader: Sendable {
                     clientID = nil
                 }
                 if clientID == nil { clientID = try await Self.send(["CLIENT", "ID"], on: worker!).int }
+                let (reading, expired, block) = plan(now: .now, keep: worker, clientID: clientID)
+                for waiter in expired { waiter.continuation.resume(returning: .null) }
+                guard let block else { return }
+                if reading.isEmpty {
+                    // Only full buffers of streams nobody waits on: wait for them to be taken or dropped.
+                    try? await Task.sleep(for: min(block, Self.pace))
+                    continue
+                }
                 var args: [any RedisArgument] = ["XREAD", "COUNT", Self.bufferLimit, "BLOCK", max(1, Int(block.inMillisecondsRounded)), "STREAMS"]
                 args.reserveCapacity(6 + 2 * reading.count)
                 for (key, _) in reading { args.append(key) }
                 for (_, from) in reading { args.append(from) }
-                state.withLock { s in
-                    s.generation += 1
-                    s.blocked = clientID.map { ($0, Dictionary(reading, uniquingKeysWith: { a, _ in a })) }
-                }
                 let started = ContinuousClock.now
                 let reply = try await Self.send(args, on: worker!)
                 // A read that found entries is followed by the next after `pace`; one that waited
@@ -337,22 +355,20 @@ public final class SharedStreamReader: Sendable {
     private func deliver(_ reply: RedisReply) {
         let now = ContinuousClock.now
         let ready = state.withLock { s -> [(Waiter, RedisReply)] in
-            let reading = s.blocked?.reading ?? [:]
             s.blocked = nil
             var ready: [(Waiter, RedisReply)] = []
             for stream in reply.array ?? [] {
                 guard let parts = stream.array, parts.count == 2, let key = parts[0].string,
                       let entries = parts[1].array, let lastID = entries.last?.array?.first?.string,
-                      var followed = s.streams[key],
+                      let followed = s.streams[key],
                       // Read from where the stream is now (it was not reset to an older id meanwhile).
-                      reading[key] == followed.from else { continue }
+                      followed.readFrom == followed.from else { continue }
                 followed.buffer += entries
                 followed.from = lastID
                 if !followed.waiters.isEmpty {
-                    ready += Self.serveWaiters(&followed, key: key, keyOf: &s.keyOf)
+                    ready += Self.serveWaiters(followed, key: key, keyOf: &s.keyOf)
                     followed.idleSince = now
                 }
-                s.streams[key] = followed
             }
             return ready
         }

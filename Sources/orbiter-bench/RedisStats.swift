@@ -23,6 +23,9 @@ enum RedisStats {
                 }
             } else if line.hasPrefix("total_commands_processed:") {
                 out["total"] = Double(line.split(separator: ":")[1]) ?? 0
+            } else if line.hasPrefix("used_cpu_sys:") || line.hasPrefix("used_cpu_user:") {
+                // The server's CPU seconds (main thread and its others), summed as milliseconds.
+                out["cpu_ms", default: 0] += (Double(line.split(separator: ":")[1]) ?? 0) * 1000
             }
         }
         return out

@@ -64,8 +64,10 @@ enum StreamBench {
             var lost = 0
             var reordered = 0
             var failed = false
+            var taskID = ""
         }
-        let cpu0 = cpuMs(pid)
+        let cpu0 = cpuMs(pid), ownCPU0 = cpuMs(getpid())
+        let redis0 = try await RedisStats.snapshot(s.client)
         let t0 = nowNs()
         let results = try await withThrowingTaskGroup(of: Followed.self) { group in
             for i in 0..<n {
@@ -73,6 +75,7 @@ enum StreamBench {
                     var f = Followed()
                     let submitted = nowNs()
                     let handle = try await distributed(s.root, "stream \(i)", broker: s.broker, detailed: true)
+                    f.taskID = handle.taskID
                     var expected = 0
                     for try await event in handle.stream() {
                         switch event {
@@ -101,7 +104,8 @@ enum StreamBench {
             return try await group.reduce(into: [Followed]()) { $0.append($1) }
         }
         let wallMs = Double(nowNs() - t0) / 1e6
-        let cpu = cpuMs(pid) - cpu0
+        let cpu = cpuMs(pid) - cpu0, ownCPU = cpuMs(getpid()) - ownCPU0
+        let redisCPU = (try await RedisStats.snapshot(s.client)["cpu_ms"] ?? .nan) - (redis0["cpu_ms"] ?? .nan)
         let hwm = statusMiB(pid, "VmHWM")
         try await server.stop()
 
@@ -111,6 +115,7 @@ enum StreamBench {
         // without the first second's claims, starts and connections.
         let allStarted = results.map { $0.sentNs.min() ?? 0 }.max() ?? 0
         let steady = results.flatMap { f in zip(f.sentNs, f.latenciesMs).filter { $0.0 > allStarted }.map(\.1) }.sorted()
+        let stored = try await storedLatencies(s, results.map(\.taskID))
         let first = results.map(\.first).min() ?? 0, last = results.map(\.last).max() ?? 0
         let deliveryMs = last > first ? Double(last - first) / 1e6 : .nan
         emit(["scenario": "stream", "tasks": .int(n), "deltas_per_task": .int(deltas), "rate_per_task": .double(rate),
@@ -120,14 +125,46 @@ enum StreamBench {
               "stream_delta_p99_ms": .double(percentile(latencies, 99)),
               "stream_delta_max_ms": .double(latencies.last ?? .nan),
               "stream_delta_p99_ms_all_started": .double(percentile(steady, 99)),
+              "stream_delta_stored_p50_ms": .double(percentile(stored, 50)),
+              "stream_delta_stored_p99_ms": .double(percentile(stored, 99)),
               "stream_first_token_p50_ms": .double(percentile(firstTokens, 50)),
               "stream_first_token_p99_ms": .double(percentile(firstTokens, 99)),
               "stream_worker_cpu_pct": .double(cpu / wallMs * 100),
+              // The other two processes on the cores: this one (fake provider and followers) and Redis.
+              "stream_bench_cpu_pct": .double(ownCPU / wallMs * 100),
+              "stream_redis_cpu_pct": .double(redisCPU / wallMs * 100),
               "stream_worker_hwm_mib": .double(hwm),
               "stream_wall_s": .double(wallMs / 1000),
               "stream_lost": .int(results.reduce(0) { $0 + $1.lost }),
               "stream_reordered": .int(results.reduce(0) { $0 + $1.reordered }),
               "stream_failed_tasks": .int(results.filter(\.failed).count),
               "provider_streams": .int(server.started.withLock { $0 })])
+    }
+
+    /// Provider write → the delta's entry in the task's events stream, per delta, from the entry
+    /// ids (Redis' clock at the XADD, whole milliseconds): where a delta's latency arises, the
+    /// worker's side (this) or the follower's (the rest of `stream_delta_*`). Monotonic write times
+    /// are put on the wall clock with one offset taken here, so each figure is ±1 ms.
+    static func storedLatencies(_ s: Throughput.Setup, _ taskIDs: [String]) async throws -> [Double] {
+        let offsetMs = Date().timeIntervalSince1970 * 1000 - Double(nowNs()) / 1e6
+        var out: [Double] = []
+        for chunk in stride(from: 0, to: taskIDs.count, by: 100).map({ Array(taskIDs[$0..<min($0 + 100, taskIDs.count)]) }) {
+            let replies = try await s.client.pipeline(chunk.map { ["XRANGE", s.broker.keys.events($0), "-", "+"] })
+            for reply in replies {
+                for entry in reply.array ?? [] {
+                    guard let parts = entry.array, parts.count == 2, let id = parts[0].string,
+                          let ms = Double(id.prefix { $0 != "-" }) else { continue }
+                    for field in parts[1].array ?? [] {
+                        guard let text = field.string, text.hasPrefix("{\"type\":\"text\"") else { continue }
+                        // {"type":"text","text":"<index>@<sent ns>;…",…}: the digits after each '@'.
+                        for part in text.split(separator: "@").dropFirst() {
+                            guard let sent = Double(part.prefix { $0.isASCII && $0.isNumber }) else { continue }
+                            out.append(ms - (sent / 1e6 + offsetMs))
+                        }
+                    }
+                }
+            }
+        }
+        return out.sorted()
     }
 }

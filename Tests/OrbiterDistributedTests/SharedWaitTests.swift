@@ -3,7 +3,7 @@ import OrbiterClient
 import OrbiterCore
 import OrbiterLua
 @testable import OrbiterQueue
-import OrbiterRedis
+@testable import OrbiterRedis
 import OrbiterTestSupport
 import OrbiterWorker
 import Synchronization
@@ -84,6 +84,34 @@ import Testing
         idle.cancel()
         await #expect(throws: CancellationError.self) { _ = try await idle.value }
         _ = try await client.send(["DEL", busy])
+    }
+
+    @Test("a waiter that joins while the shared read's connection is being made is read too, not after the block")
+    func waiterJoiningDuringConnectIsRead() async throws {
+        let url = try TestRedis.url()
+        // Each round a fresh client: its reader's first loop opens a connection (CLIENT ID is a
+        // round trip) before its first read. The second waiter joins a moment after the first,
+        // at a different moment each round, so some rounds join during that round trip.
+        for round in 0..<24 {
+            let client = RedisClient(url: try RedisURL(url))
+            let quiet = "shared-cq-" + UUID().uuidString
+            var busy = "shared-cb-" + UUID().uuidString
+            // The same part of the reader (keys are spread over parts by hash), so one read has both.
+            while SharedStreamReader.shard(of: busy) != SharedStreamReader.shard(of: quiet) { busy = "shared-cb-" + UUID().uuidString }
+            let idle = Task { try await client.streamReader.read(key: quiet, after: "0", block: .seconds(5)) }
+            if round > 0 { try await Task.sleep(for: .microseconds(50 * round)) }
+            let joined = Task { [busy] in try await client.streamReader.read(key: busy, after: "0", block: .seconds(5)) }
+            try await Task.sleep(for: .milliseconds(10))
+            let started = ContinuousClock.now
+            _ = try await client.send(["XADD", busy, "*", "event", "x"])
+            let reply = try await joined.value
+            let waited = ContinuousClock.now - started
+            #expect(StreamReplies.firstStream(reply).count == 1)
+            #expect(waited < .milliseconds(500), "round \(round): served after \(waited), when the first read's block ended (up to 1 s)")
+            idle.cancel()
+            _ = try? await idle.value
+            _ = try await client.send(["DEL", busy])
+        }
     }
 
     @Test("a wait ends empty when its time is up, and cancelling one wait leaves the others")
