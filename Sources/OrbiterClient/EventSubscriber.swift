@@ -44,6 +44,8 @@ public struct EventSubscriber: Sendable {
                 do {
                     try TaskID.validate(taskID)
                     let key = broker.keys.events(taskID)
+                    // Past the terminal event (or stopped) nothing more is read from this stream.
+                    defer { broker.client.streamReader.forget(key: key) }
                     var last = from
                     var outage = OutageBackoff(limit: outageLimit)
                     while !Task.isCancelled {

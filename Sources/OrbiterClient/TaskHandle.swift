@@ -90,6 +90,8 @@ public struct TaskHandle: Sendable {
     /// `timedOut` is thrown once `deadline` passes (it names the whole wait).
     private func waitForTerminalEntry(deadline: ContinuousClock.Instant?, timedOut: DistributedError) async throws -> [String: String]? {
         let key = broker.keys.events(taskID)
+        // This wait reads the stream last: no need to keep it in the client's shared read.
+        defer { broker.client.streamReader.forget(key: key) }
         var last = "0"
         while true {
             var blockMs = 5000

@@ -107,17 +107,43 @@ public final class SharedStreamReader: Sendable {
         return Int(hash % UInt64(shards))
     }
 
+    /// Stops reading stream `key` now when nobody waits on it, instead of `linger` later: for a
+    /// caller that has read the stream's last entry (a task's terminal event), so the reads that
+    /// follow do not carry streams nothing more will come to (a client waiting for results one
+    /// after another had every read carry the last 200 ms of finished tasks' streams).
+    public func forget(key: String) {
+        if let part = part(of: key, create: false) {
+            part.forget(key: key)
+            return
+        }
+        state.withLock { s in
+            if let stream = s.streams[key], stream.waiters.isEmpty { s.streams[key] = nil }
+        }
+    }
+
+    /// Whether stream `key` is read (waited on, or lingering after its last waiter).
+    func isFollowing(key: String) -> Bool {
+        if !isPart { return part(of: key, create: false)?.isFollowing(key: key) ?? false }
+        return state.withLock { $0.streams[key] != nil }
+    }
+
+    /// The part that reads `key` (nil for a part itself, or when none was made and `create` is false).
+    private func part(of key: String, create: Bool) -> SharedStreamReader? {
+        guard !isPart, let client else { return nil }
+        let (part, routing) = client.isCluster ? (HashSlot.of(key), key) : (Self.shard(of: key), nil)
+        return parts.withLock { readers in
+            if let reader = readers[part] { return reader }
+            guard create else { return nil }
+            let made = SharedStreamReader(client: client, routingKey: routing, isPart: true)
+            readers[part] = made
+            return made
+        }
+    }
+
     /// The entries of stream `key` after id `after`, as an `XREAD` reply for that one stream, once
     /// there are any; `.null` when `block` passes first. Cancelling the caller ends its wait.
     public func read(key: String, after: String, block: Duration) async throws -> RedisReply {
-        if !isPart, let client {
-            let (part, routing) = client.isCluster ? (HashSlot.of(key), key) : (Self.shard(of: key), nil)
-            let reader = parts.withLock { readers in
-                if let reader = readers[part] { return reader }
-                let made = SharedStreamReader(client: client, routingKey: routing, isPart: true)
-                readers[part] = made
-                return made
-            }
+        if let reader = part(of: key, create: true) {
             return try await reader.read(key: key, after: after, block: block)
         }
         let id = state.withLock { s -> UInt64 in

@@ -57,6 +57,8 @@ import Testing
             return outputs
         }
         #expect(outputs == (0..<100).map { "echo n\($0)" })
+        // Each result() read its task's stream to the end: none is left in the shared read.
+        #expect(handles.filter { broker.client.streamReader.isFollowing(key: broker.keys.events($0.taskID)) }.isEmpty)
         // The worker's own connections (main, claim, control, leases…) are a handful; the 100
         // waits add one shared reader, where before each held its own.
         let added = peak.value.withLock { $0 } - before
@@ -112,6 +114,30 @@ import Testing
             _ = try? await idle.value
             _ = try await client.send(["DEL", busy])
         }
+    }
+
+    @Test("forget drops a stream nobody waits on from the shared read at once; a stream still waited on stays")
+    func forgetDropsIdleStreams() async throws {
+        let client = RedisClient(url: try RedisURL(try TestRedis.url()))
+        let key = "shared-f-" + UUID().uuidString
+        _ = try await client.send(["XADD", key, "*", "event", "x"])
+        let reply = try await client.streamReader.read(key: key, after: "0", block: .seconds(1))
+        let served = ContinuousClock.now
+        #expect(StreamReplies.firstStream(reply).count == 1)
+        // Without forget the stream lingers (200 ms) for a follower that comes back.
+        let lingering = client.streamReader.isFollowing(key: key)
+        if ContinuousClock.now - served < .milliseconds(150) { #expect(lingering) }
+        client.streamReader.forget(key: key)
+        #expect(!client.streamReader.isFollowing(key: key))
+        // With a waiter on it, forget leaves the stream: the waiter still gets its entry.
+        let last = try #require(StreamReplies.firstStream(reply).last).id
+        let waiting = Task { try await client.streamReader.read(key: key, after: last, block: .seconds(5)) }
+        try await Task.sleep(for: .milliseconds(50))
+        client.streamReader.forget(key: key)
+        #expect(client.streamReader.isFollowing(key: key))
+        _ = try await client.send(["XADD", key, "*", "event", "y"])
+        #expect(StreamReplies.firstStream(try await waiting.value).count == 1)
+        _ = try await client.send(["DEL", key])
     }
 
     @Test("a wait ends empty when its time is up, and cancelling one wait leaves the others")
