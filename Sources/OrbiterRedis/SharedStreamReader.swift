@@ -12,9 +12,10 @@ import Synchronization
 /// Followers (`stream()`) read again as soon as they are served. So that a thousand of them do not
 /// each have to rejoin the read (and wake it), a stream stays in the read for `linger` after its
 /// last waiter, and what arrives meanwhile waits in the stream's buffer: a follower that comes back
-/// is served from it at once, without Redis. While entries keep arriving, reads start at most every
-/// `pace`, so each carries the entries of many streams instead of one read per entry (an `XREAD`
-/// over a thousand streams costs Redis about a millisecond, mostly the keys).
+/// is served from it at once, without Redis. While entries keep arriving, reads of many streams
+/// start at most every `pace`, so each carries the entries of many streams instead of one read per
+/// entry (an `XREAD` over a thousand streams costs Redis about a millisecond, mostly the keys);
+/// reads of a few streams go again at once (a waiter for one result does not wait out a pace).
 ///
 /// On a Redis Cluster one `XREAD` cannot span slots: the client's reader hands each key to a
 /// reader of its slot (`routingKey`), whose connection and `CLIENT UNBLOCK` go to that slot's node.
@@ -76,8 +77,10 @@ public final class SharedStreamReader: Sendable {
     /// How long a stream is read on after its last waiter left (a follower back within this finds
     /// what arrived meanwhile).
     static let linger = Duration.milliseconds(200)
-    /// Reads that find entries start at least this far apart.
+    /// Reads that find entries start at least this far apart when they carry `paceFrom` streams or
+    /// more (fewer cost Redis little; a pace would only delay their next entries).
     static let pace = Duration.milliseconds(2)
+    static let paceFrom = 8
     /// Entries kept for a stream nobody waits on; beyond this the stream is not read until they
     /// are taken (or it stops lingering).
     static let bufferLimit = 1000
@@ -346,9 +349,9 @@ public final class SharedStreamReader: Sendable {
                 for (_, from) in reading { args.append(from) }
                 let started = ContinuousClock.now
                 let reply = try await Self.send(args, on: worker!)
-                // A read that found entries is followed by the next after `pace`; one that waited
-                // (or was woken) goes again at once.
-                lastRead = reply.isNull ? nil : started
+                // A read of many streams that found entries is followed by the next after `pace`;
+                // one that waited (or was woken), or read a few streams, goes again at once.
+                lastRead = reply.isNull || reading.count < Self.paceFrom ? nil : started
                 deliver(reply)
             } catch {
                 let error = client.dedicatedFailure(error)
