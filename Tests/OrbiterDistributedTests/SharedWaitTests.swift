@@ -18,6 +18,21 @@ import Testing
         return Int(line.split(separator: ":").last ?? "") ?? -1
     }
 
+    /// A first wait on `quiet` (it starts the client's shared read); `joinAfter` later a second on
+    /// `busy`; `addAfter` later an entry on `busy`. Returns the entries the second wait got, the time
+    /// from its join to its reply, and the first wait (still waiting).
+    func joinWhileBlocked(_ client: RedisClient, quiet: String, busy: String, joinAfter: Duration, addAfter: Duration)
+        async throws -> (entries: Int, waited: Duration, idle: Task<RedisReply, any Error>) {
+        let idle = Task { try await client.streamReader.read(key: quiet, after: "0", block: .seconds(5)) }
+        if joinAfter > .zero { try await Task.sleep(for: joinAfter) }
+        let started = ContinuousClock.now
+        let joined = Task { try await client.streamReader.read(key: busy, after: "0", block: .seconds(5)) }
+        try await Task.sleep(for: addAfter)
+        _ = try await client.send(["XADD", busy, "*", "event", "x"])
+        let reply = try await joined.value
+        return (StreamReplies.firstStream(reply).count, ContinuousClock.now - started, idle)
+    }
+
     @Test("100 waits for results share one connection, and each gets its own task's result")
     func hundredWaitsOneConnection() async throws {
         let folder = try temporaryFolder("shared-wait", files: ["echo.lua": """
@@ -73,15 +88,9 @@ import Testing
         let client = RedisClient(url: try RedisURL(url))
         let quiet = "shared-quiet-" + UUID().uuidString, busy = "shared-busy-" + UUID().uuidString
         // One waiter keeps the shared read blocked on a quiet stream.
-        let idle = Task { try await client.streamReader.read(key: quiet, after: "0", block: .seconds(5)) }
-        try await Task.sleep(for: .milliseconds(100))
-        let started = ContinuousClock.now
-        let joined = Task { try await client.streamReader.read(key: busy, after: "0", block: .seconds(5)) }
-        try await Task.sleep(for: .milliseconds(20))
-        _ = try await client.send(["XADD", busy, "*", "event", "x"])
-        let reply = try await joined.value
-        let waited = ContinuousClock.now - started
-        #expect(StreamReplies.firstStream(reply).count == 1)
+        let (entries, waited, idle) = try await joinWhileBlocked(client, quiet: quiet, busy: busy, joinAfter: .milliseconds(100),
+                                                                 addAfter: .milliseconds(20))
+        #expect(entries == 1)
         #expect(waited < .milliseconds(500), "served after \(waited): the block of the first read (5 s) was not cut short")
         idle.cancel()
         await #expect(throws: CancellationError.self) { _ = try await idle.value }
@@ -100,15 +109,9 @@ import Testing
             var busy = "shared-cb-" + UUID().uuidString
             // The same part of the reader (keys are spread over parts by hash), so one read has both.
             while SharedStreamReader.shard(of: busy) != SharedStreamReader.shard(of: quiet) { busy = "shared-cb-" + UUID().uuidString }
-            let idle = Task { try await client.streamReader.read(key: quiet, after: "0", block: .seconds(5)) }
-            if round > 0 { try await Task.sleep(for: .microseconds(50 * round)) }
-            let joined = Task { [busy] in try await client.streamReader.read(key: busy, after: "0", block: .seconds(5)) }
-            try await Task.sleep(for: .milliseconds(10))
-            let started = ContinuousClock.now
-            _ = try await client.send(["XADD", busy, "*", "event", "x"])
-            let reply = try await joined.value
-            let waited = ContinuousClock.now - started
-            #expect(StreamReplies.firstStream(reply).count == 1)
+            let (entries, waited, idle) = try await joinWhileBlocked(client, quiet: quiet, busy: busy, joinAfter: .microseconds(50 * round),
+                                                                     addAfter: .milliseconds(10))
+            #expect(entries == 1)
             #expect(waited < .milliseconds(500), "round \(round): served after \(waited), when the first read's block ended (up to 1 s)")
             idle.cancel()
             _ = try? await idle.value
